@@ -1,0 +1,1 @@
+"""Exchange access through real ccxt: client construction, error classification, order operations."""
