@@ -1,0 +1,321 @@
+"""Table tests and properties of the pure planner."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus
+from controller.reconcile.model import (
+    CancelStopOrder,
+    MarketRules,
+    Observation,
+    ObservedOrder,
+    OrderSide,
+    PlaceMarketOrder,
+    PlaceStopOrder,
+    Purpose,
+    Trade,
+    client_order_id,
+)
+from controller.reconcile.planner import plan
+
+UID = "3f1e2d4c-0000-4000-8000-00000000abcd"
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+RULES = MarketRules(
+    amount_step=Decimal("0.001"), min_amount=Decimal("0.001"), min_notional=Decimal("100"), price_tick=Decimal("0.1")
+)
+ENTRY = client_order_id(UID, Purpose.ENTRY)
+STOP1 = client_order_id(UID, Purpose.STOP, 1)
+CLOSE = client_order_id(UID, Purpose.CLOSE)
+
+
+def spec(**overrides: object) -> PositionSpec:
+    base: dict[str, object] = {
+        "accountRef": {"name": "paper"},
+        "symbol": "BTC/USDT:USDT",
+        "side": "long",
+        "amount": "0.010",
+        "stopLoss": {"price": "60000"},
+    }
+    base.update(overrides)
+    return PositionSpec.model_validate(base)
+
+
+def obs(size: str = "0", mark: str = "65000", orders: dict[str, ObservedOrder | None] | None = None, trades=()):  # type: ignore[no-untyped-def]
+    return Observation(Decimal(mark), Decimal(size), RULES, orders or {}, tuple(trades))
+
+
+def record(
+    cid: str, state: OrderState, amount: str = "0.010", exchange_id: str | None = "1", **kw: object
+) -> OrderRecord:
+    return OrderRecord.model_validate(
+        {"clientOrderId": cid, "state": state, "amount": amount, "exchangeOrderId": exchange_id, **kw}
+    )
+
+
+def seen(cid: str, state: OrderState, filled: str = "0.010", exchange_id: str = "1", **kw: object) -> ObservedOrder:
+    return ObservedOrder(cid, exchange_id, state, Decimal("0.010"), Decimal(filled), **kw)  # type: ignore[arg-type]
+
+
+def run(s: PositionSpec, status: PositionStatus, o: Observation, deleting: bool = False):  # type: ignore[no-untyped-def]
+    return plan(s, status, o, uid=UID, generation=1, deleting=deleting, now=NOW)
+
+
+FILLED_ENTRY = record(ENTRY, OrderState.FILLED, filled="0.010", averagePrice="65000")
+RESTING_STOP = record(STOP1, OrderState.OPEN, exchange_id="7", triggerPrice="60000")
+
+
+@pytest.mark.parametrize(
+    ("name", "the_spec", "status", "observation", "deleting", "phase", "action"),
+    [
+        (
+            "new long places a market buy under its deterministic id",
+            spec(),
+            PositionStatus(),
+            obs(),
+            False,
+            Phase.PENDING,
+            PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.BUY, Decimal("0.010"), reduce_only=False),
+        ),
+        (
+            "new short sells",
+            spec(side="short", stopLoss={"price": "70000"}),
+            PositionStatus(),
+            obs(),
+            False,
+            Phase.PENDING,
+            PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.SELL, Decimal("0.010"), reduce_only=False),
+        ),
+        (
+            "long with stop above price fails",
+            spec(stopLoss={"price": "70000"}),
+            PositionStatus(),
+            obs(),
+            False,
+            Phase.FAILED,
+            None,
+        ),
+        ("short with stop below price fails", spec(side="short"), PositionStatus(), obs(), False, Phase.FAILED, None),
+        ("amount below min notional fails", spec(amount="0.001"), PositionStatus(), obs(), False, Phase.FAILED, None),
+        ("amount off the step fails", spec(amount="0.0105"), PositionStatus(), obs(), False, Phase.FAILED, None),
+        (
+            "stop off the tick fails",
+            spec(stopLoss={"price": "60000.05"}),
+            PositionStatus(),
+            obs(),
+            False,
+            Phase.FAILED,
+            None,
+        ),
+        (
+            "crash after intent, order absent: re-send under the same id",
+            spec(),
+            PositionStatus(entryOrder=record(ENTRY, OrderState.INTENDED, exchange_id=None)),
+            obs(orders={ENTRY: None}),
+            False,
+            Phase.PENDING,
+            PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.BUY, Decimal("0.010"), reduce_only=False),
+        ),
+        (
+            "crash after intent, order found: adopt it and protect, no second entry",
+            spec(),
+            PositionStatus(entryOrder=record(ENTRY, OrderState.INTENDED, exchange_id=None)),
+            obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000"))}),
+            False,
+            Phase.ENTRY_PLACED,
+            PlaceStopOrder(STOP1, OrderSide.SELL, Decimal("0.010"), Decimal("60000")),
+        ),
+        (
+            "closed before entry: nothing sent",
+            spec(state="Closed"),
+            PositionStatus(),
+            obs(),
+            False,
+            Phase.CLOSED,
+            None,
+        ),
+        (
+            "stop resting for the filled amount: protected",
+            spec(),
+            PositionStatus(phase=Phase.ENTRY_PLACED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1),
+            obs(
+                size="0.010",
+                orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.OPEN, "0", "7")},
+            ),
+            False,
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "stop cancelled by someone else: re-placed under the next id",
+            spec(),
+            PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1),
+            obs(
+                size="0.010",
+                orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.CANCELED, "0", "7")},
+            ),
+            False,
+            Phase.PROTECTED,
+            PlaceStopOrder(client_order_id(UID, Purpose.STOP, 2), OrderSide.SELL, Decimal("0.010"), Decimal("60000")),
+        ),
+        (
+            "close requested: reduce-only market close of the position first, stop stays",
+            spec(state="Closed"),
+            PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1),
+            obs(
+                size="0.010",
+                orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.OPEN, "0", "7")},
+            ),
+            False,
+            Phase.CLOSING,
+            PlaceMarketOrder(Purpose.CLOSE, CLOSE, OrderSide.SELL, Decimal("0.010"), reduce_only=True),
+        ),
+        (
+            "deletion closes too",
+            spec(),
+            PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1),
+            obs(
+                size="0.010",
+                orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.OPEN, "0", "7")},
+            ),
+            True,
+            Phase.CLOSING,
+            PlaceMarketOrder(Purpose.CLOSE, CLOSE, OrderSide.SELL, Decimal("0.010"), reduce_only=True),
+        ),
+        (
+            "flat after the close: cancel the leftover stop",
+            spec(state="Closed"),
+            PositionStatus(
+                phase=Phase.CLOSING,
+                entryOrder=FILLED_ENTRY,
+                stopOrder=RESTING_STOP,
+                closeOrder=record(CLOSE, OrderState.FILLED, exchange_id="9"),
+                stopSequence=1,
+            ),
+            obs(
+                orders={
+                    STOP1: seen(STOP1, OrderState.OPEN, "0", "7"),
+                    CLOSE: seen(CLOSE, OrderState.FILLED, "0.010", "9"),
+                }
+            ),
+            False,
+            Phase.CLOSING,
+            CancelStopOrder(STOP1),
+        ),
+        (
+            "external close while protected: closing, stop cancelled",
+            spec(),
+            PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1),
+            obs(
+                size="0", orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.OPEN, "0", "7")}
+            ),
+            False,
+            Phase.CLOSING,
+            CancelStopOrder(STOP1),
+        ),
+        (
+            "rejected stop: a naked position is closed at once",
+            spec(),
+            PositionStatus(
+                phase=Phase.ENTRY_PLACED,
+                entryOrder=FILLED_ENTRY,
+                stopOrder=record(STOP1, OrderState.REJECTED, exchange_id=None, triggerPrice="60000"),
+                stopSequence=1,
+            ),
+            obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED)}),
+            False,
+            Phase.CLOSING,
+            PlaceMarketOrder(Purpose.CLOSE, CLOSE, OrderSide.SELL, Decimal("0.010"), reduce_only=True),
+        ),
+        (
+            "closed is terminal: nothing is ever sent again",
+            spec(state="Open"),
+            PositionStatus(phase=Phase.CLOSED, entryOrder=FILLED_ENTRY),
+            obs(size="0.010"),
+            False,
+            Phase.CLOSED,
+            None,
+        ),
+    ],
+)
+def test_plan_table(name, the_spec, status, observation, deleting, phase, action) -> None:  # type: ignore[no-untyped-def]
+    step = run(the_spec, status, observation, deleting)
+    assert step.status.phase is phase, name
+    assert step.action == action, name
+
+
+def test_stop_trigger_closes_with_pnl_from_trades_net_of_fees() -> None:
+    triggered = seen(STOP1, OrderState.TRIGGERED, "0.010", "7", triggered_order_id="11")
+    status = PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1)
+    trades = [
+        Trade("t1", "1", Decimal("0.010"), Decimal("65000"), Decimal("0"), Decimal("0.325")),
+        Trade("t2", "11", Decimal("0.010"), Decimal("59990"), Decimal("-50.10"), Decimal("0.29995")),
+        Trade("t3", "999", Decimal("1"), Decimal("1"), Decimal("1000"), Decimal("0")),  # not ours
+    ]
+    step = run(
+        spec(), status, obs(size="0", orders={ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: triggered}, trades=trades)
+    )
+    assert step.status.phase is Phase.CLOSED
+    assert step.status.exitReason == "StopLoss"
+    assert step.status.fees == Decimal("0.62495")
+    assert step.status.realizedPnl == Decimal("-50.72495")
+    assert step.action is None
+
+
+def test_failed_stop_side_message_is_readable() -> None:
+    step = run(spec(stopLoss={"price": "70000"}), PositionStatus(), obs())
+    ready = next(c for c in step.status.conditions if c.type == "Ready")
+    assert ready.reason == "StopOnWrongSide"
+    assert "must be below the price" in ready.message
+
+
+CID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+
+
+@given(st.uuids(), st.sampled_from(list(Purpose)), st.integers(min_value=0, max_value=10**10 - 1))
+def test_client_order_ids_are_valid_and_deterministic(uid, purpose, seq) -> None:  # type: ignore[no-untyped-def]
+    cid = client_order_id(str(uid), purpose, seq)
+    assert CID.match(cid)
+    assert cid == client_order_id(str(uid), purpose, seq)
+
+
+states = st.sampled_from(list(OrderState))
+sizes = st.sampled_from(["0", "0.004", "0.010"])
+
+
+@given(
+    phase=st.sampled_from([Phase.PENDING, Phase.ENTRY_PLACED, Phase.PROTECTED, Phase.CLOSING]),
+    entry_state=states,
+    stop_state=st.one_of(st.none(), states),
+    size=sizes,
+    entry_seen=st.booleans(),
+    closed=st.booleans(),
+    deleting=st.booleans(),
+)
+def test_properties(phase, entry_state, stop_state, size, entry_seen, closed, deleting) -> None:  # type: ignore[no-untyped-def]
+    """Whatever the exchange says: never a second entry once one is known; stops never exceed the fill;
+    a filled, open position without a resting stop always gets a stop or a close in the same step."""
+    entry = record(ENTRY, entry_state, filled="0.010", averagePrice="65000")
+    stop = None if stop_state is None else record(STOP1, stop_state, exchange_id="7", triggerPrice="60000")
+    orders: dict[str, ObservedOrder | None] = {ENTRY: seen(ENTRY, entry_state) if entry_seen else None}
+    if stop is not None:
+        orders[STOP1] = seen(STOP1, stop.state, "0", "7")
+    status = PositionStatus(phase=phase, entryOrder=entry, stopOrder=stop, stopSequence=1 if stop else 0)
+    step = run(spec(state="Closed" if closed else "Open"), status, obs(size=size, orders=orders), deleting)
+    action = step.action
+    if isinstance(action, PlaceMarketOrder) and action.purpose is Purpose.ENTRY:
+        assert entry_state is OrderState.INTENDED and not entry_seen
+    if isinstance(action, PlaceStopOrder):
+        assert action.amount <= Decimal("0.010")
+    if isinstance(action, PlaceMarketOrder) and action.purpose is Purpose.CLOSE:
+        assert action.reduce_only and action.amount == Decimal(size)
+    after = step.status
+    stop_live = after.stopOrder is not None and after.stopOrder.state is OrderState.OPEN
+    if after.phase in (Phase.ENTRY_PLACED, Phase.PROTECTED) and Decimal(size) > 0 and (after.filled or 0) > 0:
+        assert stop_live or isinstance(action, PlaceStopOrder)
