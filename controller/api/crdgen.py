@@ -35,15 +35,16 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     if not isinstance(node, dict):
         return node
     node = dict(node)
-    if "$ref" in node:
-        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
-        node = {**target, **node}
-    if "anyOf" in node:
-        # Optional[X] is "X or null"; Kubernetes expresses optionality by leaving X out of `required`.
-        variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
-        if len(variants) != 1:
-            raise ValueError(f"unions are not structural: {variants}")
-        node = {**variants[0], **node}
+    while "$ref" in node or "anyOf" in node:
+        if "$ref" in node:
+            target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+            node = {**target, **node}
+        else:
+            # Optional[X] is "X or null"; Kubernetes expresses optionality by leaving X out of `required`.
+            variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]
+            if len(variants) != 1:
+                raise ValueError(f"unions are not structural: {variants}")
+            node = {**variants[0], **node}
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if node.get("default", "absent") is None:

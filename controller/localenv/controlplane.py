@@ -1,0 +1,124 @@
+"""A real kube-apiserver + etcd as plain processes, the way controller-runtime's envtest runs them."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from controller.localenv.pki import LocalCA, service_account_keys
+from controller.localenv.processes import Service, free_port, http_ok, wait_until
+
+
+@dataclass
+class ControlPlane:
+    workdir: Path
+    bin_dir: Path
+    detach: bool = False
+    services: list[Service] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> None:
+        pki = self.workdir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        ca = LocalCA(pki)
+        ca.issue("apiserver", "localhost", server=True)
+        ca.issue("admin", "warden-admin", ("system:masters",))
+        sa_key, sa_pub = service_account_keys(pki)
+
+        etcd_port, etcd_peer = free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd = Service(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+            self.workdir / "logs" / "etcd.log",
+            detach=self.detach,
+        )
+        etcd.start()
+        self.services.append(etcd)
+        wait_until("etcd /health", lambda: http_ok(f"{etcd_url}/health"), timeout, etcd)
+
+        self.port = free_port()
+        apiserver = Service(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={ca.cert_path}",
+                f"--service-account-issuer=https://127.0.0.1:{self.port}",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--authorization-mode=RBAC",
+                # No controller-manager creates default ServiceAccounts here.
+                "--disable-admission-plugins=ServiceAccount",
+                "--endpoint-reconciler-type=none",
+            ],
+            self.workdir / "logs" / "kube-apiserver.log",
+            detach=self.detach,
+        )
+        apiserver.start()
+        self.services.append(apiserver)
+        context = ssl.create_default_context(cafile=str(ca.cert_path))
+        wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", context), timeout, apiserver)
+        self._write_kubeconfig(pki)
+        admin = ssl.create_default_context(cafile=str(ca.cert_path))
+        admin.load_cert_chain(pki / "admin.crt", pki / "admin.key")
+        probe = functools.partial(http_ok, f"{self.server}/api/v1/namespaces/default", admin)
+        wait_until("the default namespace", probe, timeout, apiserver)
+
+    def _write_kubeconfig(self, pki: Path) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "warden-local", "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")}}
+            ],
+            "users": [
+                {
+                    "name": "warden-admin",
+                    "user": {
+                        "client-certificate": str(pki / "admin.crt"),
+                        "client-key": str(pki / "admin.key"),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "warden-local", "context": {"cluster": "warden-local", "user": "warden-admin", "namespace": "default"}}
+            ],
+            "current-context": "warden-local",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.services.clear()

