@@ -100,7 +100,10 @@ class ControlPlane:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": "warden-local", "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")}}
+                {
+                    "name": "warden-local",
+                    "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")},
+                }
             ],
             "users": [
                 {
@@ -112,7 +115,10 @@ class ControlPlane:
                 }
             ],
             "contexts": [
-                {"name": "warden-local", "context": {"cluster": "warden-local", "user": "warden-admin", "namespace": "default"}}
+                {
+                    "name": "warden-local",
+                    "context": {"cluster": "warden-local", "user": "warden-admin", "namespace": "default"},
+                }
             ],
             "current-context": "warden-local",
         }

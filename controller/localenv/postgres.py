@@ -101,14 +101,38 @@ class Postgres:
 
         wait_until("postgres", accepting, timeout, server)
         exists = subprocess.run(
-            [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-Atc",
-             f"select 1 from pg_database where datname = '{DATABASE}'", "postgres"],
-            capture_output=True, text=True, check=True,
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-Atc",
+                f"select 1 from pg_database where datname = '{DATABASE}'",
+                "postgres",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
-                [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", f"create database {DATABASE}", "postgres"],
-                check=True, capture_output=True,
+                [
+                    psql,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-c",
+                    f"create database {DATABASE}",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
             )
 
     def stop(self) -> None:

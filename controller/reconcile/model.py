@@ -33,7 +33,8 @@ class Purpose(StrEnum):
 def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> str:
     """Deterministic id, unique per Position and purpose; fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``.
 
-    A hash of the uid (not the uid itself) keeps it short; 88 bits make collisions irrelevant; the suffix keeps up to 10 digits of sequence.
+    A hash of the uid keeps it short (88 bits: collisions are irrelevant) and leaves room for a
+    10-digit sequence in the suffix.
     """
     digest = hashlib.sha256(position_uid.encode()).hexdigest()[:22]
     suffix = f"{purpose.value}{sequence}" if sequence else purpose.value

@@ -1,0 +1,28 @@
+# Warden. `make run` runs it for real on a local control plane; `make test` runs the whole suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: setup run up down test lint crds bench
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@$(PY) -m controller.localenv run
+
+up: setup
+	@$(PY) -m controller.localenv up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m controller.localenv down; else echo "nothing to stop"; fi
+
+test: setup
+	@bash scripts/test.sh
+
+lint:
+	@.venv/bin/ruff check controller tests
+	@.venv/bin/ruff format --check controller tests
+	@.venv/bin/mypy controller
+
+crds:
+	@$(PY) -m controller.api.crdgen

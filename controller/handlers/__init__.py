@@ -1,0 +1,5 @@
+"""The imperative shell: kopf handlers that observe, ask the planner, act, and record."""
+
+from controller.handlers import accounts, positions
+
+__all__ = ["accounts", "positions"]

@@ -1,0 +1,46 @@
+"""kopf handlers for ExchangeAccount: a periodic readiness check (credentials, reachability, markets)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import ccxt
+import kopf
+
+from controller.api.v1alpha1 import GROUP, VERSION, ConditionStatus, ExchangeAccountStatus
+from controller.exchange.errors import describe
+from controller.handlers.runtime import AccountNotReady, Runtime
+from controller.reconcile.planner import set_condition
+
+READY_CHECK_SECONDS = 15.0
+
+
+@kopf.timer(GROUP, VERSION, "exchangeaccounts", interval=READY_CHECK_SECONDS)
+async def account_ready(
+    namespace: str | None, name: str, body: kopf.Body, status: kopf.Status, meta: kopf.Meta, memo: kopf.Memo, **_: Any
+) -> None:
+    runtime: Runtime = memo["runtime"]
+    assert namespace is not None, "Warden's resources are namespaced"
+    ok, reason, message = True, "Ready", "credentials found, exchange reachable, markets loaded"
+    try:
+        gateway = await runtime.gateway(namespace, name)
+        await gateway.load_markets()
+        await gateway.client.fetch_balance()
+    except AccountNotReady as problem:
+        ok, reason, message = False, problem.reason, problem.message
+    except ccxt.BaseError as error:
+        ok, reason, message = False, "ExchangeUnreachable", describe(error)
+    current = ExchangeAccountStatus.model_validate(dict(status))
+    flag = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
+    previous = next((c for c in current.conditions if c.type == "Ready"), None)
+    if previous is not None and previous.status is flag and previous.reason == reason:
+        return
+    conditions = set_condition(
+        current.conditions, "Ready", flag, reason, message, meta.get("generation", 1), datetime.now(UTC)
+    )
+    updated = current.model_copy(update={"conditions": conditions, "observedGeneration": meta.get("generation")})
+    await runtime.kube.patch_status(
+        "exchangeaccounts", namespace, name, updated.model_dump(mode="json", exclude_none=True)
+    )
+    (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)

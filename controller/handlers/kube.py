@@ -1,0 +1,50 @@
+"""The few Kubernetes API calls Warden makes itself (kopf does the watching).
+
+The official client is synchronous, so calls run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from controller.api.v1alpha1 import GROUP, VERSION
+
+
+class Kube:
+    def __init__(self) -> None:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        api = kubernetes.client.ApiClient()
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.core = kubernetes.client.CoreV1Api(api)
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return cast(dict[str, Any], obj)
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": status},
+        )
+
+    async def secret(self, namespace: str, name: str) -> Any:
+        return await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)

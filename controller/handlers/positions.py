@@ -1,0 +1,74 @@
+"""kopf handlers for Position: one daemon per Position reconciles; deletion closes first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from controller.api.v1alpha1 import GROUP, VERSION, DesiredState, Phase, PositionSpec, PositionStatus
+from controller.handlers.reconciler import Reconciler, Target
+from controller.handlers.runtime import Runtime
+from controller.reconcile.planner import TERMINAL
+
+TERMINAL_RECHECK_SECONDS = 30.0
+log = logging.getLogger("warden.positions")
+
+
+async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> PositionStatus | None:
+    """One pass, serialized per Position. Reads the object fresh so a crash never acts on a stale status."""
+    obj = await runtime.kube.get("positions", namespace, name)
+    if obj is None:
+        return None
+    uid = obj["metadata"]["uid"]
+    async with runtime.lock(uid):
+        obj = await runtime.kube.get("positions", namespace, name)
+        if obj is None:
+            return None
+        status = PositionStatus.model_validate(obj.get("status") or {})
+        try:
+            spec = PositionSpec.model_validate(obj["spec"])
+        except ValidationError as error:
+            message = f"invalid spec: {error.errors()[0]['msg']}"
+            kopf.warn(body, reason="PositionRejected", message=message)
+            await runtime.kube.patch_status(
+                "positions", namespace, name, {"phase": Phase.FAILED.value, "exitReason": "InvalidSpec"}
+            )
+            return status.model_copy(update={"phase": Phase.FAILED})
+        target = Target(namespace, name, uid, obj["metadata"].get("generation", 1), spec, body)
+        return await Reconciler(runtime, target).run(status, deleting)
+
+
+@kopf.daemon(GROUP, VERSION, "positions", cancellation_timeout=5.0)
+async def position_daemon(
+    stopped: kopf.DaemonStopped, namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    runtime: Runtime = memo["runtime"]
+    assert namespace is not None, "Warden's resources are namespaced"
+    while not stopped:
+        try:
+            status = await reconcile(runtime, namespace, name, body, deleting=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
+            log.exception("reconcile of %s/%s failed", namespace, name)
+            status = None
+        done = status is not None and status.phase in TERMINAL
+        await stopped.wait(TERMINAL_RECHECK_SECONDS if done else runtime.interval)
+
+
+@kopf.on.delete(GROUP, VERSION, "positions")
+async def position_deleted(
+    namespace: str | None, name: str, body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **_: Any
+) -> None:
+    """The finalizer holds the object until the exchange is flat and the leftover stop is gone."""
+    runtime: Runtime = memo["runtime"]
+    assert namespace is not None, "Warden's resources are namespaced"
+    if spec.get("state") == DesiredState.CLOSED.value and not body.get("status", {}).get("entryOrder"):
+        return
+    status = await reconcile(runtime, namespace, name, body, deleting=True)
+    if status is not None and status.phase not in TERMINAL:
+        raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)

@@ -1,0 +1,126 @@
+"""The whole local environment: control plane, Postgres, paper exchange, CRDs, and the controller."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.localenv.controlplane import ControlPlane
+from controller.localenv.postgres import Postgres
+from controller.localenv.processes import Service, free_port, http_ok, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bin_dir() -> Path:
+    return Path(os.environ.get("WARDEN_BIN", Path.home() / ".cache" / "warden" / "bin"))
+
+
+def kubectl_path() -> str:
+    return str(bin_dir() / "kubectl")
+
+
+@dataclass
+class PaperAccount:
+    api_key: str
+    secret: str
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    detach: bool = False
+    control_plane: ControlPlane = field(init=False)
+    postgres: Postgres = field(init=False)
+    paper: Service | None = None
+    paper_port: int = 0
+    controllers: list[Service] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.control_plane = ControlPlane(self.workdir / "kube", bin_dir(), detach=self.detach)
+        self.postgres = Postgres(self.workdir / "postgres", detach=self.detach)
+
+    @property
+    def paper_url(self) -> str:
+        return f"http://127.0.0.1:{self.paper_port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.control_plane.kubeconfig
+
+    def start(self, progress: bool = False) -> None:
+        say = print if progress else (lambda *_: None)
+        say("==> starting kube-apiserver + etcd")
+        self.control_plane.start()
+        say("==> starting Postgres")
+        self.postgres.start()
+        say("==> starting the paper exchange")
+        self.paper_port = free_port()
+        self.paper = Service(
+            "paper",
+            [sys.executable, "-m", "controller.paper", "--host", "127.0.0.1", "--port", str(self.paper_port)],
+            self.workdir / "logs" / "paper.log",
+            detach=self.detach,
+        )
+        self.paper.start()
+        wait_until("the paper exchange", lambda: http_ok(f"{self.paper_url}/fapi/v1/time"), 30, self.paper)
+        say("==> installing the CRDs")
+        self.kubectl("apply", "-f", str(REPO / "crds"))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [kubectl_path(), "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def paper_admin(self, path: str, payload: dict[str, object] | None = None) -> object:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{self.paper_url}{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def create_paper_account(self, balance: str = "100000") -> PaperAccount:
+        account = PaperAccount(f"paper-{secrets.token_hex(8)}", secrets.token_hex(24))
+        self.paper_admin("/_paper/accounts", {"apiKey": account.api_key, "secret": account.secret, "balance": balance})
+        return account
+
+    def controller_env(self, metrics_port: int, **extra: str) -> dict[str, str]:
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "WARDEN_DATABASE_URL": self.postgres.url,
+            "WARDEN_METRICS_PORT": str(metrics_port),
+            **extra,
+        }
+
+    def start_controller(self, name: str = "controller", **extra: str) -> Service:
+        service = Service(
+            name,
+            [sys.executable, "-m", "controller"],
+            self.workdir / "logs" / f"{name}.log",
+            env=self.controller_env(free_port(), **extra),
+            detach=self.detach,
+        )
+        service.start()
+        self.controllers.append(service)
+        return service
+
+    def stop(self) -> None:
+        for service in self.controllers:
+            service.stop()
+        if self.paper is not None:
+            self.paper.stop()
+        self.postgres.stop()
+        self.control_plane.stop()
