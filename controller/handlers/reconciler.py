@@ -230,7 +230,7 @@ class Reconciler:
         for note in step.notes:
             self.event(note)
         if action is None:
-            return step.status, False
+            return step.status, before.phase is not step.status.phase
         return await self.act(step.status, action)
 
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:

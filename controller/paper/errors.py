@@ -37,6 +37,10 @@ def mandatory(param: str) -> VenueError:
     return VenueError(-1102, f"Mandatory parameter '{param}' was not sent, was empty/null, or malformed.")
 
 
+def either_mandatory(first: str, second: str) -> VenueError:
+    return VenueError(-1102, f"Param '{first}' or '{second}' must be sent, but both were empty/null!")
+
+
 def not_required(param: str) -> VenueError:
     return VenueError(-1106, f"Parameter '{param}' sent when not required.")
 

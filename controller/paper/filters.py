@@ -45,7 +45,7 @@ def check_price(spec: MarketSpec, price: Decimal) -> None:
 
 
 def check_percent_price(spec: MarketSpec, side: str, price: Decimal, mark: Decimal) -> None:
-    """PERCENT_PRICE: a limit buy may not exceed mark × multiplierUp, a sell may not go below × multiplierDown."""
+    """PERCENT_PRICE: a limit buy may not exceed mark * multiplierUp, a sell may not go below mark * multiplierDown."""
     if side == "BUY" and price > mark * spec.multiplier_up:
         raise errors.price_above_cap()
     if side == "SELL" and price < mark * spec.multiplier_down:

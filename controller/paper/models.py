@@ -185,3 +185,18 @@ class AlgoRequest:
     activate_price: Decimal | None = None
     callback_rate: Decimal | None = None
     replica: str | None = None
+
+
+@dataclass
+class SymbolStats:
+    """Since-start statistics behind the 24hr ticker."""
+
+    open_price: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal = ZERO
+    quote_volume: Decimal = ZERO
+    count: int = 0
+    first_trade_id: int = 0
+    last_trade_id: int = 0
+    last_qty: Decimal = ZERO

@@ -103,9 +103,7 @@ def account_metrics(
     )
 
 
-def liquidation_price(
-    metrics: AccountMetrics, target: PositionMetrics, spec: MarketSpec
-) -> Decimal:
+def liquidation_price(metrics: AccountMetrics, target: PositionMetrics, spec: MarketSpec) -> Decimal:
     """Cross-margin, one-way liquidation price of ``target`` (Binance's published formula); zero when none."""
     qty = abs(target.amount)
     if qty == 0:

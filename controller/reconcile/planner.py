@@ -1,13 +1,13 @@
 """Decide the next step for one Position. Pure: no I/O, no clock (``now`` is an argument).
 
-One call yields one step: the status to record and at most one exchange action. The shell records the
-status first (so an order's intent is durable before the order is sent), executes the action, observes
-again and calls the planner again until there is nothing left to do.
+One call yields one step: the status to record and at most one exchange action. A step changes the phase
+or acts, never both, so every transition is its own audited record. The shell records the status first
+(so an order's intent is durable before the order is sent), executes the action, observes again and calls
+the planner again until a step neither acts nor changes the phase.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
@@ -161,7 +161,7 @@ class _Context:
             return self.fail(status, "EntryRejected", f"the exchange rejected the entry: {entry.message or ''}")
         status = replace_status(status, phase=Phase.ENTRY_PLACED)
         status = self.condition(status, "Ready", False, "EntryPlaced", "entry order placed; waiting for the fill")
-        return self.open(status)
+        return Step(status)
 
     def place_entry(self, status: PositionStatus) -> Step:
         problem = self.entry_problem()
@@ -259,8 +259,7 @@ class _Context:
     def start_closing(self, status: PositionStatus, reason: str, message: str) -> Step:
         status = replace_status(status, phase=Phase.CLOSING, exitReason=reason)
         status = self.condition(status, "Ready", False, "Closing", message)
-        step = self.closing(status)
-        return replace(step, notes=(Note("CloseStarted", f"{reason}: {message}"), *step.notes))
+        return Step(status, notes=(Note("CloseStarted", f"{reason}: {message}"),))
 
     def closing(self, status: PositionStatus) -> Step:
         size = self.obs.position_size

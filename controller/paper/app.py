@@ -1,0 +1,427 @@
+"""HTTP layer of the paper exchange: Binance USDⓈ-M routes, request parsing, signature checks, JSON shapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from controller.paper import errors, render
+from controller.paper.admin import add_admin_routes
+from controller.paper.auth import check_signature, check_timestamp, parse_params, total_params
+from controller.paper.errors import VenueError
+from controller.paper.models import ZERO, Account, AlgoRequest, OrderRequest
+from controller.paper.params import Params
+from controller.paper.venue import Venue
+
+log = logging.getLogger(__name__)
+
+VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
+REPLICA_HEADER = "X-Warden-Replica"
+CANCEL_ALL_DONE = {"code": 200, "msg": "The operation of cancel all open order is done."}
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Ctx:
+    venue: Venue
+    account: Account
+    params: Params
+    replica: str | None
+
+    def symbol(self, *, required: bool = True) -> str | None:
+        symbol = self.params.upper("symbol", required=required)
+        if symbol is not None:
+            self.venue.market(symbol)
+        return symbol
+
+    def limit(self, default: int = 500) -> int:
+        value = self.params.integer("limit")
+        return default if value is None else max(1, min(value, MAX_LIMIT))
+
+
+SignedHandler = Callable[[Ctx], Awaitable[Any]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def _error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except VenueError as exc:
+        return _json({"code": exc.code, "msg": exc.msg}, status=exc.http_status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("paper exchange: unhandled error on %s %s", request.method, request.path)
+        return _json({"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}, 500)
+
+
+def signed(handler: SignedHandler) -> Handler:
+    """Authenticate like Binance (API key, timestamp/recvWindow, HMAC over totalParams) and answer JSON."""
+
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        venue = request.app[VENUE]
+        api_key = request.headers.get("X-MBX-APIKEY")
+        if not api_key:
+            raise VenueError(-2014, "API-key format invalid.", 401)
+        account = venue.account(api_key)
+        raw_query = request.rel_url.raw_query_string
+        raw_body = await request.text()
+        payload, signature = total_params(raw_query, raw_body)
+        values = parse_params(raw_query, raw_body)
+        check_timestamp(values, venue.now())
+        check_signature(account.secret, payload, signature)
+        ctx = Ctx(venue, account, Params(values), request.headers.get(REPLICA_HEADER))
+        return _json(await handler(ctx))
+
+    return wrapper
+
+
+def public(handler: Callable[[Venue, Params], Any]) -> Handler:
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        values = parse_params(request.rel_url.raw_query_string, "")
+        return _json(handler(request.app[VENUE], Params(values)))
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------------------------ public market data
+
+
+def _time(venue: Venue, params: Params) -> Any:
+    return {"serverTime": venue.now()}
+
+
+def _ping(venue: Venue, params: Params) -> Any:
+    return {}
+
+
+def _exchange_info(venue: Venue, params: Params) -> Any:
+    return render.exchange_info(venue.markets, venue.now())
+
+
+def _premium_index(venue: Venue, params: Params) -> Any:
+    symbol = params.upper("symbol")
+    now = venue.now()
+    if symbol is not None:
+        spec = venue.market(symbol)
+        return render.premium_index(spec, venue.marks[spec.symbol], now)
+    return [render.premium_index(spec, venue.marks[s], now) for s, spec in venue.markets.items()]
+
+
+def _ticker_24hr(venue: Venue, params: Params) -> Any:
+    symbol = params.upper("symbol")
+    now = venue.now()
+    if symbol is not None:
+        spec = venue.market(symbol)
+        return render.ticker_24hr(spec, venue.stats[spec.symbol], venue.marks[spec.symbol], now)
+    return [render.ticker_24hr(spec, venue.stats[s], venue.marks[s], now) for s, spec in venue.markets.items()]
+
+
+def _ticker_price(venue: Venue, params: Params) -> Any:
+    symbol = params.upper("symbol")
+    now = venue.now()
+    specs = [venue.market(symbol)] if symbol is not None else list(venue.markets.values())
+    rows = [{"symbol": s.symbol, "price": render.price(s, venue.marks[s.symbol]), "time": now} for s in specs]
+    return rows[0] if symbol is not None else rows
+
+
+# ------------------------------------------------------------------------------------------ account
+
+
+async def _leverage_bracket(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    if symbol is not None:
+        return render.leverage_bracket(ctx.venue.markets[symbol])
+    return [render.leverage_bracket(spec) for spec in ctx.venue.markets.values()]
+
+
+def _isolated(account: Account) -> set[str]:
+    return {s for s, cfg in account.settings.items() if cfg.margin_type == "ISOLATED"}
+
+
+async def _account_v3(ctx: Ctx) -> Any:
+    metrics = ctx.venue.metrics(ctx.account)
+    return render.account_v3(metrics, ctx.venue.markets, ctx.account.update_time, _isolated(ctx.account))
+
+
+async def _position_risk_v3(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    metrics = ctx.venue.metrics(ctx.account)
+    isolated = _isolated(ctx.account)
+    return [
+        render.position_risk(ctx.venue.markets[p.symbol], p, metrics, p.symbol in isolated)
+        for p in metrics.positions
+        if symbol is None or p.symbol == symbol
+    ]
+
+
+async def _set_leverage(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    leverage = ctx.params.integer("leverage", required=True)
+    assert leverage is not None
+    value, max_notional = ctx.venue.set_leverage(ctx.account, symbol, leverage)
+    return {"leverage": value, "maxNotionalValue": f"{max_notional.normalize():f}", "symbol": symbol}
+
+
+async def _set_margin_type(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    margin_type = ctx.params.upper("marginType", required=True)
+    if margin_type not in ("ISOLATED", "CROSSED"):
+        raise VenueError(-1130, "Data sent for parameter 'marginType' is not valid.")
+    ctx.venue.set_margin_type(ctx.account, symbol, margin_type)
+    return {"code": 200, "msg": "success"}
+
+
+async def _get_position_mode(ctx: Ctx) -> Any:
+    return {"dualSidePosition": False}
+
+
+async def _set_position_mode(ctx: Ctx) -> Any:
+    if ctx.params.flag("dualSidePosition"):
+        raise errors.unsupported("hedge (dual side) position mode")
+    raise errors.position_side_unchanged()
+
+
+# ------------------------------------------------------------------------------------------ regular orders
+
+
+def _order_id_params(ctx: Ctx) -> tuple[int | None, str | None]:
+    return ctx.params.integer("orderId"), ctx.params.text("origClientOrderId")
+
+
+async def _new_order(ctx: Ctx) -> Any:
+    p = ctx.params
+    symbol = ctx.symbol()
+    assert symbol is not None
+    req = OrderRequest(
+        symbol=symbol,
+        side=p.upper("side", required=True) or "",
+        type=p.upper("type", required=True) or "",
+        quantity=p.decimal("quantity"),
+        price=p.decimal("price"),
+        time_in_force=p.upper("timeInForce"),
+        reduce_only=p.flag("reduceOnly"),
+        close_position=p.flag("closePosition"),
+        client_order_id=p.text("newClientOrderId"),
+        position_side=p.upper("positionSide") or "BOTH",
+        working_type=p.upper("workingType") or "CONTRACT_PRICE",
+        price_protect=p.flag("priceProtect"),
+        replica=ctx.replica,
+    )
+    resp_type = p.upper("newOrderRespType") or "ACK"
+    if resp_type not in ("ACK", "RESULT"):
+        raise VenueError(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+    order = ctx.venue.place_order(ctx.account, req)
+    spec = ctx.venue.markets[symbol]
+    if resp_type == "ACK":  # the order as acknowledged, before matching
+        acked = dataclasses.replace(order, status="NEW", executed_qty=ZERO, cum_quote=ZERO, update_time=order.time)
+        return render.order(spec, acked, with_cum_qty=True)
+    return render.order(spec, order, with_cum_qty=True)
+
+
+async def _get_order(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    order = ctx.venue.find_order(ctx.account, symbol, *_order_id_params(ctx))
+    return render.order(ctx.venue.markets[symbol], order, with_time=True)
+
+
+async def _get_open_order(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    order = ctx.venue.find_order(ctx.account, symbol, *_order_id_params(ctx))
+    if not order.is_open:
+        raise errors.order_does_not_exist()
+    return render.order(ctx.venue.markets[symbol], order, with_time=True)
+
+
+async def _cancel_order(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    order = ctx.venue.cancel_order(ctx.account, symbol, *_order_id_params(ctx))
+    return render.order(ctx.venue.markets[symbol], order, with_cum_qty=True)
+
+
+async def _open_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    orders = ctx.venue.open_orders(ctx.account, symbol)
+    return [render.order(ctx.venue.markets[o.symbol], o, with_time=True) for o in orders]
+
+
+async def _all_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    p = ctx.params
+    orders = ctx.venue.all_orders(ctx.account, symbol)
+    order_id, start, end = p.integer("orderId"), p.integer("startTime"), p.integer("endTime")
+    orders = [
+        o
+        for o in orders
+        if (order_id is None or o.order_id >= order_id)
+        and (start is None or o.time >= start)
+        and (end is None or o.time <= end)
+    ]
+    limit = ctx.limit()
+    orders = orders[:limit] if order_id is not None else orders[-limit:]
+    return [render.order(ctx.venue.markets[symbol], o, with_time=True) for o in orders]
+
+
+async def _cancel_all_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    ctx.venue.cancel_all_orders(ctx.account, symbol)
+    return CANCEL_ALL_DONE
+
+
+# ------------------------------------------------------------------------------------------ algo orders
+
+
+async def _new_algo_order(ctx: Ctx) -> Any:
+    p = ctx.params
+    algo_type = p.upper("algoType", required=True)
+    if algo_type != "CONDITIONAL":
+        raise VenueError(-1130, "Data sent for parameter 'algoType' is not valid.")
+    symbol = ctx.symbol()
+    assert symbol is not None
+    price_match = p.upper("priceMatch")
+    if price_match not in (None, "NONE"):
+        raise errors.unsupported("priceMatch")
+    activate = p.decimal("activatePrice")
+    if activate is None:  # ccxt < 4.5.85 sends the regular-endpoint spelling
+        activate = p.decimal("activationPrice")
+    req = AlgoRequest(
+        symbol=symbol,
+        side=p.upper("side", required=True) or "",
+        order_type=p.upper("type", required=True) or "",
+        quantity=p.decimal("quantity"),
+        price=p.decimal("price"),
+        trigger_price=p.decimal("triggerPrice"),
+        time_in_force=p.upper("timeInForce"),
+        reduce_only=p.flag("reduceOnly"),
+        close_position=p.flag("closePosition"),
+        client_algo_id=p.text("clientAlgoId"),
+        position_side=p.upper("positionSide") or "BOTH",
+        working_type=p.upper("workingType") or "CONTRACT_PRICE",
+        price_protect=p.flag("priceProtect"),
+        activate_price=activate,
+        callback_rate=p.decimal("callbackRate"),
+        replica=ctx.replica,
+    )
+    algo = ctx.venue.place_algo_order(ctx.account, req)
+    return render.algo_order(ctx.venue.markets[symbol], algo)
+
+
+def _algo_id_params(ctx: Ctx) -> tuple[int | None, str | None]:
+    return ctx.params.integer("algoId", ci=True), ctx.params.text("clientAlgoId", ci=True)
+
+
+async def _get_algo_order(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    algo = ctx.venue.find_algo(ctx.account, symbol, *_algo_id_params(ctx))
+    return render.algo_order(ctx.venue.markets[algo.symbol], algo)
+
+
+async def _cancel_algo_order(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    algo = ctx.venue.cancel_algo(ctx.account, symbol, *_algo_id_params(ctx))
+    return {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200", "msg": "success"}
+
+
+async def _open_algo_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol(required=False)
+    algo_id = ctx.params.integer("algoId")
+    algos = ctx.venue.open_algo_orders(ctx.account, symbol)
+    return [render.algo_order(ctx.venue.markets[a.symbol], a) for a in algos if algo_id is None or a.algo_id == algo_id]
+
+
+async def _all_algo_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    p = ctx.params
+    algo_id, start, end = p.integer("algoId"), p.integer("startTime"), p.integer("endTime")
+    algos = [
+        a
+        for a in ctx.venue.all_algo_orders(ctx.account, symbol)
+        if (algo_id is None or a.algo_id >= algo_id)
+        and (start is None or a.create_time >= start)
+        and (end is None or a.create_time <= end)
+    ]
+    limit = ctx.limit()
+    algos = algos[:limit] if algo_id is not None else algos[-limit:]
+    return [render.algo_order(ctx.venue.markets[symbol], a) for a in algos]
+
+
+async def _cancel_all_algo_orders(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    ctx.venue.cancel_all_algo_orders(ctx.account, symbol)
+    return CANCEL_ALL_DONE
+
+
+# ------------------------------------------------------------------------------------------ trades
+
+
+async def _user_trades(ctx: Ctx) -> Any:
+    symbol = ctx.symbol()
+    assert symbol is not None
+    p = ctx.params
+    trades = ctx.venue.user_trades(
+        ctx.account,
+        symbol,
+        order_id=p.integer("orderId"),
+        start_time=p.integer("startTime"),
+        end_time=p.integer("endTime"),
+        from_id=p.integer("fromId"),
+        limit=ctx.limit(),
+    )
+    spec = ctx.venue.markets[symbol]
+    return [render.trade(spec, t) for t in trades]
+
+
+def create_app(venue: Venue) -> web.Application:
+    """The paper exchange as an aiohttp application around ``venue``."""
+    app = web.Application(middlewares=[_error_middleware])
+    app[VENUE] = venue
+    r = app.router
+    r.add_get("/fapi/v1/ping", public(_ping))
+    r.add_get("/fapi/v1/time", public(_time))
+    r.add_get("/fapi/v1/exchangeInfo", public(_exchange_info))
+    r.add_get("/fapi/v1/premiumIndex", public(_premium_index))
+    r.add_get("/fapi/v1/ticker/24hr", public(_ticker_24hr))
+    r.add_get("/fapi/v1/ticker/price", public(_ticker_price))
+    r.add_get("/fapi/v2/ticker/price", public(_ticker_price))
+    r.add_get("/fapi/v1/leverageBracket", signed(_leverage_bracket))
+    r.add_get("/fapi/v3/account", signed(_account_v3))
+    r.add_get("/fapi/v3/positionRisk", signed(_position_risk_v3))
+    r.add_post("/fapi/v1/leverage", signed(_set_leverage))
+    r.add_post("/fapi/v1/marginType", signed(_set_margin_type))
+    r.add_get("/fapi/v1/positionSide/dual", signed(_get_position_mode))
+    r.add_post("/fapi/v1/positionSide/dual", signed(_set_position_mode))
+    r.add_post("/fapi/v1/order", signed(_new_order))
+    r.add_get("/fapi/v1/order", signed(_get_order))
+    r.add_delete("/fapi/v1/order", signed(_cancel_order))
+    r.add_get("/fapi/v1/openOrder", signed(_get_open_order))
+    r.add_get("/fapi/v1/openOrders", signed(_open_orders))
+    r.add_get("/fapi/v1/allOrders", signed(_all_orders))
+    r.add_delete("/fapi/v1/allOpenOrders", signed(_cancel_all_orders))
+    r.add_post("/fapi/v1/algoOrder", signed(_new_algo_order))
+    r.add_get("/fapi/v1/algoOrder", signed(_get_algo_order))
+    r.add_delete("/fapi/v1/algoOrder", signed(_cancel_algo_order))
+    r.add_get("/fapi/v1/openAlgoOrders", signed(_open_algo_orders))
+    r.add_get("/fapi/v1/allAlgoOrders", signed(_all_algo_orders))
+    r.add_delete("/fapi/v1/algoOpenOrders", signed(_cancel_all_algo_orders))
+    r.add_get("/fapi/v1/userTrades", signed(_user_trades))
+    add_admin_routes(app, venue)
+    return app

@@ -1,0 +1,143 @@
+"""A Position from `kubectl apply` to `Closed`, on real components."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+
+from controller.exchange.client import make_exchange
+from controller.localenv.processes import Service
+from controller.localenv.stack import Stack
+from tests.e2e.conftest import Trader, position_manifest, wait_for
+
+SYMBOL = "BTC/USDT:USDT"
+
+
+async def open_stops(trader: Trader) -> list[dict[str, Any]]:
+    client = make_exchange(
+        "binanceusdm", trader.account.api_key, trader.account.secret, base_url=trader.stack.paper_url
+    )
+    try:
+        orders: list[dict[str, Any]] = await client.fetch_open_orders(SYMBOL, params={"trigger": True})
+        return orders
+    finally:
+        await client.close()
+
+
+async def exchange_state(trader: Trader) -> tuple[Decimal, list[dict[str, Any]]]:
+    client = make_exchange(
+        "binanceusdm", trader.account.api_key, trader.account.secret, base_url=trader.stack.paper_url
+    )
+    try:
+        positions = await client.fetch_positions([SYMBOL])
+        size = sum((Decimal(p["info"]["positionAmt"]) for p in positions), Decimal(0))
+        trades: list[dict[str, Any]] = await client.fetch_my_trades(SYMBOL)
+        return size, trades
+    finally:
+        await client.close()
+
+
+async def audit_types(stack: Stack, uid: str) -> list[str]:
+    conn = await asyncpg.connect(stack.postgres.url)
+    try:
+        rows = await conn.fetch("SELECT type FROM events WHERE position_uid = $1 ORDER BY occurred_at", uid)
+        return [r["type"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def net_pnl(trades: list[dict[str, Any]]) -> Decimal:
+    return sum((Decimal(t["info"]["realizedPnl"]) - Decimal(t["info"]["commission"]) for t in trades), Decimal(0))
+
+
+async def test_protected_then_stop_triggers(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("btc-long"))
+    status = trader.wait_phase("btc-long", "Protected", controller)
+    assert status["filled"] == "0.010"
+    assert Decimal(status["averageEntryPrice"]) == Decimal("65000")
+    stops = await open_stops(trader)
+    assert len(stops) == 1, stops
+    stop = stops[0]
+    assert stop["clientOrderId"] == status["stopOrder"]["clientOrderId"]
+    assert Decimal(stop["info"]["quantity"]) == Decimal("0.010")  # sized to the fill
+    assert stop["reduceOnly"] is True
+    assert Decimal(stop["info"]["triggerPrice"]) == Decimal("63000")
+
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "62900"})
+    status = trader.wait_phase("btc-long", "Closed", controller)
+    assert status["exitReason"] == "StopLoss"
+    size, trades = await exchange_state(trader)
+    assert size == 0
+    assert Decimal(status["realizedPnl"]) == net_pnl(trades)
+    assert Decimal(status["realizedPnl"]) < 0
+    uid = trader.position("btc-long")["metadata"]["uid"]  # type: ignore[index]
+    types = await audit_types(trader.stack, uid)
+    for expected in ("EntryIntent", "OrderPlaced", "StopIntent", "StopPlaced", "CloseStarted", "PositionClosed"):
+        assert expected in types, types
+    assert types.count("PhaseChanged") >= 4  # Pending→EntryPlaced→Protected→Closing→Closed
+
+
+async def test_closed_on_request(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("short", side="short", stop="67000"))
+    trader.wait_phase("short", "Protected", controller)
+    trader.stack.kubectl(
+        "patch", "position", "short", "-n", trader.namespace, "--type=merge", "-p", '{"spec":{"state":"Closed"}}'
+    )
+    status = trader.wait_phase("short", "Closed", controller)
+    assert status["exitReason"] == "Requested"
+    size, trades = await exchange_state(trader)
+    assert size == 0
+    assert await open_stops(trader) == []  # nothing left behind
+    assert Decimal(status["realizedPnl"]) == net_pnl(trades)
+    assert Decimal(status["fees"]) > 0
+    uid = trader.position("short")["metadata"]["uid"]  # type: ignore[index]
+    types = await audit_types(trader.stack, uid)
+    assert "CloseIntent" in types and "OrderCanceled" in types and "PositionClosed" in types
+
+
+async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("doomed"))
+    trader.wait_phase("doomed", "Protected", controller)
+    uid = trader.position("doomed")["metadata"]["uid"]  # type: ignore[index]
+    trader.stack.kubectl("delete", "position", "doomed", "-n", trader.namespace, "--wait=false")
+    wait_for("the Position to be gone", lambda: trader.position("doomed") is None, 60, controller)
+    size, _ = await exchange_state(trader)
+    assert size == 0
+    assert await open_stops(trader) == []
+    types = await audit_types(trader.stack, uid)
+    assert "PositionClosed" in types
+
+
+async def test_wrong_side_stop_fails_without_orders(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("upside-down", stop="66000"))
+    status = trader.wait_phase("upside-down", "Failed", controller)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "StopOnWrongSide"
+    assert "must be below the price" in ready["message"]
+    assert trader.orders() == []
+
+
+@pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send"])
+async def test_crash_around_entry_never_duplicates(
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
+) -> None:
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        crashing = stack.start_controller(f"crashing-{failpoint.replace(':', '-')}", WARDEN_FAILPOINTS=failpoint)
+        trader.apply(position_manifest("crashy"))
+        wait_for("the controller to crash at the failpoint", lambda: not crashing.alive(), 60)
+        assert crashing.process is not None and crashing.process.returncode == -9
+        intent = trader.status("crashy")["entryOrder"]
+        assert intent["state"] == "Intended" and "exchangeOrderId" not in intent
+        controller.start()
+        status = trader.wait_phase("crashy", "Protected", controller)
+        entries = [o for o in trader.orders() if o["clientOrderId"] == intent["clientOrderId"]]
+        assert len(entries) == 1, entries
+        assert status["entryOrder"]["clientOrderId"] == intent["clientOrderId"]
+        assert status["filled"] == "0.010"
+    finally:
+        if not controller.alive():
+            controller.start()
