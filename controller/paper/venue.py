@@ -57,11 +57,9 @@ class Venue:
         self,
         markets: Mapping[str, MarketSpec] | None = None,
         clock: Callable[[], int] | None = None,
-        default_leverage: int = 20,
     ) -> None:
         self.markets: dict[str, MarketSpec] = dict(markets if markets is not None else load_markets())
         self._clock = clock or _wall_clock_ms
-        self.default_leverage = default_leverage
         self.marks: dict[str, Decimal] = {s: spec.initial_mark_price for s, spec in self.markets.items()}
         self.stats: dict[str, SymbolStats] = {
             s: SymbolStats(open_price=p, high=p, low=p) for s, p in self.marks.items()
@@ -127,25 +125,15 @@ class Venue:
             raise errors.invalid_api_key()
         return account
 
-    def leverage(self, account: Account, symbol: str) -> int:
-        settings = account.settings.get(symbol)
-        return settings.leverage if settings is not None else self.default_leverage
-
-    def _settings(self, account: Account, symbol: str) -> None:
-        if symbol not in account.settings:
-            account.setting(symbol).leverage = self.default_leverage
-
     def set_leverage(self, account: Account, symbol: str, leverage: int) -> tuple[int, Decimal]:
         spec = self.market(symbol)
         if leverage < 1 or leverage > spec.max_leverage:
             raise errors.invalid_leverage(str(leverage))
-        self._settings(account, symbol)
         account.setting(symbol).leverage = leverage
         return leverage, spec.max_notional_for_leverage(leverage)
 
     def set_margin_type(self, account: Account, symbol: str, margin_type: str) -> None:
         self.market(symbol)
-        self._settings(account, symbol)
         settings = account.setting(symbol)
         if settings.margin_type == margin_type:
             raise errors.margin_type_unchanged()
@@ -236,7 +224,7 @@ class Venue:
         opening = self._opening_qty(account, symbol, side, qty)
         if opening == 0:
             return
-        required = opening * price / self.leverage(account, symbol)
+        required = opening * price / account.setting(symbol).leverage
         if required > self.metrics(account).available_balance:
             raise errors.margin_insufficient()
 
@@ -262,7 +250,6 @@ class Venue:
         parent_algo_id: int | None = None,
     ) -> Order:
         now = self.now()
-        self._settings(account, spec.symbol)
         order = Order(
             order_id=self._order_id(),
             api_key=account.api_key,
@@ -479,7 +466,6 @@ class Venue:
         if sum(1 for a in account.algo_orders.values() if a.is_open) >= MAX_OPEN_ALGO_ORDERS:
             raise errors.max_stop_orders()
         now = self.now()
-        self._settings(account, spec.symbol)
         algo = AlgoOrder(
             algo_id=self._algo_id(),
             api_key=account.api_key,

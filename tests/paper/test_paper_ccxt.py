@@ -128,7 +128,12 @@ async def test_take_profit_and_close_position_stop(exchange: Any, paper: PaperSe
     )
     assert tp["info"]["orderType"] == "TAKE_PROFIT_MARKET" and tp["takeProfitPrice"] == 66000.0
     close_all = await exchange.create_order(
-        BTC, "TAKE_PROFIT_MARKET", "sell", None, None, {"stopPrice": 67000, "closePosition": True, "clientOrderId": "cp"}
+        BTC,
+        "TAKE_PROFIT_MARKET",
+        "sell",
+        None,
+        None,
+        {"stopPrice": 67000, "closePosition": True, "clientOrderId": "cp"},
     )
     assert close_all["info"]["closePosition"] is True
     await paper.set_price("BTCUSDT", "66000")
@@ -206,7 +211,9 @@ async def test_min_notional_and_endpoint_and_precision_errors(exchange: Any) -> 
     _raises_exactly(exc_info, ccxt.InvalidOrder)
     assert "-4120" in str(exc_info.value)
     with pytest.raises(ccxt.BadRequest) as exc_info:  # ccxt would truncate; the raw API does not
-        await exchange.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0101"})
+        await exchange.fapiPrivatePostOrder(
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0101"}
+        )
     _raises_exactly(exc_info, ccxt.BadRequest)
     assert "-1111" in str(exc_info.value)
     with pytest.raises(ccxt.BadSymbol):
@@ -296,6 +303,9 @@ async def test_limit_order_rests_then_fills_as_maker(exchange: Any, paper: Paper
     trades = await exchange.fetch_my_trades(BTC)
     assert (trades[0]["takerOrMaker"], trades[0]["fee"]["cost"]) == ("maker", 0.128)
     await exchange.create_order(BTC, "limit", "sell", 0.01, 66000, {"clientOrderId": "lim-2"})
+    cancelled = await exchange.cancel_order(None, BTC, {"clientOrderId": "lim-2"})
+    assert (cancelled["status"], cancelled["clientOrderId"]) == ("canceled", "lim-2")
+    await exchange.create_order(BTC, "limit", "sell", 0.01, 66000, {"clientOrderId": "lim-3"})
     await exchange.cancel_all_orders(BTC)
     assert await exchange.fetch_open_orders(BTC) == []
     await _stop(exchange, "sl-all", 60000)
@@ -315,3 +325,71 @@ async def test_leverage_and_margin_mode(exchange: Any) -> None:
     await _long(exchange)
     balance = await exchange.fetch_balance()
     assert balance["USDT"]["used"] == 65.0  # 650 / 10
+
+
+async def test_trailing_stop_and_case_insensitive_algo_cancel(exchange: Any) -> None:
+    await _long(exchange)
+    trailing = await exchange.create_order(
+        BTC,
+        "TRAILING_STOP_MARKET",
+        "sell",
+        0.01,
+        None,
+        {"callbackRate": 1.5, "activationPrice": 66000, "reduceOnly": True, "clientOrderId": "trail-1"},
+    )
+    assert trailing["info"]["orderType"] == "TRAILING_STOP_MARKET"
+    assert (trailing["info"]["activatePrice"], trailing["info"]["callbackRate"]) == ("66000.00", "1.5")
+    response = await exchange.fapiPrivateDeleteAlgoOrder({"symbol": "BTCUSDT", "algoid": trailing["id"]})
+    assert response == {"algoId": int(trailing["id"]), "clientAlgoId": "trail-1", "code": "200", "msg": "success"}
+    assert await exchange.fetch_open_orders(BTC, params={"trigger": True}) == []
+
+
+async def test_raw_shapes_match_binance(exchange: Any) -> None:
+    """Key sets of the raw bodies equal those of Binance's recorded responses (ccxt's static fixtures)."""
+    order = await exchange.fapiPrivatePostOrder(
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.010", "newOrderRespType": "RESULT"}
+    )
+    assert set(order) == {
+        "orderId", "symbol", "status", "clientOrderId", "price", "avgPrice", "origQty", "executedQty", "cumQty",
+        "cumQuote", "timeInForce", "type", "reduceOnly", "closePosition", "side", "positionSide", "stopPrice",
+        "workingType", "priceProtect", "origType", "priceMatch", "selfTradePreventionMode", "goodTillDate",
+        "updateTime",
+    }  # fmt: skip
+    queried = await exchange.fapiPrivateGetOrder({"symbol": "BTCUSDT", "orderId": order["orderId"]})
+    assert set(queried) == set(order) - {"cumQty"} | {"time"}
+    (trade,) = await exchange.fapiPrivateGetUserTrades({"symbol": "BTCUSDT"})
+    assert set(trade) == {
+        "symbol", "id", "orderId", "side", "price", "qty", "realizedPnl", "marginAsset", "quoteQty", "commission",
+        "commissionAsset", "time", "positionSide", "maker", "buyer",
+    }  # fmt: skip
+    (position,) = await exchange.fapiPrivateV3GetPositionRisk()
+    assert set(position) == {
+        "symbol", "positionSide", "positionAmt", "entryPrice", "breakEvenPrice", "markPrice", "unRealizedProfit",
+        "liquidationPrice", "isolatedMargin", "notional", "marginAsset", "isolatedWallet", "initialMargin",
+        "maintMargin", "positionInitialMargin", "openOrderInitialMargin", "adl", "bidNotional", "askNotional",
+        "updateTime",
+    }  # fmt: skip
+    assert (position["positionAmt"], position["entryPrice"], position["notional"]) == (
+        "0.010",
+        "65000.00",
+        "650.00000000",
+    )
+    account = await exchange.fapiPrivateV3GetAccount()
+    assert [a["asset"] for a in account["assets"]] == ["USDT"] and account["assets"][0]["updateTime"] > 0
+    assert [p["symbol"] for p in account["positions"]] == ["BTCUSDT"]
+
+
+async def test_short_position_and_buy_stop(exchange: Any, paper: PaperServer) -> None:
+    await exchange.create_order(SOL, "market", "sell", 10)
+    (position,) = await exchange.fetch_positions([SOL])
+    assert (position["side"], position["contracts"], position["notional"]) == ("short", 10.0, 1500.0)
+    assert position["info"]["positionAmt"] == "-10"
+    await exchange.create_order(
+        SOL, "market", "buy", 10, None, {"stopLossPrice": 155, "reduceOnly": True, "clientOrderId": "sol-sl"}
+    )
+    await paper.set_price("SOLUSDT", "154.99")
+    assert len(await exchange.fetch_positions([SOL])) == 1
+    await paper.set_price("SOLUSDT", "155.2")
+    assert await exchange.fetch_positions([SOL]) == []
+    trades = await exchange.fetch_my_trades(SOL)
+    assert Decimal(trades[-1]["info"]["realizedPnl"]) == Decimal("-52")  # 10 * (150 - 155.2)

@@ -23,24 +23,49 @@ def make_venue() -> tuple[Venue, Account]:
     return venue, account
 
 
-def market(venue: Venue, account: Account, side: str, qty: str, **kw: object) -> None:
-    venue.place_order(account, OrderRequest(symbol="BTCUSDT", side=side, type="MARKET", quantity=D(qty), **kw))  # type: ignore[arg-type]
-
-
-def stop(venue: Venue, account: Account, cid: str, trigger: str, qty: str | None = "0.010", **kw: object) -> None:
-    venue.place_algo_order(
-        account,
-        AlgoRequest(
-            symbol="BTCUSDT",
-            side=str(kw.pop("side", "SELL")),
-            order_type=str(kw.pop("order_type", "STOP_MARKET")),
-            quantity=D(qty) if qty is not None else None,
-            trigger_price=D(trigger),
-            client_algo_id=cid,
-            reduce_only=bool(kw.pop("reduce_only", True)),
-            close_position=bool(kw.pop("close_position", False)),
-        ),
+def market(
+    venue: Venue,
+    account: Account,
+    side: str,
+    qty: str,
+    *,
+    reduce_only: bool = False,
+    client_order_id: str | None = None,
+) -> None:
+    request = OrderRequest(
+        symbol="BTCUSDT",
+        side=side,
+        type="MARKET",
+        quantity=D(qty),
+        reduce_only=reduce_only,
+        client_order_id=client_order_id,
     )
+    venue.place_order(account, request)
+
+
+def stop(
+    venue: Venue,
+    account: Account,
+    cid: str,
+    trigger: str,
+    qty: str | None = "0.010",
+    *,
+    side: str = "SELL",
+    order_type: str = "STOP_MARKET",
+    reduce_only: bool = True,
+    close_position: bool = False,
+) -> None:
+    request = AlgoRequest(
+        symbol="BTCUSDT",
+        side=side,
+        order_type=order_type,
+        quantity=D(qty) if qty is not None else None,
+        trigger_price=D(trigger),
+        client_algo_id=cid,
+        reduce_only=reduce_only,
+        close_position=close_position,
+    )
+    venue.place_algo_order(account, request)
 
 
 def error_code(exc_info: pytest.ExceptionInfo[VenueError]) -> int:
@@ -169,7 +194,9 @@ def test_resting_limit_fills_at_its_price_as_maker() -> None:
     venue, account = make_venue()
     order = venue.place_order(
         account,
-        OrderRequest(symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=D("0.010"), price=D("64000"), time_in_force="GTC"),
+        OrderRequest(
+            symbol="BTCUSDT", side="BUY", type="LIMIT", quantity=D("0.010"), price=D("64000"), time_in_force="GTC"
+        ),
     )
     assert order.status == "NEW"
     venue.set_mark_price("BTCUSDT", D("63000.5"))
@@ -233,9 +260,7 @@ def test_order_rejections() -> None:
     ),
     final=st.integers(min_value=550, max_value=660),
 )
-def test_reduce_only_stops_never_flip_and_money_adds_up(
-    entry: int, stops: list[tuple[int, int]], final: int
-) -> None:
+def test_reduce_only_stops_never_flip_and_money_adds_up(entry: int, stops: list[tuple[int, int]], final: int) -> None:
     venue, account = make_venue()
     market(venue, account, "BUY", str(D(entry) / 1000))
     for i, (qty, trigger) in enumerate(stops):
