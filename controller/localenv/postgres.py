@@ -95,45 +95,15 @@ class Postgres:
         self.services.append(server)
         psql = shutil.which("psql") or str(bin_dir / "psql")
 
-        def accepting() -> bool:
-            probe = [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-Atc", "select 1", "postgres"]
-            return subprocess.run(probe, capture_output=True).returncode == 0
+        def query(sql: str) -> subprocess.CompletedProcess[str]:
+            argv = [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-Atc", sql, "postgres"]
+            return subprocess.run(argv, capture_output=True, text=True)
 
-        wait_until("postgres", accepting, timeout, server)
-        exists = subprocess.run(
-            [
-                psql,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-Atc",
-                f"select 1 from pg_database where datname = '{DATABASE}'",
-                "postgres",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        if exists != "1":
-            subprocess.run(
-                [
-                    psql,
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    f"create database {DATABASE}",
-                    "postgres",
-                ],
-                check=True,
-                capture_output=True,
-            )
+        wait_until("postgres", lambda: query("select 1").returncode == 0, timeout, server)
+        if query(f"select 1 from pg_database where datname = '{DATABASE}'").stdout.strip() != "1":
+            created = query(f"create database {DATABASE}")
+            if created.returncode != 0:
+                raise RuntimeError(f"could not create database {DATABASE}: {created.stderr.strip()}")
 
     def stop(self) -> None:
         for service in self.services:
