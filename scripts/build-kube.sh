@@ -48,7 +48,7 @@ generate_etcd_module() {
 if [ -x "$OUT/kube-apiserver" ] && "$OUT/kube-apiserver" --version 2>/dev/null | grep -q "Kubernetes $K8S_VERSION"; then
   say "kube-apiserver $K8S_VERSION cached in $OUT"
 else
-  say "building kube-apiserver $K8S_VERSION from the Go module proxy (first time only: 10-20 min on 2 cores)"
+  say "building kube-apiserver $K8S_VERSION from the Go module proxy (first time only: about 8 min on 2 cores)"
   W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
   (
     cd "$W"

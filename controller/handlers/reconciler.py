@@ -95,7 +95,7 @@ class Reconciler:
                 symbol=self.t.spec.symbol,
                 phase_before=before.phase.value,
                 phase_after=step.status.phase.value,
-                client_order_id=getattr(action, "client_order_id", None),
+                client_order_id=note.client_order_id or getattr(action, "client_order_id", None),
                 amount=getattr(action, "amount", None),
                 price=getattr(action, "trigger_price", None),
                 message=note.message,

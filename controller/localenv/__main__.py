@@ -64,7 +64,8 @@ def up() -> dict[str, str]:
     pids = {s.name: s.pid for s in services if s is not None}
     STATE.write_text(json.dumps({"pids": pids, "env": env}, indent=2))
     ENV_FILE.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
-    print(f"==> up. Environment: {ENV_FILE}   (source it, then: kubectl get positions)")
+    print(f"==> up. KUBECONFIG={stack.kubeconfig}")
+    print(f"    environment: {ENV_FILE}   (source it, then: kubectl get positions)")
     return env
 
 
@@ -135,7 +136,8 @@ def run() -> int:
             _watch_until(kubectl, {"Closed", "Failed"}, seen)
             print("    exit reason:", _field(kubectl, "{.status.exitReason}"))
             print("    realized PnL (USDT, net of fees):", _field(kubectl, "{.status.realizedPnl}"))
-        print(f"\nWarden is running. In another terminal:\n    source {ENV_FILE}; kubectl get positions")
+        print(f"\nWarden is running. KUBECONFIG={env['KUBECONFIG']}; in another terminal:")
+        print(f"    source {ENV_FILE}; export PATH={kubectl[0].rsplit('/', 1)[0]}:$PATH; kubectl get positions")
         print("Press Ctrl-C to stop everything.")
         while True:
             time.sleep(3600)

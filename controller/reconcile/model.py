@@ -114,6 +114,7 @@ class Note:
     type: str
     message: str
     warning: bool = False
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the planner again until a step neither acts nor changes the phase.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
@@ -51,13 +52,36 @@ def plan(
 ) -> Step:
     if status.phase in TERMINAL:
         return Step(replace_status(status, observedGeneration=generation))
-    status = replace_status(absorb(status, observation), observedGeneration=generation)
+    absorbed = replace_status(absorb(status, observation), observedGeneration=generation)
     ctx = _Context(spec, observation, uid, generation, deleting, now)
-    if status.phase is Phase.PENDING:
-        return ctx.pending(status)
-    if status.phase is Phase.CLOSING:
-        return ctx.closing(status)
-    return ctx.open(status)
+    if absorbed.phase is Phase.PENDING:
+        step = ctx.pending(absorbed)
+    elif absorbed.phase is Phase.CLOSING:
+        step = ctx.closing(absorbed)
+    else:
+        step = ctx.open(absorbed)
+    fills = fill_notes(status, absorbed)
+    return replace(step, notes=fills + step.notes) if fills else step
+
+
+_FILL_EVENTS = {
+    ("entryOrder", OrderState.FILLED): "EntryFilled",
+    ("closeOrder", OrderState.FILLED): "CloseFilled",
+    ("stopOrder", OrderState.TRIGGERED): "StopTriggered",
+    ("stopOrder", OrderState.CANCELED): "StopCanceled",
+}
+
+
+def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...]:
+    """What the exchange did to our orders since the last observation (fills, triggers, cancels)."""
+    notes = []
+    for (name, state), type_ in _FILL_EVENTS.items():
+        old: OrderRecord | None = getattr(before, name)
+        new: OrderRecord | None = getattr(after, name)
+        if new is not None and new.state is state and (old is None or old.state is not state):
+            detail = f"filled {new.filled} at {new.averagePrice}" if state is OrderState.FILLED else state.value
+            notes.append(Note(type_, f"{new.clientOrderId}: {detail}", client_order_id=new.clientOrderId))
+    return tuple(notes)
 
 
 def replace_status(status: PositionStatus, **changes: object) -> PositionStatus:

@@ -75,7 +75,8 @@ async def test_protected_then_stop_triggers(trader: Trader, controller: Service)
     assert Decimal(status["realizedPnl"]) < 0
     uid = trader.position("btc-long")["metadata"]["uid"]  # type: ignore[index]
     types = await audit_types(trader.stack, uid)
-    for expected in ("EntryIntent", "OrderPlaced", "StopIntent", "StopPlaced", "CloseStarted", "PositionClosed"):
+    expected_types = ("EntryIntent", "OrderPlaced", "EntryFilled", "StopIntent", "StopPlaced", "StopTriggered")
+    for expected in (*expected_types, "CloseStarted", "PositionClosed"):
         assert expected in types, types
     assert types.count("PhaseChanged") >= 4  # Pending→EntryPlaced→Protected→Closing→Closed
 
@@ -95,7 +96,8 @@ async def test_closed_on_request(trader: Trader, controller: Service) -> None:
     assert Decimal(status["fees"]) > 0
     uid = trader.position("short")["metadata"]["uid"]  # type: ignore[index]
     types = await audit_types(trader.stack, uid)
-    assert "CloseIntent" in types and "OrderCanceled" in types and "PositionClosed" in types
+    for expected in ("CloseIntent", "CloseFilled", "OrderCanceled", "PositionClosed"):
+        assert expected in types, types
 
 
 async def test_delete_closes_first(trader: Trader, controller: Service) -> None:

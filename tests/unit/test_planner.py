@@ -353,3 +353,12 @@ def test_properties(phase, entry_state, stop_state, size, entry_seen, closed, de
         # shell plans again at once.
         assert stop_live or isinstance(action, PlaceStopOrder) or after.phase is not phase
     assert action is None or after.phase is phase, "a step changes the phase or acts, never both"
+
+
+def test_fills_triggers_and_cancels_become_notes_once() -> None:
+    intended = PositionStatus(entryOrder=record(ENTRY, OrderState.INTENDED, exchange_id=None))
+    filled = obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000"))})
+    step = run(spec(), intended, filled)
+    assert [n.type for n in step.notes] == ["EntryFilled"]
+    assert step.notes[0].client_order_id == ENTRY
+    assert "EntryFilled" not in [n.type for n in run(spec(), step.status, filled).notes]  # reported once
