@@ -33,7 +33,13 @@ PositiveDecimal = Annotated[
             "type": "string",
             "maxLength": 40,
             "pattern": DECIMAL_PATTERN,
-            "x-kubernetes-validations": [{"rule": "self.matches('[1-9]')", "message": "must be greater than zero"}],
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.matches('^[0-9]{1,16}(\\\\.[0-9]{1,18})?$')",
+                    "message": 'must be a plain decimal string such as "0.01": no sign, at most 18 decimals',
+                },
+                {"rule": "self.matches('[1-9]')", "message": "must be greater than zero"},
+            ],
         }
     ),
 ]

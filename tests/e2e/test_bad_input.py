@@ -26,7 +26,8 @@ def without_stop() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
-        (position_manifest("bad", amount="-1"), "spec.amount in body should match"),
+        (position_manifest("bad", amount="-1"), 'must be a plain decimal string such as "0.01": no sign'),
+        (position_manifest("bad", amount="0.0000000000000000001"), "at most 18 decimals"),
         (position_manifest("bad", amount="0"), 'spec.amount: Invalid value: "string": must be greater than zero'),
         (
             position_manifest("bad", amount=0.01),
@@ -37,7 +38,16 @@ def without_stop() -> dict[str, Any]:
         (position_manifest("bad", stop="0.0"), "must be greater than zero"),
         (position_manifest("bad", symbol="BTCUSDT"), "spec.symbol in body should match"),
     ],
-    ids=["negative-amount", "zero-amount", "float-amount", "missing-stop", "unknown-side", "zero-stop", "bad-symbol"],
+    ids=[
+        "negative-amount",
+        "too-many-decimals",
+        "zero-amount",
+        "float-amount",
+        "missing-stop",
+        "unknown-side",
+        "zero-stop",
+        "bad-symbol",
+    ],
 )
 def test_invalid_manifest_refused(trader: Trader, manifest: dict[str, Any], message: str) -> None:
     assert message in refused(trader.stack, trader.namespace, manifest)
