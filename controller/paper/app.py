@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -14,7 +14,7 @@ from controller.paper import errors, render
 from controller.paper.admin import add_admin_routes
 from controller.paper.auth import check_signature, check_timestamp, parse_params, total_params
 from controller.paper.errors import VenueError
-from controller.paper.models import ZERO, Account, AlgoRequest, OrderRequest
+from controller.paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest
 from controller.paper.params import Params
 from controller.paper.venue import Venue
 
@@ -39,11 +39,18 @@ class Ctx:
             self.venue.market(symbol)
         return symbol
 
+    def required_symbol(self) -> str:
+        symbol = self.symbol()
+        assert symbol is not None
+        return symbol
+
     def limit(self, default: int = 500) -> int:
         value = self.params.integer("limit")
         return default if value is None else max(1, min(value, MAX_LIMIT))
 
 
+_Order = TypeVar("_Order", Order, AlgoOrder)
+_Request = TypeVar("_Request", bound=NewOrderRequest)
 SignedHandler = Callable[[Ctx], Awaitable[Any]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -166,8 +173,7 @@ async def _position_risk_v3(ctx: Ctx) -> Any:
 
 
 async def _set_leverage(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     leverage = ctx.params.integer("leverage", required=True)
     assert leverage is not None
     value, max_notional = ctx.venue.set_leverage(ctx.account, symbol, leverage)
@@ -175,11 +181,10 @@ async def _set_leverage(ctx: Ctx) -> Any:
 
 
 async def _set_margin_type(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     margin_type = ctx.params.upper("marginType", required=True)
     if margin_type not in ("ISOLATED", "CROSSED"):
-        raise VenueError(-1130, "Data sent for parameter 'marginType' is not valid.")
+        raise errors.invalid_param("marginType")
     ctx.venue.set_margin_type(ctx.account, symbol, margin_type)
     return {"code": 200, "msg": "success"}
 
@@ -201,28 +206,38 @@ def _order_id_params(ctx: Ctx) -> tuple[int | None, str | None]:
     return ctx.params.integer("orderId"), ctx.params.text("origClientOrderId")
 
 
-async def _new_order(ctx: Ctx) -> Any:
+def _new_order_request(cls: type[_Request], ctx: Ctx, symbol: str, **extra: Any) -> _Request:
+    """A new regular or algo order: the parameters both endpoints take, plus the endpoint's own ``extra``."""
     p = ctx.params
-    symbol = ctx.symbol()
-    assert symbol is not None
-    req = OrderRequest(
+    return cls(
         symbol=symbol,
         side=p.upper("side", required=True) or "",
-        type=p.upper("type", required=True) or "",
         quantity=p.decimal("quantity"),
         price=p.decimal("price"),
         time_in_force=p.upper("timeInForce"),
         reduce_only=p.flag("reduceOnly"),
         close_position=p.flag("closePosition"),
-        client_order_id=p.text("newClientOrderId"),
         position_side=p.upper("positionSide") or "BOTH",
         working_type=p.upper("workingType") or "CONTRACT_PRICE",
         price_protect=p.flag("priceProtect"),
         replica=ctx.replica,
+        **extra,
+    )
+
+
+async def _new_order(ctx: Ctx) -> Any:
+    p = ctx.params
+    symbol = ctx.required_symbol()
+    req = _new_order_request(
+        OrderRequest,
+        ctx,
+        symbol,
+        type=p.upper("type", required=True) or "",
+        client_order_id=p.text("newClientOrderId"),
     )
     resp_type = p.upper("newOrderRespType") or "ACK"
     if resp_type not in ("ACK", "RESULT"):
-        raise VenueError(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+        raise errors.invalid_param("newOrderRespType")
     order = ctx.venue.place_order(ctx.account, req)
     spec = ctx.venue.markets[symbol]
     if resp_type == "ACK":  # the order as acknowledged, before matching
@@ -232,15 +247,13 @@ async def _new_order(ctx: Ctx) -> Any:
 
 
 async def _get_order(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     order = ctx.venue.find_order(ctx.account, symbol, *_order_id_params(ctx))
     return render.order(ctx.venue.markets[symbol], order, with_time=True)
 
 
 async def _get_open_order(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     order = ctx.venue.find_order(ctx.account, symbol, *_order_id_params(ctx))
     if not order.is_open:
         raise errors.order_does_not_exist()
@@ -248,8 +261,7 @@ async def _get_open_order(ctx: Ctx) -> Any:
 
 
 async def _cancel_order(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     order = ctx.venue.cancel_order(ctx.account, symbol, *_order_id_params(ctx))
     return render.order(ctx.venue.markets[symbol], order, with_cum_qty=True)
 
@@ -260,28 +272,29 @@ async def _open_orders(ctx: Ctx) -> Any:
     return [render.order(ctx.venue.markets[o.symbol], o, with_time=True) for o in orders]
 
 
-async def _all_orders(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+def _history(ctx: Ctx, orders: list[_Order], id_param: str, key: Callable[[_Order], tuple[int, int]]) -> list[_Order]:
+    """Filter by ``id_param``/startTime/endTime (``key``: id, time); oldest ``limit`` from an id, else newest."""
     p = ctx.params
-    orders = ctx.venue.all_orders(ctx.account, symbol)
-    order_id, start, end = p.integer("orderId"), p.integer("startTime"), p.integer("endTime")
+    first_id, start, end = p.integer(id_param), p.integer("startTime"), p.integer("endTime")
     orders = [
         o
         for o in orders
-        if (order_id is None or o.order_id >= order_id)
-        and (start is None or o.time >= start)
-        and (end is None or o.time <= end)
+        if (first_id is None or key(o)[0] >= first_id)
+        and (start is None or key(o)[1] >= start)
+        and (end is None or key(o)[1] <= end)
     ]
     limit = ctx.limit()
-    orders = orders[:limit] if order_id is not None else orders[-limit:]
+    return orders[:limit] if first_id is not None else orders[-limit:]
+
+
+async def _all_orders(ctx: Ctx) -> Any:
+    symbol = ctx.required_symbol()
+    orders = _history(ctx, ctx.venue.all_orders(ctx.account, symbol), "orderId", lambda o: (o.order_id, o.time))
     return [render.order(ctx.venue.markets[symbol], o, with_time=True) for o in orders]
 
 
 async def _cancel_all_orders(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
-    ctx.venue.cancel_all_orders(ctx.account, symbol)
+    ctx.venue.cancel_all_orders(ctx.account, ctx.required_symbol())
     return CANCEL_ALL_DONE
 
 
@@ -292,32 +305,23 @@ async def _new_algo_order(ctx: Ctx) -> Any:
     p = ctx.params
     algo_type = p.upper("algoType", required=True)
     if algo_type != "CONDITIONAL":
-        raise VenueError(-1130, "Data sent for parameter 'algoType' is not valid.")
-    symbol = ctx.symbol()
-    assert symbol is not None
+        raise errors.invalid_param("algoType")
+    symbol = ctx.required_symbol()
     price_match = p.upper("priceMatch")
     if price_match not in (None, "NONE"):
         raise errors.unsupported("priceMatch")
     activate = p.decimal("activatePrice")
     if activate is None:  # ccxt < 4.5.85 sends the regular-endpoint spelling
         activate = p.decimal("activationPrice")
-    req = AlgoRequest(
-        symbol=symbol,
-        side=p.upper("side", required=True) or "",
+    req = _new_order_request(
+        AlgoRequest,
+        ctx,
+        symbol,
         order_type=p.upper("type", required=True) or "",
-        quantity=p.decimal("quantity"),
-        price=p.decimal("price"),
         trigger_price=p.decimal("triggerPrice"),
-        time_in_force=p.upper("timeInForce"),
-        reduce_only=p.flag("reduceOnly"),
-        close_position=p.flag("closePosition"),
         client_algo_id=p.text("clientAlgoId"),
-        position_side=p.upper("positionSide") or "BOTH",
-        working_type=p.upper("workingType") or "CONTRACT_PRICE",
-        price_protect=p.flag("priceProtect"),
         activate_price=activate,
         callback_rate=p.decimal("callbackRate"),
-        replica=ctx.replica,
     )
     algo = ctx.venue.place_algo_order(ctx.account, req)
     return render.algo_order(ctx.venue.markets[symbol], algo)
@@ -347,26 +351,14 @@ async def _open_algo_orders(ctx: Ctx) -> Any:
 
 
 async def _all_algo_orders(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
-    p = ctx.params
-    algo_id, start, end = p.integer("algoId"), p.integer("startTime"), p.integer("endTime")
-    algos = [
-        a
-        for a in ctx.venue.all_algo_orders(ctx.account, symbol)
-        if (algo_id is None or a.algo_id >= algo_id)
-        and (start is None or a.create_time >= start)
-        and (end is None or a.create_time <= end)
-    ]
-    limit = ctx.limit()
-    algos = algos[:limit] if algo_id is not None else algos[-limit:]
+    symbol = ctx.required_symbol()
+    all_algos = ctx.venue.all_algo_orders(ctx.account, symbol)
+    algos = _history(ctx, all_algos, "algoId", lambda a: (a.algo_id, a.create_time))
     return [render.algo_order(ctx.venue.markets[symbol], a) for a in algos]
 
 
 async def _cancel_all_algo_orders(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
-    ctx.venue.cancel_all_algo_orders(ctx.account, symbol)
+    ctx.venue.cancel_all_algo_orders(ctx.account, ctx.required_symbol())
     return CANCEL_ALL_DONE
 
 
@@ -374,8 +366,7 @@ async def _cancel_all_algo_orders(ctx: Ctx) -> Any:
 
 
 async def _user_trades(ctx: Ctx) -> Any:
-    symbol = ctx.symbol()
-    assert symbol is not None
+    symbol = ctx.required_symbol()
     p = ctx.params
     trades = ctx.venue.user_trades(
         ctx.account,

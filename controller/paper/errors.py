@@ -52,6 +52,10 @@ def illegal_number(param: str) -> VenueError:
     )
 
 
+def invalid_param(param: str) -> VenueError:
+    return VenueError(-1130, f"Data sent for parameter '{param}' is not valid.")
+
+
 def illegal_chars(param: str) -> VenueError:
     return VenueError(-1100, f"Illegal characters found in parameter '{param}'.")
 

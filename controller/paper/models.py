@@ -62,6 +62,9 @@ class Order:
     def is_open(self) -> bool:
         return self.status in OPEN_ORDER_STATUSES
 
+    def cancel(self, now: int) -> None:
+        self.status, self.update_time = "CANCELED", now
+
     @property
     def remaining(self) -> Decimal:
         return self.quantity - self.executed_qty
@@ -104,6 +107,9 @@ class AlgoOrder:
     @property
     def is_open(self) -> bool:
         return self.algo_status in OPEN_ALGO_STATUSES
+
+    def cancel(self, now: int) -> None:
+        self.algo_status, self.update_time = "CANCELED", now
 
 
 @dataclass
@@ -149,45 +155,40 @@ class Account:
         return cfg
 
 
-@dataclass(frozen=True)
-class OrderRequest:
+@dataclass(frozen=True, kw_only=True)
+class NewOrderRequest:
+    """What a parsed ``POST /fapi/v1/order`` and ``POST /fapi/v1/algoOrder`` have in common."""
+
+    symbol: str
+    side: str
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    time_in_force: str | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: str = "BOTH"
+    working_type: str = "CONTRACT_PRICE"
+    price_protect: bool = False
+    replica: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRequest(NewOrderRequest):
     """A parsed ``POST /fapi/v1/order``."""
 
-    symbol: str
-    side: str
     type: str
-    quantity: Decimal | None = None
-    price: Decimal | None = None
-    time_in_force: str | None = None
-    reduce_only: bool = False
-    close_position: bool = False
     client_order_id: str | None = None
-    position_side: str = "BOTH"
-    working_type: str = "CONTRACT_PRICE"
-    price_protect: bool = False
-    replica: str | None = None
 
 
-@dataclass(frozen=True)
-class AlgoRequest:
+@dataclass(frozen=True, kw_only=True)
+class AlgoRequest(NewOrderRequest):
     """A parsed ``POST /fapi/v1/algoOrder`` (``algoType=CONDITIONAL``)."""
 
-    symbol: str
-    side: str
     order_type: str
-    quantity: Decimal | None = None
-    price: Decimal | None = None
     trigger_price: Decimal | None = None
-    time_in_force: str | None = None
-    reduce_only: bool = False
-    close_position: bool = False
     client_algo_id: str | None = None
-    position_side: str = "BOTH"
-    working_type: str = "CONTRACT_PRICE"
-    price_protect: bool = False
     activate_price: Decimal | None = None
     callback_rate: Decimal | None = None
-    replica: str | None = None
 
 
 @dataclass

@@ -62,5 +62,5 @@ class Params:
             return default
         lowered = value.lower()
         if lowered not in ("true", "false"):
-            raise errors.VenueError(-1130, f"Data sent for parameter '{name}' is not valid.")
+            raise errors.invalid_param(name)
         return lowered == "true"

@@ -8,8 +8,9 @@ stops, limit orders crossing on entry) or at the limit price (resting limit orde
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import TypeVar
 
 from controller.paper import errors
 from controller.paper.filters import check_client_id, check_percent_price, check_price, check_quantity
@@ -35,6 +36,8 @@ WORKING_TYPES = frozenset({"MARK_PRICE", "CONTRACT_PRICE"})
 SIDES = frozenset({"BUY", "SELL"})
 MIN_CALLBACK_RATE = Decimal("0.1")
 MAX_CALLBACK_RATE = Decimal("20")
+
+_Order = TypeVar("_Order", Order, AlgoOrder)
 
 
 def _wall_clock_ms() -> int:
@@ -203,15 +206,19 @@ class Venue:
         stats.last_trade_id = trade.trade_id
         stats.last_qty = trade.qty
 
-    def _execute_taker(self, account: Account, order: Order) -> None:
-        """Fill what may be filled of ``order`` at the mark now; the rest is expired (market / IOC semantics)."""
+    def _fill_rest(self, account: Account, order: Order, price: Decimal, *, maker: bool) -> None:
+        """Fill what may be filled of ``order`` at ``price``; the rest is expired."""
         qty = order.remaining
         if order.reduce_only:
             qty = min(qty, _reducible(account.position(order.symbol).amount, order.side))
         if qty > 0:
-            self._fill(account, order, qty, self.marks[order.symbol], maker=False)
+            self._fill(account, order, qty, price, maker=maker)
         order.status = "FILLED" if order.remaining == 0 else "EXPIRED"
         order.update_time = self.now()
+
+    def _execute_taker(self, account: Account, order: Order) -> None:
+        """Fill what may be filled of ``order`` at the mark now; the rest is expired (market / IOC semantics)."""
+        self._fill_rest(account, order, self.marks[order.symbol], maker=False)
 
     @staticmethod
     def _crosses(side: str, limit: Decimal, mark: Decimal) -> bool:
@@ -356,9 +363,7 @@ class Venue:
         """Any order (open or not) by id or client id; -2013 when absent."""
         spec = self.market(symbol)
         if order_id is None and client_id is None:
-            raise errors.VenueError(
-                -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-            )
+            raise errors.either_mandatory("origClientOrderId", "orderId")
         if order_id is None:
             order_id = account.client_order_ids.get(client_id or "")
         order = account.orders.get(order_id) if order_id is not None else None
@@ -368,31 +373,38 @@ class Venue:
             raise errors.order_does_not_exist()
         return order
 
-    def cancel_order(self, account: Account, symbol: str, order_id: int | None, client_id: str | None) -> Order:
+    def _cancel(self, find: Callable[[], _Order]) -> _Order:
+        """Cancel the order ``find`` looks up; -2011 when it does not exist or is no longer open."""
         try:
-            order = self.find_order(account, symbol, order_id, client_id)
+            order = find()
         except errors.VenueError as exc:
             if exc.code == -2013:
                 raise errors.unknown_order() from None
             raise
         if not order.is_open:
             raise errors.unknown_order()
-        order.status = "CANCELED"
-        order.update_time = self.now()
+        order.cancel(self.now())
         return order
 
-    def open_orders(self, account: Account, symbol: str | None) -> list[Order]:
-        if symbol is not None:
-            self.market(symbol)
-        return [o for o in account.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
-
-    def cancel_all_orders(self, account: Account, symbol: str) -> list[Order]:
-        orders = self.open_orders(account, self.market(symbol).symbol)
+    def _cancel_all(self, orders: list[_Order]) -> list[_Order]:
         now = self.now()
         for order in orders:
-            order.status = "CANCELED"
-            order.update_time = now
+            order.cancel(now)
         return orders
+
+    def _open(self, orders: Iterable[_Order], symbol: str | None) -> list[_Order]:
+        if symbol is not None:
+            self.market(symbol)
+        return [o for o in orders if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    def cancel_order(self, account: Account, symbol: str, order_id: int | None, client_id: str | None) -> Order:
+        return self._cancel(lambda: self.find_order(account, symbol, order_id, client_id))
+
+    def open_orders(self, account: Account, symbol: str | None) -> list[Order]:
+        return self._open(account.orders.values(), symbol)
+
+    def cancel_all_orders(self, account: Account, symbol: str) -> list[Order]:
+        return self._cancel_all(self.open_orders(account, self.market(symbol).symbol))
 
     def all_orders(self, account: Account, symbol: str) -> list[Order]:
         spec = self.market(symbol)
@@ -409,7 +421,7 @@ class Venue:
         if req.position_side != "BOTH":
             raise errors.position_side_mismatch()
         if req.working_type not in WORKING_TYPES:
-            raise errors.VenueError(-1130, "Data sent for parameter 'workingType' is not valid.")
+            raise errors.invalid_param("workingType")
         client_id = req.client_algo_id or f"paper_algo_{self._next_algo_id}"
         check_client_id(client_id)
         if client_id in account.client_algo_ids:
@@ -422,7 +434,7 @@ class Venue:
             if req.callback_rate is None:
                 raise errors.mandatory("callbackRate")
             if not MIN_CALLBACK_RATE <= req.callback_rate <= MAX_CALLBACK_RATE:
-                raise errors.VenueError(-1130, "Data sent for parameter 'callbackRate' is not valid.")
+                raise errors.invalid_param("callbackRate")
             if req.activate_price is not None:
                 check_price(spec, req.activate_price)
         else:
@@ -520,34 +532,17 @@ class Venue:
     ) -> AlgoOrder:
         if symbol is not None:
             self.market(symbol)
-        try:
-            algo = self.find_algo(account, symbol, algo_id, client_id)
-        except errors.VenueError as exc:
-            if exc.code == -2013:
-                raise errors.unknown_order() from None
-            raise
-        if not algo.is_open:
-            raise errors.unknown_order()
-        algo.algo_status = "CANCELED"
-        algo.update_time = self.now()
-        return algo
+        return self._cancel(lambda: self.find_algo(account, symbol, algo_id, client_id))
 
     def open_algo_orders(self, account: Account, symbol: str | None) -> list[AlgoOrder]:
-        if symbol is not None:
-            self.market(symbol)
-        return [a for a in account.algo_orders.values() if a.is_open and (symbol is None or a.symbol == symbol)]
+        return self._open(account.algo_orders.values(), symbol)
 
     def all_algo_orders(self, account: Account, symbol: str) -> list[AlgoOrder]:
         spec = self.market(symbol)
         return [a for a in account.algo_orders.values() if a.symbol == spec.symbol]
 
     def cancel_all_algo_orders(self, account: Account, symbol: str) -> list[AlgoOrder]:
-        algos = self.open_algo_orders(account, self.market(symbol).symbol)
-        now = self.now()
-        for algo in algos:
-            algo.algo_status = "CANCELED"
-            algo.update_time = now
-        return algos
+        return self._cancel_all(self.open_algo_orders(account, self.market(symbol).symbol))
 
     # ------------------------------------------------------------ price moves
 
@@ -566,14 +561,12 @@ class Venue:
                     self._trigger(account, algo, spec)
             for order in sorted(self.open_orders(account, spec.symbol), key=lambda o: o.order_id):
                 if order.type == "LIMIT" and self._crosses(order.side, order.price, price):
-                    self._fill_resting(account, order)
+                    self._fill_rest(account, order, order.price, maker=True)
 
     def _algo_fires(self, algo: AlgoOrder, mark: Decimal) -> bool:
         if algo.order_type == "TRAILING_STOP_MARKET":
             return self._trailing_fires(algo, mark)
-        if algo.order_type in ("STOP", "STOP_MARKET"):
-            return mark >= algo.trigger_price if algo.side == "BUY" else mark <= algo.trigger_price
-        return mark <= algo.trigger_price if algo.side == "BUY" else mark >= algo.trigger_price
+        return self._would_trigger(algo.order_type, algo.side, algo.trigger_price, None, mark)
 
     @staticmethod
     def _trailing_fires(algo: AlgoOrder, mark: Decimal) -> bool:
@@ -636,15 +629,6 @@ class Venue:
         algo.actual_price = order.avg_price
         algo.algo_status = "FINISHED"
         algo.update_time = self.now()
-
-    def _fill_resting(self, account: Account, order: Order) -> None:
-        qty = order.remaining
-        if order.reduce_only:
-            qty = min(qty, _reducible(account.position(order.symbol).amount, order.side))
-        if qty > 0:
-            self._fill(account, order, qty, order.price, maker=True)
-        order.status = "FILLED" if order.remaining == 0 else "EXPIRED"
-        order.update_time = self.now()
 
     # ------------------------------------------------------------ admin actions
 

@@ -31,7 +31,11 @@ def market(
     *,
     reduce_only: bool = False,
     client_order_id: str | None = None,
+    mark: str | None = None,
 ) -> None:
+    """A market order on BTCUSDT, after moving the mark to ``mark`` when given."""
+    if mark is not None:
+        venue.set_mark_price("BTCUSDT", D(mark))
     request = OrderRequest(
         symbol="BTCUSDT",
         side=side,
@@ -74,10 +78,8 @@ def error_code(exc_info: pytest.ExceptionInfo[VenueError]) -> int:
 
 def test_entry_price_is_volume_weighted_average() -> None:
     venue, account = make_venue()
-    venue.set_mark_price("BTCUSDT", D("60000"))
-    market(venue, account, "BUY", "0.002")
-    venue.set_mark_price("BTCUSDT", D("64000"))
-    market(venue, account, "BUY", "0.006")
+    market(venue, account, "BUY", "0.002", mark="60000")
+    market(venue, account, "BUY", "0.006", mark="64000")
     pos = venue.position(account, "BTCUSDT")
     assert (pos.amount, pos.entry_price) == (D("0.008"), D("63000"))
     market(venue, account, "SELL", "0.001", reduce_only=True)  # reducing leaves the entry price alone
@@ -86,10 +88,8 @@ def test_entry_price_is_volume_weighted_average() -> None:
 
 def test_realized_pnl_and_fees_are_exact_decimals() -> None:
     venue, account = make_venue()
-    venue.set_mark_price("BTCUSDT", D("65000.1"))
-    market(venue, account, "BUY", "0.013")
-    venue.set_mark_price("BTCUSDT", D("65432.7"))
-    market(venue, account, "SELL", "0.013")
+    market(venue, account, "BUY", "0.013", mark="65000.1")
+    market(venue, account, "SELL", "0.013", mark="65432.7")
     buy, sell = account.trades
     assert buy.commission == D("0.42250065")  # 0.013 * 65000.1 * 0.0005 = 0.422500650
     assert sell.commission == D("0.42531255")  # 0.013 * 65432.7 * 0.0005 = 0.4253125500
@@ -103,8 +103,7 @@ def test_realized_pnl_and_fees_are_exact_decimals() -> None:
 def test_short_pnl_and_flip_through_zero() -> None:
     venue, account = make_venue()
     market(venue, account, "SELL", "0.010")
-    venue.set_mark_price("BTCUSDT", D("64000"))
-    market(venue, account, "BUY", "0.030")  # closes the short (+10 realized) and opens 0.02 long at 64000
+    market(venue, account, "BUY", "0.030", mark="64000")  # closes the short (+10 realized) and opens 0.02 long at 64000
     pos = venue.position(account, "BTCUSDT")
     assert (pos.amount, pos.entry_price) == (D("0.020"), D("64000"))
     assert account.trades[-1].realized_pnl == D("10")
