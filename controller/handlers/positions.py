@@ -20,10 +20,7 @@ log = logging.getLogger("warden.positions")
 
 async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> PositionStatus | None:
     """One pass, serialized per Position. Reads the object fresh so a crash never acts on a stale status."""
-    obj = await runtime.kube.get("positions", namespace, name)
-    if obj is None:
-        return None
-    uid = obj["metadata"]["uid"]
+    uid = body["metadata"]["uid"]
     async with runtime.lock(uid):
         obj = await runtime.kube.get("positions", namespace, name)
         if obj is None:

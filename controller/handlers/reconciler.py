@@ -15,6 +15,7 @@ from controller import failpoints
 from controller.api.v1alpha1 import ConditionStatus, OrderRecord, OrderState, Phase, PositionSpec, PositionStatus
 from controller.audit.store import AuditEvent
 from controller.exchange.errors import Outcome, classify, describe
+from controller.exchange.gateway import Gateway
 from controller.handlers.runtime import AccountNotReady, Runtime
 from controller.metrics import (
     AUDIT_WRITES,
@@ -75,6 +76,7 @@ class Reconciler:
     def __init__(self, runtime: Runtime, target: Target) -> None:
         self.rt = runtime
         self.t = target
+        self.gateway: Gateway | None = None
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class Reconciler:
         if status.phase in TERMINAL:
             return status
         try:
-            gateway = await self.rt.gateway(self.t.namespace, self.t.spec.accountRef.name)
+            gateway = self.gateway = await self.rt.gateway(self.t.namespace, self.t.spec.accountRef.name)
         except AccountNotReady as problem:
             after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
             await self.save(status, after)
@@ -235,10 +237,10 @@ class Reconciler:
 
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:
         purpose = _purpose(action)
-        gateway = await self.rt.gateway(self.t.namespace, self.t.spec.accountRef.name)
+        assert self.gateway is not None, "act() follows a successful observation"
         failpoints.hit(f"{purpose}:before-send")
         try:
-            order_id = await gateway.execute(self.t.spec.symbol, action)
+            order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
             return await self.failed(status, action, error)
         failpoints.hit(f"{purpose}:after-send")
