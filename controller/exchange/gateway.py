@@ -22,7 +22,6 @@ from controller.reconcile.model import (
     PlaceStopOrder,
     Trade,
 )
-from controller.reconcile.planner import rules_from_market
 
 _REGULAR_STATES = {
     "NEW": OrderState.OPEN,
@@ -70,6 +69,19 @@ def parse_algo_order(info: dict[str, Any]) -> ObservedOrder:
         filled=Decimal(0),
         trigger_price=_dec(info.get("triggerPrice")) or None,
         triggered_order_id=str(triggered) if triggered not in (None, "", 0, "0") else None,
+    )
+
+
+def rules_from_market(market: dict[str, object]) -> MarketRules:
+    """Market precision from a ccxt market (TICK_SIZE precision mode: precision values are step sizes)."""
+    precision = market["precision"]
+    limits = market["limits"]
+    assert isinstance(precision, dict) and isinstance(limits, dict)
+    return MarketRules(
+        amount_step=Decimal(str(precision["amount"])),
+        min_amount=Decimal(str(limits["amount"]["min"] or 0)),
+        min_notional=Decimal(str((limits.get("cost") or {}).get("min") or 0)),
+        price_tick=Decimal(str(precision["price"])),
     )
 
 

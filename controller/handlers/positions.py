@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from controller.api.v1alpha1 import GROUP, VERSION, DesiredState, Phase, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import GROUP, VERSION, Phase, PositionSpec, PositionStatus
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import Runtime
 from controller.reconcile.planner import TERMINAL
@@ -26,6 +26,10 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
+        if deleting and status.entryOrder is None:
+            # The intent is recorded before any order is sent, so nothing exists on the exchange:
+            # deletion needs neither the account nor the exchange.
+            return status.model_copy(update={"phase": Phase.CLOSED})
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
@@ -58,14 +62,10 @@ async def position_daemon(
 
 
 @kopf.on.delete(GROUP, VERSION, "positions")
-async def position_deleted(
-    namespace: str | None, name: str, body: kopf.Body, spec: kopf.Spec, memo: kopf.Memo, **_: Any
-) -> None:
+async def position_deleted(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The finalizer holds the object until the exchange is flat and the leftover stop is gone."""
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"
-    if spec.get("state") == DesiredState.CLOSED.value and not body.get("status", {}).get("entryOrder"):
-        return
     status = await reconcile(runtime, namespace, name, body, deleting=True)
     if status is not None and status.phase not in TERMINAL:
         raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 RECONCILES = Counter("warden_reconcile_total", "Position reconcile passes", ["result"])
 RECONCILE_SECONDS = Histogram("warden_reconcile_duration_seconds", "Duration of one Position reconcile pass")
@@ -11,4 +11,3 @@ ORDERS_CANCELED = Counter("warden_orders_canceled_total", "Order cancels sent to
 EXCHANGE_ERRORS = Counter("warden_exchange_errors_total", "Exchange errors by ccxt class", ["error_class"])
 PHASE_TRANSITIONS = Counter("warden_phase_transitions_total", "Position phase transitions", ["phase"])
 AUDIT_WRITES = Counter("warden_audit_writes_total", "Audit event batches written", ["result"])
-ACCOUNTS_READY = Gauge("warden_accounts_ready", "ExchangeAccounts whose Ready condition is True")

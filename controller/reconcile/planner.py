@@ -24,7 +24,6 @@ from controller.api.v1alpha1 import (
 )
 from controller.reconcile.model import (
     CancelStopOrder,
-    MarketRules,
     Note,
     Observation,
     PlaceMarketOrder,
@@ -321,16 +320,3 @@ class _Context:
         status = self.condition(status, "Protected", False, "Flat", "no position is open")
         status = self.condition(status, "Ready", True, "Closed", f"closed ({status.exitReason}); realized PnL {pnl}")
         return Step(status, notes=(Note("PositionClosed", f"{status.exitReason}; realized PnL {pnl}, fees {fees}"),))
-
-
-def rules_from_market(market: dict[str, object]) -> MarketRules:
-    """Market precision from a ccxt market (TICK_SIZE precision mode: precision values are step sizes)."""
-    precision = market["precision"]
-    limits = market["limits"]
-    assert isinstance(precision, dict) and isinstance(limits, dict)
-    return MarketRules(
-        amount_step=Decimal(str(precision["amount"])),
-        min_amount=Decimal(str(limits["amount"]["min"] or 0)),
-        min_notional=Decimal(str((limits.get("cost") or {}).get("min") or 0)),
-        price_tick=Decimal(str(precision["price"])),
-    )
