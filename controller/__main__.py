@@ -1,4 +1,8 @@
-"""Run the Warden controller: ``python -m controller``.
+"""Warden's command line: ``python -m controller [run | migrate | history ...]`` (``run`` is the default).
+
+``run`` starts the controller. ``migrate`` applies the audit store's migrations and exits (the Helm chart runs
+it before the controller starts). ``history NAMESPACE/NAME`` prints a Position's timeline from the audit store;
+``history --account NAME --day YYYY-MM-DD`` summarizes an account's day.
 
 Configuration comes from the environment: ``WARDEN_DATABASE_URL`` (required), ``WARDEN_METRICS_ADDR``
 and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (default: all namespaces),
@@ -7,18 +11,23 @@ and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (defa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 import kopf
 import prometheus_client
 
 import controller.handlers  # noqa: F401 - registers the handlers with kopf
 from controller.api.v1alpha1 import GROUP
-from controller.audit.store import AuditStore
+from controller.audit import history
+from controller.audit.migrations import migrate
+from controller.audit.store import AuditStore, AuditUnavailable
 from controller.handlers.kube import Kube
 from controller.handlers.runtime import Runtime
 
@@ -35,16 +44,37 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.background.cancellation_polling = 1
 
 
-async def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+@kopf.on.startup()
+async def announce_start(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    await runtime.audit_event("ControllerStarted", f"replica {runtime.replica} started")
+
+
+@kopf.on.cleanup()
+async def announce_stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")
+
+
+def _dsn() -> str:
     dsn = os.environ.get("WARDEN_DATABASE_URL")
     if not dsn:
-        print("WARDEN_DATABASE_URL is required (the audit store)", file=sys.stderr)
-        return 2
+        raise SystemExit("WARDEN_DATABASE_URL is required (the audit store)")
+    return dsn
+
+
+async def run() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    dsn = _dsn()
     addr = os.environ.get("WARDEN_METRICS_ADDR", "127.0.0.1")
     port = int(os.environ.get("WARDEN_METRICS_PORT", "9464"))
     prometheus_client.start_http_server(port, addr=addr)
-    audit = await AuditStore.connect(dsn)
+    audit = AuditStore(dsn)
+    try:
+        await audit.ready()
+    except AuditUnavailable as error:
+        # Protection must not wait for the audit store: start anyway; entries wait until it is back.
+        logging.getLogger("warden").warning("starting without the audit store: %s", error)
     runtime = Runtime(kube=Kube(), audit=audit)
     namespace = os.environ.get("WARDEN_NAMESPACE")
     try:
@@ -59,5 +89,60 @@ async def main() -> int:
     return 0
 
 
+async def run_migrate() -> int:
+    conn = await asyncpg.connect(_dsn())
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    print(f"applied: {', '.join(applied)}" if applied else "the audit store is up to date")
+    return 0
+
+
+async def run_history(args: argparse.Namespace) -> int:
+    conn = await asyncpg.connect(_dsn())
+    try:
+        if args.account:
+            day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
+            rows = await history.day_summary(conn, args.account, day)
+            print(history.to_json(rows) if args.json else history.render_day(rows, args.account, day), end="")
+            return 0
+        if not args.position or "/" not in args.position:
+            raise SystemExit("history needs NAMESPACE/NAME, or --account NAME [--day YYYY-MM-DD]")
+        namespace, name = args.position.split("/", 1)
+        since = history.parse_since(args.since, datetime.now(UTC))
+        found = await history.timeline(conn, namespace, name, since)
+    finally:
+        await conn.close()
+    if args.json:
+        print(history.to_json({"events": found.events, "fills": found.fills}))
+    else:
+        print(history.render_timeline(found, args.position), end="")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m controller", description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the controller (the default)")
+    commands.add_parser("migrate", help="apply the audit store's migrations and exit")
+    show = commands.add_parser("history", help="a Position's timeline, or an account's day, from the audit store")
+    show.add_argument("position", nargs="?", help="NAMESPACE/NAME")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--since", help="only records after this: 30m, 2h, 7d, or an ISO time")
+    show.add_argument("--account", help="summarize this ExchangeAccount's day instead")
+    show.add_argument("--day", help="YYYY-MM-DD (UTC) for --account; default today")
+    return top
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "migrate":
+        return asyncio.run(run_migrate())
+    if args.command == "history":
+        return asyncio.run(run_history(args))
+    return asyncio.run(run())
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main(sys.argv[1:]))

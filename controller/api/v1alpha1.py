@@ -148,6 +148,18 @@ class OrderRecord(WireModel):
     message: str | None = Field(default=None, max_length=1024)
 
 
+class BufferedAuditEvent(WireModel):
+    """An audit event kept in status while the audit store is down; flushed (exactly once, by id) when it returns."""
+
+    id: str = Field(max_length=36)
+    type: str = Field(max_length=64)
+    occurredAt: str = Field(max_length=40)
+    data: str = Field(max_length=4096, description="The event as JSON.")
+
+
+AUDIT_BACKLOG_LIMIT = 64
+
+
 class PositionStatus(WireModel):
     phase: Phase = Phase.PENDING
     observedGeneration: int | None = None
@@ -161,3 +173,11 @@ class PositionStatus(WireModel):
     fees: SignedDecimal | None = None
     exitReason: str | None = Field(default=None, max_length=64)
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    auditBacklog: list[BufferedAuditEvent] = Field(
+        default_factory=list,
+        max_length=AUDIT_BACKLOG_LIMIT,
+        description="Risk-reducing steps' audit events waiting for the audit store (bounded).",
+    )
+    auditBacklogOverflow: int = Field(
+        default=0, description="Events that did not fit in the backlog; counted and alerted, see the runbook."
+    )

@@ -40,6 +40,21 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name, checksum)
             applied_now.append(name)
+        await _ensure_partitions(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
+
+
+async def _ensure_partitions(conn: asyncpg.Connection) -> None:
+    # This month and the next two, so writes land in a monthly partition rather than the default one.
+    for months in range(3):
+        await conn.execute("SELECT warden_ensure_partition(now() + make_interval(months => $1))", months)
+
+
+async def ensure_partitions(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await _ensure_partitions(conn)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)

@@ -1,24 +1,56 @@
-"""Write audit events; ids are deterministic, so a retried write never duplicates a row."""
+"""Write audit events and fills; ids are deterministic, so a retried or re-flushed write never duplicates a row.
+
+The store never makes a caller wait on a store it already knows is down: after a failure it refuses at once
+(``AuditUnavailable``) until a short back-off has passed, and only then tries the database again.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 
-from controller.audit.migrations import migrate
+from controller.audit.migrations import ensure_partitions, migrate
+from controller.metrics import AUDIT_UP, AUDIT_WRITES
 
 _NAMESPACE = uuid.UUID("5b0c1c8e-6f1d-4a55-9a0e-2f2b8c1d7e11")
+RETRY_AFTER_S = 2.0
+TIMEOUT_S = 2.0
+log = logging.getLogger("warden.audit")
+
+
+class AuditUnavailable(Exception):
+    """The audit store cannot take writes now."""
+
+
+class _JsonRecord:
+    """The wire form kept in a Position's status while the store is down (Decimals and times as strings)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, separators=(",", ":"))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        data = json.loads(text)
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = data.get(f.name)
+            if value is not None and "Decimal" in str(f.type):
+                data[f.name] = Decimal(value)
+            elif value is not None and "datetime" in str(f.type):
+                data[f.name] = datetime.fromisoformat(value)
+        return cls(**data)
 
 
 @dataclass(frozen=True)
-class AuditEvent:
-    position_uid: str
+class AuditEvent(_JsonRecord):
+    position_uid: str | None
     namespace: str
     name: str
     type: str
@@ -34,60 +66,198 @@ class AuditEvent:
     message: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     key: str = ""
-    """What makes this event unique within its Position and type (e.g. a client order id)."""
+    """What makes this event unique within its Position and type (e.g. a sequence number)."""
+    epoch: int | None = None
+    """The leadership term of the replica that wrote it, so a stale leader's writes are visible."""
+    replica: str | None = None
 
     @property
     def event_id(self) -> uuid.UUID:
-        parts = (self.position_uid, self.type, self.key, self.client_order_id or "", self.phase_after or "")
+        parts = (self.position_uid or "", self.type, self.key, self.client_order_id or "", self.phase_after or "")
         return uuid.uuid5(_NAMESPACE, "/".join(parts))
 
 
-_INSERT = """
+@dataclass(frozen=True)
+class Fill(_JsonRecord):
+    """One exchange trade of a Warden order."""
+
+    account: str
+    symbol: str
+    trade_id: str
+    position_uid: str | None
+    namespace: str
+    name: str
+    client_order_id: str | None
+    exchange_order_id: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str | None
+    realized_pnl: Decimal
+    maker: bool | None
+    traded_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.account}/{self.symbol}/{self.trade_id}"
+
+
+_INSERT_EVENTS = """
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::numeric[],
+                         $14::text[], $15::text[], $16::timestamptz[], $17::bigint[], $18::text[])
+        WITH ORDINALITY
+        AS t(event_id, position_uid, namespace, name, account, symbol, type, phase_before, phase_after,
+             client_order_id, exchange_order_id, amount, price, message, detail, occurred_at, epoch, replica, ord)
+), fresh AS (
+    INSERT INTO event_ids (event_id, occurred_at)
+    SELECT event_id, occurred_at FROM input
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+)
 INSERT INTO events (event_id, position_uid, namespace, name, account, symbol, type, phase_before, phase_after,
-                    client_order_id, exchange_order_id, amount, price, message, detail, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16)
-ON CONFLICT (event_id) DO NOTHING
+                    client_order_id, exchange_order_id, amount, price, message, detail, occurred_at, epoch, replica)
+SELECT i.event_id, i.position_uid, i.namespace, i.name, i.account, i.symbol, i.type, i.phase_before, i.phase_after,
+       i.client_order_id, i.exchange_order_id, i.amount, i.price, i.message, i.detail::jsonb, i.occurred_at,
+       i.epoch, i.replica
+FROM input i JOIN fresh f USING (event_id)
+ORDER BY i.ord
+"""
+
+
+def _event_row(e: AuditEvent) -> tuple[Any, ...]:
+    return (
+        e.event_id,
+        uuid.UUID(e.position_uid) if e.position_uid else None,
+        e.namespace,
+        e.name,
+        e.account,
+        e.symbol,
+        e.type,
+        e.phase_before,
+        e.phase_after,
+        e.client_order_id,
+        e.exchange_order_id,
+        e.amount,
+        e.price,
+        e.message,
+        json.dumps(e.detail, default=str),
+        e.occurred_at,
+        e.epoch,
+        e.replica,
+    )
+
+
+_INSERT_FILL = """
+INSERT INTO fills (account, symbol, trade_id, position_uid, namespace, name, client_order_id, exchange_order_id,
+                   side, amount, price, fee, fee_asset, realized_pnl, maker, traded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+ON CONFLICT (account, symbol, trade_id) DO NOTHING
 """
 
 
 class AuditStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    """Postgres-backed; connects lazily and migrates on first contact, so Warden starts while it is down."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._pool: asyncpg.Pool | None = None
+        self._retry_at = 0.0
+        self._partitions_checked = 0.0
+        AUDIT_UP.set(0)
 
     @classmethod
     async def connect(cls, dsn: str) -> AuditStore:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4, command_timeout=5)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-        return cls(pool)
+        """A store that is usable now (migrated); raises ``AuditUnavailable`` if Postgres cannot be reached."""
+        store = cls(dsn)
+        await store.ready()
+        return store
 
-    async def close(self) -> None:
-        await self.pool.close()
+    async def ready(self) -> None:
+        try:
+            await self._ready()
+        except Exception as error:
+            raise AuditUnavailable(f"audit store unavailable: {type(error).__name__}: {error}") from error
+
+    @property
+    def available_soon(self) -> bool:
+        """False only while backing off after a failure: then a write would be refused without trying."""
+        return not self._retry_at or time.monotonic() >= self._retry_at
+
+    async def _ready(self) -> asyncpg.Pool:
+        if self._pool is None:
+            pool = await asyncpg.create_pool(
+                self.dsn, min_size=0, max_size=4, timeout=TIMEOUT_S, command_timeout=TIMEOUT_S
+            )
+            try:
+                async with pool.acquire(timeout=TIMEOUT_S) as conn:
+                    await migrate(conn)
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+            self._partitions_checked = time.monotonic()
+        elif time.monotonic() - self._partitions_checked > 3600:
+            # Months roll over while Warden runs; keep partitions ahead of the clock.
+            async with self._pool.acquire(timeout=TIMEOUT_S) as conn:
+                await ensure_partitions(conn)
+            self._partitions_checked = time.monotonic()
+        return self._pool
+
+    async def _write(self, sql: str, rows: list[tuple[Any, ...]], *, batched: bool) -> None:
+        if not rows:
+            return
+        if not self.available_soon:
+            raise AuditUnavailable("audit store unavailable (backing off)")
+        try:
+            pool = await self._ready()
+            async with pool.acquire(timeout=TIMEOUT_S) as conn, conn.transaction():
+                if batched:
+                    await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
+                else:
+                    await conn.executemany(sql, rows)
+        except Exception as error:
+            self._retry_at = time.monotonic() + RETRY_AFTER_S
+            AUDIT_WRITES.labels("error").inc()
+            AUDIT_UP.set(0)
+            raise AuditUnavailable(f"audit store unavailable: {type(error).__name__}: {error}") from error
+        self._retry_at = 0.0
+        AUDIT_WRITES.labels("ok").inc()
+        AUDIT_UP.set(1)
 
     async def record(self, events: list[AuditEvent]) -> None:
-        """Commit all events or raise; callers decide whether a failure blocks the step."""
-        if not events:
-            return
+        """Commit all events in one statement, in order, or raise ``AuditUnavailable``."""
+        unique = {e.event_id: e for e in reversed(events)}  # the first of any repeated id wins
+        rows = [_event_row(e) for e in events if unique.get(e.event_id) is e]
+        await self._write(_INSERT_EVENTS, rows, batched=True)
+
+    async def record_fills(self, fills: list[Fill]) -> None:
         rows = [
             (
-                e.event_id,
-                uuid.UUID(e.position_uid) if e.position_uid else None,
-                e.namespace,
-                e.name,
-                e.account,
-                e.symbol,
-                e.type,
-                e.phase_before,
-                e.phase_after,
-                e.client_order_id,
-                e.exchange_order_id,
-                e.amount,
-                e.price,
-                e.message,
-                json.dumps(e.detail, default=str),
-                e.occurred_at,
+                f.account,
+                f.symbol,
+                f.trade_id,
+                uuid.UUID(f.position_uid) if f.position_uid else None,
+                f.namespace,
+                f.name,
+                f.client_order_id,
+                f.exchange_order_id,
+                f.side,
+                f.amount,
+                f.price,
+                f.fee,
+                f.fee_asset,
+                f.realized_pnl,
+                f.maker,
+                f.traded_at,
             )
-            for e in events
+            for f in fills
         ]
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_INSERT, rows)
+        await self._write(_INSERT_FILL, rows, batched=False)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -44,3 +44,6 @@ async def account_ready(
         "exchangeaccounts", namespace, name, updated.model_dump(mode="json", exclude_none=True)
     )
     (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
+    await runtime.audit_event(
+        "AccountReady" if ok else "AccountNotReady", message, namespace=namespace, name=name, reason=reason
+    )

@@ -26,7 +26,7 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
-        if deleting and status.entryOrder is None:
+        if deleting and status.entryOrder is None and not status.auditBacklog:
             # The intent is recorded before any order is sent, so nothing exists on the exchange:
             # deletion needs neither the account nor the exchange.
             return status.model_copy(update={"phase": Phase.CLOSED})
@@ -57,7 +57,7 @@ async def position_daemon(
         except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
             log.exception("reconcile of %s/%s failed", namespace, name)
             status = None
-        done = status is not None and status.phase in TERMINAL
+        done = status is not None and status.phase in TERMINAL and not status.auditBacklog
         await stopped.wait(TERMINAL_RECHECK_SECONDS if done else runtime.interval)
 
 
@@ -69,3 +69,6 @@ async def position_deleted(namespace: str | None, name: str, body: kopf.Body, me
     status = await reconcile(runtime, namespace, name, body, deleting=True)
     if status is not None and status.phase not in TERMINAL:
         raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)
+    if status is not None and status.auditBacklog:
+        # The backlog lives in this object's status: it must reach the audit store before the object goes.
+        raise kopf.TemporaryError(f"{len(status.auditBacklog)} audit records wait for the audit store", delay=2)

@@ -1,4 +1,9 @@
-"""One reconcile pass for one Position: observe → plan → record intent → act → record result."""
+"""One reconcile pass for one Position: observe → plan → record intent → act → record result.
+
+Audit: a risk-increasing step (the entry) is only taken once its intent is committed to the audit store.
+Every other step goes on without the store: its events then wait in the Position's status (bounded) and
+are flushed, exactly once by id, when the store is back.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,23 @@ import ccxt
 import kopf
 
 from controller import failpoints
-from controller.api.v1alpha1 import ConditionStatus, OrderRecord, OrderState, Phase, PositionSpec, PositionStatus
-from controller.audit.store import AuditEvent
+from controller.api.v1alpha1 import (
+    AUDIT_BACKLOG_LIMIT,
+    BufferedAuditEvent,
+    ConditionStatus,
+    OrderRecord,
+    OrderState,
+    Phase,
+    PositionSpec,
+    PositionStatus,
+)
+from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange.errors import Outcome, classify, describe
+from controller.exchange.fills import FillOwner, read_fills
 from controller.exchange.gateway import Gateway
 from controller.handlers.runtime import AccountNotReady, Runtime
 from controller.metrics import (
-    AUDIT_WRITES,
+    AUDIT_BACKLOG_OVERFLOW,
     EXCHANGE_ERRORS,
     ORDERS_CANCELED,
     ORDERS_PLACED,
@@ -30,6 +45,7 @@ from controller.reconcile.model import (
     Action,
     CancelStopOrder,
     Note,
+    Observation,
     PlaceMarketOrder,
     PlaceStopOrder,
     Purpose,
@@ -38,6 +54,9 @@ from controller.reconcile.model import (
 from controller.reconcile.planner import TERMINAL, plan, replace_status, set_condition
 
 MAX_STEPS_PER_PASS = 8
+# Steps after which the exchange's trades for this Position are written to the fills table.
+_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled", "CloseFilled", "StopTriggered", "TakeProfitTriggered"})
+_ORDER_FIELDS = ("entryOrder", "stopOrder", "closeOrder")
 log = logging.getLogger("warden.reconcile")
 
 
@@ -65,11 +84,19 @@ def _purpose(action: Action) -> str:
 
 
 def _with_record(status: PositionStatus, client_order_id: str, **changes: Any) -> PositionStatus:
-    for field in ("entryOrder", "stopOrder", "closeOrder"):
+    for field in _ORDER_FIELDS:
         record: OrderRecord | None = getattr(status, field)
         if record is not None and record.clientOrderId == client_order_id:
             return replace_status(status, **{field: record.model_copy(update=changes)})
     return status
+
+
+def _now_key() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _buffer(entry_id: str, type_: str, occurred_at: datetime, data: str) -> BufferedAuditEvent:
+    return BufferedAuditEvent(id=entry_id, type=type_, occurredAt=occurred_at.isoformat(), data=data)
 
 
 class Reconciler:
@@ -84,23 +111,38 @@ class Reconciler:
         post = kopf.warn if note.warning else kopf.info
         post(self.t.body, reason=note.type, message=note.message)
 
+    def audit_event(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
+        """An event about this Position, stamped with the acting replica and its leadership term."""
+        values: dict[str, Any] = {
+            "phase_before": status.phase.value,
+            "phase_after": status.phase.value,
+            "account": self.t.spec.accountRef.name,
+            "symbol": self.t.spec.symbol,
+            "occurred_at": datetime.now(UTC),
+        } | fields
+        return AuditEvent(
+            position_uid=self.t.uid,
+            namespace=self.t.namespace,
+            name=self.t.name,
+            type=type_,
+            message=message,
+            epoch=self.rt.epoch,
+            replica=self.rt.replica,
+            **values,
+        )
+
     def audit_events(self, before: PositionStatus, step: Step, now: datetime) -> list[AuditEvent]:
         action = step.action
         events = [
-            AuditEvent(
-                position_uid=self.t.uid,
-                namespace=self.t.namespace,
-                name=self.t.name,
-                type=note.type,
+            self.audit_event(
+                note.type,
+                before,
+                note.message,
                 occurred_at=now,
-                account=self.t.spec.accountRef.name,
-                symbol=self.t.spec.symbol,
-                phase_before=before.phase.value,
                 phase_after=step.status.phase.value,
                 client_order_id=note.client_order_id or getattr(action, "client_order_id", None),
                 amount=getattr(action, "amount", None),
                 price=getattr(action, "trigger_price", None),
-                message=note.message,
                 key=f"{step.status.stopSequence}/{step.status.exitReason or ''}",
             )
             for note in step.notes
@@ -111,51 +153,118 @@ class Reconciler:
 
     def phase_event(self, before: Phase, status: PositionStatus, now: datetime) -> AuditEvent:
         detail = {"realizedPnl": status.realizedPnl, "fees": status.fees, "filled": status.filled}
-        return AuditEvent(
-            position_uid=self.t.uid,
-            namespace=self.t.namespace,
-            name=self.t.name,
-            type="PhaseChanged",
+        return self.audit_event(
+            "PhaseChanged",
+            status,
+            f"{before.value} -> {status.phase.value}",
             occurred_at=now,
-            account=self.t.spec.accountRef.name,
-            symbol=self.t.spec.symbol,
             phase_before=before.value,
-            phase_after=status.phase.value,
-            message=f"{before.value} -> {status.phase.value}",
             detail={k: str(v) for k, v in detail.items() if v is not None} | {"exitReason": status.exitReason},
         )
 
     def order_event(self, type_: str, status: PositionStatus, action: Action, message: str, **kw: Any) -> AuditEvent:
-        return AuditEvent(
-            position_uid=self.t.uid,
-            namespace=self.t.namespace,
-            name=self.t.name,
-            type=type_,
-            occurred_at=datetime.now(UTC),
-            account=self.t.spec.accountRef.name,
-            symbol=self.t.spec.symbol,
-            phase_before=status.phase.value,
-            phase_after=status.phase.value,
-            client_order_id=action.client_order_id,
-            message=message,
-            detail={"purpose": _purpose(action)},
-            **kw,
-        )
+        kw.setdefault("detail", {"purpose": _purpose(action)})
+        return self.audit_event(type_, status, message, client_order_id=action.client_order_id, **kw)
 
-    async def record(self, events: list[AuditEvent], required: bool) -> bool:
-        """Write audit rows. Required writes (before risk-increasing steps) report failure to the caller;
-        the others never block a risk-reducing step."""
+    def generation_events(self, status: PositionStatus, now: datetime) -> list[AuditEvent]:
+        """PositionCreated / SpecChanged, once per generation (the id carries the generation)."""
+        if status.observedGeneration == self.t.generation:
+            return []
+        spec = self.t.spec.model_dump(mode="json", exclude_none=True)
+        if status.observedGeneration is None:
+            return [
+                self.audit_event(
+                    "PositionCreated", status, "Warden saw the Position", occurred_at=now, detail={"spec": spec}
+                )
+            ]
+        return [
+            self.audit_event(
+                "SpecChanged",
+                status,
+                f"spec changed (generation {self.t.generation})",
+                occurred_at=now,
+                key=str(self.t.generation),
+                detail={"generation": self.t.generation, "spec": spec},
+            )
+        ]
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    async def write(self, events: list[AuditEvent]) -> bool:
+        """Try to commit events now; False when the store is unavailable (it never waits on a known outage)."""
         try:
             await self.rt.audit.record(events)
-        except Exception as error:
-            AUDIT_WRITES.labels("failed").inc()
-            log.error("audit write failed for %s/%s: %s", self.t.namespace, self.t.name, error)
-            if not required:
-                self.event(Note("AuditWriteFailed", f"audit store unavailable: {type(error).__name__}", warning=True))
+        except AuditUnavailable as error:
+            log.warning("audit write for %s/%s deferred: %s", self.t.namespace, self.t.name, error)
             return False
-        if events:
-            AUDIT_WRITES.labels("ok").inc()
         return True
+
+    def buffered(self, status: PositionStatus, entries: list[BufferedAuditEvent]) -> PositionStatus:
+        """Keep records in status until the store returns; what exceeds the bound is counted and reported."""
+        room = max(AUDIT_BACKLOG_LIMIT - len(status.auditBacklog), 0)
+        lost = max(len(entries) - room, 0)
+        if lost:
+            AUDIT_BACKLOG_OVERFLOW.inc(lost)
+            self.event(Note("AuditBacklogOverflow", f"{lost} audit records did not fit in the backlog", warning=True))
+        return replace_status(
+            status,
+            auditBacklog=[*status.auditBacklog, *entries[:room]],
+            auditBacklogOverflow=status.auditBacklogOverflow + lost,
+        )
+
+    async def commit(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
+        """Risk-reducing bookkeeping: audit now if the store takes it, else into status; then save status."""
+        if events and not await self.write(events):
+            after = self.buffered(after, [_buffer(e.event_id.hex, e.type, e.occurred_at, e.to_json()) for e in events])
+        await self.save(before, after)
+        return after
+
+    async def flush_backlog(self, status: PositionStatus) -> PositionStatus:
+        """Write what an outage left in status; ids are deterministic, so a crash mid-flush cannot duplicate."""
+        if not status.auditBacklog or not self.rt.audit.available_soon:
+            return status
+        events = [AuditEvent.from_json(b.data) for b in status.auditBacklog if b.type != "Fill"]
+        fills = [Fill.from_json(b.data) for b in status.auditBacklog if b.type == "Fill"]
+        flushed = self.audit_event(
+            "AuditBacklogFlushed",
+            status,
+            f"{len(status.auditBacklog)} buffered audit records written",
+            key=status.auditBacklog[0].id,
+            detail={"events": len(events), "fills": len(fills), "overflow": status.auditBacklogOverflow},
+        )
+        try:
+            await self.rt.audit.record_fills(fills)
+            await self.rt.audit.record([*events, flushed])
+        except AuditUnavailable:
+            return status
+        after = replace_status(status, auditBacklog=[])
+        await self.save(status, after)
+        return after
+
+    async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
+        """Write this Position's trades to the fills table (or to the backlog)."""
+        assert self.gateway is not None, "fills follow a successful observation"
+        client_ids = {
+            order_id: client_id
+            for client_id, seen in observation.orders.items()
+            if seen is not None
+            for order_id in (seen.exchange_order_id, seen.triggered_order_id)
+            if order_id
+        }
+        owner = FillOwner(self.t.spec.accountRef.name, self.t.uid, self.t.namespace, self.t.name, client_ids)
+        try:
+            fills = await read_fills(self.gateway.client, self.t.spec.symbol, client_ids.keys(), owner)
+        except ccxt.BaseError as error:
+            # The trades stay on the exchange; the next fill step or the close reads them again.
+            log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
+            return status
+        try:
+            await self.rt.audit.record_fills(fills)
+        except AuditUnavailable:
+            after = self.buffered(status, [_buffer(f.key, "Fill", f.traded_at, f.to_json()) for f in fills])
+            await self.save(status, after)
+            return after
+        return status
 
     async def save(self, before: PositionStatus, after: PositionStatus) -> None:
         if _dump(before) != _dump(after):
@@ -184,6 +293,7 @@ class Reconciler:
             RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     async def _run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
+        status = await self.flush_backlog(status)
         if status.phase in TERMINAL:
             return status
         try:
@@ -212,6 +322,8 @@ class Reconciler:
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
+            if any(note.type in _FILL_NOTES for note in step.notes):
+                status = await self.record_fills(status, observation)
             if not progressed or status.phase in TERMINAL:
                 return status
         return status
@@ -219,21 +331,21 @@ class Reconciler:
     async def apply(self, before: PositionStatus, step: Step, now: datetime) -> tuple[PositionStatus, bool]:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""
         action = step.action
-        events = self.audit_events(before, step, now)
+        events = self.generation_events(before, now) + self.audit_events(before, step, now)
         opening = isinstance(action, PlaceMarketOrder) and action.purpose is Purpose.ENTRY
-        if opening and not await self.record(events, required=True):
+        if opening and not await self.write(events):
             # Risk-increasing: no committed intent, no order.
             held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
+            if not any(c.reason == "AuditUnavailable" for c in before.conditions):
+                self.event(Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True))
             await self.save(before, held)
             return held, False
-        await self.save(before, step.status)
-        if not opening:
-            await self.record(events, required=False)
+        status = await self.commit(before, step.status, [] if opening else events)
         for note in step.notes:
             self.event(note)
         if action is None:
-            return step.status, before.phase is not step.status.phase
-        return await self.act(step.status, action)
+            return status, before.phase is not status.phase
+        return await self.act(status, action)
 
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:
         purpose = _purpose(action)
@@ -255,9 +367,7 @@ class Reconciler:
             event = self.order_event(
                 "OrderPlaced", status, action, f"{purpose} order placed", exchange_order_id=order_id, amount=amount
             )
-        await self.save(status, after)
-        await self.record([event], required=False)
-        return after, True
+        return await self.commit(status, after, [event]), True
 
     async def failed(
         self, status: PositionStatus, action: Action, error: ccxt.BaseError
@@ -266,18 +376,16 @@ class Reconciler:
         outcome = classify(error)
         message = describe(error)
         purpose = _purpose(action)
-        event = self.order_event(
-            "ExchangeError", status, action, message, detail={"purpose": purpose, "outcome": outcome.value}
-        )
+        detail = {"purpose": purpose, "outcome": outcome.value, "class": type(error).__name__}
+        # Each failure is its own row (the time is part of its identity), so repeated attempts are all kept.
+        event = self.order_event("ExchangeError", status, action, message, detail=detail, key=_now_key())
         self.event(Note("ExchangeError", f"{purpose}: {message}", warning=True))
         if outcome is Outcome.REJECTED and not isinstance(action, CancelStopOrder):
             after = _with_record(status, action.client_order_id, state=OrderState.REJECTED, message=message)
-            await self.save(status, after)
-            await self.record([event], required=False)
-            return after, True  # the planner decides what a rejection means (fail, or close a naked position)
+            rejected = self.order_event("OrderRejected", status, action, message)
+            # The planner decides what a rejection means (fail, or close a naked position).
+            return await self.commit(status, after, [event, rejected]), True
         reason = "AccountError" if outcome is Outcome.ACCOUNT else "OutcomeUnknown"
         # Unknown outcome: keep the intent; the next pass looks the order up by its client id.
         after = self.with_condition(status, "Synced", False, reason, f"{purpose}: {message}")
-        await self.save(status, after)
-        await self.record([event], required=False)
-        return after, False
+        return await self.commit(status, after, [event]), False

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from controller.api.v1alpha1 import ExchangeAccountSpec
-from controller.audit.store import AuditStore
+from controller.audit.store import AuditEvent, AuditStore, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
 from controller.handlers.kube import Kube
 
 REPLICA_HEADER = "X-Warden-Replica"
+PENDING_LIMIT = 1000
+log = logging.getLogger("warden.runtime")
 
 
 class AccountNotReady(Exception):
@@ -30,8 +35,34 @@ class Runtime:
     audit: AuditStore
     replica: str = field(default_factory=lambda: os.environ.get("WARDEN_REPLICA_ID") or socket.gethostname())
     interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))
+    epoch: int | None = None
+    """The leadership term this replica acts in (None until leader election assigns one)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _gateways: dict[tuple[str, str], tuple[tuple[str, ...], Gateway]] = field(default_factory=dict)
+    _pending: list[AuditEvent] = field(default_factory=list)
+
+    async def audit_event(self, type_: str, message: str, namespace: str = "", name: str = "", **detail: Any) -> None:
+        """An event about the controller or an account (not a Position). While the store is down these wait
+        in memory (bounded) and go out with the next successful write."""
+        event = AuditEvent(
+            position_uid=None,
+            namespace=namespace,
+            name=name or self.replica,
+            type=type_,
+            occurred_at=datetime.now(UTC),
+            message=message,
+            detail=detail,
+            key=datetime.now(UTC).isoformat(),
+            epoch=self.epoch,
+            replica=self.replica,
+        )
+        self._pending = [*self._pending, event][-PENDING_LIMIT:]
+        try:
+            await self.audit.record(self._pending)
+        except AuditUnavailable as error:
+            log.warning("%s not yet audited (%d waiting): %s", type_, len(self._pending), error)
+            return
+        self._pending = []
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serializes the daemon and the deletion handler of one Position."""

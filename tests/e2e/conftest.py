@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
+from controller.audit.catalogue import CATALOGUE
 from controller.localenv.processes import Service
 from controller.localenv.stack import PaperAccount, Stack
 
@@ -25,8 +28,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         environment.start()
         yield environment
+        unknown = asyncio.run(_uncatalogued_event_types(environment.postgres.url))
+        assert not unknown, f"audit event types missing from controller/audit/catalogue.py: {unknown}"
     finally:
         environment.stop()
+
+
+async def _uncatalogued_event_types(url: str) -> set[str]:
+    """Every event type the whole run wrote must be in the catalogue (docs/audit-events.md)."""
+    conn = await asyncpg.connect(url)
+    try:
+        seen = {r["type"] for r in await conn.fetch("SELECT DISTINCT type FROM events")}
+    finally:
+        await conn.close()
+    return seen - set(CATALOGUE)
 
 
 @pytest.fixture(scope="session")
