@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 
 SUPPORTED_EXCHANGES = frozenset({"binanceusdm"})
 
@@ -18,11 +19,14 @@ def make_exchange(
     secret: str,
     base_url: str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    pro: bool = False,
 ) -> Any:
-    """Return an async ccxt client. ``base_url`` (e.g. the paper exchange) replaces every API host."""
+    """Return an async ccxt client (ccxt.pro, with websockets, if ``pro``). ``base_url`` (e.g. the paper exchange)
+    replaces every API host, the websocket one included."""
     if exchange_id not in SUPPORTED_EXCHANGES:
         raise ValueError(f"unsupported exchange {exchange_id!r}; supported: {sorted(SUPPORTED_EXCHANGES)}")
-    exchange = ccxt_async.binanceusdm(
+    exchange = (ccxt_pro if pro else ccxt_async).binanceusdm(
         {
             "apiKey": api_key,
             "secret": secret,

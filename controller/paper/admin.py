@@ -8,7 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from controller.paper import render
+from controller.paper.faults import FaultSpecError
 from controller.paper.models import AlgoOrder, Order, Trade
+from controller.paper.prices import paths_from_json
+from controller.paper.services import Services
 from controller.paper.venue import Venue
 
 
@@ -106,6 +109,7 @@ def _trade_entry(venue: Venue, t: Trade) -> dict[str, Any]:
         "clientOrderId": order.client_order_id,
         "replica": order.replica,
         "source": order.source,
+        "liquidation": t.liquidation,
     }
 
 
@@ -115,8 +119,25 @@ def _matches(request: web.Request, api_key: str, symbol: str) -> bool:
     return (want_key is None or want_key == api_key) and (want_symbol is None or want_symbol == symbol)
 
 
-def add_admin_routes(app: web.Application, venue: Venue) -> None:
-    """Register ``/_paper/*`` on ``app``; handlers act on ``venue`` directly."""
+def _optional_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.lstrip("-").isdigit():
+        raise AdminError(400, f"'{name}' must be an integer")
+    return int(raw)
+
+
+def _body_int(body: dict[str, Any], name: str, minimum: int) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AdminError(400, f"'{name}' must be an integer >= {minimum}")
+    return value
+
+
+def add_admin_routes(app: web.Application, services: Services) -> None:
+    """Register ``/_paper/*`` on ``app``; handlers act on the venue and its services directly."""
+    venue = services.venue
 
     async def create_account(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -131,11 +152,17 @@ def add_admin_routes(app: web.Application, venue: Venue) -> None:
 
     async def set_price(request: web.Request) -> web.Response:
         body = await _body(request)
-        symbol, price = _text(body, "symbol").upper(), _decimal(body, "price")
-        if price <= 0:
-            raise AdminError(400, "'price' must be positive")
-        venue.set_mark_price(symbol, price)
-        return web.json_response({"symbol": symbol, "markPrice": render.money(venue.marks[symbol])})
+        symbol = _text(body, "symbol").upper()
+        both = _decimal(body, "price") if "price" in body else None  # mark and last together
+        mark = _decimal(body, "mark") if "mark" in body else both
+        last = _decimal(body, "last") if "last" in body else both
+        if mark is None and last is None:
+            raise AdminError(400, "'price', 'mark' or 'last' is required")
+        if any(p is not None and p <= 0 for p in (mark, last)):
+            raise AdminError(400, "prices must be positive")
+        venue.set_prices(symbol, mark=mark, last=last)
+        payload = {"symbol": symbol, "markPrice": render.money(venue.marks[symbol])}
+        return web.json_response({**payload, "lastPrice": render.money(venue.lasts[symbol])})
 
     async def list_orders(request: web.Request) -> web.Response:
         rows = [_order_entry(venue, o) for o in venue.order_log if _matches(request, o.api_key, o.symbol)]
@@ -149,6 +176,7 @@ def add_admin_routes(app: web.Application, venue: Venue) -> None:
         body = await _body(request)
         api_key, symbol = _text(body, "apiKey"), _text(body, "symbol").upper()
         order = venue.close_position(api_key, symbol)
+        services.faults.record("external_close", api_key=api_key, symbol=symbol, closed=order is not None)
         if order is None:
             return web.json_response({"closed": False, "order": None})
         return web.json_response({"closed": True, "order": render.order(venue.markets[symbol], order, with_time=True)})
@@ -166,7 +194,106 @@ def add_admin_routes(app: web.Application, venue: Venue) -> None:
             algo_id if isinstance(algo_id, int) else None,
             client_id if isinstance(client_id, str) else None,
         )
+        services.faults.record("cancel_algo", api_key=api_key, client_order_id=algo.client_algo_id, symbol=symbol)
         return web.json_response(render.algo_order(venue.markets[algo.symbol], algo))
+
+    async def list_positions(request: web.Request) -> web.Response:
+        rows = [
+            {
+                "apiKey": account.api_key,
+                "symbol": pos.symbol,
+                "positionSide": pos.position_side,
+                "positionAmt": render.qty(venue.markets[pos.symbol], pos.amount),
+                "entryPrice": render.price(venue.markets[pos.symbol], pos.entry_price),
+                "markPrice": render.price(venue.markets[pos.symbol], venue.marks[pos.symbol]),
+                "updateTime": pos.update_time,
+            }
+            for account in venue.accounts.values()
+            for pos in account.open_positions()
+            if _matches(request, account.api_key, pos.symbol)
+        ]
+        return web.json_response(rows)
+
+    def clock_state(moves: int = 0) -> dict[str, Any]:
+        return {"mode": venue.clock.mode, "now": venue.now(), "priceMoves": moves}
+
+    async def get_clock(request: web.Request) -> web.Response:
+        return web.json_response(clock_state())
+
+    async def set_clock(request: web.Request) -> web.Response:
+        """``{"mode": "manual"|"wall"}`` and/or ``{"advance_ms": N}``; due price moves are applied at once."""
+        body = await _body(request)
+        if "mode" in body:
+            try:
+                venue.clock.set_mode(_text(body, "mode"))
+            except ValueError as exc:
+                raise AdminError(400, str(exc)) from None
+        for name in ("advance_ms", "advanceMs"):
+            if name in body:
+                venue.clock.advance(_body_int(body, name, 0))
+        return web.json_response(clock_state(services.prices.advance()))
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return web.json_response(services.faults.as_json())
+
+    async def add_faults(request: web.Request) -> web.Response:
+        """One rule, a list of rules, or ``{"rules": [...]}``."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise AdminError(400, "body must be JSON") from None
+        specs = body.get("rules", [body]) if isinstance(body, dict) else body
+        if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+            raise AdminError(400, "body must be a rule, a list of rules or {'rules': [...]}")
+        try:
+            rules = [services.faults.add(spec) for spec in specs]
+        except FaultSpecError as exc:
+            raise AdminError(400, str(exc)) from None
+        return web.json_response({"rules": [rule.as_json(venue.now()) for rule in rules]}, status=201)
+
+    async def clear_faults(request: web.Request) -> web.Response:
+        services.faults.clear()
+        return web.json_response(services.faults.as_json())
+
+    async def list_requests(request: web.Request) -> web.Response:
+        entries = services.requests.entries(request.query.get("apiKey"), _optional_int(request, "since"))
+        return web.json_response([entry.as_json() for entry in entries])
+
+    async def get_limits(request: web.Request) -> web.Response:
+        return web.json_response(services.limiter.limits.as_json())
+
+    async def set_limits(request: web.Request) -> web.Response:
+        """Change any of the budgets; counters and bans start afresh."""
+        body = await _body(request)
+        limits = services.limiter.limits
+        for key, attribute in (
+            ("weightPerMinute", "weight_per_minute"),
+            ("ordersPer10s", "orders_per_10s"),
+            ("ordersPerMinute", "orders_per_minute"),
+            ("banMs", "ban_ms"),
+        ):
+            if key in body:
+                setattr(limits, attribute, _body_int(body, key, 1))
+        services.limiter.reset()
+        return web.json_response(limits.as_json())
+
+    async def get_price_paths(request: web.Request) -> web.Response:
+        return web.json_response(services.prices.describe())
+
+    async def add_price_paths(request: web.Request) -> web.Response:
+        """``{"walk": {"seed": 7, "tickMs": 1000, ...}}`` and/or ``{"script": "offset_ms,symbol,price\\n..."}``."""
+        body = await _body(request)
+        try:
+            paths = list(paths_from_json(body, venue, services.seed))
+        except ValueError as exc:
+            raise AdminError(400, str(exc)) from None
+        for path in paths:
+            services.prices.add(path)
+        return web.json_response(services.prices.describe(), status=201)
+
+    async def clear_price_paths(request: web.Request) -> web.Response:
+        services.prices.clear()
+        return web.json_response([])
 
     @web.middleware
     async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -182,5 +309,18 @@ def add_admin_routes(app: web.Application, venue: Venue) -> None:
     sub.router.add_get("/orders", list_orders)
     sub.router.add_get("/trades", list_trades)
     sub.router.add_post("/close-position", close_position)
+    sub.router.add_post("/external-close", close_position)
+    sub.router.add_get("/positions", list_positions)
+    sub.router.add_get("/clock", get_clock)
+    sub.router.add_post("/clock", set_clock)
+    sub.router.add_get("/faults", get_faults)
+    sub.router.add_post("/faults", add_faults)
+    sub.router.add_delete("/faults", clear_faults)
+    sub.router.add_get("/requests", list_requests)
+    sub.router.add_get("/limits", get_limits)
+    sub.router.add_post("/limits", set_limits)
+    sub.router.add_get("/price-path", get_price_paths)
+    sub.router.add_post("/price-path", add_price_paths)
+    sub.router.add_delete("/price-path", clear_price_paths)
     sub.router.add_post("/cancel-algo", cancel_algo)
     app.add_subapp("/_paper/", sub)

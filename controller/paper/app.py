@@ -16,14 +16,17 @@ from controller.paper.auth import check_signature, check_timestamp, parse_params
 from controller.paper.errors import VenueError
 from controller.paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest
 from controller.paper.params import Params
+from controller.paper.requestlog import REPLICA_HEADER
+from controller.paper.services import PaperOptions, Services
 from controller.paper.venue import Venue
 
 log = logging.getLogger(__name__)
 
 VENUE: web.AppKey[Venue] = web.AppKey("venue", Venue)
-REPLICA_HEADER = "X-Warden-Replica"
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 CANCEL_ALL_DONE = {"code": 200, "msg": "The operation of cancel all open order is done."}
 MAX_LIMIT = 1000
+MAX_KLINES = 1500
 
 
 @dataclass(frozen=True)
@@ -130,16 +133,31 @@ def _ticker_24hr(venue: Venue, params: Params) -> Any:
     now = venue.now()
     if symbol is not None:
         spec = venue.market(symbol)
-        return render.ticker_24hr(spec, venue.stats[spec.symbol], venue.marks[spec.symbol], now)
-    return [render.ticker_24hr(spec, venue.stats[s], venue.marks[s], now) for s, spec in venue.markets.items()]
+        return render.ticker_24hr(spec, venue.stats[spec.symbol], venue.lasts[spec.symbol], now)
+    return [render.ticker_24hr(spec, venue.stats[s], venue.lasts[s], now) for s, spec in venue.markets.items()]
 
 
 def _ticker_price(venue: Venue, params: Params) -> Any:
     symbol = params.upper("symbol")
     now = venue.now()
     specs = [venue.market(symbol)] if symbol is not None else list(venue.markets.values())
-    rows = [{"symbol": s.symbol, "price": render.price(s, venue.marks[s.symbol]), "time": now} for s in specs]
+    rows = [{"symbol": s.symbol, "price": render.price(s, venue.lasts[s.symbol]), "time": now} for s in specs]
     return rows[0] if symbol is not None else rows
+
+
+def _klines(venue: Venue, params: Params) -> Any:
+    symbol = params.upper("symbol", required=True) or ""
+    interval = params.text("interval", required=True) or ""
+    limit = params.integer("limit")
+    rows = venue.klines(
+        symbol,
+        interval,
+        start_time=params.integer("startTime"),
+        end_time=params.integer("endTime"),
+        limit=500 if limit is None else max(1, min(limit, MAX_KLINES)),
+    )
+    spec = venue.market(symbol)
+    return [render.kline(spec, candle, close_time) for candle, close_time in rows]
 
 
 # ------------------------------------------------------------------------------------------ account
@@ -152,21 +170,16 @@ async def _leverage_bracket(ctx: Ctx) -> Any:
     return [render.leverage_bracket(spec) for spec in ctx.venue.markets.values()]
 
 
-def _isolated(account: Account) -> set[str]:
-    return {s for s, cfg in account.settings.items() if cfg.margin_type == "ISOLATED"}
-
-
 async def _account_v3(ctx: Ctx) -> Any:
     metrics = ctx.venue.metrics(ctx.account)
-    return render.account_v3(metrics, ctx.venue.markets, ctx.account.update_time, _isolated(ctx.account))
+    return render.account_v3(metrics, ctx.venue.markets, ctx.account.update_time)
 
 
 async def _position_risk_v3(ctx: Ctx) -> Any:
     symbol = ctx.symbol(required=False)
     metrics = ctx.venue.metrics(ctx.account)
-    isolated = _isolated(ctx.account)
     return [
-        render.position_risk(ctx.venue.markets[p.symbol], p, metrics, p.symbol in isolated)
+        render.position_risk(ctx.venue.markets[p.symbol], p, metrics)
         for p in metrics.positions
         if symbol is None or p.symbol == symbol
     ]
@@ -190,13 +203,14 @@ async def _set_margin_type(ctx: Ctx) -> Any:
 
 
 async def _get_position_mode(ctx: Ctx) -> Any:
-    return {"dualSidePosition": False}
+    return {"dualSidePosition": ctx.account.dual_side_position}
 
 
 async def _set_position_mode(ctx: Ctx) -> Any:
-    if ctx.params.flag("dualSidePosition"):
-        raise errors.unsupported("hedge (dual side) position mode")
-    raise errors.position_side_unchanged()
+    if "dualSidePosition" not in ctx.params:
+        raise errors.mandatory("dualSidePosition")
+    ctx.venue.set_position_mode(ctx.account, ctx.params.flag("dualSidePosition"))
+    return {"code": 200, "msg": "success"}
 
 
 # ------------------------------------------------------------------------------------------ regular orders
@@ -381,10 +395,12 @@ async def _user_trades(ctx: Ctx) -> Any:
     return [render.trade(spec, t) for t in trades]
 
 
-def create_app(venue: Venue) -> web.Application:
-    """The paper exchange as an aiohttp application around ``venue``."""
-    app = web.Application(middlewares=[_error_middleware])
+def create_app(venue: Venue, options: PaperOptions | None = None) -> web.Application:
+    """The paper exchange as an aiohttp application around ``venue``, with the services ``options`` configure."""
+    services = Services.build(venue, options or PaperOptions())
+    app = web.Application(middlewares=[*services.middlewares(), _error_middleware])
     app[VENUE] = venue
+    app[SERVICES] = services
     r = app.router
     r.add_get("/fapi/v1/ping", public(_ping))
     r.add_get("/fapi/v1/time", public(_time))
@@ -393,6 +409,7 @@ def create_app(venue: Venue) -> web.Application:
     r.add_get("/fapi/v1/ticker/24hr", public(_ticker_24hr))
     r.add_get("/fapi/v1/ticker/price", public(_ticker_price))
     r.add_get("/fapi/v2/ticker/price", public(_ticker_price))
+    r.add_get("/fapi/v1/klines", public(_klines))
     r.add_get("/fapi/v1/leverageBracket", signed(_leverage_bracket))
     r.add_get("/fapi/v3/account", signed(_account_v3))
     r.add_get("/fapi/v3/positionRisk", signed(_position_risk_v3))
@@ -414,5 +431,6 @@ def create_app(venue: Venue) -> web.Application:
     r.add_get("/fapi/v1/allAlgoOrders", signed(_all_algo_orders))
     r.add_delete("/fapi/v1/algoOpenOrders", signed(_cancel_all_algo_orders))
     r.add_get("/fapi/v1/userTrades", signed(_user_trades))
-    add_admin_routes(app, venue)
+    services.install(app)
+    add_admin_routes(app, services)
     return app

@@ -64,6 +64,10 @@ def invalid_symbol() -> VenueError:
     return VenueError(-1121, "Invalid symbol.")
 
 
+def invalid_interval() -> VenueError:
+    return VenueError(-1120, "Invalid interval.")
+
+
 def invalid_side() -> VenueError:
     return VenueError(-1117, "Invalid side.")
 
@@ -104,12 +108,9 @@ def qty_not_positive() -> VenueError:
     return VenueError(-4003, "Quantity less than or equal to zero.")
 
 
-def qty_below_min() -> VenueError:
-    return VenueError(-4004, "Quantity less than min quantity.")
-
-
-def qty_above_max() -> VenueError:
-    return VenueError(-4005, "Quantity greater than max quantity.")
+def lot_size(filter_type: str) -> VenueError:
+    """Quantity below minQty, above maxQty or off the step of LOT_SIZE (limit) / MARKET_LOT_SIZE (market)."""
+    return VenueError(-1013, f"Filter failure: {filter_type}")
 
 
 def price_below_min() -> VenueError:
@@ -126,10 +127,6 @@ def invalid_client_order_id() -> VenueError:
 
 def price_above_cap() -> VenueError:
     return VenueError(-4016, "Price is higher than mark price multiplier cap.")
-
-
-def qty_not_step() -> VenueError:
-    return VenueError(-4023, "Qty not increased by step size.")
 
 
 def price_below_floor() -> VenueError:
@@ -150,6 +147,22 @@ def margin_type_open_orders() -> VenueError:
 
 def margin_type_position() -> VenueError:
     return VenueError(-4048, "Margin type cannot be changed if there exists position.")
+
+
+def exceeds_leverage_limit() -> VenueError:
+    return VenueError(-2027, "Exceeded the maximum allowable position at current leverage.")
+
+
+def position_side_open_orders() -> VenueError:
+    return VenueError(-4067, "Position side cannot be changed if there exists open orders.")
+
+
+def position_side_position() -> VenueError:
+    return VenueError(-4068, "Position side cannot be changed if there exists position.")
+
+
+def percent_price_market() -> VenueError:
+    return VenueError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
 
 
 def position_side_unchanged() -> VenueError:

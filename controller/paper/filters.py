@@ -23,13 +23,12 @@ def check_quantity(spec: MarketSpec, qty: Decimal, *, market: bool) -> None:
         raise errors.qty_not_positive()
     if decimal_places(qty) > spec.quantity_precision:
         raise errors.precision_over_maximum()
-    step = spec.market_step_size if market else spec.step_size
-    if qty % step != 0:
-        raise errors.qty_not_step()
-    if qty < (spec.market_min_qty if market else spec.min_qty):
-        raise errors.qty_below_min()
-    if qty > (spec.market_max_qty if market else spec.max_qty):
-        raise errors.qty_above_max()
+    if market:
+        step, low, high, name = spec.market_step_size, spec.market_min_qty, spec.market_max_qty, "MARKET_LOT_SIZE"
+    else:
+        step, low, high, name = spec.step_size, spec.min_qty, spec.max_qty, "LOT_SIZE"
+    if qty % step != 0 or not low <= qty <= high:
+        raise errors.lot_size(name)
 
 
 def check_price(spec: MarketSpec, price: Decimal) -> None:

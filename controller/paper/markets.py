@@ -1,7 +1,9 @@
 """Market specifications of the paper venue, loaded from the shipped ``markets.json``.
 
 ``markets.json`` holds, per symbol, the Binance ``exchangeInfo`` symbol object verbatim (served as is), the leverage
-brackets of ``/fapi/v1/leverageBracket`` and the initial mark price.
+brackets of ``/fapi/v1/leverageBracket``, the initial mark price and ``bookDepth``: the paper venue's depth model, the
+quantity a resting limit order (all accounts together, per side) can fill on each contract-price update that reaches
+its price (see ``controller.paper.venue``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class MarketSpec:
     time_in_force: tuple[str, ...]
     brackets: tuple[Bracket, ...]
     initial_mark_price: Decimal
+    book_depth: Decimal
+    trigger_protect: Decimal  # priceProtect threshold: max |last - mark| / mark at which a protected stop triggers
     exchange_info: dict[str, Any]
     bracket_info: list[dict[str, Any]]
 
@@ -122,6 +126,8 @@ def _parse_symbol(entry: dict[str, Any]) -> MarketSpec:
         time_in_force=tuple(str(t) for t in info["timeInForce"]),
         brackets=brackets,
         initial_mark_price=_dec(entry["markPrice"]),
+        book_depth=_dec(entry["bookDepth"]),
+        trigger_protect=_dec(info["triggerProtect"]),
         exchange_info=info,
         bracket_info=list(entry["brackets"]),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,14 +12,24 @@ CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFI
 REGULAR_TYPES = frozenset({"LIMIT", "MARKET"})
 OPEN_ORDER_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED"})
 OPEN_ALGO_STATUSES = frozenset({"NEW", "TRIGGERING"})
+POSITION_SIDES = frozenset({"BOTH", "LONG", "SHORT"})
+# Hedge-mode orders that can only close: selling the LONG side, buying back the SHORT side.
+_CLOSING_SIDES = frozenset({("LONG", "SELL"), ("SHORT", "BUY")})
+
+
+def only_reduces(side: str, position_side: str, reduce_only: bool, close_position: bool) -> bool:
+    """Whether an order may never open or increase a position (reduceOnly, closePosition or a hedge-mode close)."""
+    return reduce_only or close_position or (position_side, side) in _CLOSING_SIDES
 
 
 @dataclass
 class Position:
     symbol: str
+    position_side: str = "BOTH"  # BOTH in one-way mode; LONG (amount >= 0) or SHORT (amount <= 0) in hedge mode
     amount: Decimal = ZERO  # signed: > 0 long, < 0 short
     entry_price: Decimal = ZERO
     update_time: int = 0
+    isolated_wallet: Decimal = ZERO  # margin set aside for an isolated position; zero when cross
 
 
 DEFAULT_LEVERAGE = 20  # Binance's default for a symbol never configured
@@ -55,15 +66,17 @@ class Order:
     cum_quote: Decimal = ZERO
     stop_price: Decimal = ZERO
     replica: str | None = None
-    source: str = "api"
+    source: str = "api"  # api | trigger | admin | liquidation
     parent_algo_id: int | None = None
+    position_side: str = "BOTH"
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_ORDER_STATUSES
 
-    def cancel(self, now: int) -> None:
-        self.status, self.update_time = "CANCELED", now
+    @property
+    def only_reduces(self) -> bool:
+        return only_reduces(self.side, self.position_side, self.reduce_only, self.close_position)
 
     @property
     def remaining(self) -> Decimal:
@@ -103,13 +116,15 @@ class AlgoOrder:
     trigger_time: int = 0
     replica: str | None = None
     source: str = "api"
+    position_side: str = "BOTH"
 
     @property
     def is_open(self) -> bool:
         return self.algo_status in OPEN_ALGO_STATUSES
 
-    def cancel(self, now: int) -> None:
-        self.algo_status, self.update_time = "CANCELED", now
+    @property
+    def only_reduces(self) -> bool:
+        return only_reduces(self.side, self.position_side, self.reduce_only, self.close_position)
 
 
 @dataclass
@@ -126,6 +141,8 @@ class Trade:
     realized_pnl: Decimal
     maker: bool
     time: int
+    position_side: str = "BOTH"
+    liquidation: bool = False  # the forced close of a position whose margin ran out
 
 
 @dataclass
@@ -134,19 +151,33 @@ class Account:
     secret: str
     wallet_balance: Decimal
     update_time: int
-    positions: dict[str, Position] = field(default_factory=dict)
+    positions: dict[str, dict[str, Position]] = field(default_factory=dict)  # symbol -> positionSide -> position
     settings: dict[str, SymbolSettings] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     algo_orders: dict[int, AlgoOrder] = field(default_factory=dict)
     client_order_ids: dict[str, int] = field(default_factory=dict)
     client_algo_ids: dict[str, int] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
+    dual_side_position: bool = False  # hedge mode: separate LONG and SHORT positions per symbol
 
-    def position(self, symbol: str) -> Position:
-        pos = self.positions.get(symbol)
+    def position(self, symbol: str, position_side: str = "BOTH") -> Position:
+        sides = self.positions.setdefault(symbol, {})
+        pos = sides.get(position_side)
         if pos is None:
-            pos = self.positions[symbol] = Position(symbol)
+            pos = sides[position_side] = Position(symbol, position_side)
         return pos
+
+    def open_positions(self) -> list[Position]:
+        """Non-zero positions ordered by symbol, then positionSide (BOTH, LONG, SHORT)."""
+        return [
+            pos
+            for symbol in sorted(self.positions)
+            for _, pos in sorted(self.positions[symbol].items())
+            if pos.amount != 0
+        ]
+
+    def symbol_positions(self, symbol: str) -> list[Position]:
+        return [pos for pos in self.open_positions() if pos.symbol == symbol]
 
     def setting(self, symbol: str) -> SymbolSettings:
         cfg = self.settings.get(symbol)
@@ -204,3 +235,48 @@ class SymbolStats:
     first_trade_id: int = 0
     last_trade_id: int = 0
     last_qty: Decimal = ZERO
+
+
+@dataclass
+class Candle:
+    """One minute of a symbol's contract-price path and the volume traded in it (the base of every kline)."""
+
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = ZERO
+    quote_volume: Decimal = ZERO
+    count: int = 0
+    taker_buy_volume: Decimal = ZERO
+    taker_buy_quote_volume: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """Payload of an ``"order"`` event: ``order`` as it is right now, what happened to it, the fill if any.
+
+    ``execution`` is Binance's ``ORDER_TRADE_UPDATE`` execution type: NEW, TRADE, CANCELED, EXPIRED, CALCULATED
+    (a liquidation fill).
+    """
+
+    order: Order
+    execution: str
+    trade: Trade | None = None
+
+
+@dataclass(frozen=True)
+class AccountUpdate:
+    """Payload of an ``"account"`` event: the wallet or a position of ``symbol`` changed, for ``reason``.
+
+    ``reason`` is Binance's ``ACCOUNT_UPDATE`` event reason (ORDER, MARGIN_TYPE_CHANGE, ...).
+    """
+
+    reason: str
+    symbol: str
+
+
+# ``(api_key, kind, payload)`` with kind/payload: "order"/OrderUpdate, "algo"/AlgoOrder, "account"/AccountUpdate.
+# Called synchronously inside the state transition: render what you need at once, never call back into the venue.
+Listener = Callable[[str, str, "OrderUpdate | AlgoOrder | AccountUpdate"], None]

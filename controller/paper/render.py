@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from controller.paper.markets import MarketSpec
-from controller.paper.models import ZERO, AlgoOrder, Order, SymbolStats, Trade
+from controller.paper.models import ZERO, AlgoOrder, Candle, Order, SymbolStats, Trade
 from controller.paper.risk import AccountMetrics, PositionMetrics, break_even_price, liquidation_price
 
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
@@ -55,7 +55,7 @@ def order(spec: MarketSpec, o: Order, *, with_time: bool = False, with_cum_qty: 
             "reduceOnly": o.reduce_only,
             "closePosition": o.close_position,
             "side": o.side,
-            "positionSide": "BOTH",
+            "positionSide": o.position_side,
             "stopPrice": price(spec, o.stop_price),
             "workingType": o.working_type,
             "priceProtect": o.price_protect,
@@ -79,7 +79,7 @@ def algo_order(spec: MarketSpec, a: AlgoOrder) -> dict[str, Any]:
         "orderType": a.order_type,
         "symbol": a.symbol,
         "side": a.side,
-        "positionSide": "BOTH",
+        "positionSide": a.position_side,
         "timeInForce": a.time_in_force,
         "quantity": qty(spec, a.quantity),
         "algoStatus": a.algo_status,
@@ -123,28 +123,32 @@ def trade(spec: MarketSpec, t: Trade) -> dict[str, Any]:
         "commission": money(t.commission),
         "commissionAsset": "USDT",
         "time": t.time,
-        "positionSide": "BOTH",
+        "positionSide": t.position_side,
         "buyer": t.side == "BUY",
         "maker": t.maker,
         "marginAsset": "USDT",
     }
 
 
-def position_risk(spec: MarketSpec, p: PositionMetrics, metrics: AccountMetrics, isolated: bool) -> dict[str, Any]:
-    isolated_wallet = money(p.initial_margin) if isolated else "0"
+def _isolated_margin(p: PositionMetrics) -> str:
+    """``isolatedMargin``: the isolated wallet plus unrealized PnL; "0" marks a cross position (ccxt reads it so)."""
+    return money(p.isolated_wallet + p.unrealized_pnl) if p.isolated else "0"
+
+
+def position_risk(spec: MarketSpec, p: PositionMetrics, metrics: AccountMetrics) -> dict[str, Any]:
     return {
         "symbol": p.symbol,
-        "positionSide": "BOTH",
+        "positionSide": p.position_side,
         "positionAmt": qty(spec, p.amount),
         "entryPrice": dec(p.entry_price, spec.price_precision),
         "breakEvenPrice": dec(break_even_price(p.amount, p.entry_price), spec.price_precision),
         "markPrice": money(p.mark_price),
         "unRealizedProfit": money(p.unrealized_pnl),
         "liquidationPrice": money(liquidation_price(metrics, p, spec)),
-        "isolatedMargin": money(p.initial_margin + p.unrealized_pnl) if isolated else "0",
+        "isolatedMargin": _isolated_margin(p),
         "notional": money(p.notional),
         "marginAsset": "USDT",
-        "isolatedWallet": isolated_wallet,
+        "isolatedWallet": money(p.isolated_wallet) if p.isolated else "0",
         "initialMargin": money(p.initial_margin),
         "maintMargin": money(p.maint_margin),
         "positionInitialMargin": money(p.initial_margin),
@@ -156,9 +160,7 @@ def position_risk(spec: MarketSpec, p: PositionMetrics, metrics: AccountMetrics,
     }
 
 
-def account_v3(
-    metrics: AccountMetrics, markets: dict[str, MarketSpec], update_time: int, isolated: set[str]
-) -> dict[str, Any]:
+def account_v3(metrics: AccountMetrics, markets: dict[str, MarketSpec], update_time: int) -> dict[str, Any]:
     m = metrics
     asset = {
         "asset": "USDT",
@@ -169,8 +171,8 @@ def account_v3(
         "initialMargin": money(m.initial_margin),
         "positionInitialMargin": money(m.position_initial_margin),
         "openOrderInitialMargin": money(m.open_order_initial_margin),
-        "crossWalletBalance": money(m.wallet_balance),
-        "crossUnPnl": money(m.unrealized_pnl),
+        "crossWalletBalance": money(m.cross_wallet_balance),
+        "crossUnPnl": money(m.cross_unrealized_pnl),
         "availableBalance": money(m.available_balance),
         "maxWithdrawAmount": money(m.max_withdraw_amount),
         "marginAvailable": True,
@@ -179,12 +181,12 @@ def account_v3(
     positions = [
         {
             "symbol": p.symbol,
-            "positionSide": "BOTH",
+            "positionSide": p.position_side,
             "positionAmt": qty(markets[p.symbol], p.amount),
             "unrealizedProfit": money(p.unrealized_pnl),
-            "isolatedMargin": money(p.initial_margin + p.unrealized_pnl) if p.symbol in isolated else "0",
+            "isolatedMargin": _isolated_margin(p),
             "notional": money(p.notional),
-            "isolatedWallet": money(p.initial_margin) if p.symbol in isolated else "0",
+            "isolatedWallet": money(p.isolated_wallet) if p.isolated else "0",
             "initialMargin": money(p.initial_margin),
             "maintMargin": money(p.maint_margin),
             "updateTime": p.update_time,
@@ -199,8 +201,8 @@ def account_v3(
         "totalMarginBalance": money(m.margin_balance),
         "totalPositionInitialMargin": money(m.position_initial_margin),
         "totalOpenOrderInitialMargin": money(m.open_order_initial_margin),
-        "totalCrossWalletBalance": money(m.wallet_balance),
-        "totalCrossUnPnl": money(m.unrealized_pnl),
+        "totalCrossWalletBalance": money(m.cross_wallet_balance),
+        "totalCrossUnPnl": money(m.cross_unrealized_pnl),
         "availableBalance": money(m.available_balance),
         "maxWithdrawAmount": money(m.max_withdraw_amount),
         "assets": [asset],
@@ -263,3 +265,21 @@ def ticker_24hr(spec: MarketSpec, stats: SymbolStats, mark: Decimal, now: int) -
         "lastId": stats.last_trade_id,
         "count": stats.count,
     }
+
+
+def kline(spec: MarketSpec, c: Candle, close_time: int) -> list[Any]:
+    """One ``GET /fapi/v1/klines`` row (Binance's array layout; the last field is unused and always "0")."""
+    return [
+        c.open_time,
+        price(spec, c.open),
+        price(spec, c.high),
+        price(spec, c.low),
+        price(spec, c.close),
+        qty(spec, c.volume),
+        close_time,
+        dec(c.quote_volume, 5, 12),
+        c.count,
+        qty(spec, c.taker_buy_volume),
+        dec(c.taker_buy_quote_volume, 5, 12),
+        "0",
+    ]

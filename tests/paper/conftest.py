@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from controller.exchange.client import make_exchange
-from controller.paper.app import create_app
+from controller.paper.app import SERVICES, create_app
+from controller.paper.services import PaperOptions, Services
 from controller.paper.venue import Venue
 
 _account_numbers = itertools.count(1)
@@ -22,6 +24,7 @@ _account_numbers = itertools.count(1)
 class PaperServer:
     base_url: str
     venue: Venue
+    services: Services
     http: aiohttp.ClientSession
 
     async def admin(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -37,17 +40,27 @@ class PaperServer:
         assert status in (200, 201), body
 
 
-@pytest.fixture
-async def paper() -> AsyncIterator[PaperServer]:
-    venue = Venue()
-    runner = web.AppRunner(create_app(venue), access_log=None)
+@contextlib.asynccontextmanager
+async def serve(venue: Venue | None = None, options: PaperOptions | None = None) -> AsyncIterator[PaperServer]:
+    """The paper exchange on a free loopback port until the block ends (then shut down as on SIGTERM)."""
+    venue = venue or Venue()
+    app = create_app(venue, options)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    async with aiohttp.ClientSession() as http:
-        yield PaperServer(f"http://{host}:{port}", venue, http)
-    await runner.cleanup()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield PaperServer(f"http://{host}:{port}", venue, app[SERVICES], http)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def paper() -> AsyncIterator[PaperServer]:
+    async with serve() as server:
+        yield server
 
 
 ExchangeFactory = Callable[..., Awaitable[Any]]
@@ -65,13 +78,14 @@ async def make_client(paper: PaperServer) -> AsyncIterator[ExchangeFactory]:
         balance: str = "10000",
         headers: dict[str, str] | None = None,
         register: bool = True,
+        pro: bool = False,
     ) -> Any:
         n = next(_account_numbers)
         api_key = api_key or f"paper-key-{n}"
         secret = secret or f"paper-secret-{n}"
         if register:
             await paper.create_account(api_key, secret, balance)
-        client = make_exchange("binanceusdm", api_key, secret, base_url=paper.base_url, headers=headers)
+        client = make_exchange("binanceusdm", api_key, secret, base_url=paper.base_url, headers=headers, pro=pro)
         client.enableRateLimit = False  # a local server: no production throttling needed in tests
         clients.append(client)
         return client

@@ -1,0 +1,121 @@
+"""Every exchange request the paper venue receives, as ``GET /_paper/requests`` reports it.
+
+The outermost middleware opens a :class:`RequestRecord` before anything else runs (rate limits and faults read
+its parsed parameters) and closes it with the status that was actually sent — ``None`` when a fault
+dropped the response.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from controller.paper.auth import parse_params
+
+REPLICA_HEADER = "X-Warden-Replica"
+ADMIN_PREFIX = "/_paper/"
+# Where a request names its order: new orders, look-ups/cancels, algo orders (DELETE spells it in lower case).
+CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid")
+
+
+@dataclass
+class RequestRecord:
+    seq: int
+    time: int
+    method: str
+    path: str
+    api_key: str | None
+    replica: str | None
+    client_order_id: str | None
+    params: dict[str, str] = field(repr=False)
+    weight: int = 0  # set by the rate limiter
+    status: int | None = None
+    dropped: bool = False
+    fault: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "apiKey": self.api_key,
+            "replica": self.replica,
+            "clientOrderId": self.client_order_id,
+            "weight": self.weight,
+            "status": self.status,
+            "dropped": self.dropped,
+            "fault": self.fault,
+        }
+
+
+RECORD: web.RequestKey[RequestRecord] = web.RequestKey("paper_request_record", RequestRecord)
+
+
+def record_of(request: web.Request) -> RequestRecord | None:
+    """The record of an exchange request; ``None`` for the admin API."""
+    return request.get(RECORD)
+
+
+def _client_order_id(params: dict[str, str]) -> str | None:
+    lowered = {name.lower(): value for name, value in params.items()}
+    return next((lowered[name] for name in CLIENT_ID_PARAMS if lowered.get(name)), None)
+
+
+class RequestLog:
+    """The newest ``capacity`` requests, oldest first."""
+
+    def __init__(self, clock: Callable[[], int], capacity: int = 100_000) -> None:
+        self._clock = clock
+        self._entries: deque[RequestRecord] = deque(maxlen=capacity)
+        self._seq = 0
+
+    async def open(self, request: web.Request) -> RequestRecord:
+        params = parse_params(request.rel_url.raw_query_string, await request.text())
+        self._seq += 1
+        return RequestRecord(
+            seq=self._seq,
+            time=self._clock(),
+            method=request.method,
+            path=request.path,
+            api_key=request.headers.get("X-MBX-APIKEY"),
+            replica=request.headers.get(REPLICA_HEADER),
+            client_order_id=_client_order_id(params),
+            params=params,
+        )
+
+    def append(self, record: RequestRecord) -> None:
+        self._entries.append(record)
+
+    def entries(self, api_key: str | None = None, since: int | None = None) -> list[RequestRecord]:
+        return [
+            r for r in self._entries if (api_key is None or r.api_key == api_key) and (since is None or r.time >= since)
+        ]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def log_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(ADMIN_PREFIX):
+                return await handler(request)
+            record = await self.open(request)
+            request[RECORD] = record
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                record.status = exc.status
+                raise
+            finally:
+                self.append(record)
+            if not record.dropped:
+                record.status = response.status
+            return response
+
+        return log_requests
