@@ -6,7 +6,11 @@ it before the controller starts). ``history NAMESPACE/NAME`` prints a Position's
 
 Configuration comes from the environment: ``WARDEN_DATABASE_URL`` (required), ``WARDEN_METRICS_ADDR``
 and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (default: all namespaces),
-``WARDEN_REPLICA_ID`` (default: host name), ``WARDEN_RECONCILE_INTERVAL`` seconds (default 1).
+``WARDEN_REPLICA_ID`` (default: ``WARDEN_POD_NAME``, else the host name), ``WARDEN_RECONCILE_INTERVAL`` seconds
+(default 1), ``WARDEN_HEALTH_ADDR``/``WARDEN_HEALTH_PORT`` (default 127.0.0.1:8080: ``/healthz``, ``/readyz``),
+leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
+``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
+``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only).
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from typing import Any
 import asyncpg
 import kopf
 import prometheus_client
+from aiohttp import web
 
 import controller.handlers  # noqa: F401 - registers the handlers with kopf
 from controller.api.v1alpha1 import GROUP
 from controller.audit import history
 from controller.audit.migrations import migrate
 from controller.audit.store import AuditStore, AuditUnavailable
+from controller.handlers.fleet import health_app, keep_refreshing
 from controller.handlers.kube import Kube
+from controller.handlers.leader import Announce, Leadership, LeaseSettings
 from controller.handlers.runtime import Runtime
 
 
@@ -76,7 +83,16 @@ async def run() -> int:
         # Protection must not wait for the audit store: start anyway; entries wait until it is back.
         logging.getLogger("warden").warning("starting without the audit store: %s", error)
     runtime = Runtime(kube=Kube(), audit=audit)
+    if os.environ.get("WARDEN_LEADER_ELECTION", "true") != "false":
+        runtime.leadership = Leadership(runtime.replica, LeaseSettings.from_env(), announce=announcer(runtime))
     namespace = os.environ.get("WARDEN_NAMESPACE")
+    health = web.AppRunner(health_app(runtime))
+    await health.setup()
+    health_port = int(os.environ.get("WARDEN_HEALTH_PORT", "8080"))
+    await web.TCPSite(health, os.environ.get("WARDEN_HEALTH_ADDR", "127.0.0.1"), health_port).start()
+    background = [asyncio.create_task(keep_refreshing(runtime, namespace))]
+    if runtime.leadership is not None:
+        background.append(asyncio.create_task(runtime.leadership.run()))
     try:
         await kopf.operator(
             standalone=True,
@@ -85,8 +101,18 @@ async def run() -> int:
             memo=kopf.Memo(runtime=runtime),
         )
     finally:
+        for task in background:
+            task.cancel()
+        await health.cleanup()
         await runtime.close()
     return 0
+
+
+def announcer(runtime: Runtime) -> Announce:
+    async def announce(type_: str, message: str, epoch: int) -> None:
+        await runtime.audit_event(type_, message, epoch=epoch)
+
+    return announce
 
 
 async def run_migrate() -> int:

@@ -140,7 +140,8 @@ def render() -> dict[str, str]:
                 _column("AMOUNT", ".spec.amount"),
                 _column("PHASE", ".status.phase"),
                 _column("ENTRY", ".status.averageEntryPrice"),
-                _column("STOP", ".spec.stopLoss.price"),
+                # The resting stop, not the spec: percent-based and trailing stops move.
+                _column("STOP", ".status.stopOrder.triggerPrice"),
                 _column("PNL", ".status.realizedPnl"),
                 _column("AGE", ".metadata.creationTimestamp", "date"),
             ],

@@ -6,10 +6,12 @@ Money and quantities travel as decimal strings (never JSON numbers, which parse 
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 DECIMAL_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,18})?$"
 SIGNED_DECIMAL_PATTERN = r"^-?[0-9]{1,16}(\.[0-9]{1,18})?$"
@@ -52,3 +54,111 @@ SignedDecimal = Annotated[
     WithJsonSchema({"type": "string", "maxLength": 40, "pattern": SIGNED_DECIMAL_PATTERN}),
 ]
 """A decimal string written by the controller; may be negative (a realized loss)."""
+
+
+def _within(pattern: str, message: str) -> AfterValidator:
+    def check(value: Decimal) -> Decimal:
+        if re.fullmatch(pattern, format(value, "f")) is None or value <= 0:
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _bounded_schema(pattern: str, message: str) -> WithJsonSchema:
+    """The range is expressed by the pattern, so the API server and pydantic refuse the same strings."""
+    cel_pattern = pattern.replace("\\", "\\\\")
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 24,
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches('{cel_pattern}')", "message": message},
+                {"rule": "self.matches('[1-9]')", "message": "must be greater than zero"},
+            ],
+        }
+    )
+
+
+PERCENT_PATTERN = r"^[0-9]{1,2}(\.[0-9]{1,4})?$"
+PERCENT_MESSAGE = 'must be a percentage above 0 and below 100 with at most 4 decimals, such as "1.5"'
+Percent = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    _within(PERCENT_PATTERN, PERCENT_MESSAGE),
+    PlainSerializer(str, return_type=str),
+    _bounded_schema(PERCENT_PATTERN, PERCENT_MESSAGE),
+]
+"""A percentage in (0, 100), e.g. a stop 2 % from the entry."""
+
+FRACTION_PATTERN = r"^(0\.[0-9]{1,6}|1|1\.0{1,6})$"
+FRACTION_MESSAGE = 'must be a fraction above 0 and at most 1 with at most 6 decimals, such as "0.5"'
+Fraction = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    _within(FRACTION_PATTERN, FRACTION_MESSAGE),
+    PlainSerializer(str, return_type=str),
+    _bounded_schema(FRACTION_PATTERN, FRACTION_MESSAGE),
+]
+"""A share of the filled amount in (0, 1]."""
+
+CALLBACK_PATTERN = r"^(0\.[1-9]|[1-9](\.[0-9])?|10(\.0)?)$"
+CALLBACK_MESSAGE = 'must be between 0.1 and 10 with one decimal, such as "1.5" (Binance callbackRate)'
+CallbackPercent = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    _within(CALLBACK_PATTERN, CALLBACK_MESSAGE),
+    PlainSerializer(str, return_type=str),
+    _bounded_schema(CALLBACK_PATTERN, CALLBACK_MESSAGE),
+]
+"""A trailing stop's distance from the best price, in percent, with Binance's range and precision."""
+
+DURATION_PATTERN = r"^([0-9]{1,6}[smhd]){1,4}$"
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    if re.fullmatch(DURATION_PATTERN, text) is None:
+        raise ValueError(f'{text!r} is not a duration such as "90s", "15m", "2h" or "1h30m"')
+    seconds = sum(int(n) * _DURATION_UNITS[unit] for n, unit in re.findall(r"([0-9]+)([smhd])", text))
+    if seconds == 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in reversed(_DURATION_UNITS.items()):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _duration_from_string(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f'must be a duration string such as "15m", not {type(value).__name__}')
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration_from_string),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 32,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.matches('{DURATION_PATTERN}') && self.matches('[1-9]')",
+                    "message": 'must be a duration such as "90s", "15m", "2h" or "1h30m" (units s, m, h, d)',
+                }
+            ],
+        }
+    ),
+]
+"""A positive duration written like "90s", "15m", "2h" or "1h30m"."""

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from controller.api.types import PositiveDecimal, SignedDecimal
+from controller.api.types import (
+    CallbackPercent,
+    Duration,
+    Fraction,
+    Percent,
+    PositiveDecimal,
+    SignedDecimal,
+)
 
 GROUP = "trading.warden.dev"
 VERSION = "v1alpha1"
@@ -25,7 +33,18 @@ class WireModel(BaseModel):
 
 
 def _immutable(message: str) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": IMMUTABLE, "message": message}]}
+    return _rules((IMMUTABLE, message))
+
+
+def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    """CEL rules with the message a trader sees when the API server refuses the manifest."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+
+
+def _one_of(model: BaseModel, first: str, second: str, where: str) -> None:
+    """The pydantic twin of the CEL rule ``has(first) != has(second)``, for callers that skip the API server."""
+    if (getattr(model, first) is None) == (getattr(model, second) is None):
+        raise ValueError(f"{where}: set exactly one of {first} or {second}")
 
 
 # --- ExchangeAccount -------------------------------------------------------------------------------
@@ -33,6 +52,39 @@ def _immutable(message: str) -> dict[str, Any]:
 
 class SecretRef(WireModel):
     name: str = Field(min_length=1, max_length=253, description="Name of a Secret in the same namespace.")
+
+
+class RiskLimits(WireModel):
+    """Account-wide limits; a Position that would break one ends `Failed` (reason RiskLimit) before any order."""
+
+    maxOpenPositions: int | None = Field(
+        default=None,
+        description="How many Positions may hold or seek exposure at once.",
+        json_schema_extra=_rules(("self >= 1", "maxOpenPositions must be at least 1")),
+    )
+    maxPositionNotional: PositiveDecimal | None = Field(
+        default=None, description="Largest notional (amount x entry price, quote currency) of one Position."
+    )
+    maxTotalNotional: PositiveDecimal | None = Field(
+        default=None, description="Largest notional of all live Positions of the account together."
+    )
+    dailyLossLimit: PositiveDecimal | None = Field(
+        default=None, description="No new entries once today's (UTC) realized loss reaches this amount."
+    )
+    cooldownAfterLoss: Duration | None = Field(
+        default=None, description='No new entry on a symbol this long after a loss on it, e.g. "30m".'
+    )
+
+
+class UntrackedPositions(StrEnum):
+    IGNORE = "Ignore"
+    ALERT = "Alert"
+    ADOPT = "Adopt"
+
+
+class PositionMode(StrEnum):
+    ONE_WAY = "oneWay"
+    HEDGE = "hedge"
 
 
 class ExchangeAccountSpec(WireModel):
@@ -45,6 +97,15 @@ class ExchangeAccountSpec(WireModel):
     )
     credentialsSecretRef: SecretRef = Field(
         description="Secret with keys `apiKey` and `secret`. Keys are read only from this Secret."
+    )
+    risk: RiskLimits | None = Field(default=None, description="Limits checked before every new entry.")
+    untrackedPositions: UntrackedPositions = Field(
+        default=UntrackedPositions.ALERT,
+        description="What to do about exchange positions no Position owns: `Ignore`, `Alert` or `Adopt`.",
+    )
+    positionMode: PositionMode = Field(
+        default=PositionMode.ONE_WAY,
+        description="The account's Binance position mode: `oneWay` (reduce-only exits) or `hedge` (positionSide).",
     )
 
 
@@ -96,14 +157,135 @@ class AccountRef(WireModel):
     )
 
 
+class EntryType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTX = "GTX"
+
+
 class Entry(WireModel):
-    type: Literal["market"] = Field(default="market", description="How to enter: `market`.")
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            ("self.type != 'limit' || has(self.price)", "a limit entry needs a price"),
+            (
+                "self.type == 'limit' || (!has(self.price) && !has(self.timeInForce) && !has(self.expireAfter))",
+                "price, timeInForce and expireAfter belong to a limit entry; a market entry takes none of them",
+            ),
+        )
+    )
+
+    type: EntryType = Field(default=EntryType.MARKET, description="How to enter: `market` or `limit`.")
+    price: PositiveDecimal | None = Field(default=None, description="Limit price (a limit entry only).")
+    timeInForce: TimeInForce | None = Field(
+        default=None, description="`GTC` (default), `IOC`, `FOK` or `GTX` (post-only); a limit entry only."
+    )
+    expireAfter: Duration | None = Field(
+        default=None,
+        description='Cancel what is still unfilled this long after the entry was placed, e.g. "15m".',
+    )
+
+    @model_validator(mode="after")
+    def _limit_fields(self) -> Self:
+        if self.type is EntryType.LIMIT and self.price is None:
+            raise ValueError("a limit entry needs a price")
+        if self.type is EntryType.MARKET and (self.price, self.timeInForce, self.expireAfter) != (None, None, None):
+            raise ValueError("price, timeInForce and expireAfter belong to a limit entry")
+        return self
+
+
+class WorkingType(StrEnum):
+    MARK_PRICE = "MARK_PRICE"
+    CONTRACT_PRICE = "CONTRACT_PRICE"
+
+
+_EXACTLY_ONE_PRICE = ("has(self.price) != has(self.percent)", "set exactly one of price or percent")
 
 
 class StopLoss(WireModel):
-    price: PositiveDecimal = Field(
-        description="Trigger price of the reduce-only stop (mark price). Below the entry for a long."
+    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_PRICE))
+
+    price: PositiveDecimal | None = Field(
+        default=None, description="Trigger price of the reduce-only stop. Below the entry for a long."
     )
+    percent: Percent | None = Field(
+        default=None, description='Trigger distance from the average entry price, in percent, e.g. "2".'
+    )
+    workingType: WorkingType = Field(
+        default=WorkingType.MARK_PRICE, description="Which price triggers: `MARK_PRICE` or `CONTRACT_PRICE`."
+    )
+
+    @model_validator(mode="after")
+    def _one_price(self) -> Self:
+        _one_of(self, "price", "percent", "stopLoss")
+        return self
+
+
+class TakeProfit(WireModel):
+    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_PRICE))
+
+    price: PositiveDecimal | None = Field(default=None, description="Trigger price. Above the entry for a long.")
+    percent: Percent | None = Field(
+        default=None, description="Trigger distance from the average entry price, in percent."
+    )
+    portion: Fraction = Field(description='Share of the filled amount this target takes, e.g. "0.5".')
+
+    @model_validator(mode="after")
+    def _one_price(self) -> Self:
+        _one_of(self, "price", "percent", "takeProfit")
+        return self
+
+
+class TrailingMode(StrEnum):
+    NATIVE = "native"
+    EMULATED = "emulated"
+
+
+class TrailingStop(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "!(has(self.activationPrice) && has(self.activationPercent))",
+                "set at most one of activationPrice or activationPercent",
+            )
+        )
+    )
+
+    callbackPercent: CallbackPercent = Field(description="Distance from the best price reached, in percent.")
+    activationPrice: PositiveDecimal | None = Field(
+        default=None, description="Start trailing once the price reaches this (default: at once)."
+    )
+    activationPercent: Percent | None = Field(
+        default=None, description="Start trailing once the price is this far in profit from the average entry."
+    )
+    mode: TrailingMode = Field(
+        default=TrailingMode.NATIVE,
+        description="`native` (a Binance TRAILING_STOP_MARKET order) or `emulated` (Warden moves its stop loss).",
+    )
+
+    @model_validator(mode="after")
+    def _one_activation(self) -> Self:
+        if self.activationPrice is not None and self.activationPercent is not None:
+            raise ValueError("trailingStop: set at most one of activationPrice or activationPercent")
+        return self
+
+
+class MarginMode(StrEnum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
+class DeletionPolicy(StrEnum):
+    CLOSE = "Close"
+    ORPHAN = "Orphan"
+
+
+MAX_TAKE_PROFITS = 8
 
 
 class PositionSpec(WireModel):
@@ -121,9 +303,42 @@ class PositionSpec(WireModel):
     amount: PositiveDecimal = Field(description='Size in the base asset, as a decimal string, e.g. "0.01".')
     entry: Entry = Field(default_factory=Entry)
     stopLoss: StopLoss = Field(description="Required: every filled Position rests behind a stop loss.")
+    takeProfit: list[TakeProfit] = Field(
+        default_factory=list,
+        max_length=MAX_TAKE_PROFITS,
+        description="Reduce-only take-profit targets, each closing a portion of the filled amount.",
+        json_schema_extra=_rules(
+            (
+                # Portions have at most 6 decimals and there are at most 8: the slack absorbs double rounding only.
+                "self.map(t, double(t.portion)).sum() <= 1.0000000001",
+                "the take-profit portions add up to more than 1 (the whole filled amount)",
+            )
+        ),
+    )
+    trailingStop: TrailingStop | None = Field(default=None, description="Trail the stop behind the best price.")
+    leverage: int | None = Field(
+        default=None,
+        description="Leverage set on the symbol before the entry (1 to 125).",
+        json_schema_extra=_rules(("self >= 1 && self <= 125", "leverage must be between 1 and 125")),
+    )
+    marginMode: MarginMode | None = Field(
+        default=None, description="`cross` or `isolated`, set on the symbol before the entry."
+    )
     state: DesiredState = Field(
         default=DesiredState.OPEN, description="`Open`, or `Closed` to close the Position at market."
     )
+    deletionPolicy: DeletionPolicy = Field(
+        default=DeletionPolicy.CLOSE,
+        description="On delete: `Close` the position first, or `Orphan` it (leave the exchange untouched).",
+    )
+
+    @model_validator(mode="after")
+    def _portions(self) -> Self:
+        if sum((t.portion for t in self.takeProfit), Decimal(0)) > 1:
+            raise ValueError("the take-profit portions add up to more than 1 (the whole filled amount)")
+        if self.leverage is not None and not 1 <= self.leverage <= 125:
+            raise ValueError("leverage must be between 1 and 125")
+        return self
 
 
 class OrderState(StrEnum):
@@ -145,6 +360,11 @@ class OrderRecord(WireModel):
     filled: SignedDecimal | None = None
     averagePrice: SignedDecimal | None = None
     triggerPrice: SignedDecimal | None = None
+    price: SignedDecimal | None = Field(default=None, description="Limit price of a limit order.")
+    target: int | None = Field(default=None, description="Which take-profit target (index in spec) this serves.")
+    triggeredOrderId: str | None = Field(
+        default=None, max_length=64, description="The order a triggered stop or take profit became."
+    )
     message: str | None = Field(default=None, max_length=1024)
 
 
@@ -160,6 +380,16 @@ class BufferedAuditEvent(WireModel):
 AUDIT_BACKLOG_LIMIT = 64
 
 
+class TrailingState(WireModel):
+    """Kept in status so a restart continues trailing from the best price seen, not from the current one."""
+
+    activated: bool = False
+    highWaterMark: SignedDecimal | None = Field(
+        default=None, description="Best mark price since activation: the highest for a long, the lowest for a short."
+    )
+    lastMoveAt: datetime | None = None
+
+
 class PositionStatus(WireModel):
     phase: Phase = Phase.PENDING
     observedGeneration: int | None = None
@@ -167,6 +397,24 @@ class PositionStatus(WireModel):
     stopOrder: OrderRecord | None = None
     closeOrder: OrderRecord | None = None
     stopSequence: int = Field(default=0, description="How many stops were placed; part of the next stop's id.")
+    takeProfitOrders: list[OrderRecord] = Field(default_factory=list, max_length=MAX_TAKE_PROFITS)
+    takeProfitSequence: int = Field(default=0, description="How many take profits were placed.")
+    trailingOrder: OrderRecord | None = Field(default=None, description="The native trailing stop order.")
+    trailingSequence: int = Field(default=0, description="How many native trailing stops were placed.")
+    closeSequence: int = Field(default=0, description="How many close orders were placed.")
+    retiredOrders: list[OrderRecord] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
+    )
+    trailing: TrailingState | None = Field(default=None, description="Emulated trailing stop's memory.")
+    leverage: int | None = Field(default=None, description="Leverage Warden set on the symbol.")
+    marginMode: MarginMode | None = Field(default=None, description="Margin mode Warden set on the symbol.")
+    entryPlacedAt: datetime | None = Field(default=None, description="When the entry's intent was recorded.")
+    closedAt: datetime | None = None
+    failedAttempts: int = Field(default=0, description="Consecutive failed exchange actions.")
+    lastFailure: str | None = Field(default=None, max_length=1024)
+    retryAfter: datetime | None = Field(default=None, description="No exchange action before this time.")
     filled: SignedDecimal | None = None
     averageEntryPrice: SignedDecimal | None = None
     realizedPnl: SignedDecimal | None = Field(default=None, description="Net of fees, from the exchange's trades.")

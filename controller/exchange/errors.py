@@ -1,19 +1,15 @@
-"""ccxt exception classes mapped to what Warden does about them (freqtrade's split, made explicit)."""
+"""ccxt exception classes mapped to what Warden does about them (freqtrade's split, made explicit).
+
+This is the one place errors are classified; ``controller.reconcile.results`` turns an outcome into status.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import ccxt
 
+from controller.reconcile.model import Outcome
 
-class Outcome(StrEnum):
-    REJECTED = "Rejected"
-    """The exchange definitively refused this order; sending it again would be refused again."""
-    UNKNOWN = "Unknown"
-    """The request may or may not have taken effect; observe (look the order up) before acting again."""
-    ACCOUNT = "Account"
-    """Credentials or permissions are wrong; nothing will work until a human fixes the account."""
+__all__ = ["Outcome", "classify", "describe"]
 
 
 def classify(error: Exception) -> Outcome:
@@ -22,6 +18,9 @@ def classify(error: Exception) -> Outcome:
         return Outcome.UNKNOWN
     if isinstance(error, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):
         return Outcome.ACCOUNT
+    # Refused before execution (rate limits, clock skew) or the venue is down: try again after a pause.
+    if isinstance(error, ccxt.DDoSProtection | ccxt.RateLimitExceeded | ccxt.InvalidNonce | ccxt.ExchangeNotAvailable):
+        return Outcome.RETRY
     if isinstance(error, ccxt.NetworkError):
         return Outcome.UNKNOWN
     if isinstance(error, ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.BadRequest | ccxt.OperationRejected):

@@ -6,21 +6,29 @@ Numbers are read from the exchange's raw strings (``info``), never from ccxt's p
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 
-from controller.api.v1alpha1 import OrderRecord, OrderState, PositionSpec, PositionStatus, Side
+from controller.api.v1alpha1 import OrderState, PositionSpec, PositionStatus, Side
 from controller.reconcile.model import (
     Action,
-    CancelStopOrder,
+    CancelOrder,
     MarketRules,
     Observation,
     ObservedOrder,
+    OrderSide,
+    PlaceLimitOrder,
     PlaceMarketOrder,
     PlaceStopOrder,
+    PlaceTrailingStopOrder,
+    Purpose,
+    SetLeverage,
+    SetMarginMode,
     Trade,
+    records_to_observe,
 )
 
 _REGULAR_STATES = {
@@ -41,6 +49,10 @@ _ALGO_STATES = {
     "EXPIRED": OrderState.CANCELED,
     "REJECTED": OrderState.REJECTED,
 }
+
+
+# Binance names the orders it sends itself when it liquidates or auto-deleverages a position.
+_LIQUIDATION_PREFIXES = ("autoclose-", "adl_autoclose")
 
 
 def _dec(value: Any) -> Decimal:
@@ -82,14 +94,20 @@ def rules_from_market(market: dict[str, object]) -> MarketRules:
         min_amount=Decimal(str(limits["amount"]["min"] or 0)),
         min_notional=Decimal(str((limits.get("cost") or {}).get("min") or 0)),
         price_tick=Decimal(str(precision["price"])),
+        max_amount=Decimal(str(limits["amount"]["max"])) if limits["amount"].get("max") else None,
     )
 
 
 class Gateway:
-    """One ccxt client per ExchangeAccount; markets are loaded once and reused."""
+    """One ccxt client per ExchangeAccount; markets are loaded once and reused.
 
-    def __init__(self, client: Any) -> None:
+    ``hedged``: the account runs Binance's hedge position mode, where exits name the position side
+    instead of being reduce-only (Binance refuses reduceOnly there; ccxt maps ``hedged`` to positionSide).
+    """
+
+    def __init__(self, client: Any, *, hedged: bool = False) -> None:
         self.client = client
+        self.hedged = hedged
         self._markets_loaded = False
 
     async def close(self) -> None:
@@ -112,21 +130,25 @@ class Gateway:
         mark = await self.client.fetch_mark_price(symbol)
         size = await self.position_size(symbol, spec.side)
         orders: dict[str, ObservedOrder | None] = {}
-        for record, algo in ((status.entryOrder, False), (status.closeOrder, False), (status.stopOrder, True)):
-            if record is not None:
-                orders[record.clientOrderId] = await self.find_order(symbol, record, algo)
+        for client_id, purpose in records_to_observe(status):
+            orders[client_id] = await self.find_order(symbol, client_id, purpose.conditional)
         trades: tuple[Trade, ...] = ()
-        if size == 0 and status.entryOrder is not None and status.entryOrder.exchangeOrderId is not None:
-            trades = await self.trades(symbol)
+        entry = status.entryOrder
+        if size == 0 and entry is not None and entry.exchangeOrderId is not None:
+            trades = await self.trades(symbol, status.entryPlacedAt)
         return Observation(_dec(mark["info"]["markPrice"]), size, rules, orders, trades)
 
     async def position_size(self, symbol: str, side: Side) -> Decimal:
         positions = await self.client.fetch_positions([symbol])
-        signed = sum((_dec(p["info"].get("positionAmt")) for p in positions if p["symbol"] == symbol), Decimal(0))
+        rows = [p["info"] for p in positions if p["symbol"] == symbol]
+        if self.hedged:
+            wanted = "LONG" if side is Side.LONG else "SHORT"
+            return sum((abs(_dec(r.get("positionAmt"))) for r in rows if r.get("positionSide") == wanted), Decimal(0))
+        signed = sum((_dec(r.get("positionAmt")) for r in rows), Decimal(0))
         return max(signed, Decimal(0)) if side is Side.LONG else max(-signed, Decimal(0))
 
-    async def find_order(self, symbol: str, record: OrderRecord, algo: bool) -> ObservedOrder | None:
-        params: dict[str, Any] = {"clientOrderId": record.clientOrderId}
+    async def find_order(self, symbol: str, client_id: str, algo: bool) -> ObservedOrder | None:
+        params: dict[str, Any] = {"clientOrderId": client_id}
         if algo:
             params["trigger"] = True
         try:
@@ -135,43 +157,100 @@ class Gateway:
             return None
         return parse_algo_order(order["info"]) if algo else parse_regular_order(order["info"])
 
-    async def trades(self, symbol: str) -> tuple[Trade, ...]:
-        raw = await self.client.fetch_my_trades(symbol)
+    async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
+        """The symbol's trades since the entry, with liquidations marked (they come from Binance's own orders)."""
+        raw = await self.client.fetch_my_trades(symbol, int(since.timestamp() * 1000) if since else None)
+        infos = [t["info"] for t in raw]
+        liquidations = await self.liquidation_orders(symbol, {str(i["orderId"]) for i in infos})
         return tuple(
             Trade(
-                trade_id=str(t["info"]["id"]),
-                order_id=str(t["info"]["orderId"]),
-                amount=_dec(t["info"]["qty"]),
-                price=_dec(t["info"]["price"]),
-                realized_pnl=_dec(t["info"].get("realizedPnl")),
-                fee=_dec(t["info"].get("commission")),
+                trade_id=str(info["id"]),
+                order_id=str(info["orderId"]),
+                amount=_dec(info["qty"]),
+                price=_dec(info["price"]),
+                realized_pnl=_dec(info.get("realizedPnl")),
+                fee=_dec(info.get("commission")),
+                liquidation=str(info["orderId"]) in liquidations,
             )
-            for t in raw
+            for info in infos
         )
 
+    async def liquidation_orders(self, symbol: str, order_ids: set[str]) -> set[str]:
+        """Which of these orders the exchange sent itself; trades carry no client id, so each is looked up.
+        Only called when the position is flat, over the few orders since the entry."""
+        found = set()
+        for order_id in order_ids:
+            try:
+                order = await self.client.fetch_order(order_id, symbol)
+            except ccxt.OrderNotFound:
+                continue
+            if str(order["info"].get("clientOrderId", "")).startswith(_LIQUIDATION_PREFIXES):
+                found.add(order_id)
+        return found
+
+    def exit_params(self, client_id: str, side: OrderSide) -> dict[str, Any]:
+        """Parameters of an order that may only shrink the position."""
+        params: dict[str, Any] = {"clientOrderId": client_id}
+        if self.hedged:
+            # Closing a long sells the LONG side; ccxt derives positionSide from side and this flag.
+            params["hedged"] = True
+            params["positionSide"] = "LONG" if side is OrderSide.SELL else "SHORT"
+        else:
+            params["reduceOnly"] = True
+        return params
+
     async def execute(self, symbol: str, action: Action) -> str | None:
-        """Send the action; returns the exchange's order id (None for a cancel)."""
+        """Send the action; returns the exchange's order id (None for cancels and settings)."""
+        client = self.client
         if isinstance(action, PlaceMarketOrder):
-            params: dict[str, Any] = {"clientOrderId": action.client_order_id}
             if action.reduce_only:
-                params["reduceOnly"] = True
-            order = await self.client.create_order(
-                symbol, "market", action.side.value, str(action.amount), None, params
+                params = self.exit_params(action.client_order_id, action.side)
+            else:
+                params = {"clientOrderId": action.client_order_id, **({"hedged": True} if self.hedged else {})}
+            order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
+            return str(order["info"]["orderId"])
+        if isinstance(action, PlaceLimitOrder):
+            params = {"clientOrderId": action.client_order_id, "timeInForce": action.time_in_force.value}
+            if self.hedged:
+                params["hedged"] = True
+            order = await client.create_order(
+                symbol, "limit", action.side.value, str(action.amount), str(action.price), params
             )
             return str(order["info"]["orderId"])
         if isinstance(action, PlaceStopOrder):
+            # ccxt routes stopLossPrice/takeProfitPrice to Binance's algo endpoint as STOP_MARKET/TAKE_PROFIT_MARKET.
+            trigger = "takeProfitPrice" if action.purpose is Purpose.TAKE_PROFIT else "stopLossPrice"
             params = {
-                "stopLossPrice": str(action.trigger_price),
-                "reduceOnly": True,
-                "workingType": "MARK_PRICE",
-                "clientOrderId": action.client_order_id,
+                **self.exit_params(action.client_order_id, action.side),
+                trigger: str(action.trigger_price),
+                "workingType": action.working_type.value,
             }
-            order = await self.client.create_order(
-                symbol, "market", action.side.value, str(action.amount), None, params
+            order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
+            return str(order["info"]["algoId"])
+        if isinstance(action, PlaceTrailingStopOrder):
+            params = {
+                **self.exit_params(action.client_order_id, action.side),
+                "callbackRate": str(action.callback_percent),
+                "workingType": action.working_type.value,
+            }
+            if action.activation_price is not None:
+                params["activationPrice"] = str(action.activation_price)
+            order = await client.create_order(
+                symbol, "TRAILING_STOP_MARKET", action.side.value, str(action.amount), None, params
             )
             return str(order["info"]["algoId"])
-        if isinstance(action, CancelStopOrder):
+        if isinstance(action, CancelOrder):
+            params = {"clientOrderId": action.client_order_id}
+            if action.purpose.conditional:
+                params["trigger"] = True
             with contextlib.suppress(ccxt.OrderNotFound):  # already gone: the goal of a cancel is reached
-                await self.client.cancel_order(None, symbol, {"trigger": True, "clientOrderId": action.client_order_id})
+                await client.cancel_order(None, symbol, params)
+            return None
+        if isinstance(action, SetMarginMode):
+            with contextlib.suppress(ccxt.MarginModeAlreadySet):  # already so: the goal is reached
+                await client.set_margin_mode(action.mode.value, symbol)
+            return None
+        if isinstance(action, SetLeverage):
+            await client.set_leverage(action.leverage, symbol)
             return None
         raise TypeError(f"unknown action {action!r}")

@@ -22,9 +22,11 @@ async def account_ready(
 ) -> None:
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"
+    if not runtime.may_act():
+        return
     ok, reason, message = True, "Ready", "credentials found, exchange reachable, markets loaded"
     try:
-        gateway = await runtime.gateway(namespace, name)
+        gateway = (await runtime.account(namespace, name)).gateway
         await gateway.load_markets()
         await gateway.client.fetch_balance()
     except AccountNotReady as problem:

@@ -35,6 +35,16 @@ class Kube:
             raise
         return cast(dict[str, Any], obj)
 
+    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """All objects of a kind in a namespace, or in every namespace when it is None."""
+        if namespace is None:
+            found = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, plural)
+        else:
+            found = await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+            )
+        return cast(list[dict[str, Any]], cast(dict[str, Any], found)["items"])
+
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(
             self.custom.patch_namespaced_custom_object_status,

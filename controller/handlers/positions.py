@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from controller.api.v1alpha1 import GROUP, VERSION, Phase, PositionSpec, PositionStatus
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import Runtime
-from controller.reconcile.planner import TERMINAL
+from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL
 
 TERMINAL_RECHECK_SECONDS = 30.0
 log = logging.getLogger("warden.positions")
@@ -39,7 +39,9 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
                 "positions", namespace, name, {"phase": Phase.FAILED.value, "exitReason": "InvalidSpec"}
             )
             return status.model_copy(update={"phase": Phase.FAILED})
-        target = Target(namespace, name, uid, obj["metadata"].get("generation", 1), spec, body)
+        annotations = obj["metadata"].get("annotations") or {}
+        paused = annotations.get(PAUSE_ANNOTATION) == "true"
+        target = Target(namespace, name, uid, obj["metadata"].get("generation", 1), spec, body, paused)
         return await Reconciler(runtime, target).run(status, deleting)
 
 
@@ -50,6 +52,9 @@ async def position_daemon(
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"
     while not stopped:
+        if not runtime.may_act():  # a standby watches but never acts
+            await stopped.wait(runtime.interval)
+            continue
         try:
             status = await reconcile(runtime, namespace, name, body, deleting=False)
         except asyncio.CancelledError:
@@ -66,6 +71,8 @@ async def position_deleted(namespace: str | None, name: str, body: kopf.Body, me
     """The finalizer holds the object until the exchange is flat and the leftover stop is gone."""
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"
+    if not runtime.may_act():
+        raise kopf.TemporaryError("this replica is not the leader; the leader closes the Position", delay=2)
     status = await reconcile(runtime, namespace, name, body, deleting=True)
     if status is not None and status.phase not in TERMINAL:
         raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)

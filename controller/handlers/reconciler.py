@@ -21,42 +21,57 @@ from controller.api.v1alpha1 import (
     AUDIT_BACKLOG_LIMIT,
     BufferedAuditEvent,
     ConditionStatus,
-    OrderRecord,
-    OrderState,
     Phase,
     PositionSpec,
     PositionStatus,
 )
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
-from controller.exchange.errors import Outcome, classify, describe
+from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
 from controller.exchange.gateway import Gateway
-from controller.handlers.runtime import AccountNotReady, Runtime
+from controller.handlers.runtime import Account, AccountNotReady, NotLeader, Runtime
 from controller.metrics import (
     AUDIT_BACKLOG_OVERFLOW,
+    CLOSE_FAILURES,
+    DRIFT,
     EXCHANGE_ERRORS,
+    FILL_TO_PROTECT,
     ORDERS_CANCELED,
     ORDERS_PLACED,
     PHASE_TRANSITIONS,
     RECONCILE_SECONDS,
     RECONCILES,
+    RISK_REFUSALS,
 )
 from controller.reconcile.model import (
     Action,
-    CancelStopOrder,
+    CancelOrder,
     Note,
     Observation,
+    Outcome,
+    PlaceLimitOrder,
     PlaceMarketOrder,
-    PlaceStopOrder,
     Purpose,
+    SetLeverage,
+    SetMarginMode,
     Step,
 )
 from controller.reconcile.planner import TERMINAL, plan, replace_status, set_condition
+from controller.reconcile.results import record_failure, record_success
+from controller.reconcile.risk import RiskContext, book_from
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
-_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled", "CloseFilled", "StopTriggered", "TakeProfitTriggered"})
-_ORDER_FIELDS = ("entryOrder", "stopOrder", "closeOrder")
+_FILL_NOTES = frozenset(
+    {
+        "EntryPartiallyFilled",
+        "EntryFilled",
+        "CloseFilled",
+        "StopTriggered",
+        "TakeProfitTriggered",
+        "TrailingStopTriggered",
+    }
+)
 log = logging.getLogger("warden.reconcile")
 
 
@@ -70,6 +85,7 @@ class Target:
     generation: int
     spec: PositionSpec
     body: Any  # kopf's body, for Kubernetes events
+    paused: bool = False  # the pause annotation: observe and report only
 
 
 def _dump(status: PositionStatus) -> dict[str, Any]:
@@ -78,17 +94,13 @@ def _dump(status: PositionStatus) -> dict[str, Any]:
 
 
 def _purpose(action: Action) -> str:
-    if isinstance(action, PlaceMarketOrder):
-        return "entry" if action.purpose is Purpose.ENTRY else "close"
-    return "stop"
+    if isinstance(action, SetMarginMode | SetLeverage):
+        return "settings"
+    return action.purpose.name.lower()
 
 
-def _with_record(status: PositionStatus, client_order_id: str, **changes: Any) -> PositionStatus:
-    for field in _ORDER_FIELDS:
-        record: OrderRecord | None = getattr(status, field)
-        if record is not None and record.clientOrderId == client_order_id:
-            return replace_status(status, **{field: record.model_copy(update=changes)})
-    return status
+def _client_id(action: Action | None) -> str | None:
+    return getattr(action, "client_order_id", None)
 
 
 def _now_key() -> str:
@@ -107,9 +119,26 @@ class Reconciler:
 
     # --- reporting ------------------------------------------------------------------------------
 
+    @property
+    def account_label(self) -> str:
+        return f"{self.t.namespace}/{self.t.spec.accountRef.name}"
+
     def event(self, note: Note) -> None:
         post = kopf.warn if note.warning else kopf.info
         post(self.t.body, reason=note.type, message=note.message)
+
+    def count(self, note: Note) -> None:
+        """Metrics that follow from what a step says happened."""
+        if note.type.startswith("Drift"):
+            DRIFT.labels(note.type.removeprefix("Drift")).inc()
+        elif note.type == "RiskRefused":
+            RISK_REFUSALS.labels(note.message.split(":", 1)[0]).inc()
+        elif note.type == "CloseRetry":
+            CLOSE_FAILURES.labels(self.account_label).inc()
+        elif note.type in ("EntryFilled", "EntryPartiallyFilled"):
+            self.rt.filled_at.setdefault(self.t.uid, time.monotonic())
+        elif note.type == "StopPlaced" and self.t.uid in self.rt.filled_at:
+            FILL_TO_PROTECT.observe(time.monotonic() - self.rt.filled_at.pop(self.t.uid))
 
     def audit_event(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
         """An event about this Position, stamped with the acting replica and its leadership term."""
@@ -140,7 +169,7 @@ class Reconciler:
                 note.message,
                 occurred_at=now,
                 phase_after=step.status.phase.value,
-                client_order_id=note.client_order_id or getattr(action, "client_order_id", None),
+                client_order_id=note.client_order_id or _client_id(action),
                 amount=getattr(action, "amount", None),
                 price=getattr(action, "trigger_price", None),
                 key=f"{step.status.stopSequence}/{step.status.exitReason or ''}",
@@ -164,7 +193,7 @@ class Reconciler:
 
     def order_event(self, type_: str, status: PositionStatus, action: Action, message: str, **kw: Any) -> AuditEvent:
         kw.setdefault("detail", {"purpose": _purpose(action)})
-        return self.audit_event(type_, status, message, client_order_id=action.client_order_id, **kw)
+        return self.audit_event(type_, status, message, client_order_id=_client_id(action), **kw)
 
     def generation_events(self, status: PositionStatus, now: datetime) -> list[AuditEvent]:
         """PositionCreated / SpecChanged, once per generation (the id carries the generation)."""
@@ -267,6 +296,9 @@ class Reconciler:
         return status
 
     async def save(self, before: PositionStatus, after: PositionStatus) -> None:
+        if not self.rt.may_act():
+            # A replica that lost the lease mid-pass must not overwrite what the new leader records.
+            raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
         if _dump(before) != _dump(after):
             await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
         if before.phase is not after.phase:
@@ -297,19 +329,41 @@ class Reconciler:
         if status.phase in TERMINAL:
             return status
         try:
-            gateway = self.gateway = await self.rt.gateway(self.t.namespace, self.t.spec.accountRef.name)
+            account = await self.rt.account(self.t.namespace, self.t.spec.accountRef.name)
         except AccountNotReady as problem:
             after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
             await self.save(status, after)
             return after
+        self.gateway = account.gateway
+        if status.entryOrder is None and not deleting:
+            # The entry decision reads the account's book; one Position of the account decides at a time.
+            async with self.rt.account_lock(self.t.namespace, account_name := self.t.spec.accountRef.name):
+                risk = RiskContext(account.spec.risk, await self.book(account_name)) if account.spec.risk else None
+                return await self.steps(status, deleting, account, risk)
+        return await self.steps(status, deleting, account, None)
+
+    async def book(self, account_name: str) -> Any:
+        others = [
+            (PositionSpec.model_validate(o["spec"]), PositionStatus.model_validate(o.get("status") or {}))
+            for o in await self.rt.kube.list("positions", self.t.namespace)
+            if o["metadata"]["uid"] != self.t.uid and o["spec"].get("accountRef", {}).get("name") == account_name
+        ]
+        return book_from(others, datetime.now(UTC))
+
+    async def steps(
+        self, status: PositionStatus, deleting: bool, account: Account, risk: RiskContext | None
+    ) -> PositionStatus:
         for _ in range(MAX_STEPS_PER_PASS):
             try:
-                observation = await gateway.observe(self.t.spec, status)
+                observation = await account.gateway.observe(self.t.spec, status)
             except ccxt.BaseError as error:
-                EXCHANGE_ERRORS.labels(type(error).__name__).inc()
+                EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
                 after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
-                await self.save(status, after)
-                return after
+                if after.conditions != status.conditions:  # each new kind of failure once, not every second
+                    event = self.audit_event("ExchangeError", status, describe(error), key=_now_key())
+                    after = await self.commit(status, after, [event])
+                    return after
+                return status
             now = datetime.now(UTC)
             step = plan(
                 self.t.spec,
@@ -319,6 +373,8 @@ class Reconciler:
                 generation=self.t.generation,
                 deleting=deleting,
                 now=now,
+                paused=self.t.paused,
+                risk=risk,
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
@@ -332,7 +388,7 @@ class Reconciler:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""
         action = step.action
         events = self.generation_events(before, now) + self.audit_events(before, step, now)
-        opening = isinstance(action, PlaceMarketOrder) and action.purpose is Purpose.ENTRY
+        opening = isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and action.purpose is Purpose.ENTRY
         if opening and not await self.write(events):
             # Risk-increasing: no committed intent, no order.
             held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
@@ -343,6 +399,7 @@ class Reconciler:
         status = await self.commit(before, step.status, [] if opening else events)
         for note in step.notes:
             self.event(note)
+            self.count(note)
         if action is None:
             return status, before.phase is not status.phase
         return await self.act(status, action)
@@ -356,36 +413,47 @@ class Reconciler:
         except ccxt.BaseError as error:
             return await self.failed(status, action, error)
         failpoints.hit(f"{purpose}:after-send")
-        if isinstance(action, CancelStopOrder):
+        after = record_success(status, action, order_id)
+        if isinstance(action, SetMarginMode | SetLeverage):
+            event = self.order_event("SettingApplied", status, action, f"{action} applied")
+        elif isinstance(action, CancelOrder):
             ORDERS_CANCELED.labels(purpose).inc()
-            after = _with_record(status, action.client_order_id, state=OrderState.CANCELED)
             event = self.order_event("OrderCanceled", status, action, f"{purpose} order canceled")
         else:
             ORDERS_PLACED.labels(purpose).inc()
-            after = _with_record(status, action.client_order_id, state=OrderState.OPEN, exchangeOrderId=order_id)
-            amount = action.amount if isinstance(action, PlaceMarketOrder | PlaceStopOrder) else None
             event = self.order_event(
-                "OrderPlaced", status, action, f"{purpose} order placed", exchange_order_id=order_id, amount=amount
+                "OrderPlaced",
+                status,
+                action,
+                f"{purpose} order placed",
+                exchange_order_id=order_id,
+                amount=action.amount,
+                price=getattr(action, "price", None) or getattr(action, "trigger_price", None),
             )
         return await self.commit(status, after, [event]), True
 
     async def failed(
         self, status: PositionStatus, action: Action, error: ccxt.BaseError
     ) -> tuple[PositionStatus, bool]:
-        EXCHANGE_ERRORS.labels(type(error).__name__).inc()
+        EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
         outcome = classify(error)
         message = describe(error)
         purpose = _purpose(action)
-        detail = {"purpose": purpose, "outcome": outcome.value, "class": type(error).__name__}
-        # Each failure is its own row (the time is part of its identity), so repeated attempts are all kept.
+        after = record_failure(status, action, outcome, message, now=datetime.now(UTC), generation=self.t.generation)
+        detail = {
+            "purpose": purpose,
+            "outcome": outcome.value,
+            "class": type(error).__name__,
+            "attempt": after.failedAttempts,
+        }
+        # Each failure is its own row (the attempt is part of its identity).
         event = self.order_event("ExchangeError", status, action, message, detail=detail, key=_now_key())
         self.event(Note("ExchangeError", f"{purpose}: {message}", warning=True))
-        if outcome is Outcome.REJECTED and not isinstance(action, CancelStopOrder):
-            after = _with_record(status, action.client_order_id, state=OrderState.REJECTED, message=message)
-            rejected = self.order_event("OrderRejected", status, action, message)
-            # The planner decides what a rejection means (fail, or close a naked position).
-            return await self.commit(status, after, [event, rejected]), True
-        reason = "AccountError" if outcome is Outcome.ACCOUNT else "OutcomeUnknown"
-        # Unknown outcome: keep the intent; the next pass looks the order up by its client id.
-        after = self.with_condition(status, "Synced", False, reason, f"{purpose}: {message}")
-        return await self.commit(status, after, [event]), False
+        events = [event]
+        if outcome is Outcome.REJECTED and not isinstance(action, CancelOrder | SetMarginMode | SetLeverage):
+            events.append(self.order_event("OrderRejected", status, action, message))
+        if after.phase is not status.phase:
+            events.append(self.phase_event(status.phase, after, datetime.now(UTC)))
+        after = self.with_condition(after, "Synced", False, f"Exchange{outcome.value.title()}", f"{purpose}: {message}")
+        # The planner decides what a failure means next pass (retry after back-off, fail, escalate).
+        return await self.commit(status, after, events), False

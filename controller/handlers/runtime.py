@@ -7,19 +7,36 @@ import base64
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.api.v1alpha1 import ExchangeAccountSpec
+import ccxt
+
+from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode
 from controller.audit.store import AuditEvent, AuditStore, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
 from controller.handlers.kube import Kube
+from controller.handlers.leader import Leadership
+from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 
 REPLICA_HEADER = "X-Warden-Replica"
 PENDING_LIMIT = 1000
+WEIGHT_BUDGET_PER_MINUTE = 2400  # Binance USDⓈ-M's default request weight per minute
 log = logging.getLogger("warden.runtime")
+
+
+class NotLeader(ccxt.NetworkError):  # type: ignore[misc]
+    """Refused before sending: this replica may not act. A network-class error, so its outcome counts as
+    unknown (nothing was sent; the next leader looks the order up by its client id)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    spec: ExchangeAccountSpec
+    gateway: Gateway
 
 
 class AccountNotReady(Exception):
@@ -33,13 +50,21 @@ class AccountNotReady(Exception):
 class Runtime:
     kube: Kube
     audit: AuditStore
-    replica: str = field(default_factory=lambda: os.environ.get("WARDEN_REPLICA_ID") or socket.gethostname())
+    replica: str = field(
+        default_factory=lambda: (
+            os.environ.get("WARDEN_REPLICA_ID") or os.environ.get("WARDEN_POD_NAME") or socket.gethostname()
+        )
+    )
     interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))
-    epoch: int | None = None
-    """The leadership term this replica acts in (None until leader election assigns one)."""
+    leadership: Leadership | None = None
+    """None runs without leader election (a single replica, e.g. ``make run``)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _gateways: dict[tuple[str, str], tuple[tuple[str, ...], Gateway]] = field(default_factory=dict)
     _pending: list[AuditEvent] = field(default_factory=list)
+    filled_at: dict[str, float] = field(default_factory=dict)
+    """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
+    observed_at: dict[str, float] = field(default_factory=dict)
+    """Account label -> monotonic time of its last successful exchange response."""
 
     async def audit_event(self, type_: str, message: str, namespace: str = "", name: str = "", **detail: Any) -> None:
         """An event about the controller or an account (not a Position). While the store is down these wait
@@ -68,12 +93,16 @@ class Runtime:
         """Serializes the daemon and the deletion handler of one Position."""
         return self.locks.setdefault(uid, asyncio.Lock())
 
-    async def gateway(self, namespace: str, account_name: str) -> Gateway:
-        """The account's exchange client; rebuilt when the account or its Secret changes."""
-        account = await self.kube.get("exchangeaccounts", namespace, account_name)
-        if account is None:
+    def account_lock(self, namespace: str, account_name: str) -> asyncio.Lock:
+        """Serializes entry decisions per account, so two Positions cannot both pass a limit only one fits."""
+        return self.locks.setdefault(f"account/{namespace}/{account_name}", asyncio.Lock())
+
+    async def account(self, namespace: str, account_name: str) -> Account:
+        """The account and its exchange client; the client is rebuilt when the account or its Secret changes."""
+        obj = await self.kube.get("exchangeaccounts", namespace, account_name)
+        if obj is None:
             raise AccountNotReady("AccountNotFound", f"ExchangeAccount {account_name!r} not found in {namespace}")
-        spec = ExchangeAccountSpec.model_validate(account["spec"])
+        spec = ExchangeAccountSpec.model_validate(obj["spec"])
         try:
             secret = await self.kube.secret(namespace, spec.credentialsSecretRef.name)
         except Exception as error:
@@ -85,10 +114,10 @@ class Runtime:
         data = secret.data or {}
         if "apiKey" not in data or "secret" not in data:
             raise AccountNotReady("CredentialsInvalid", "the Secret must have the keys `apiKey` and `secret`")
-        version = (account["metadata"]["resourceVersion"], secret.metadata.resource_version)
+        version = (obj["metadata"]["resourceVersion"], secret.metadata.resource_version)
         cached = self._gateways.get((namespace, account_name))
         if cached is not None and cached[0] == version:
-            return cached[1]
+            return Account(spec, cached[1])
         if cached is not None:
             await cached[1].close()
         client = make_exchange(
@@ -98,9 +127,43 @@ class Runtime:
             base_url=spec.apiBaseUrl,
             headers={REPLICA_HEADER: self.replica},
         )
-        gateway = Gateway(client)
+        self._fence(client, f"{namespace}/{account_name}")
+        gateway = Gateway(client, hedged=spec.positionMode is PositionMode.HEDGE)
         self._gateways[(namespace, account_name)] = (version, gateway)
-        return gateway
+        return Account(spec, gateway)
+
+    def _fence(self, client: Any, account: str) -> None:
+        """Every exchange request checks leadership right before it leaves, so a replica that lost (or never
+        held) the lease sends nothing, even from a pass that began while it was leader. Also counts requests
+        and reads the exchange's own weight counter."""
+        send = client.fetch
+        WEIGHT_BUDGET.labels(account).set(WEIGHT_BUDGET_PER_MINUTE)
+        for result in ("ok", "error"):
+            EXCHANGE_REQUESTS.labels(account, result)  # present from the start, so increase() sees the first
+
+        async def fenced(*args: Any, **kwargs: Any) -> Any:
+            if not self.may_act():
+                raise NotLeader(f"replica {self.replica} does not hold the leader lease")
+            try:
+                response = await send(*args, **kwargs)
+            except Exception:
+                EXCHANGE_REQUESTS.labels(account, "error").inc()
+                raise
+            EXCHANGE_REQUESTS.labels(account, "ok").inc()
+            self.observed_at[account] = time.monotonic()
+            used = (client.last_response_headers or {}).get("X-MBX-USED-WEIGHT-1M")
+            if used is not None:
+                WEIGHT_USED.labels(account).set(int(used))
+            return response
+
+        client.fetch = fenced
+
+    def may_act(self) -> bool:
+        return self.leadership is None or self.leadership.may_act()
+
+    @property
+    def epoch(self) -> int | None:
+        return None if self.leadership is None else self.leadership.epoch
 
     async def close(self) -> None:
         for _, gateway in self._gateways.values():

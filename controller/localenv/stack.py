@@ -97,11 +97,17 @@ class Stack:
         self.paper_admin("/_paper/accounts", {"apiKey": account.api_key, "secret": account.secret, "balance": balance})
         return account
 
-    def controller_env(self, metrics_port: int, **extra: str) -> dict[str, str]:
+    def controller_env(self, name: str, **extra: str) -> dict[str, str]:
         return {
             "KUBECONFIG": str(self.kubeconfig),
             "WARDEN_DATABASE_URL": self.postgres.url,
-            "WARDEN_METRICS_PORT": str(metrics_port),
+            "WARDEN_METRICS_PORT": str(free_port()),
+            "WARDEN_HEALTH_PORT": str(free_port()),
+            "WARDEN_REPLICA_ID": name,
+            # Short lease timings, so a test's standby takes over in seconds.
+            "WARDEN_LEASE_DURATION": "4",
+            "WARDEN_LEASE_RENEW_DEADLINE": "3",
+            "WARDEN_LEASE_RETRY": "0.5",
             **extra,
         }
 
@@ -110,7 +116,7 @@ class Stack:
             name,
             [sys.executable, "-m", "controller"],
             self.workdir / "logs" / f"{name}.log",
-            env=self.controller_env(free_port(), **extra),
+            env=self.controller_env(name, **extra),
             detach=self.detach,
         )
         service.start()

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from controller.api.v1alpha1 import OrderState, PositionStatus, Side
+from controller.api.v1alpha1 import (
+    MarginMode,
+    OrderState,
+    PositionStatus,
+    Side,
+    TimeInForce,
+    WorkingType,
+)
 
 
 class OrderSide(StrEnum):
@@ -27,11 +34,18 @@ def exit_side(side: Side) -> OrderSide:
 class Purpose(StrEnum):
     ENTRY = "en"
     STOP = "sl"
+    TAKE_PROFIT = "tp"
+    TRAILING = "ts"
     CLOSE = "cl"
+
+    @property
+    def conditional(self) -> bool:
+        """Binance keeps conditional orders on its algo endpoints (ccxt: ``{'trigger': True}``)."""
+        return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING)
 
 
 def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> str:
-    """Deterministic id, unique per Position and purpose; fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``.
+    """Deterministic id, unique per Position, purpose and sequence; fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``.
 
     A hash of the uid keeps it short (88 bits: collisions are irrelevant) and leaves room for a
     10-digit sequence in the suffix.
@@ -41,12 +55,18 @@ def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> s
     return f"w{digest}-{suffix}"
 
 
+def purpose_of(client_id: str) -> Purpose:
+    """The purpose a Warden client order id was made for (the letters of its suffix)."""
+    return Purpose(client_id.rsplit("-", 1)[-1].rstrip("0123456789"))
+
+
 @dataclass(frozen=True)
 class MarketRules:
     amount_step: Decimal
     min_amount: Decimal
     min_notional: Decimal
     price_tick: Decimal
+    max_amount: Decimal | None = None  # the market-order lot limit, when the exchange has one
 
 
 @dataclass(frozen=True)
@@ -69,17 +89,61 @@ class Trade:
     price: Decimal
     realized_pnl: Decimal
     fee: Decimal
+    liquidation: bool = False  # the exchange force-closed the position (Binance: an ``autoclose-`` order)
 
 
 @dataclass(frozen=True)
 class Observation:
-    """What the exchange says now. ``orders`` maps each client id in status to its order, or None if absent."""
+    """What the exchange says now.
+
+    ``orders`` maps each client id the gateway looked up to its order, or None if the exchange has no
+    such order; ids it did not look up are absent. ``trades`` are the symbol's trades since the entry,
+    read when the position is flat.
+    """
 
     mark_price: Decimal
     position_size: Decimal  # on the Position's side, >= 0
     market: MarketRules
     orders: Mapping[str, ObservedOrder | None] = field(default_factory=dict)
     trades: tuple[Trade, ...] = ()
+
+
+def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:
+    """Client ids whose state can still change, so the gateway looks them up (and no others)."""
+    records = [
+        status.entryOrder,
+        status.stopOrder,
+        status.closeOrder,
+        status.trailingOrder,
+        *status.takeProfitOrders,
+        *status.retiredOrders,
+    ]
+    return [
+        (r.clientOrderId, purpose_of(r.clientOrderId))
+        for r in records
+        if r is not None
+        and (
+            r.state in (OrderState.INTENDED, OrderState.OPEN)
+            or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
+        )
+    ]
+
+
+class Outcome(StrEnum):
+    """What a failed exchange action means for Warden (``controller.exchange.errors.classify`` decides)."""
+
+    REJECTED = "Rejected"
+    """The exchange definitively refused this order; sending it again would be refused again."""
+    RETRY = "Retry"
+    """Refused before execution (rate limit) or the venue is unavailable; the intent is kept and retried
+    after a backoff, looked up by its client id first."""
+    UNKNOWN = "Unknown"
+    """The request may or may not have taken effect; observe (look the order up) before acting again."""
+    ACCOUNT = "Account"
+    """Credentials or permissions are wrong; nothing will work until a human fixes the account."""
+
+
+# --- Actions: at most one per step; each is idempotent under its client order id ------------------
 
 
 @dataclass(frozen=True)
@@ -92,19 +156,63 @@ class PlaceMarketOrder:
 
 
 @dataclass(frozen=True)
+class PlaceLimitOrder:
+    """A limit entry (never reduce-only)."""
+
+    client_order_id: str
+    side: OrderSide
+    amount: Decimal
+    price: Decimal
+    time_in_force: TimeInForce
+    purpose: Purpose = Purpose.ENTRY
+
+
+@dataclass(frozen=True)
 class PlaceStopOrder:
+    """A reduce-only conditional market order: a stop loss (STOP_MARKET) or a take profit (TAKE_PROFIT_MARKET)."""
+
     client_order_id: str
     side: OrderSide
     amount: Decimal
     trigger_price: Decimal
+    purpose: Purpose = Purpose.STOP
+    working_type: WorkingType = WorkingType.MARK_PRICE
 
 
 @dataclass(frozen=True)
-class CancelStopOrder:
+class PlaceTrailingStopOrder:
+    """A reduce-only TRAILING_STOP_MARKET; without an activation price it trails from the current price."""
+
     client_order_id: str
+    side: OrderSide
+    amount: Decimal
+    callback_percent: Decimal
+    activation_price: Decimal | None
+    working_type: WorkingType = WorkingType.MARK_PRICE
+    purpose: Purpose = Purpose.TRAILING
 
 
-Action = PlaceMarketOrder | PlaceStopOrder | CancelStopOrder
+@dataclass(frozen=True)
+class CancelOrder:
+    client_order_id: str
+    purpose: Purpose
+
+
+CancelStopOrder = CancelOrder  # the shell's name for it; every cancel carries its purpose now
+
+
+@dataclass(frozen=True)
+class SetMarginMode:
+    mode: MarginMode
+
+
+@dataclass(frozen=True)
+class SetLeverage:
+    leverage: int
+
+
+OrderAction = PlaceMarketOrder | PlaceLimitOrder | PlaceStopOrder | PlaceTrailingStopOrder | CancelOrder
+Action = OrderAction | SetMarginMode | SetLeverage
 
 
 @dataclass(frozen=True)

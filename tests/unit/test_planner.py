@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus
 from controller.reconcile.model import (
-    CancelStopOrder,
+    CancelOrder,
     MarketRules,
     Observation,
     ObservedOrder,
@@ -32,6 +32,7 @@ RULES = MarketRules(
 )
 ENTRY = client_order_id(UID, Purpose.ENTRY)
 STOP1 = client_order_id(UID, Purpose.STOP, 1)
+STOP2 = client_order_id(UID, Purpose.STOP, 2)
 CLOSE = client_order_id(UID, Purpose.CLOSE)
 
 
@@ -236,7 +237,7 @@ RESTING_STOP = record(STOP1, OrderState.OPEN, exchange_id="7", triggerPrice="600
             ),
             False,
             Phase.CLOSING,
-            CancelStopOrder(STOP1),
+            CancelOrder(STOP1, Purpose.STOP),
         ),
         (
             "external close while protected: closing; its leftover stop is cancelled",
@@ -247,10 +248,10 @@ RESTING_STOP = record(STOP1, OrderState.OPEN, exchange_id="7", triggerPrice="600
             ),
             False,
             Phase.CLOSING,
-            CancelStopOrder(STOP1),
+            CancelOrder(STOP1, Purpose.STOP),
         ),
         (
-            "rejected stop: a naked position is closed at once",
+            "rejected stop: placed again under the next id (protection is never dropped)",
             spec(),
             PositionStatus(
                 phase=Phase.ENTRY_PLACED,
@@ -260,8 +261,8 @@ RESTING_STOP = record(STOP1, OrderState.OPEN, exchange_id="7", triggerPrice="600
             ),
             obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED)}),
             False,
-            Phase.CLOSING,
-            None,
+            Phase.ENTRY_PLACED,
+            PlaceStopOrder(STOP2, OrderSide.SELL, Decimal("0.010"), Decimal("60000")),
         ),
         (
             "closed is terminal: nothing is ever sent again",

@@ -1,0 +1,168 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease: exactly one replica acts.
+
+kopf keeps watching in every replica (so a standby takes over with warm caches), but only the holder of the
+Lease reconciles, talks to exchanges or writes status. A holder that cannot renew stops acting on its own
+*before* the lease could expire (``renew_deadline`` < ``duration``), measured on the monotonic clock, which
+keeps running while a process is paused (SIGSTOP) — so a paused leader that wakes up finds itself expired.
+Each acquisition increments ``leaseTransitions``; that number is the epoch written into every audit event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from controller.metrics import LEADER, LEASE_TRANSITIONS
+
+log = logging.getLogger("warden.leader")
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    name: str = "warden-leader"
+    namespace: str = "default"
+    duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_s: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> LeaseSettings:
+        env = os.environ
+        return cls(
+            name=env.get("WARDEN_LEASE_NAME", cls.name),
+            namespace=env.get("WARDEN_LEASE_NAMESPACE", cls.namespace),
+            duration_s=float(env.get("WARDEN_LEASE_DURATION", cls.duration_s)),
+            renew_deadline_s=float(env.get("WARDEN_LEASE_RENEW_DEADLINE", cls.renew_deadline_s)),
+            retry_s=float(env.get("WARDEN_LEASE_RETRY", cls.retry_s)),
+        )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_s < self.renew_deadline_s < self.duration_s:
+            raise ValueError("lease timings must satisfy 0 < retry < renew deadline < duration")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _micro(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+Announce = Callable[[str, str, int], Awaitable[None]]
+
+
+@dataclass
+class Leadership:
+    identity: str
+    settings: LeaseSettings
+    announce: Announce | None = None
+    epoch: int | None = None
+    _renewed_at: float = -1e18  # monotonic time of the last successful acquire/renew
+    _api: Any = None
+    _lost: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def may_act(self) -> bool:
+        """True only while this replica holds a lease it renewed within the renew deadline."""
+        return self.epoch is not None and time.monotonic() - self._renewed_at < self.settings.renew_deadline_s
+
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = kubernetes.client.CoordinationV1Api()
+        return self._api
+
+    async def run(self) -> None:
+        """Acquire, renew, and step down when renewal fails; forever."""
+        while True:
+            before = self.epoch
+            try:
+                held = await asyncio.to_thread(self._try_acquire_or_renew)
+            except Exception as error:  # the API server is unreachable: keep trying, never act on stale state
+                log.warning("lease %s: %s", self.settings.name, error)
+                held = False
+            if held and self.epoch != before and self.epoch is not None and self.announce is not None:
+                await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
+            if not held and self.epoch is not None and not self.may_act():
+                await self._step_down("the lease could not be renewed in time")
+            await asyncio.sleep(self.settings.retry_s)
+
+    async def _step_down(self, why: str) -> None:
+        epoch, self.epoch = self.epoch, None
+        LEADER.set(0)
+        log.error("leadership lost (epoch %s): %s", epoch, why)
+        if self.announce is not None and epoch is not None:
+            await self.announce("LeadershipLost", why, epoch)
+
+    def _try_acquire_or_renew(self) -> bool:
+        s = self.settings
+        started = time.monotonic()
+        now = _now()
+        try:
+            lease = self.api().read_namespaced_lease(s.name, s.namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            body = self._body(now, now, transitions=1)
+            self.api().create_namespaced_lease(s.namespace, body)
+            return self._won(started, 1)
+        spec = lease.spec
+        holder = spec.holder_identity
+        renewed = _parse(spec.renew_time) or _parse(spec.acquire_time)
+        duration = timedelta(seconds=spec.lease_duration_seconds or s.duration_s)
+        transitions = spec.lease_transitions or 0
+        if holder == self.identity and self.epoch is not None:
+            body = self._body(_parse(spec.acquire_time) or now, now, transitions)
+        elif holder and renewed is not None and renewed + duration > now:
+            return False  # someone else holds an unexpired lease
+        else:
+            transitions += 1
+            body = self._body(now, now, transitions)
+        body["metadata"]["resourceVersion"] = lease.metadata.resource_version  # lose races, never overwrite
+        try:
+            self.api().replace_namespaced_lease(s.name, s.namespace, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return self._won(started, transitions)
+
+    def _won(self, started: float, transitions: int) -> bool:
+        # Count the deadline from before the request: the lease was at least this fresh then.
+        self._renewed_at = started
+        if self.epoch != transitions:
+            self.epoch = transitions
+            LEADER.set(1)
+            LEASE_TRANSITIONS.inc()
+            log.info("leadership acquired: %s holds %s (epoch %d)", self.identity, self.settings.name, transitions)
+        return True
+
+    def _body(self, acquired: datetime, renewed: datetime, transitions: int) -> dict[str, Any]:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.settings.name, "namespace": self.settings.namespace},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.settings.duration_s),
+                "acquireTime": _micro(acquired),
+                "renewTime": _micro(renewed),
+                "leaseTransitions": transitions,
+            },
+        }
