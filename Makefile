@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup run up down test lint crds bench
+.PHONY: setup run up down test lint crds bench lock
 
 setup:
 	@bash scripts/setup.sh
@@ -26,3 +26,7 @@ lint:
 
 crds:
 	@$(PY) -m controller.api.crdgen
+
+# Pin the runtime dependencies the Dockerfile installs: resolve pyproject.toml's dependencies in a clean venv.
+lock:
+	@bash scripts/lock.sh

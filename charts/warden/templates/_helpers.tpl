@@ -1,0 +1,74 @@
+{{/* Chart name, truncated to the 63 characters a label allows. */}}
+{{- define "warden.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped name for every object. */}}
+{{- define "warden.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warden.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: warden
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "warden.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "warden.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{- define "warden.paperSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "warden.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: paper-exchange
+{{- end -}}
+
+{{- define "warden.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "warden.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "warden.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* True when the Prometheus Operator CRDs can be used. */}}
+{{- define "warden.monitoringAPI" -}}
+{{- if or .Values.monitoring.assumeCRDs (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") -}}true{{- end -}}
+{{- end -}}
+
+{{- define "warden.paperName" -}}
+{{- printf "%s-paper" (include "warden.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* RBAC rules shared by the ClusterRole and the namespaced Role. */}}
+{{- define "warden.rbac.resourceRules" -}}
+# Positions and ExchangeAccounts: watched by kopf; finalizers and progress annotations are patched on the object.
+- apiGroups: ["trading.warden.dev"]
+  resources: ["positions", "exchangeaccounts"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["trading.warden.dev"]
+  resources: ["positions/status", "exchangeaccounts/status"]
+  verbs: ["patch"]
+# kopf posts Kubernetes events about the objects it handles.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+{{- define "warden.rbac.secretRules" -}}
+# Exchange credentials referenced by ExchangeAccount.spec.credentialsSecretRef: read one by name, never list.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
