@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup run up down test lint crds bench lock
+.PHONY: setup run up down test lint crds bench lock bench-paper ccxt-matrix
 
 setup:
 	@bash scripts/setup.sh
@@ -30,3 +30,11 @@ crds:
 # Pin the runtime dependencies the Dockerfile installs: resolve pyproject.toml's dependencies in a clean venv.
 lock:
 	@bash scripts/lock.sh
+
+# Paper-exchange throughput with 1,000 resting orders (a benchmark, not a test); prints one JSON line.
+bench-paper: setup
+	@$(PY) bench/paper_throughput.py $(ARGS)
+
+# tests/paper against one ccxt release in a cached venv: make ccxt-matrix CCXT=4.5.85 (or lock, newest).
+ccxt-matrix:
+	@bash scripts/ccxt-matrix.sh $(or $(CCXT),lock)

@@ -223,7 +223,7 @@ def _order_id_params(ctx: Ctx) -> tuple[int | None, str | None]:
 def _new_order_request(cls: type[_Request], ctx: Ctx, symbol: str, **extra: Any) -> _Request:
     """A new regular or algo order: the parameters both endpoints take, plus the endpoint's own ``extra``."""
     p = ctx.params
-    return cls(
+    req = cls(
         symbol=symbol,
         side=p.upper("side", required=True) or "",
         quantity=p.decimal("quantity"),
@@ -237,11 +237,17 @@ def _new_order_request(cls: type[_Request], ctx: Ctx, symbol: str, **extra: Any)
         replica=ctx.replica,
         **extra,
     )
+    if p.upper("priceMatch") not in (None, "NONE"):  # read after the rest, so every parameter sent is looked at
+        raise errors.unsupported("priceMatch")
+    return req
 
 
 async def _new_order(ctx: Ctx) -> Any:
     p = ctx.params
     symbol = ctx.required_symbol()
+    resp_type = p.upper("newOrderRespType") or "ACK"
+    if resp_type not in ("ACK", "RESULT"):
+        raise errors.invalid_param("newOrderRespType")
     req = _new_order_request(
         OrderRequest,
         ctx,
@@ -249,9 +255,6 @@ async def _new_order(ctx: Ctx) -> Any:
         type=p.upper("type", required=True) or "",
         client_order_id=p.text("newClientOrderId"),
     )
-    resp_type = p.upper("newOrderRespType") or "ACK"
-    if resp_type not in ("ACK", "RESULT"):
-        raise errors.invalid_param("newOrderRespType")
     order = ctx.venue.place_order(ctx.account, req)
     spec = ctx.venue.markets[symbol]
     if resp_type == "ACK":  # the order as acknowledged, before matching
@@ -321,9 +324,6 @@ async def _new_algo_order(ctx: Ctx) -> Any:
     if algo_type != "CONDITIONAL":
         raise errors.invalid_param("algoType")
     symbol = ctx.required_symbol()
-    price_match = p.upper("priceMatch")
-    if price_match not in (None, "NONE"):
-        raise errors.unsupported("priceMatch")
     activate = p.decimal("activatePrice")
     if activate is None:  # ccxt < 4.5.85 sends the regular-endpoint spelling
         activate = p.decimal("activationPrice")

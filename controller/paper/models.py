@@ -160,6 +160,12 @@ class Account:
     trades: list[Trade] = field(default_factory=list)
     dual_side_position: bool = False  # hedge mode: separate LONG and SHORT positions per symbol
 
+    def __post_init__(self) -> None:
+        # The open subset of ``orders`` / ``algo_orders`` (id order), kept by the venue as statuses change, so that
+        # requests scan the open book rather than the whole history. Not a field: never saved, rebuilt on load.
+        self.open_orders: dict[int, Order] = {i: o for i, o in self.orders.items() if o.is_open}
+        self.open_algos: dict[int, AlgoOrder] = {i: a for i, a in self.algo_orders.items() if a.is_open}
+
     def position(self, symbol: str, position_side: str = "BOTH") -> Position:
         sides = self.positions.setdefault(symbol, {})
         pos = sides.get(position_side)

@@ -175,8 +175,7 @@ def account_v3(metrics: AccountMetrics, markets: dict[str, MarketSpec], update_t
         "crossUnPnl": money(m.cross_unrealized_pnl),
         "availableBalance": money(m.available_balance),
         "maxWithdrawAmount": money(m.max_withdraw_amount),
-        "marginAvailable": True,
-        "updateTime": update_time,
+        "updateTime": update_time,  # v3 has no "marginAvailable" per asset (v2 had; ccxt's recorded v3 response)
     }
     positions = [
         {

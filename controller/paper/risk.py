@@ -91,7 +91,7 @@ def position_metrics(account: Account, pos: Position, spec: MarketSpec, mark: De
 def open_order_margin(account: Account) -> Decimal:
     """Initial margin held by resting limit orders that may open (remaining notional at the limit / leverage)."""
     total = ZERO
-    for order in account.orders.values():
+    for order in account.open_orders.values():
         if order.is_open and not order.only_reduces:
             total += order.remaining * order.price / account.setting(order.symbol).leverage
     return total

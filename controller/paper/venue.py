@@ -230,7 +230,7 @@ class Venue:
 
     @staticmethod
     def _has_open_orders(account: Account, symbol: str | None) -> bool:
-        orders: list[Order | AlgoOrder] = [*account.orders.values(), *account.algo_orders.values()]
+        orders: list[Order | AlgoOrder] = [*account.open_orders.values(), *account.open_algos.values()]
         return any(o.is_open and (symbol is None or o.symbol == symbol) for o in orders)
 
     def set_margin_type(self, account: Account, symbol: str, margin_type: str) -> None:
@@ -293,6 +293,8 @@ class Venue:
         order.cum_quote += notional
         order.update_time = now
         order.status = "FILLED" if order.remaining == 0 else "PARTIALLY_FILLED"
+        if not order.is_open:
+            account.open_orders.pop(order.order_id, None)
         trade = Trade(
             trade_id=self._trade_id(),
             order_id=order.order_id,
@@ -335,11 +337,16 @@ class Venue:
     def _set_status(self, order: Order | AlgoOrder, status: str) -> None:
         """Move an order or algo order to ``status`` (not a fill) and tell the listeners."""
         order.update_time = self.now()
+        account = self.accounts.get(order.api_key)
         if isinstance(order, Order):
             order.status = status
+            if account is not None and not order.is_open:
+                account.open_orders.pop(order.order_id, None)
             self._emit(order.api_key, "order", OrderUpdate(order, status))
         else:
             order.algo_status = status
+            if account is not None and not order.is_open:
+                account.open_algos.pop(order.algo_id, None)
             self._emit(order.api_key, "algo", order)
 
     def _reducible_for(self, account: Account, order: Order) -> Decimal:
@@ -433,6 +440,7 @@ class Venue:
             position_side=position_side,
         )
         account.orders[order.order_id] = order
+        account.open_orders[order.order_id] = order
         account.client_order_ids.setdefault(client_order_id, order.order_id)
         self.order_log.append(order)
         self._emit(account.api_key, "order", OrderUpdate(order, "NEW"))
@@ -487,7 +495,7 @@ class Venue:
                 raise errors.post_only_rejected()
             if tif == "FOK" and not crosses:
                 raise errors.fok_not_fillable()
-            open_count = sum(1 for o in account.orders.values() if o.is_open and o.symbol == spec.symbol)
+            open_count = sum(1 for o in account.open_orders.values() if o.is_open and o.symbol == spec.symbol)
             if not crosses and open_count >= spec.max_num_orders:
                 raise errors.max_open_orders()
         if not reduces:
@@ -556,7 +564,7 @@ class Venue:
         return self._cancel(lambda: self.find_order(account, symbol, order_id, client_id))
 
     def open_orders(self, account: Account, symbol: str | None) -> list[Order]:
-        return self._open(account.orders.values(), symbol)
+        return self._open(account.open_orders.values(), symbol)
 
     def cancel_all_orders(self, account: Account, symbol: str) -> list[Order]:
         return self._cancel_all(self.open_orders(account, self.market(symbol).symbol))
@@ -631,7 +639,7 @@ class Venue:
                 raise errors.min_notional(f"{spec.min_notional.normalize():f}")
         if self._would_trigger(req.order_type, req.side, trigger, req.activate_price, reference):
             raise errors.would_immediately_trigger()
-        if sum(1 for a in account.algo_orders.values() if a.is_open) >= self.max_open_algo_orders:
+        if sum(1 for a in account.open_algos.values() if a.is_open) >= self.max_open_algo_orders:
             raise errors.max_stop_orders()
         now = self.now()
         algo = AlgoOrder(
@@ -658,6 +666,7 @@ class Venue:
             position_side=position_side,
         )
         account.algo_orders[algo.algo_id] = algo
+        account.open_algos[algo.algo_id] = algo
         account.client_algo_ids[client_id] = algo.algo_id
         self.order_log.append(algo)
         self._emit(account.api_key, "algo", algo)
@@ -693,7 +702,7 @@ class Venue:
         return self._cancel(lambda: self.find_algo(account, symbol, algo_id, client_id))
 
     def open_algo_orders(self, account: Account, symbol: str | None) -> list[AlgoOrder]:
-        return self._open(account.algo_orders.values(), symbol)
+        return self._open(account.open_algos.values(), symbol)
 
     def all_algo_orders(self, account: Account, symbol: str) -> list[AlgoOrder]:
         spec = self.market(symbol)

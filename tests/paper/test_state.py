@@ -80,3 +80,26 @@ def test_snapshot_round_trip_keeps_shared_records_shared() -> None:
     assert fresh.marks == venue.marks
     with pytest.raises(ValueError):
         restore(Venue(), {**saved, "format": 99})
+
+
+def test_restored_accounts_rebuild_their_open_order_indexes() -> None:
+    venue = Venue()
+    account, _ = venue.create_account("k", "s", Decimal(100000))
+    resting = venue.place_order(
+        account,
+        OrderRequest(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            quantity=Decimal("0.01"),
+            price=Decimal(60000),
+            time_in_force="GTC",
+        ),
+    )
+    venue.place_order(account, OrderRequest(symbol="BTCUSDT", side="BUY", type="MARKET", quantity=Decimal("0.01")))
+    fresh = Venue()
+    restore(fresh, json.loads(json.dumps(snapshot(venue))))
+    restored = fresh.accounts["k"]
+    assert list(restored.open_orders) == [resting.order_id]  # the filled market order is not open
+    assert restored.open_orders[resting.order_id] is restored.orders[resting.order_id]
+    assert [o.order_id for o in fresh.open_orders(restored, "BTCUSDT")] == [resting.order_id]

@@ -116,6 +116,9 @@ def test_reduce_only_never_flips_money_is_exact_and_stops_fire_once(ops: list[Ma
         realized = sum((t.realized_pnl for t in account.trades), D(0))
         fees = sum((t.commission for t in account.trades), D(0))
         assert account.wallet_balance == start + realized - fees  # to the exact Decimal, after every step
+        # the open-order indexes are exactly the open records, in id order
+        assert list(account.open_orders) == [i for i, o in account.orders.items() if o.is_open]
+        assert list(account.open_algos) == [i for i, a in account.algo_orders.items() if a.is_open]
     assert flips == []
     assert all(count == 1 for count in triggered.values())
     children = Counter(o.parent_algo_id for o in account.orders.values() if o.parent_algo_id is not None)

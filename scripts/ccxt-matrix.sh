@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run the paper-exchange tests (tests/paper) against one ccxt release, in a venv cached under ~/.cache/warden/.
+#
+#   scripts/ccxt-matrix.sh VERSION [pytest args...]   e.g. 4.5.85, or
+#   scripts/ccxt-matrix.sh lock                       the version pinned in requirements.lock
+#   scripts/ccxt-matrix.sh newest                     the newest ccxt on PyPI
+#
+# Each version gets its own venv (the project installed editable with its dev extras, then ccxt pinned); a second run
+# of the same version reuses it. Not part of `make test`: it needs PyPI the first time and takes a minute per version.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+version="${1:?usage: scripts/ccxt-matrix.sh VERSION|lock|newest [pytest args...]}"
+shift
+case "$version" in
+  lock) version="$(sed -n 's/^ccxt==\([^ ;]*\).*/\1/p' "$root/requirements.lock")" ;;
+  newest) version="$("$root/.venv/bin/pip" index versions ccxt 2>/dev/null | sed -n 's/^ccxt (\(.*\))$/\1/p')" ;;
+esac
+if [[ ! "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+  echo "ccxt-matrix: cannot tell which ccxt version to use (got '$version')" >&2
+  exit 2
+fi
+venv="${WARDEN_CACHE_DIR:-$HOME/.cache/warden}/ccxt-$version"
+installed() { "$venv/bin/python" -c "import ccxt, sys; sys.exit(ccxt.__version__ != '$version')" 2>/dev/null; }
+if ! installed || [ ! -x "$venv/bin/pytest" ]; then
+  echo "==> [ccxt-matrix] building $venv"
+  "${PYTHON:-python3}" -m venv --clear "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e "$root[dev]" "ccxt==$version"
+  installed
+fi
+echo "==> [ccxt-matrix] tests/paper with ccxt $("$venv/bin/python" -c 'import ccxt; print(ccxt.__version__)')"
+cd "$root"
+exec "$venv/bin/python" -m pytest tests/paper -q -p no:cacheprovider "$@"
