@@ -99,8 +99,9 @@ class Fill(_JsonRecord):
     traded_at: datetime
 
     @property
-    def key(self) -> str:
-        return f"{self.account}/{self.symbol}/{self.trade_id}"
+    def entry_id(self) -> str:
+        """Fixed-length id of this trade (its natural key may be longer than a backlog id may be)."""
+        return uuid.uuid5(_NAMESPACE, f"{self.account}/{self.symbol}/{self.trade_id}").hex
 
 
 _INSERT_EVENTS = """

@@ -290,7 +290,7 @@ class Reconciler:
         try:
             await self.rt.audit.record_fills(fills)
         except AuditUnavailable:
-            after = self.buffered(status, [_buffer(f.key, "Fill", f.traded_at, f.to_json()) for f in fills])
+            after = self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
             await self.save(status, after)
             return after
         return status

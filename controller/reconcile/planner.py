@@ -681,13 +681,15 @@ class _Context:
             notes.insert(0, Note("DriftStopMissing", f"stop {old.clientOrderId} is gone", warning=True))
         return self.act(status, after, self.stop_action(record), *notes)
 
-    def stop_action(self, record: OrderRecord) -> PlaceStopOrder:
+    def stop_action(self, record: OrderRecord, purpose: Purpose = Purpose.STOP) -> PlaceStopOrder:
+        """A reduce-only conditional exit (stop loss or take profit) for the record."""
         assert record.triggerPrice is not None
         return PlaceStopOrder(
             record.clientOrderId,
             exit_side(self.spec.side),
             record.amount,
             record.triggerPrice,
+            purpose=purpose,
             working_type=self.spec.stopLoss.workingType,
         )
 
@@ -814,7 +816,7 @@ class _Context:
                 continue  # not enough filled yet, or the price is already past it (it would trigger at once)
             matches = current is not None and current.amount == amount and current.triggerPrice == price
             if current is not None and matches and self.unsent(current):
-                return self.act(status, status, self.take_profit_action(current))
+                return self.act(status, status, self.stop_action(current, Purpose.TAKE_PROFIT))
             if current is not None and matches and self.on_exchange(current):
                 continue
             return self.replace_take_profit(status, index, current, amount, price)
@@ -838,18 +840,7 @@ class _Context:
             after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
         elif old is not None and old.state is OrderState.CANCELED:
             notes.insert(0, Note("DriftTakeProfitMissing", f"take profit {old.clientOrderId} is gone", warning=True))
-        return self.act(status, after, self.take_profit_action(record), *notes)
-
-    def take_profit_action(self, record: OrderRecord) -> PlaceStopOrder:
-        assert record.triggerPrice is not None
-        return PlaceStopOrder(
-            record.clientOrderId,
-            exit_side(self.spec.side),
-            record.amount,
-            record.triggerPrice,
-            purpose=Purpose.TAKE_PROFIT,
-            working_type=self.spec.stopLoss.workingType,
-        )
+        return self.act(status, after, self.stop_action(record, Purpose.TAKE_PROFIT), *notes)
 
     # --- Closing: stop more fills, drop the take profits, flatten, remove the rest, account --------
 
