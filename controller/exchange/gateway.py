@@ -6,6 +6,8 @@ Numbers are read from the exchange's raw strings (``info``), never from ccxt's p
 from __future__ import annotations
 
 import contextlib
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -49,6 +51,33 @@ _ALGO_STATES = {
     "EXPIRED": OrderState.CANCELED,
     "REJECTED": OrderState.REJECTED,
 }
+
+
+# Weights of the all-symbol forms (openOrders / openAlgoOrders: 40, premiumIndex: 10) against 1 per symbol.
+_ALL_OPEN_ORDERS_WEIGHT = 80
+_ALL_MARKS_WEIGHT = 10
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    symbol: str
+    order: ObservedOrder
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of an account, shared by all its Positions. ``taken_at`` is the monotonic time the read began:
+    a Position that acted after it needs a newer one."""
+
+    taken_at: float
+    sizes: dict[tuple[str, Side], Decimal]
+    open_orders: dict[str, OpenOrder]
+    """Open orders (regular and algo) of the observed symbols, by client id; every owner, not only Warden."""
+    marks: dict[str, Decimal]
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return frozenset(self.marks)
 
 
 # Binance names the orders it sends itself when it liquidates or auto-deleverages a position.
@@ -124,28 +153,65 @@ class Gateway:
             raise ccxt.BadSymbol(f"unknown symbol {symbol}")
         return rules_from_market(self.client.market(symbol))
 
-    async def observe(self, spec: PositionSpec, status: PositionStatus) -> Observation:
+    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+        """The account's positions (every symbol) and, for ``symbols``, open orders and mark prices.
+
+        Positions are read first: an order that fills or triggers while the snapshot is taken then shows
+        up as no longer open (and is looked up by its client id) rather than as open beside a stale size.
+        Per-symbol calls weigh 1 each; past a handful of symbols the all-symbol forms are cheaper."""
+        started = time.monotonic()
+        await self.load_markets()
+        positions = await self.client.fetch_positions()
+        ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
+        if len(ordered) * 2 > _ALL_OPEN_ORDERS_WEIGHT:
+            regular = await self.client.fetch_open_orders()
+            algo = await self.client.fetch_open_orders(None, None, None, {"trigger": True})
+        else:
+            regular, algo = [], []
+            for symbol in ordered:
+                regular += await self.client.fetch_open_orders(symbol)
+                algo += await self.client.fetch_open_orders(symbol, None, None, {"trigger": True})
+        if len(ordered) > _ALL_MARKS_WEIGHT:
+            every = await self.client.fetch_mark_prices()
+            marks = {s: _dec(every[s]["info"]["markPrice"]) for s in ordered if s in every}
+        else:
+            marks = {s: _dec((await self.client.fetch_mark_price(s))["info"]["markPrice"]) for s in ordered}
+        open_orders: dict[str, OpenOrder] = {}
+        for raw, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
+            order = parse(raw["info"])
+            open_orders[order.client_order_id] = OpenOrder(raw["symbol"], order)
+        return Snapshot(started, self._sizes(positions), open_orders, marks)
+
+    def _sizes(self, positions: list[dict[str, Any]]) -> dict[tuple[str, Side], Decimal]:
+        """Position size per (symbol, side), >= 0. One-way mode reports one signed amount per symbol."""
+        sizes: dict[tuple[str, Side], Decimal] = {}
+        for position in positions:
+            symbol, row = str(position["symbol"]), position["info"]
+            amount = _dec(row.get("positionAmt"))
+            if self.hedged:
+                side = Side.LONG if row.get("positionSide") == "LONG" else Side.SHORT
+            else:
+                side = Side.LONG if amount >= 0 else Side.SHORT
+            amount = abs(amount)
+            if amount:
+                sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + amount
+        return sizes
+
+    async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
+        """One Position's view: the account snapshot, plus a lookup by client id for each of its orders that
+        can still change and is not among the open ones (it filled, triggered, was cancelled, or never arrived)."""
         symbol = spec.symbol
         rules = await self.rules(symbol)
-        mark = await self.client.fetch_mark_price(symbol)
-        size = await self.position_size(symbol, spec.side)
         orders: dict[str, ObservedOrder | None] = {}
         for client_id, purpose in records_to_observe(status):
-            orders[client_id] = await self.find_order(symbol, client_id, purpose.conditional)
+            seen = snapshot.open_orders.get(client_id)
+            orders[client_id] = seen.order if seen else await self.find_order(symbol, client_id, purpose.conditional)
+        size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
         if size == 0 and entry is not None and entry.exchangeOrderId is not None:
             trades = await self.trades(symbol, status.entryPlacedAt)
-        return Observation(_dec(mark["info"]["markPrice"]), size, rules, orders, trades)
-
-    async def position_size(self, symbol: str, side: Side) -> Decimal:
-        positions = await self.client.fetch_positions([symbol])
-        rows = [p["info"] for p in positions if p["symbol"] == symbol]
-        if self.hedged:
-            wanted = "LONG" if side is Side.LONG else "SHORT"
-            return sum((abs(_dec(r.get("positionAmt"))) for r in rows if r.get("positionSide") == wanted), Decimal(0))
-        signed = sum((_dec(r.get("positionAmt")) for r in rows), Decimal(0))
-        return max(signed, Decimal(0)) if side is Side.LONG else max(-signed, Decimal(0))
+        return Observation(snapshot.marks[symbol], size, rules, orders, trades)
 
     async def find_order(self, symbol: str, client_id: str, algo: bool) -> ObservedOrder | None:
         params: dict[str, Any] = {"clientOrderId": client_id}

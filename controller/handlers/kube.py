@@ -45,8 +45,9 @@ class Kube:
             )
         return cast(list[dict[str, Any]], cast(dict[str, Any], found)["items"])
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await asyncio.to_thread(
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str:
+        """Returns the object's new resourceVersion."""
+        patched = await asyncio.to_thread(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -55,6 +56,7 @@ class Kube:
             name,
             {"status": status},
         )
+        return str(cast(dict[str, Any], patched)["metadata"]["resourceVersion"])
 
     async def secret(self, namespace: str, name: str) -> Any:
         return await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -12,17 +15,39 @@ from pydantic import ValidationError
 from controller.api.v1alpha1 import GROUP, VERSION, Phase, PositionSpec, PositionStatus
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import Runtime
-from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL
+from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
+CHANGE_POLL_SECONDS = 0.2  # how often a waiting daemon looks at its live body for edits (no I/O)
 log = logging.getLogger("warden.positions")
+
+
+async def fresh(runtime: Runtime, namespace: str, name: str, body: Any) -> dict[str, Any] | None:
+    """The Position as the API server has it now. kopf's live body is that, once the watch has delivered
+    this replica's last status write and nothing since (same resourceVersion); otherwise read it."""
+    written = runtime.written.get(body["metadata"]["uid"])
+    if written is not None and body["metadata"].get("resourceVersion") == written:
+        return dict(body)
+    return await runtime.kube.get("positions", namespace, name)
+
+
+async def wait_for_change(stopped: kopf.DaemonStopped, wake: asyncio.Event, body: Any, seconds: float) -> None:
+    """Until the account observer wakes this Position, the object changes (a spec edit, an annotation),
+    the daemon stops, or ``seconds`` pass."""
+    seen = body["metadata"].get("resourceVersion")
+    deadline = time.monotonic() + seconds
+    while not stopped and not wake.is_set() and time.monotonic() < deadline:
+        if body["metadata"].get("resourceVersion") != seen:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wake.wait(), min(CHANGE_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
 
 
 async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> PositionStatus | None:
     """One pass, serialized per Position. Reads the object fresh so a crash never acts on a stale status."""
     uid = body["metadata"]["uid"]
     async with runtime.lock(uid):
-        obj = await runtime.kube.get("positions", namespace, name)
+        obj = await fresh(runtime, namespace, name, body)
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
@@ -51,19 +76,32 @@ async def position_daemon(
 ) -> None:
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"
-    while not stopped:
-        if not runtime.may_act():  # a standby watches but never acts
-            await stopped.wait(runtime.interval)
-            continue
-        try:
-            status = await reconcile(runtime, namespace, name, body, deleting=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
-            log.exception("reconcile of %s/%s failed", namespace, name)
-            status = None
-        done = status is not None and status.phase in TERMINAL and not status.auditBacklog
-        await stopped.wait(TERMINAL_RECHECK_SECONDS if done else runtime.interval)
+    uid = body["metadata"]["uid"]
+    wake = runtime.wake(uid)
+    try:
+        while not stopped:
+            if not runtime.may_act():  # a standby watches but never acts
+                await stopped.wait(runtime.interval)
+                continue
+            wake.clear()  # what happens from here on is seen by this pass or wakes the next one
+            try:
+                status = await reconcile(runtime, namespace, name, body, deleting=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
+                log.exception("reconcile of %s/%s failed", namespace, name)
+                status = None
+            if status is None:
+                seconds = runtime.interval
+            elif status.phase in TERMINAL and not status.auditBacklog:
+                runtime.forget(uid)
+                seconds = TERMINAL_RECHECK_SECONDS
+            else:
+                spec = PositionSpec.model_validate(body["spec"])
+                seconds = recheck_after(spec, status, datetime.now(UTC), runtime.idle_recheck, runtime.interval)
+            await wait_for_change(stopped, wake, body, seconds)
+    finally:
+        runtime.forget(uid)
 
 
 @kopf.on.delete(GROUP, VERSION, "positions")

@@ -29,6 +29,7 @@ from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
 from controller.exchange.gateway import Gateway
+from controller.handlers.observer import Watcher
 from controller.handlers.runtime import Account, AccountNotReady, NotLeader, Runtime
 from controller.metrics import (
     AUDIT_BACKLOG_OVERFLOW,
@@ -55,8 +56,9 @@ from controller.reconcile.model import (
     SetLeverage,
     SetMarginMode,
     Step,
+    client_id_prefix,
 )
-from controller.reconcile.planner import TERMINAL, plan, replace_status, set_condition
+from controller.reconcile.planner import TERMINAL, follows_mark, plan, replace_status, set_condition
 from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import RiskContext, book_from
 
@@ -300,7 +302,8 @@ class Reconciler:
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
             raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
         if _dump(before) != _dump(after):
-            await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
+            written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
+            self.rt.written[self.t.uid] = written
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
@@ -355,7 +358,7 @@ class Reconciler:
     ) -> PositionStatus:
         for _ in range(MAX_STEPS_PER_PASS):
             try:
-                observation = await account.gateway.observe(self.t.spec, status)
+                observation = await self.observe(account, status)
             except ccxt.BaseError as error:
                 EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
                 after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
@@ -384,6 +387,16 @@ class Reconciler:
                 return status
         return status
 
+    async def observe(self, account: Account, status: PositionStatus) -> Observation:
+        """This Position's view of the account's shared snapshot. It must be newer than this Position's last
+        action (or the snapshot could predate the order it sent) and not older than two cycles."""
+        spec, uid = self.t.spec, self.t.uid
+        watcher = Watcher(spec.symbol, spec.side, client_id_prefix(uid), follows_mark(spec, status), self.rt.wake(uid))
+        account.observer.watch(uid, watcher)
+        fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1
+        snapshot = await account.observer.snapshot(spec.symbol, max(self.rt.acted_at.get(uid, 0.0), fresh_enough))
+        return await account.gateway.observe(spec, status, snapshot)
+
     async def apply(self, before: PositionStatus, step: Step, now: datetime) -> tuple[PositionStatus, bool]:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""
         action = step.action
@@ -411,7 +424,9 @@ class Reconciler:
         try:
             order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
+            self.rt.acted_at[self.t.uid] = time.monotonic()  # the outcome may be unknown: look again
             return await self.failed(status, action, error)
+        self.rt.acted_at[self.t.uid] = time.monotonic()
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):

@@ -20,10 +20,12 @@ from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
 from controller.handlers.kube import Kube
 from controller.handlers.leader import Leadership
+from controller.handlers.observer import AccountObserver
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 
 REPLICA_HEADER = "X-Warden-Replica"
 PENDING_LIMIT = 1000
+ACCOUNT_CACHE_SECONDS = 5.0  # how long an account's object and Secret are reused before reading them again
 WEIGHT_BUDGET_PER_MINUTE = 2400  # Binance USDⓈ-M's default request weight per minute
 log = logging.getLogger("warden.runtime")
 
@@ -37,6 +39,7 @@ class NotLeader(ccxt.NetworkError):  # type: ignore[misc]
 class Account:
     spec: ExchangeAccountSpec
     gateway: Gateway
+    observer: AccountObserver
 
 
 class AccountNotReady(Exception):
@@ -56,10 +59,22 @@ class Runtime:
         )
     )
     interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))
+    """Seconds between looks while something is under way; also the floor of an account's observation cycle."""
+    idle_recheck: float = float(os.environ.get("WARDEN_IDLE_RECHECK", "10.0"))
+    """Seconds a settled Position waits for a wake before re-checking anyway (the safety net)."""
     leadership: Leadership | None = None
     """None runs without leader election (a single replica, e.g. ``make run``)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _gateways: dict[tuple[str, str], tuple[tuple[str, ...], Gateway]] = field(default_factory=dict)
+    user_stream: bool = os.environ.get("WARDEN_USER_STREAM", "true").lower() != "false"
+    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "600"))
+    """Request weight each account's timed observation may spend per minute (a quarter of Binance's 2,400)."""
+    _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
+    wakes: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Position uid -> set when its slice of the account changed (or it must look again)."""
+    acted_at: dict[str, float] = field(default_factory=dict)
+    """Position uid -> monotonic time of its last exchange action: its next observation must be newer."""
+    written: dict[str, str] = field(default_factory=dict)
+    """Position uid -> resourceVersion of the status this replica last wrote."""
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
@@ -97,8 +112,23 @@ class Runtime:
         """Serializes entry decisions per account, so two Positions cannot both pass a limit only one fits."""
         return self.locks.setdefault(f"account/{namespace}/{account_name}", asyncio.Lock())
 
+    def wake(self, uid: str) -> asyncio.Event:
+        return self.wakes.setdefault(uid, asyncio.Event())
+
+    def forget(self, uid: str) -> None:
+        """The Position's daemon ended: drop what this replica kept about it."""
+        for observer in {id(a.observer): a.observer for _, _, a in self._accounts.values()}.values():
+            observer.unwatch(uid)
+        for kept in (self.wakes, self.acted_at, self.written, self.filled_at):
+            kept.pop(uid, None)
+
     async def account(self, namespace: str, account_name: str) -> Account:
-        """The account and its exchange client; the client is rebuilt when the account or its Secret changes."""
+        """The account, its exchange client and its observer. Rebuilt when the account or its Secret changes;
+        both are re-read at most every few seconds, however many Positions use the account."""
+        key = (namespace, account_name)
+        cached = self._accounts.get(key)
+        if cached is not None and time.monotonic() - cached[1] < ACCOUNT_CACHE_SECONDS:
+            return cached[2]
         obj = await self.kube.get("exchangeaccounts", namespace, account_name)
         if obj is None:
             raise AccountNotReady("AccountNotFound", f"ExchangeAccount {account_name!r} not found in {namespace}")
@@ -115,22 +145,36 @@ class Runtime:
         if "apiKey" not in data or "secret" not in data:
             raise AccountNotReady("CredentialsInvalid", "the Secret must have the keys `apiKey` and `secret`")
         version = (obj["metadata"]["resourceVersion"], secret.metadata.resource_version)
-        cached = self._gateways.get((namespace, account_name))
         if cached is not None and cached[0] == version:
-            return Account(spec, cached[1])
-        if cached is not None:
-            await cached[1].close()
-        client = make_exchange(
-            spec.exchange,
-            base64.b64decode(data["apiKey"]).decode(),
-            base64.b64decode(data["secret"]).decode(),
-            base_url=spec.apiBaseUrl,
-            headers={REPLICA_HEADER: self.replica},
+            self._accounts[key] = (version, time.monotonic(), cached[2])
+            return cached[2]
+        label = f"{namespace}/{account_name}"
+        credentials = (base64.b64decode(data["apiKey"]).decode(), base64.b64decode(data["secret"]).decode())
+
+        def client(pro: bool) -> Any:
+            made = make_exchange(
+                spec.exchange, *credentials, base_url=spec.apiBaseUrl, headers={REPLICA_HEADER: self.replica}, pro=pro
+            )
+            self._fence(made, label)
+            return made
+
+        gateway = Gateway(client(pro=False), hedged=spec.positionMode is PositionMode.HEDGE)
+        observer = AccountObserver(
+            label,
+            gateway,
+            self.may_act,
+            weight_per_minute=self.weight_per_minute,
+            floor_seconds=self.interval,
+            stream_client=client(pro=True) if self.user_stream else None,
         )
-        self._fence(client, f"{namespace}/{account_name}")
-        gateway = Gateway(client, hedged=spec.positionMode is PositionMode.HEDGE)
-        self._gateways[(namespace, account_name)] = (version, gateway)
-        return Account(spec, gateway)
+        if cached is not None:
+            for uid, watcher in cached[2].observer.watchers.items():
+                observer.watch(uid, watcher)
+            await cached[2].observer.close()
+            await cached[2].gateway.close()
+        account = Account(spec, gateway, observer)
+        self._accounts[key] = (version, time.monotonic(), account)
+        return account
 
     def _fence(self, client: Any, account: str) -> None:
         """Every exchange request checks leadership right before it leaves, so a replica that lost (or never
@@ -166,7 +210,8 @@ class Runtime:
         return None if self.leadership is None else self.leadership.epoch
 
     async def close(self) -> None:
-        for _, gateway in self._gateways.values():
-            await gateway.close()
-        self._gateways.clear()
+        for _, _, account in self._accounts.values():
+            await account.observer.close()
+            await account.gateway.close()
+        self._accounts.clear()
         await self.audit.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,9 +51,21 @@ def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> s
     A hash of the uid keeps it short (88 bits: collisions are irrelevant) and leaves room for a
     10-digit sequence in the suffix.
     """
-    digest = hashlib.sha256(position_uid.encode()).hexdigest()[:22]
     suffix = f"{purpose.value}{sequence}" if sequence else purpose.value
-    return f"w{digest}-{suffix}"
+    return f"{client_id_prefix(position_uid)}-{suffix}"
+
+
+def client_id_prefix(position_uid: str) -> str:
+    """What every client order id of one Position starts with."""
+    return "w" + hashlib.sha256(position_uid.encode()).hexdigest()[:22]
+
+
+_WARDEN_CLIENT_ID = re.compile(r"^w[0-9a-f]{22}-[a-z]{2}[0-9]*$")
+
+
+def is_warden_order(client_id: str) -> bool:
+    """Whether an order on the exchange was made by Warden (by the shape of its client id)."""
+    return _WARDEN_CLIENT_ID.match(client_id) is not None
 
 
 def purpose_of(client_id: str) -> Purpose:

@@ -103,6 +103,31 @@ _SINGLE_RECORDS = ("entryOrder", "stopOrder", "closeOrder", "trailingOrder")
 _LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
 
 
+def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
+    """Whether mark price moves alone can call for an action (an emulated trailing stop follows them)."""
+    trailing = spec.trailingStop
+    return trailing is not None and trailing.mode is TrailingMode.EMULATED and status.phase is Phase.PROTECTED
+
+
+def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
+    """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
+    something is in flight (an unconfirmed order, a back-off, an entry or a close under way, a trailing
+    stop held back by its rate limit), until an open entry expires, else ``idle`` (the safety net)."""
+    unsettled = any(
+        r.state is OrderState.INTENDED or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
+        for r in all_records(status)
+    )
+    if unsettled or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
+        return busy
+    wait = idle
+    if status.retryAfter is not None:
+        wait = min(wait, (status.retryAfter - now).total_seconds())
+    expire = spec.entry.expireAfter
+    if status.phase is Phase.ENTRY_PLACED and expire is not None and status.entryPlacedAt is not None:
+        wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
+    return max(wait, busy)
+
+
 def replace_status(status: PositionStatus, **changes: object) -> PositionStatus:
     return status.model_copy(update=changes)
 

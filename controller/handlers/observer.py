@@ -1,0 +1,182 @@
+"""Observe per account, not per Position: one read of the account feeds every Position's reconcile.
+
+A cycle reads positions, open orders, open algo orders and mark prices in a constant number of calls
+(``Gateway.snapshot``), keeps the result, and wakes exactly the Positions whose slice of it changed
+(their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
+request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
+that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
+any pushed account event starts a read at once; the timed cycle stays as the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+
+from controller.api.v1alpha1 import Side
+from controller.exchange.errors import describe
+from controller.exchange.gateway import Gateway, Snapshot
+
+log = logging.getLogger("warden.observer")
+CLIENT_ID_PREFIX_LENGTH = 23  # "w" + 22 hex of the Position's uid
+_POSITIONS_WEIGHT = 5
+_FAILURE_BACKOFF_SECONDS = 1.0
+
+
+@dataclass
+class Watcher:
+    """One Position's interest in the account's state."""
+
+    symbol: str
+    side: Side
+    prefix: str
+    follows_mark: bool
+    wake: asyncio.Event
+    seen: Hashable = None
+
+
+def cycle_weight(symbols: int) -> int:
+    """Request weight of one snapshot of ``symbols`` symbols (see ``Gateway.snapshot``)."""
+    return _POSITIONS_WEIGHT + min(2 * symbols, 80) + min(symbols, 10)
+
+
+def cycle_interval(symbols: int, weight_per_minute: int, floor_seconds: float) -> float:
+    """Seconds between timed cycles so that they spend at most ``weight_per_minute``."""
+    return max(floor_seconds, cycle_weight(symbols) * 60 / weight_per_minute)
+
+
+@dataclass
+class AccountObserver:
+    label: str
+    gateway: Gateway
+    may_act: Callable[[], bool]
+    weight_per_minute: int = 600
+    floor_seconds: float = 1.0
+    stream_client: Any = None
+    watchers: dict[str, Watcher] = field(default_factory=dict)
+    latest: Snapshot | None = None
+    _inflight: asyncio.Future[Snapshot] | None = None
+    _failed: tuple[float, ccxt.BaseError] | None = None
+    _poke: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # --- Positions ------------------------------------------------------------------------------
+
+    def watch(self, uid: str, watcher: Watcher) -> None:
+        previous = self.watchers.get(uid)
+        if previous is not None:
+            watcher.seen = previous.seen
+        self.watchers[uid] = watcher
+        if not self._tasks:
+            self._tasks.append(asyncio.create_task(self._cycle(), name=f"observe {self.label}"))
+            if self.stream_client is not None:
+                self._tasks.append(asyncio.create_task(self._stream(), name=f"user stream {self.label}"))
+
+    def unwatch(self, uid: str) -> None:
+        self.watchers.pop(uid, None)
+
+    async def snapshot(self, symbol: str, newer_than: float) -> Snapshot:
+        """A snapshot that covers ``symbol`` and began after ``newer_than`` (monotonic)."""
+        while True:
+            latest = self.latest
+            if latest is not None and latest.taken_at >= newer_than and symbol in latest.symbols:
+                return latest
+            if self._failed is not None and self._failed[0] >= newer_than:
+                # The exchange just failed a read that would have served this caller: no request storm.
+                raise self._failed[1]
+            await self.refresh()
+
+    async def refresh(self) -> Snapshot:
+        """Read the account now, or join the read already under way."""
+        if self._inflight is None or self._inflight.done():
+            self._inflight = asyncio.ensure_future(self._take())
+        return await asyncio.shield(self._inflight)
+
+    def poke(self) -> None:
+        """Something changed on the account (a pushed event): read it soon."""
+        self._poke.set()
+
+    # --- the cycle ------------------------------------------------------------------------------
+
+    async def _take(self) -> Snapshot:
+        symbols = frozenset(w.symbol for w in self.watchers.values())
+        started = time.monotonic()
+        try:
+            snapshot = await self.gateway.snapshot(symbols)
+        except ccxt.BaseError as error:
+            self._failed = (started, error)
+            raise
+        self._failed = None
+        if self.latest is None or snapshot.taken_at >= self.latest.taken_at:
+            self.latest = snapshot
+        self._wake_changed(snapshot)
+        return snapshot
+
+    def _wake_changed(self, snapshot: Snapshot) -> None:
+        by_owner: dict[str, list[Hashable]] = defaultdict(list)
+        for client_id, open_order in sorted(snapshot.open_orders.items()):
+            order = open_order.order
+            by_owner[client_id[:CLIENT_ID_PREFIX_LENGTH]].append((client_id, order.state, order.filled))
+        for watcher in self.watchers.values():
+            seen = (
+                snapshot.sizes.get((watcher.symbol, watcher.side)),
+                tuple(by_owner.get(watcher.prefix, ())),
+                snapshot.marks.get(watcher.symbol) if watcher.follows_mark else None,
+            )
+            if seen != watcher.seen:
+                watcher.seen = seen
+                watcher.wake.set()
+
+    def interval(self) -> float:
+        symbols = len({w.symbol for w in self.watchers.values()})
+        return cycle_interval(symbols, self.weight_per_minute, self.floor_seconds)
+
+    async def _cycle(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.interval())
+            self._poke.clear()
+            if not self.watchers or not self.may_act():
+                continue
+            try:
+                await self.refresh()
+            except ccxt.BaseError as error:
+                log.warning("observing %s failed: %s", self.label, describe(error))
+                await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+                continue
+
+    async def _stream(self) -> None:
+        """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that
+        follows is what Positions act on, so a missed or reordered push costs latency, never correctness."""
+        await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"))
+
+    async def _follow(self, method: str) -> None:
+        while True:
+            if not self.may_act() or not self.watchers:
+                await asyncio.sleep(self.floor_seconds)
+                continue
+            try:
+                await getattr(self.stream_client, method)()
+            except ccxt.BaseError as error:
+                log.warning("user-data stream of %s: %s", self.label, describe(error))
+                await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+                continue
+            self.poke()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.stream_client is not None:
+            await self.stream_client.close()
