@@ -88,6 +88,15 @@ class PositionMode(StrEnum):
 
 
 class ExchangeAccountSpec(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "self.untrackedPositions != 'Adopt' || has(self.adoptionStopLossPercent)",
+                "untrackedPositions: Adopt needs adoptionStopLossPercent: an adopted position gets a stop loss at once",
+            )
+        )
+    )
+
     exchange: Literal["binanceusdm"] = Field(description="ccxt exchange id.")
     apiBaseUrl: str | None = Field(
         default=None,
@@ -103,10 +112,21 @@ class ExchangeAccountSpec(WireModel):
         default=UntrackedPositions.ALERT,
         description="What to do about exchange positions no Position owns: `Ignore`, `Alert` or `Adopt`.",
     )
+    adoptionStopLossPercent: Percent | None = Field(
+        default=None,
+        description="The stop loss of an adopted position, in percent from the exchange's entry price "
+        "(required with `untrackedPositions: Adopt`).",
+    )
     positionMode: PositionMode = Field(
         default=PositionMode.ONE_WAY,
         description="The account's Binance position mode: `oneWay` (reduce-only exits) or `hedge` (positionSide).",
     )
+
+    @model_validator(mode="after")
+    def _adoption(self) -> Self:
+        if self.untrackedPositions is UntrackedPositions.ADOPT and self.adoptionStopLossPercent is None:
+            raise ValueError("untrackedPositions: Adopt needs adoptionStopLossPercent")
+        return self
 
 
 class ConditionStatus(StrEnum):
@@ -124,9 +144,18 @@ class Condition(WireModel):
     lastTransitionTime: datetime
 
 
+ORPHANED_LIMIT = 256
+
+
 class ExchangeAccountStatus(WireModel):
     observedGeneration: int | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    orphanedPositions: list[str] = Field(
+        default_factory=list,
+        max_length=ORPHANED_LIMIT,
+        description="Client-id prefixes of Positions deleted with deletionPolicy Orphan, newest last: "
+        "their orders are left alone by the orphan-order sweep.",
+    )
 
 
 # --- Position --------------------------------------------------------------------------------------
@@ -330,6 +359,11 @@ class PositionSpec(WireModel):
     deletionPolicy: DeletionPolicy = Field(
         default=DeletionPolicy.CLOSE,
         description="On delete: `Close` the position first, or `Orphan` it (leave the exchange untouched).",
+    )
+    adopted: bool = Field(
+        default=False,
+        description="Set by Warden on a Position it created for an exchange position it found (untrackedPositions: "
+        "Adopt): there is no entry order, the exchange position is the entry.",
     )
 
     @model_validator(mode="after")

@@ -58,8 +58,20 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("DriftExternalClose", "drift", "The position was closed outside Warden (website, liquidation)."),
     EventType("DriftStopMissing", "drift", "Warden's stop is gone; a new one is placed at once."),
     EventType("DriftTakeProfitMissing", "drift", "A take profit is gone; it is placed again."),
-    EventType("DriftOrphanOrder", "drift", "A Warden order with no live Position; cancelled."),
-    EventType("DriftUntrackedPosition", "drift", "An exchange position with no Position resource."),
+    EventType(
+        "DriftOrphanOrder",
+        "drift",
+        "A Warden order with no live Position: cancelled, or kept (and reported) while it is the only stop "
+        "of an open exchange position.",
+        "clientOrderId, symbol, repair",
+    ),
+    EventType(
+        "DriftUntrackedPosition",
+        "drift",
+        "An exchange position with no Position resource: reported, or adopted per the account's untrackedPositions.",
+        "symbol, side, size, repair",
+    ),
+    EventType("PositionAdopted", "position", "Warden took over an untracked exchange position (spec.adopted)."),
     EventType("DriftPositionVanished", "drift", "The exchange position vanished with no trade explaining it."),
     # Errors
     EventType("ExchangeError", "error", "An exchange call failed.", "class, code, message, outcome, attempt"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ from controller.reconcile.model import (
     MarketRules,
     Observation,
     ObservedOrder,
+    OpenOrder,
     OrderSide,
     PlaceLimitOrder,
     PlaceMarketOrder,
@@ -29,6 +29,7 @@ from controller.reconcile.model import (
     Purpose,
     SetLeverage,
     SetMarginMode,
+    Snapshot,
     Trade,
     records_to_observe,
 )
@@ -56,28 +57,6 @@ _ALGO_STATES = {
 # Weights of the all-symbol forms (openOrders / openAlgoOrders: 40, premiumIndex: 10) against 1 per symbol.
 _ALL_OPEN_ORDERS_WEIGHT = 80
 _ALL_MARKS_WEIGHT = 10
-
-
-@dataclass(frozen=True)
-class OpenOrder:
-    symbol: str
-    order: ObservedOrder
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One read of an account, shared by all its Positions. ``taken_at`` is the monotonic time the read began:
-    a Position that acted after it needs a newer one."""
-
-    taken_at: float
-    sizes: dict[tuple[str, Side], Decimal]
-    open_orders: dict[str, OpenOrder]
-    """Open orders (regular and algo) of the observed symbols, by client id; every owner, not only Warden."""
-    marks: dict[str, Decimal]
-
-    @property
-    def symbols(self) -> frozenset[str]:
-        return frozenset(self.marks)
 
 
 # Binance names the orders it sends itself when it liquidates or auto-deleverages a position.
@@ -163,28 +142,43 @@ class Gateway:
         await self.load_markets()
         positions = await self.client.fetch_positions()
         ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
-        if len(ordered) * 2 > _ALL_OPEN_ORDERS_WEIGHT:
-            regular = await self.client.fetch_open_orders()
-            algo = await self.client.fetch_open_orders(None, None, None, {"trigger": True})
-        else:
-            regular, algo = [], []
-            for symbol in ordered:
-                regular += await self.client.fetch_open_orders(symbol)
-                algo += await self.client.fetch_open_orders(symbol, None, None, {"trigger": True})
+        open_orders = await self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None)
         if len(ordered) > _ALL_MARKS_WEIGHT:
             every = await self.client.fetch_mark_prices()
             marks = {s: _dec(every[s]["info"]["markPrice"]) for s in ordered if s in every}
         else:
             marks = {s: _dec((await self.client.fetch_mark_price(s))["info"]["markPrice"]) for s in ordered}
-        open_orders: dict[str, OpenOrder] = {}
+        return Snapshot(started, *self._positions(positions), open_orders, marks)
+
+    async def account_view(self) -> Snapshot:
+        """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
+        await self.load_markets()
+        started = time.monotonic()
+        positions = await self.client.fetch_positions()
+        return Snapshot(started, *self._positions(positions), await self.open_orders(None), {})
+
+    async def open_orders(self, symbols: list[str] | None) -> dict[str, OpenOrder]:
+        """Open regular and algo orders of these symbols (None: all symbols, in two calls)."""
+        if symbols is None:
+            regular = await self.client.fetch_open_orders()
+            algo = await self.client.fetch_open_orders(None, None, None, {"trigger": True})
+        else:
+            regular, algo = [], []
+            for symbol in symbols:
+                regular += await self.client.fetch_open_orders(symbol)
+                algo += await self.client.fetch_open_orders(symbol, None, None, {"trigger": True})
+        found: dict[str, OpenOrder] = {}
         for raw, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
             order = parse(raw["info"])
-            open_orders[order.client_order_id] = OpenOrder(raw["symbol"], order)
-        return Snapshot(started, self._sizes(positions), open_orders, marks)
+            found[order.client_order_id] = OpenOrder(raw["symbol"], str(raw["info"].get("side", "")).lower(), order)
+        return found
 
-    def _sizes(self, positions: list[dict[str, Any]]) -> dict[tuple[str, Side], Decimal]:
-        """Position size per (symbol, side), >= 0. One-way mode reports one signed amount per symbol."""
+    def _positions(
+        self, positions: list[dict[str, Any]]
+    ) -> tuple[dict[tuple[str, Side], Decimal], dict[tuple[str, Side], Decimal]]:
+        """Size (>= 0) and entry price per (symbol, side). One-way mode reports one signed amount per symbol."""
         sizes: dict[tuple[str, Side], Decimal] = {}
+        entries: dict[tuple[str, Side], Decimal] = {}
         for position in positions:
             symbol, row = str(position["symbol"]), position["info"]
             amount = _dec(row.get("positionAmt"))
@@ -192,10 +186,10 @@ class Gateway:
                 side = Side.LONG if row.get("positionSide") == "LONG" else Side.SHORT
             else:
                 side = Side.LONG if amount >= 0 else Side.SHORT
-            amount = abs(amount)
             if amount:
-                sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + amount
-        return sizes
+                sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + abs(amount)
+                entries[(symbol, side)] = _dec(row.get("entryPrice"))
+        return sizes, entries
 
     async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
         """One Position's view: the account snapshot, plus a lookup by client id for each of its orders that
@@ -209,9 +203,11 @@ class Gateway:
         size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
-        if size == 0 and entry is not None and entry.exchangeOrderId is not None:
+        # An adopted position's entry is a record without an exchange order: it too has trades to account for.
+        if size == 0 and entry is not None and (entry.exchangeOrderId is not None or spec.adopted):
             trades = await self.trades(symbol, status.entryPlacedAt)
-        return Observation(snapshot.marks[symbol], size, rules, orders, trades)
+        entry_price = snapshot.entry_prices.get((symbol, spec.side))
+        return Observation(snapshot.marks[symbol], size, rules, orders, trades, entry_price)
 
     async def find_order(self, symbol: str, client_id: str, algo: bool) -> ObservedOrder | None:
         params: dict[str, Any] = {"clientOrderId": client_id}

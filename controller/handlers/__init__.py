@@ -1,5 +1,5 @@
 """The imperative shell: kopf handlers that observe, ask the planner, act, and record."""
 
-from controller.handlers import accounts, positions
+from controller.handlers import accounts, positions, sweep
 
-__all__ = ["accounts", "positions"]
+__all__ = ["accounts", "positions", "sweep"]

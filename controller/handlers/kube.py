@@ -45,6 +45,18 @@ class Kube:
             )
         return cast(list[dict[str, Any]], cast(dict[str, Any], found)["items"])
 
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        """Create the object; False if one of that name exists already."""
+        try:
+            await asyncio.to_thread(
+                self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, plural, body
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str:
         """Returns the object's new resourceVersion."""
         patched = await asyncio.to_thread(

@@ -23,10 +23,10 @@ import ccxt
 
 from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
-from controller.exchange.gateway import Gateway, Snapshot
+from controller.exchange.gateway import Gateway
+from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Snapshot
 
 log = logging.getLogger("warden.observer")
-CLIENT_ID_PREFIX_LENGTH = 23  # "w" + 22 hex of the Position's uid
 _POSITIONS_WEIGHT = 5
 _FAILURE_BACKOFF_SECONDS = 1.0
 

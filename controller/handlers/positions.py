@@ -12,9 +12,18 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from controller.api.v1alpha1 import GROUP, VERSION, Phase, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import (
+    GROUP,
+    ORPHANED_LIMIT,
+    VERSION,
+    ExchangeAccountStatus,
+    Phase,
+    PositionSpec,
+    PositionStatus,
+)
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import Runtime
+from controller.reconcile.model import client_id_prefix
 from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
@@ -112,8 +121,24 @@ async def position_deleted(namespace: str | None, name: str, body: kopf.Body, me
     if not runtime.may_act():
         raise kopf.TemporaryError("this replica is not the leader; the leader closes the Position", delay=2)
     status = await reconcile(runtime, namespace, name, body, deleting=True)
+    if status is not None and status.exitReason == "Orphaned":
+        await remember_orphaned(runtime, namespace, body)
     if status is not None and status.phase not in TERMINAL:
         raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)
     if status is not None and status.auditBacklog:
         # The backlog lives in this object's status: it must reach the audit store before the object goes.
         raise kopf.TemporaryError(f"{len(status.auditBacklog)} audit records wait for the audit store", delay=2)
+
+
+async def remember_orphaned(runtime: Runtime, namespace: str, body: Any) -> None:
+    """Record on the account that this Position's orders are left alone on purpose, before the object goes:
+    the orphan-order sweep would otherwise cancel them."""
+    account = body["spec"]["accountRef"]["name"]
+    obj = await runtime.kube.get("exchangeaccounts", namespace, account)
+    if obj is None:
+        return  # without the account there is no sweep of it either
+    status = ExchangeAccountStatus.model_validate(obj.get("status") or {})
+    prefix = client_id_prefix(body["metadata"]["uid"])
+    if prefix not in status.orphanedPositions:
+        kept = [*status.orphanedPositions, prefix][-ORPHANED_LIMIT:]
+        await runtime.kube.patch_status("exchangeaccounts", namespace, account, {"orphanedPositions": kept})

@@ -14,7 +14,7 @@ from typing import Any
 
 import ccxt
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode
+from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode, Side
 from controller.audit.store import AuditEvent, AuditStore, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
@@ -66,14 +66,19 @@ class Runtime:
     """None runs without leader election (a single replica, e.g. ``make run``)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     user_stream: bool = os.environ.get("WARDEN_USER_STREAM", "true").lower() != "false"
-    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "600"))
-    """Request weight each account's timed observation may spend per minute (a quarter of Binance's 2,400)."""
+    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "420"))
+    """Request weight each account's timed observation may spend per minute: with the sweep's ~170 (85 every
+    30 s), under a quarter of Binance's 2,400."""
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
     acted_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time of its last exchange action: its next observation must be newer."""
     written: dict[str, str] = field(default_factory=dict)
+    suspected_untracked: dict[str, frozenset[tuple[str, Side]]] = field(default_factory=dict)
+    """Account label -> untracked exchange positions the last sweep saw (the next one confirms them)."""
+    reported: set[str] = field(default_factory=set)
+    """Standing sweep findings already reported by this replica."""
     """Position uid -> resourceVersion of the status this replica last wrote."""
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)

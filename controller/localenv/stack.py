@@ -41,6 +41,9 @@ class Stack:
     paper: Service | None = None
     paper_port: int = 0
     controllers: list[Service] = field(default_factory=list)
+    paper_weight_limit: int = 100 * 2400
+    """Binance limits request weight per IP, and here every account of every test shares 127.0.0.1; per-account
+    spending is measured from the paper exchange's request log instead (tests that test the limiter set it)."""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,10 @@ class Stack:
         self.paper_port = free_port()
         self.paper = Service(
             "paper",
-            [sys.executable, "-m", "controller.paper", "--host", "127.0.0.1", "--port", str(self.paper_port)],
+            [
+                *(sys.executable, "-m", "controller.paper", "--host", "127.0.0.1", "--port", str(self.paper_port)),
+                *("--weight-limit", str(self.paper_weight_limit)),
+            ],
             self.workdir / "logs" / "paper.log",
             detach=self.detach,
         )

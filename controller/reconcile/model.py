@@ -60,6 +60,7 @@ def client_id_prefix(position_uid: str) -> str:
     return "w" + hashlib.sha256(position_uid.encode()).hexdigest()[:22]
 
 
+CLIENT_ID_PREFIX_LENGTH = 23  # "w" + 22 hex of the Position's uid: what client_id_prefix returns
 _WARDEN_CLIENT_ID = re.compile(r"^w[0-9a-f]{22}-[a-z]{2}[0-9]*$")
 
 
@@ -119,6 +120,31 @@ class Observation:
     market: MarketRules
     orders: Mapping[str, ObservedOrder | None] = field(default_factory=dict)
     trades: tuple[Trade, ...] = ()
+    entry_price: Decimal | None = None  # the exchange's average entry price of the position, if any
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    symbol: str
+    side: str  # "buy" or "sell"
+    order: ObservedOrder
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of an account, shared by all its Positions. ``taken_at`` is the monotonic time the read began:
+    a Position that acted after it needs a newer one."""
+
+    taken_at: float
+    sizes: dict[tuple[str, Side], Decimal]
+    entry_prices: dict[tuple[str, Side], Decimal]
+    open_orders: dict[str, OpenOrder]
+    """Open orders (regular and algo) of the observed symbols, by client id; every owner, not only Warden."""
+    marks: dict[str, Decimal]
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return frozenset(self.marks)
 
 
 def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:

@@ -375,6 +375,8 @@ class _Context:
 
     def pending(self, status: PositionStatus) -> Step:
         entry = status.entryOrder
+        if self.spec.adopted and entry is None:
+            return self.adopt(status)
         if entry is None or self.unsent(entry):
             if self.wants_closed:
                 status = replace_status(status, phase=Phase.CLOSED, exitReason="CanceledBeforeEntry", closedAt=self.now)
@@ -399,6 +401,26 @@ class _Context:
         status = replace_status(status, phase=Phase.ENTRY_PLACED)
         status = self.condition(status, "Ready", False, "EntryPlaced", "entry order placed; waiting for the fill")
         return Step(status)
+
+    def adopt(self, status: PositionStatus) -> Step:
+        """An exchange position Warden found and now owns: it is the entry (filled, at the exchange's price)."""
+        size = floor_to_step(self.obs.position_size, self.rules.amount_step)
+        if size == 0:
+            status = replace_status(status, phase=Phase.CLOSED, exitReason="AdoptedPositionGone", closedAt=self.now)
+            message = f"the {self.spec.symbol} {self.spec.side} position to adopt is gone from the exchange"
+            status = self.condition(status, "Ready", True, "Closed", message)
+            return Step(status, notes=(Note("PositionClosed", message),))
+        price = self.obs.entry_price or self.obs.mark_price
+        record = OrderRecord(
+            clientOrderId=client_order_id(self.uid, Purpose.ENTRY),
+            state=OrderState.FILLED,
+            amount=size,
+            filled=size,
+            averagePrice=price,
+        )
+        status = replace_status(status, entryOrder=record, entryPlacedAt=self.now, phase=Phase.ENTRY_PLACED)
+        message = f"adopted {size} {self.spec.symbol} {self.spec.side} at {price} from the exchange"
+        return Step(status, notes=(Note("PositionAdopted", message, warning=True),))
 
     def setting(self, status: PositionStatus) -> SetMarginMode | SetLeverage | None:
         """Account settings for the symbol, before the entry: the margin mode cannot change once a position exists."""

@@ -231,6 +231,7 @@ def test_helm_install_cluster_wide_least_privilege(cluster: Cluster) -> None:
         ("watch", POSITIONS, None, ""),
         ("patch", POSITIONS, "team-x", ""),
         ("patch", POSITIONS, "team-x", "status"),
+        ("create", POSITIONS, "team-x", ""),
         ("watch", ACCOUNTS, None, ""),
         ("patch", ACCOUNTS, "team-x", "status"),
         ("get", "secrets", "team-x", ""),
@@ -243,7 +244,6 @@ def test_helm_install_cluster_wide_least_privilege(cluster: Cluster) -> None:
         ("update", f"{LEASES}/warden-leader", "ops", ""),
     ]
     denied = [
-        ("create", POSITIONS, "team-x", ""),
         ("delete", POSITIONS, "team-x", ""),
         ("update", POSITIONS, "team-x", ""),
         ("update", POSITIONS, "team-x", "status"),

@@ -363,3 +363,22 @@ def test_fills_triggers_and_cancels_become_notes_once() -> None:
     assert [n.type for n in step.notes] == ["EntryFilled"]
     assert step.notes[0].client_order_id == ENTRY
     assert "EntryFilled" not in [n.type for n in run(spec(), step.status, filled).notes]  # reported once
+
+
+def test_an_adopted_position_takes_the_exchange_position_as_its_entry_then_protects_it() -> None:
+    adopted = spec(adopted=True, amount="0.020", stopLoss={"percent": "2"})
+    seen = Observation(Decimal("65000"), Decimal("0.020"), RULES, {}, (), entry_price=Decimal("64000"))
+    step = run(adopted, PositionStatus(), seen)
+    assert step.action is None and step.status.phase is Phase.ENTRY_PLACED
+    assert [n.type for n in step.notes] == ["PositionAdopted"]
+    entry = step.status.entryOrder
+    assert entry is not None and entry.state is OrderState.FILLED and entry.filled == Decimal("0.020")
+    protect = run(adopted, step.status, seen)
+    assert isinstance(protect.action, PlaceStopOrder)
+    assert protect.action.amount == Decimal("0.020") and protect.action.trigger_price == Decimal("62720.0")
+
+
+def test_an_adopted_position_that_is_gone_closes_without_an_order() -> None:
+    step = run(spec(adopted=True, stopLoss={"percent": "2"}), PositionStatus(), obs(size="0"))
+    assert step.action is None and step.status.phase is Phase.CLOSED
+    assert step.status.exitReason == "AdoptedPositionGone"

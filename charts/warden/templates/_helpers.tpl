@@ -61,6 +61,10 @@ app.kubernetes.io/component: paper-exchange
 - apiGroups: ["trading.warden.dev"]
   resources: ["positions/status", "exchangeaccounts/status"]
   verbs: ["patch"]
+# untrackedPositions: Adopt creates a Position for an exchange position nobody owns (never updates or deletes).
+- apiGroups: ["trading.warden.dev"]
+  resources: ["positions"]
+  verbs: ["create"]
 # kopf posts Kubernetes events about the objects it handles.
 - apiGroups: [""]
   resources: ["events"]

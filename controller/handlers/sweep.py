@@ -1,0 +1,138 @@
+"""The account sweep (leader only): cancel Warden orders no live Position owns, report or adopt exchange
+positions no Position tracks. The decisions are ``controller.reconcile.sweep.plan_sweep``'s; this runs them.
+
+It reads the whole account (every symbol: two all-symbol open-order calls and the positions, ~85 weight),
+so it runs far less often than the per-account observation cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+import ccxt
+import kopf
+
+from controller.api.v1alpha1 import GROUP, VERSION, ExchangeAccountStatus, Side, UntrackedPositions
+from controller.exchange.errors import describe
+from controller.handlers.runtime import Account, AccountNotReady, Runtime
+from controller.metrics import DRIFT, ORDERS_CANCELED
+from controller.reconcile.model import CancelOrder, client_id_prefix
+from controller.reconcile.planner import TERMINAL
+from controller.reconcile.sweep import Orphan, Owner, Untracked, plan_sweep
+
+SWEEP_SECONDS = float(os.environ.get("WARDEN_SWEEP_INTERVAL", "30"))
+ADOPTED_LABEL = f"{GROUP}/adopted"
+log = logging.getLogger("warden.sweep")
+
+
+@kopf.timer(GROUP, VERSION, "exchangeaccounts", interval=SWEEP_SECONDS)
+async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    assert namespace is not None, "Warden's resources are namespaced"
+    if not runtime.may_act():
+        return
+    try:
+        account = await runtime.account(namespace, name)
+        view = await account.gateway.account_view()  # first: see plan_sweep
+    except (AccountNotReady, ccxt.BaseError) as problem:
+        log.warning("sweep of %s/%s skipped: %s", namespace, name, problem)
+        return
+    positions = [p for p in await runtime.kube.list("positions", namespace) if _account_of(p) == name]
+    current = await runtime.kube.get("exchangeaccounts", namespace, name)
+    orphaned = ExchangeAccountStatus.model_validate((current or {}).get("status") or {}).orphanedPositions
+    key = f"{namespace}/{name}"
+    plan = plan_sweep(view, map(_owner, positions), orphaned, runtime.suspected_untracked.get(key, frozenset()))
+    runtime.suspected_untracked[key] = plan.suspected
+    sweep = Sweep(runtime, account, namespace, name, body)
+    for orphan in plan.orphans:
+        await sweep.orphan(orphan)
+    for untracked in plan.untracked:
+        await sweep.untracked(untracked, positions)
+
+
+def _account_of(position: dict[str, Any]) -> str | None:
+    name = position.get("spec", {}).get("accountRef", {}).get("name")
+    return str(name) if name is not None else None
+
+
+def _owner(position: dict[str, Any]) -> Owner:
+    spec, status = position["spec"], position.get("status") or {}
+    # An orphaned Position's orders are left alone from the moment it is decided, not only once recorded.
+    live = status.get("phase", "Pending") not in {p.value for p in TERMINAL} or status.get("exitReason") == "Orphaned"
+    return Owner(client_id_prefix(position["metadata"]["uid"]), spec["symbol"], Side(spec["side"]), live)
+
+
+class Sweep:
+    def __init__(self, runtime: Runtime, account: Account, namespace: str, name: str, body: kopf.Body) -> None:
+        self.rt, self.account, self.namespace, self.name, self.body = runtime, account, namespace, name, body
+
+    async def report(self, type_: str, message: str, once: str, **detail: Any) -> None:
+        """A Kubernetes event on the account, an audit row and a metric; a standing finding is reported once
+        per replica, not every sweep."""
+        if once in self.rt.reported:
+            return
+        self.rt.reported.add(once)
+        DRIFT.labels(type_.removeprefix("Drift")).inc()
+        kopf.warn(self.body, reason=type_, message=message)
+        await self.rt.audit_event(type_, message, namespace=self.namespace, name=self.name, **detail)
+
+    async def orphan(self, orphan: Orphan) -> None:
+        detail = {"clientOrderId": orphan.client_order_id, "symbol": orphan.symbol, "repair": orphan.reason}
+        if not orphan.cancel:
+            message = f"orphan order {orphan.client_order_id}: {orphan.reason}"
+            await self.report("DriftOrphanOrder", message, f"kept/{orphan.client_order_id}", **detail)
+            return
+        try:
+            await self.account.gateway.execute(orphan.symbol, CancelOrder(orphan.client_order_id, orphan.purpose))
+        except ccxt.BaseError as error:  # the next sweep tries again
+            log.warning("cancelling orphan %s failed: %s", orphan.client_order_id, describe(error))
+            return
+        ORDERS_CANCELED.labels("orphan").inc()
+        message = f"orphan order {orphan.client_order_id} on {orphan.symbol}: {orphan.reason}"
+        await self.report("DriftOrphanOrder", message, f"cancelled/{orphan.client_order_id}", **detail)
+
+    async def untracked(self, found: Untracked, positions: list[dict[str, Any]]) -> None:
+        policy = self.account.spec.untrackedPositions
+        what = f"{found.size} {found.symbol} {found.side}"
+        detail = {"symbol": found.symbol, "side": found.side.value, "size": str(found.size)}
+        once = f"untracked/{self.namespace}/{self.name}/{found.symbol}/{found.side}/{found.size}"
+        if policy is UntrackedPositions.IGNORE:
+            return
+        if policy is UntrackedPositions.ALERT:
+            message = f"untracked position {what}: no Position owns it (untrackedPositions: Alert)"
+            await self.report("DriftUntrackedPosition", message, once, repair="reported", **detail)
+            return
+        name = self.adoption_name(found, positions)
+        if await self.rt.kube.create("positions", self.namespace, self.adoption(found, name)):
+            message = f"untracked position {what}: adopted as Position {name}"
+            await self.report("DriftUntrackedPosition", message, once, repair=f"adopted as {name}", **detail)
+
+    def adoption_name(self, found: Untracked, positions: list[dict[str, Any]]) -> str:
+        """Deterministic: a second sweep (or a second replica) finds the name taken and creates nothing."""
+        earlier = [
+            p
+            for p in positions
+            if p["spec"].get("adopted") and p["spec"]["symbol"] == found.symbol and p["spec"]["side"] == found.side
+        ]
+        symbol = re.sub(r"[^a-z0-9]+", "", found.symbol.split(":")[0].lower())
+        return f"adopted-{symbol}-{found.side.value}-{len(earlier) + 1}"
+
+    def adoption(self, found: Untracked, name: str) -> dict[str, Any]:
+        stop = self.account.spec.adoptionStopLossPercent
+        assert stop is not None, "validated: Adopt requires adoptionStopLossPercent"
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Position",
+            "metadata": {"name": name, "labels": {ADOPTED_LABEL: "true"}},
+            "spec": {
+                "accountRef": {"name": self.name},
+                "symbol": found.symbol,
+                "side": found.side.value,
+                "amount": str(found.size),
+                "stopLoss": {"percent": str(stop)},
+                "adopted": True,
+            },
+        }

@@ -1,0 +1,147 @@
+"""Per-account observation: pacing by weight, shared reads, waking only the Positions whose slice changed.
+
+The gateway here is a stand-in returning prepared snapshots (a pure unit of the observer's own logic);
+the real read against the paper exchange is covered end to end."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import pytest
+
+from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
+from controller.handlers.observer import AccountObserver, Watcher, cycle_interval, cycle_weight
+from controller.reconcile.model import ObservedOrder, OpenOrder, Purpose, Snapshot, client_id_prefix, client_order_id
+from controller.reconcile.planner import recheck_after
+
+BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
+
+
+def test_a_cycle_weighs_the_same_for_any_number_of_positions_and_stays_in_budget() -> None:
+    assert cycle_weight(1) == 5 + 2 + 1
+    assert cycle_weight(200) == cycle_weight(1000) == 5 + 80 + 10  # the all-symbol forms cap it
+    for symbols in (1, 3, 10, 40, 300):
+        interval = cycle_interval(symbols, 420, 1.0)
+        assert cycle_weight(symbols) * 60 / interval <= 420
+    assert cycle_interval(1, 420, 1.0) == pytest.approx(8 * 60 / 420)
+
+
+@dataclass
+class PreparedGateway:
+    snapshots: list[Snapshot]
+    reads: int = 0
+    fail: bool = False
+    symbols_asked: list[frozenset[str]] = field(default_factory=list)
+
+    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+        self.reads += 1
+        self.symbols_asked.append(symbols)
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ccxt.NetworkError("connection refused")
+        return self.snapshots[min(self.reads - 1, len(self.snapshots) - 1)]
+
+
+def snap(
+    taken_at: float, size: str = "0.01", stop_state: OrderState = OrderState.OPEN, mark: str = "65000"
+) -> Snapshot:
+    stop = client_order_id("uid-a", Purpose.STOP, 1)
+    orders = {stop: OpenOrder(BTC, "sell", ObservedOrder(stop, "9", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
+    return Snapshot(taken_at, {(BTC, Side.LONG): Decimal(size)}, {}, orders, {BTC: Decimal(mark), ETH: Decimal(3000)})
+
+
+def observer(gateway: Any) -> AccountObserver:
+    return AccountObserver("ns/paper", gateway, lambda: True, floor_seconds=3600)
+
+
+def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False) -> Watcher:
+    return Watcher(symbol, Side.LONG, client_id_prefix(uid), follows_mark, asyncio.Event())
+
+
+async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() -> None:
+    gateway = PreparedGateway([snap(10.0), snap(20.0, mark="65100"), snap(30.0, size="0")])
+    obs = observer(gateway)
+    a, b, c = watcher("uid-a"), watcher("uid-b", ETH), watcher("uid-c", follows_mark=True)
+    for uid, w in (("uid-a", a), ("uid-b", b), ("uid-c", c)):
+        obs.watch(uid, w)
+    got = await asyncio.gather(*(obs.snapshot(BTC, 0.0) for _ in range(20)))
+    assert gateway.reads == 1 and {s.taken_at for s in got} == {10.0}
+    assert gateway.symbols_asked == [frozenset({BTC, ETH})]
+    assert a.wake.is_set() and b.wake.is_set() and c.wake.is_set()  # first sight wakes everyone
+    for w in (a, b, c):
+        w.wake.clear()
+    await obs.refresh()  # only the mark moved: only the Position that follows it wakes
+    assert (a.wake.is_set(), b.wake.is_set(), c.wake.is_set()) == (False, False, True)
+    c.wake.clear()
+    await obs.refresh()  # the stop's position is gone: its owner wakes, the ETH Position does not
+    assert (a.wake.is_set(), b.wake.is_set()) == (True, False)
+    await obs.close()
+
+
+async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_retried_per_caller() -> None:
+    gateway = PreparedGateway([snap(10.0), snap(50.0)])
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))
+    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0
+    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0 and gateway.reads == 1
+    assert (await obs.snapshot(BTC, 40.0)).taken_at == 50.0 and gateway.reads == 2
+    gateway.fail = True
+    with pytest.raises(ccxt.NetworkError):
+        await obs.refresh()
+    failed_at = obs._failed[0] if obs._failed else 0.0
+    with pytest.raises(ccxt.NetworkError):
+        await asyncio.gather(*(obs.snapshot(BTC, failed_at) for _ in range(10)))
+    assert gateway.reads == 3  # ten callers, no new request
+    await obs.close()
+
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def position(**overrides: object) -> PositionSpec:
+    base: dict[str, object] = {
+        "accountRef": {"name": "paper"},
+        "symbol": BTC,
+        "side": "long",
+        "amount": "0.010",
+        "stopLoss": {"price": "60000"},
+    }
+    return PositionSpec.model_validate(base | overrides)
+
+
+def status(phase: Phase, **fields: object) -> PositionStatus:
+    return PositionStatus.model_validate({"phase": phase.value, **fields})
+
+
+def open_stop(state: OrderState) -> dict[str, object]:
+    return {"clientOrderId": client_order_id("u", Purpose.STOP, 1), "state": state.value, "amount": "0.01"}
+
+
+@pytest.mark.parametrize(
+    ("the_spec", "the_status", "expected"),
+    [
+        (position(), status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN)), 10.0),
+        (position(), status(Phase.PROTECTED, stopOrder=open_stop(OrderState.INTENDED)), 1.0),
+        (position(), status(Phase.PENDING), 1.0),
+        (position(), status(Phase.CLOSING), 1.0),
+        (position(trailingStop={"callbackPercent": "1", "mode": "emulated"}), status(Phase.PROTECTED), 1.0),
+        (position(), status(Phase.PROTECTED, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 4.0),
+        (
+            position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
+            status(Phase.ENTRY_PLACED, entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat()),
+            5.0,
+        ),
+    ],
+)
+def test_recheck_after(the_spec: PositionSpec, the_status: PositionStatus, expected: float) -> None:
+    assert recheck_after(the_spec, the_status, NOW, idle=10.0, busy=1.0) == pytest.approx(expected)
+
+
+def test_recheck_never_below_busy() -> None:
+    late = status(Phase.PROTECTED, retryAfter=(NOW - timedelta(seconds=4)).isoformat())
+    assert recheck_after(position(), late, NOW, idle=10.0, busy=1.0) == 1.0
