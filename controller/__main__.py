@@ -10,7 +10,9 @@ and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (defa
 (default 1), ``WARDEN_HEALTH_ADDR``/``WARDEN_HEALTH_PORT`` (default 127.0.0.1:8080: ``/healthz``, ``/readyz``),
 leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
 ``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
-``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only).
+``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only); observation per account:
+``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (420), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (10),
+``WARDEN_SWEEP_INTERVAL`` seconds (30).
 """
 
 from __future__ import annotations

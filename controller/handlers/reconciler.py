@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from controller.api.v1alpha1 import (
     AUDIT_BACKLOG_LIMIT,
     BufferedAuditEvent,
     ConditionStatus,
+    OrderState,
     Phase,
     PositionSpec,
     PositionStatus,
@@ -111,6 +113,16 @@ def _now_key() -> str:
 
 def _buffer(entry_id: str, type_: str, occurred_at: datetime, data: str) -> BufferedAuditEvent:
     return BufferedAuditEvent(id=entry_id, type=type_, occurredAt=occurred_at.isoformat(), data=data)
+
+
+def counts_in_book(status: PositionStatus) -> bool:
+    """Whether another Position's risk check sees this one's exposure (``risk.book_from``): a limit entry from
+    its intent on, a market entry once a fill is recorded; or the entry ended."""
+    entry = status.entryOrder
+    if entry is None:
+        return status.phase in TERMINAL
+    ended = entry.state in (OrderState.CANCELED, OrderState.REJECTED) or status.phase in TERMINAL
+    return ended or entry.price is not None or bool(status.filled)
 
 
 class Reconciler:
@@ -339,10 +351,13 @@ class Reconciler:
             return after
         self.gateway = account.gateway
         if status.entryOrder is None and not deleting:
-            # The entry decision reads the account's book; one Position of the account decides at a time.
+            # The entry decision reads the account's book; one Position of the account decides at a time, and
+            # holds the account until its entry counts in the book (a market entry: once its fill is recorded).
             async with self.rt.account_lock(self.t.namespace, account_name := self.t.spec.accountRef.name):
                 risk = RiskContext(account.spec.risk, await self.book(account_name)) if account.spec.risk else None
-                return await self.steps(status, deleting, account, risk)
+                status = await self.steps(status, deleting, account, risk, until=counts_in_book)
+            if status.entryOrder is None or status.phase in TERMINAL:
+                return status
         return await self.steps(status, deleting, account, None)
 
     async def book(self, account_name: str) -> Any:
@@ -354,9 +369,16 @@ class Reconciler:
         return book_from(others, datetime.now(UTC))
 
     async def steps(
-        self, status: PositionStatus, deleting: bool, account: Account, risk: RiskContext | None
+        self,
+        status: PositionStatus,
+        deleting: bool,
+        account: Account,
+        risk: RiskContext | None,
+        until: Callable[[PositionStatus], bool] = lambda _: False,
     ) -> PositionStatus:
         for _ in range(MAX_STEPS_PER_PASS):
+            if until(status):
+                return status
             try:
                 observation = await self.observe(account, status)
             except ccxt.BaseError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from controller.audit.catalogue import CATALOGUE
 from controller.localenv.processes import Service
 from controller.localenv.stack import PaperAccount, Stack
+from tests.e2e import audit_proof
 
 MARK = "65000"
 
@@ -28,20 +28,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         environment.start()
         yield environment
-        unknown = asyncio.run(_uncatalogued_event_types(environment.postgres.url))
-        assert not unknown, f"audit event types missing from controller/audit/catalogue.py: {unknown}"
+        for controller in environment.controllers:
+            controller.stop()  # what they did is final before it is checked
+        check_the_whole_session(environment)
     finally:
         environment.stop()
 
 
-async def _uncatalogued_event_types(url: str) -> set[str]:
-    """Every event type the whole run wrote must be in the catalogue (docs/audit-events.md)."""
-    conn = await asyncpg.connect(url)
-    try:
-        seen = {r["type"] for r in await conn.fetch("SELECT DISTINCT type FROM events")}
-    finally:
-        await conn.close()
-    return seen - set(CATALOGUE)
+def check_the_whole_session(environment: Stack) -> None:
+    """See tests/e2e/audit_proof.py."""
+    rows = asyncio.run(audit_proof.audit_rows(environment.postgres.url))
+    if seen_file := os.environ.get("WARDEN_E2E_SEEN_TYPES"):
+        Path(seen_file).write_text("\n".join(sorted({r["type"] for r in rows})) + "\n")
+    unknown = audit_proof.uncatalogued(rows)
+    assert not unknown, f"audit event types missing from controller/audit/catalogue.py: {unknown}"
+    requests = environment.paper_admin("/_paper/requests")
+    assert isinstance(requests, list)
+    unaudited = audit_proof.unaudited_exchange_calls(requests, rows)
+    assert not unaudited, f"orders or cancels sent without an audit row: {unaudited}"
+    listed = json.loads(environment.kubectl("get", "positions", "-A", "-o", "json").stdout)["items"]
+    phases = {p["metadata"]["uid"]: (p.get("status") or {}).get("phase", "") for p in listed}
+    broken = audit_proof.broken_phase_chains(rows, phases)
+    assert not broken, "phase changes missing from the audit store:\n" + "\n".join(broken)
 
 
 @pytest.fixture(scope="session")
