@@ -148,10 +148,12 @@ class AccountObserver:
                 continue
             try:
                 await self.refresh()
-            except ccxt.BaseError as error:
+            except ccxt.BaseError as error:  # each Position's pass reports it as its Synced condition
                 log.warning("observing %s failed: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
-                continue
+            except Exception:  # the cycle must outlive any one bad read; the trace is logged
+                log.exception("observing %s failed", self.label)
+                await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that

@@ -428,7 +428,11 @@ class Reconciler:
             # Risk-increasing: no committed intent, no order.
             held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
             if not any(c.reason == "AuditUnavailable" for c in before.conditions):
-                self.event(Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True))
+                waits = Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True)
+                self.event(waits)
+                # The wait itself is part of the story: it reaches the store with the backlog.
+                event = self.audit_event(waits.type, before, waits.message, occurred_at=now, key=_now_key())
+                held = self.buffered(held, [_buffer(event.event_id.hex, event.type, now, event.to_json())])
             await self.save(before, held)
             return held, False
         status = await self.commit(before, step.status, [] if opening else events)

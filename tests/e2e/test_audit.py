@@ -207,6 +207,9 @@ async def test_postgres_outage_never_blocks_protection(stack: Stack, trader: Tra
     assert len({e["event_id"] for e in events}) == len(events)
     fills = await _fill_ids(stack, _uid(trader, "kept"))
     assert len(fills) == 2 and len(set(fills)) == 2  # entry and close, once each
+    waited = [e["type"] for e in await _events(stack, _uid(trader, "waits"))]
+    assert waited.count("AuditUnavailable") == 1, waited  # the wait itself reached the store, once
+    assert waited.index("AuditUnavailable") < waited.index("EntryIntent"), waited
 
 
 async def _fill_ids(stack: Stack, uid: str) -> list[str]:
