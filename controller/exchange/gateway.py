@@ -5,6 +5,7 @@ Numbers are read from the exchange's raw strings (``info``), never from ccxt's p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from datetime import datetime
@@ -142,13 +143,17 @@ class Gateway:
         await self.load_markets()
         positions = await self.client.fetch_positions()
         ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
-        open_orders = await self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None)
-        if len(ordered) > _ALL_MARKS_WEIGHT:
-            every = await self.client.fetch_mark_prices()
-            marks = {s: _dec(every[s]["info"]["markPrice"]) for s in ordered if s in every}
-        else:
-            marks = {s: _dec((await self.client.fetch_mark_price(s))["info"]["markPrice"]) for s in ordered}
+        open_orders, marks = await asyncio.gather(
+            self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None), self.marks(ordered)
+        )
         return Snapshot(started, *self._positions(positions), open_orders, marks)
+
+    async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
+        if len(symbols) > _ALL_MARKS_WEIGHT:
+            every = await self.client.fetch_mark_prices()
+            return {s: _dec(every[s]["info"]["markPrice"]) for s in symbols if s in every}
+        found = await asyncio.gather(*(self.client.fetch_mark_price(s) for s in symbols))
+        return {s: _dec(m["info"]["markPrice"]) for s, m in zip(symbols, found, strict=True)}
 
     async def account_view(self) -> Snapshot:
         """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
@@ -159,14 +164,13 @@ class Gateway:
 
     async def open_orders(self, symbols: list[str] | None) -> dict[str, OpenOrder]:
         """Open regular and algo orders of these symbols (None: all symbols, in two calls)."""
-        if symbols is None:
-            regular = await self.client.fetch_open_orders()
-            algo = await self.client.fetch_open_orders(None, None, None, {"trigger": True})
-        else:
-            regular, algo = [], []
-            for symbol in symbols:
-                regular += await self.client.fetch_open_orders(symbol)
-                algo += await self.client.fetch_open_orders(symbol, None, None, {"trigger": True})
+        per_symbol = [None] if symbols is None else symbols
+        batches = await asyncio.gather(
+            *(self.client.fetch_open_orders(s) for s in per_symbol),
+            *(self.client.fetch_open_orders(s, None, None, {"trigger": True}) for s in per_symbol),
+        )
+        regular = [o for batch in batches[: len(per_symbol)] for o in batch]
+        algo = [o for batch in batches[len(per_symbol) :] for o in batch]
         found: dict[str, OpenOrder] = {}
         for raw, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
             order = parse(raw["info"])
