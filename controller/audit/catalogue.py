@@ -26,6 +26,9 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("Paused", "position", "The paused annotation was set: observe only, no orders."),
     EventType("Resumed", "position", "The paused annotation was removed."),
     EventType("SettingIntent", "position", "Leverage or margin mode is about to be set, before the entry."),
+    EventType(
+        "SettingApplied", "position", "The exchange accepted the leverage or margin mode (the message names it)."
+    ),
     EventType("PhaseChanged", "position", "A phase transition.", "realizedPnl, fees, filled, exitReason"),
     EventType("PositionClosed", "position", "The Position is flat and Closed.", "reason, realized PnL, fees"),
     EventType("PositionOrphaned", "position", "Deleted with deletionPolicy Orphan: the exchange was left as is."),

@@ -176,6 +176,8 @@ class Reconciler:
 
     def audit_events(self, before: PositionStatus, step: Step, now: datetime) -> list[AuditEvent]:
         action = step.action
+        # Settings have no client id: the setting itself tells margin mode and leverage apart.
+        setting = f"/{action}" if isinstance(action, SetMarginMode | SetLeverage) else ""
         events = [
             self.audit_event(
                 note.type,
@@ -186,7 +188,7 @@ class Reconciler:
                 client_order_id=note.client_order_id or _client_id(action),
                 amount=getattr(action, "amount", None),
                 price=getattr(action, "trigger_price", None),
-                key=f"{step.status.stopSequence}/{step.status.exitReason or ''}",
+                key=f"{step.status.stopSequence}/{step.status.exitReason or ''}{setting}",
             )
             for note in step.notes
         ]
@@ -456,7 +458,7 @@ class Reconciler:
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
-            event = self.order_event("SettingApplied", status, action, f"{action} applied")
+            event = self.order_event("SettingApplied", status, action, f"{action} applied", key=str(action))
         elif isinstance(action, CancelOrder):
             ORDERS_CANCELED.labels(purpose).inc()
             event = self.order_event("OrderCanceled", status, action, f"{purpose} order canceled")
