@@ -90,10 +90,11 @@ class Stack:
             check=check,
         )
 
-    def paper_admin(self, path: str, payload: dict[str, object] | None = None) -> object:
+    def paper_admin(self, path: str, payload: dict[str, object] | None = None, method: str | None = None) -> object:
+        """GET without a payload, POST with one, or ``method`` (e.g. DELETE)."""
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(
-            f"{self.paper_url}{path}", data=data, headers={"Content-Type": "application/json"}
+            f"{self.paper_url}{path}", data=data, headers={"Content-Type": "application/json"}, method=method
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")

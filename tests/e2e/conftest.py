@@ -9,9 +9,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from controller.localenv.processes import Service
@@ -107,9 +109,43 @@ class Trader:
         return result
 
     def orders(self) -> list[dict[str, Any]]:
-        every = self.stack.paper_admin("/_paper/orders")
+        every = self.stack.paper_admin(f"/_paper/orders?apiKey={self.account.api_key}")
         assert isinstance(every, list)
-        return [o for o in every if o.get("apiKey") == self.account.api_key]
+        return every
+
+    def uid(self, name: str) -> str:
+        obj = self.position(name)
+        assert obj is not None, f"position {name} does not exist"
+        return str(obj["metadata"]["uid"])
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        patch = json.dumps({"spec": spec})
+        self.stack.kubectl("patch", "position", name, "-n", self.namespace, "--type=merge", "-p", patch)
+
+    def exchange_position(self) -> Decimal:
+        """The account's net BTCUSDT position on the paper exchange (signed)."""
+        rows = self.stack.paper_admin(f"/_paper/positions?apiKey={self.account.api_key}&symbol=BTCUSDT")
+        assert isinstance(rows, list)
+        return sum((Decimal(r["positionAmt"]) for r in rows), Decimal(0))
+
+    def requests(self, since: int | None = None) -> list[dict[str, Any]]:
+        """The account's exchange requests as the paper exchange logged them, oldest first."""
+        query = f"apiKey={self.account.api_key}" + (f"&since={since}" if since is not None else "")
+        log = self.stack.paper_admin(f"/_paper/requests?{query}")
+        assert isinstance(log, list)
+        return sorted(log, key=lambda r: int(r["seq"]))
+
+
+async def audit_types(stack: Stack, uid: str) -> list[str]:
+    """The Position's audit event types in the order they were written."""
+    conn = await asyncpg.connect(stack.postgres.url)
+    try:
+        rows = await conn.fetch(
+            "SELECT type FROM events WHERE position_uid = $1 ORDER BY occurred_at, seq", uuid.UUID(uid)
+        )
+        return [r["type"] for r in rows]
+    finally:
+        await conn.close()
 
 
 def position_manifest(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import pytest
 
 from controller.exchange.client import make_exchange
 from controller.localenv.processes import Service
 from controller.localenv.stack import Stack
-from tests.e2e.conftest import Trader, position_manifest, wait_for
+from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -38,15 +37,6 @@ async def exchange_state(trader: Trader) -> tuple[Decimal, list[dict[str, Any]]]
         return size, trades
     finally:
         await client.close()
-
-
-async def audit_types(stack: Stack, uid: str) -> list[str]:
-    conn = await asyncpg.connect(stack.postgres.url)
-    try:
-        rows = await conn.fetch("SELECT type FROM events WHERE position_uid = $1 ORDER BY occurred_at", uid)
-        return [r["type"] for r in rows]
-    finally:
-        await conn.close()
 
 
 def net_pnl(trades: list[dict[str, Any]]) -> Decimal:

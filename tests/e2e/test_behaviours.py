@@ -1,0 +1,620 @@
+"""Lifecycle behaviours on real components: partial limit entries, trailing stops, stop moves, exits Warden did not
+make, risk slots, a crash in the middle of a stop move, pausing and orphaning.
+
+Where a behaviour promises "never without a stop", a :class:`StopWatch` samples the paper exchange throughout, and
+the request log shows each replacement stop accepted before the stop it replaces was cancelled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from controller.localenv.processes import Service
+from controller.localenv.stack import Stack
+from controller.reconcile.model import Purpose, client_order_id
+from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
+
+STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
+ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders")
+
+
+def set_price(trader: Trader, price: str) -> None:
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": price})
+
+
+def resting_stops(orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reduce-only stops (plain or trailing) that rest on the exchange; take profits are not stops."""
+    return [
+        o
+        for o in orders
+        if o["kind"] == "algo" and o["status"] == "NEW" and o["type"] in STOP_TYPES and o["reduceOnly"]
+    ]
+
+
+def own_prefix(uid: str) -> str:
+    """What every client order id of the Position starts with."""
+    return client_order_id(uid, Purpose.ENTRY).rsplit("-", 1)[0]
+
+
+def stop_ids(trader: Trader, uid: str) -> list[str]:
+    """The Position's stop-loss client ids in the order they were made (sl1, sl2, ...)."""
+    prefix = client_order_id(uid, Purpose.STOP)
+    # Only the algo orders: a triggered stop's market order carries the same client id.
+    ours = [
+        o["clientOrderId"] for o in trader.orders() if o["kind"] == "algo" and o["clientOrderId"].startswith(prefix)
+    ]
+    return sorted(ours, key=lambda cid: int(cid[len(prefix) :]))
+
+
+def trading_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Requests that place or cancel orders (everything else only reads)."""
+    return [r for r in log if r["method"] in ("POST", "DELETE") and r["path"] in ORDER_PATHS]
+
+
+def assert_in_order(types: list[str], expected: list[str]) -> None:
+    """``expected`` occurs in ``types`` in this order; other events may come between."""
+    at = 0
+    for wanted in expected:
+        if wanted not in types[at:]:
+            raise AssertionError(f"audit: {wanted!r} missing after {types[:at]} in {types}")
+        at = types.index(wanted, at) + 1
+
+
+def assert_replaced_before_cancelled(trader: Trader, stops: list[str]) -> None:
+    """Each stop after the first was accepted by the exchange before its predecessor was cancelled, by
+    request order (the request log's sequence) and by the exchange's own creation and cancel times."""
+    log = trader.requests()
+    orders = {o["clientOrderId"]: o for o in trader.orders() if o["kind"] == "algo"}
+
+    def seqs(method: str, cid: str) -> list[int]:
+        return [
+            r["seq"]
+            for r in log
+            if (r["method"], r["path"], r["clientOrderId"], r["status"]) == (method, "/fapi/v1/algoOrder", cid, 200)
+        ]
+
+    for old, new in itertools.pairwise(stops):
+        placed, cancelled = seqs("POST", new), seqs("DELETE", old)
+        assert len(placed) == 1, f"{new} was sent {len(placed)} times"
+        assert len(cancelled) == 1, f"{old} was cancelled {len(cancelled)} times"
+        assert placed[0] < cancelled[0], f"{old} was cancelled (request {cancelled[0]}) before {new} ({placed[0]})"
+        assert orders[old]["status"] == "CANCELED"
+        assert orders[new]["time"] <= orders[old]["updateTime"]
+
+
+@dataclass
+class StopWatch:
+    """Samples, in a thread, the account's resting stops and then its exchange position, until it stops.
+
+    Orders are read before the position: a stop that triggers between the two reads shows as no stop and a
+    flat position, never as a false gap."""
+
+    trader: Trader
+    samples: list[tuple[tuple[str, ...], Decimal]] = field(default_factory=list)
+    error: BaseException | None = None
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        try:
+            while not self._done.is_set():
+                stops = tuple(o["clientOrderId"] for o in resting_stops(self.trader.orders()))
+                self.samples.append((stops, self.trader.exchange_position()))
+                self._done.wait(0.05)
+        except BaseException as error:  # reported by assert_never_bare, in the test's thread
+            self.error = error
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def assert_never_bare(self) -> None:
+        """From the first resting stop on (a fill always comes before the stop that covers it)."""
+        assert self.error is None, f"sampling failed: {self.error!r}"
+        first = next((i for i, (stops, _) in enumerate(self.samples) if stops), len(self.samples))
+        exposed = [stops for stops, position in self.samples[first:] if position != 0]
+        bare = sum(1 for stops in exposed if not stops)
+        assert exposed, f"never saw the position in {len(self.samples)} samples"
+        assert bare == 0, f"{bare} of {len(exposed)} samples saw the position with no resting stop"
+
+
+@contextmanager
+def stop_watch(trader: Trader) -> Iterator[StopWatch]:
+    watch = StopWatch(trader)
+    thread = threading.Thread(target=watch.run, daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        watch.stop()
+        thread.join(10)
+    watch.assert_never_bare()
+
+
+def settled_stop(trader: Trader, name: str, amount: str, trigger: str) -> Any:
+    """A probe: the Position's stop rests for ``amount`` at ``trigger`` and every replaced stop is gone."""
+
+    def probe() -> dict[str, Any] | None:
+        status = trader.status(name)
+        stop = status.get("stopOrder") or {}
+        settled = (
+            stop.get("state") == "Open"
+            and Decimal(stop.get("amount", "0")) == Decimal(amount)
+            and Decimal(stop.get("triggerPrice", "0")) == Decimal(trigger)
+            and not any(r["state"] in ("Open", "Intended") for r in status.get("retiredOrders", []))
+        )
+        return status if settled else None
+
+    return probe
+
+
+def assert_one_stop(trader: Trader, amount: str, trigger: str) -> dict[str, Any]:
+    stops = resting_stops(trader.orders())
+    assert len(stops) == 1, stops
+    assert Decimal(stops[0]["quantity"]) == Decimal(amount)
+    assert Decimal(stops[0]["triggerPrice"]) == Decimal(trigger)
+    return stops[0]
+
+
+def wait_for_reads(trader: Trader, since: int, count: int, service: Service) -> None:
+    """Wait until the controller has read the account ``count`` times since ``since`` (venue ms): proof that
+    it kept observing, without a timed assertion."""
+    wait_for(
+        f"{count} exchange reads",
+        lambda: sum(1 for r in trader.requests(since) if r["method"] == "GET") >= count,
+        60,
+        service,
+    )
+
+
+def venue_now(stack: Stack) -> int:
+    clock = stack.paper_admin("/_paper/clock")
+    assert isinstance(clock, dict)
+    return int(clock["now"])
+
+
+# --- 1. a limit entry that fills in parts, then expires ----------------------------------------------------
+
+
+async def test_partly_filled_limit_entry_expires_and_stays_protected(trader: Trader, controller: Service) -> None:
+    # The paper book offers 0.1 BTC per price update: 0.25 fills in parts (docs/paper-exchange.md, Depth).
+    entry = {"type": "limit", "price": "64900", "expireAfter": "30s"}
+    trader.apply(position_manifest("partial", amount="0.250", entry=entry))
+    trader.wait_phase("partial", "EntryPlaced", controller)
+    assert resting_stops(trader.orders()) == []
+    with stop_watch(trader):
+        for filled in ("0.100", "0.200"):
+            set_price(trader, "64900")
+            status = wait_for(f"the stop to cover {filled}", settled_stop(trader, "partial", filled, "63000"), 60)
+            assert Decimal(status["filled"]) == Decimal(filled)
+            assert trader.exchange_position() == Decimal(filled)
+            assert_one_stop(trader, filled, "63000")  # exactly the filled part, no more, no less
+            trader.wait_phase("partial", "Protected", controller)
+        expired = wait_for(
+            "the unfilled rest to expire",
+            lambda: (s := trader.status("partial"))["entryOrder"]["state"] == "Canceled" and s,
+            60,
+            controller,
+        )
+    assert expired["phase"] == "Protected"
+    assert Decimal(expired["filled"]) == Decimal("0.200") < Decimal(expired["entryOrder"]["amount"])
+    assert_one_stop(trader, "0.200", "63000")
+    entries = [o for o in trader.orders() if o["clientOrderId"] == expired["entryOrder"]["clientOrderId"]]
+    assert [(e["status"], e["executedQty"]) for e in entries] == [("CANCELED", "0.200")]
+    uid = trader.uid("partial")
+    assert_replaced_before_cancelled(trader, stop_ids(trader, uid))
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(
+        types,
+        [
+            "PositionCreated",
+            "EntryIntent",
+            "OrderPlaced",
+            "PhaseChanged",  # Pending -> EntryPlaced
+            "EntryPartiallyFilled",
+            "StopIntent",
+            "OrderPlaced",
+            "StopPlaced",
+            "PhaseChanged",  # EntryPlaced -> Protected
+            "EntryPartiallyFilled",
+            "StopMove",
+            "OrderPlaced",
+            "OrderCancel",
+            "OrderCanceled",
+            "EntryExpired",
+            "OrderCanceled",
+        ],
+    )
+    assert "EntryFilled" not in types and "CloseStarted" not in types
+
+
+# --- 2. trailing stops through a price path ----------------------------------------------------------------
+
+
+async def test_native_trailing_stop_follows_a_price_path(trader: Trader, controller: Service) -> None:
+    trailing = {"callbackPercent": "1", "mode": "native"}
+    trader.apply(position_manifest("native-trail", trailingStop=trailing))
+    wait_for(
+        "the trailing stop to rest",
+        lambda: (
+            (s := trader.status("native-trail")).get("phase") == "Protected"
+            and (s.get("trailingOrder") or {}).get("state") == "Open"
+        ),
+        60,
+        controller,
+    )
+    types_on_exchange = sorted(o["type"] for o in resting_stops(trader.orders()))
+    assert types_on_exchange == ["STOP_MARKET", "TRAILING_STOP_MARKET"]
+    # Up to 67000, back 1 % to 66330 and below it: the exchange's trailing stop triggers at 66200.
+    path = [65500, 66000, 66500, 67000, 66600, 66400, 66200]
+    script = "offset_ms,symbol,price\n" + "".join(f"{300 * (i + 1)},BTCUSDT,{p}\n" for i, p in enumerate(path))
+    try:
+        with stop_watch(trader):
+            trader.stack.paper_admin("/_paper/price-path", {"script": script})
+            status = trader.wait_phase("native-trail", "Closed", controller)
+    finally:
+        trader.stack.paper_admin("/_paper/price-path", method="DELETE")
+    assert status["exitReason"] == "TrailingStop"
+    assert trader.exchange_position() == 0
+    assert resting_stops(trader.orders()) == []  # the stop loss left behind was cancelled
+    by_type = {o["type"]: o for o in trader.orders() if o["kind"] == "algo"}
+    assert by_type["TRAILING_STOP_MARKET"]["status"] == "FINISHED"
+    assert by_type["STOP_MARKET"]["status"] == "CANCELED"
+    types = await audit_types(trader.stack, trader.uid("native-trail"))
+    assert_in_order(
+        types,
+        [
+            "EntryIntent",
+            "EntryFilled",
+            "StopIntent",
+            "StopPlaced",
+            "TrailingStopIntent",
+            "OrderPlaced",
+            "TrailingStopTriggered",
+            "CloseStarted",
+            "OrderCancel",
+            "OrderCanceled",
+            "PositionClosed",
+        ],
+    )
+
+
+async def test_emulated_trailing_stop_moves_with_the_high_water_mark(trader: Trader, controller: Service) -> None:
+    trailing = {"callbackPercent": "1", "mode": "emulated"}
+    trader.apply(position_manifest("emulated-trail", trailingStop=trailing))
+    # Active at once: the first stop trails 1 % under the entry's mark, above the 63000 stop loss.
+    wait_for("the first trailing stop", settled_stop(trader, "emulated-trail", "0.010", "64350"), 60, controller)
+    with stop_watch(trader):
+        for price, trigger in (("65500", "64845"), ("66000", "65340"), ("66500", "65835")):
+            set_price(trader, price)
+            status = wait_for(f"the stop at {trigger}", settled_stop(trader, "emulated-trail", "0.010", trigger), 60)
+            assert status["trailing"]["activated"] is True
+            assert Decimal(status["trailing"]["highWaterMark"]) == Decimal(price)
+            assert_one_stop(trader, "0.010", trigger)
+        since = venue_now(trader.stack)
+        set_price(trader, "66000")  # a pull-back above the stop: the high-water mark stays
+        wait_for_reads(trader, since, 10, controller)
+        held = trader.status("emulated-trail")
+        assert Decimal(held["trailing"]["highWaterMark"]) == Decimal("66500")
+        assert_one_stop(trader, "0.010", "65835")
+        set_price(trader, "65800")
+        status = trader.wait_phase("emulated-trail", "Closed", controller)
+    assert status["exitReason"] == "TrailingStop"
+    assert trader.exchange_position() == 0
+    uid = trader.uid("emulated-trail")
+    stops = stop_ids(trader, uid)
+    assert len(stops) == 4, stops
+    assert_replaced_before_cancelled(trader, stops)
+    assert {o["clientOrderId"]: o["status"] for o in trader.orders() if o["kind"] == "algo"}[stops[-1]] == "FINISHED"
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(
+        types,
+        [
+            "EntryFilled",
+            "TrailingActivated",
+            "StopIntent",
+            "StopPlaced",
+            *["TrailingMoved", "OrderPlaced", "OrderCancel", "OrderCanceled"] * 3,
+            "StopTriggered",
+            "CloseStarted",
+            "PositionClosed",
+        ],
+    )
+    assert types.count("TrailingMoved") == 3, types
+
+
+# --- 3. moving the stop, and a take profit shrinking it ----------------------------------------------------
+
+
+async def test_stop_move_never_leaves_a_gap_and_a_take_profit_shrinks_it(trader: Trader, controller: Service) -> None:
+    take_profit = [{"price": "66000", "portion": "0.5"}]
+    trader.apply(position_manifest("mover", amount="0.020", takeProfit=take_profit))
+    wait_for(
+        "stop and take profit to rest",
+        lambda: (
+            (s := trader.status("mover")).get("phase") == "Protected"
+            and [t["state"] for t in s.get("takeProfitOrders", [])] == ["Open"]
+        ),
+        60,
+        controller,
+    )
+    with stop_watch(trader):
+        trader.patch_spec("mover", {"stopLoss": {"price": "64000"}})
+        wait_for("the stop to move", settled_stop(trader, "mover", "0.020", "64000"), 60, controller)
+        assert_one_stop(trader, "0.020", "64000")
+        set_price(trader, "66100")  # the take profit closes half
+        status = wait_for("the stop to shrink", settled_stop(trader, "mover", "0.010", "64000"), 60, controller)
+        assert_one_stop(trader, "0.010", "64000")
+        assert trader.exchange_position() == Decimal("0.010")
+    assert status["phase"] == "Protected"
+    assert status["takeProfitOrders"][0]["state"] == "Triggered"
+    uid = trader.uid("mover")
+    stops = stop_ids(trader, uid)
+    assert len(stops) == 3, stops
+    assert_replaced_before_cancelled(trader, stops)
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(
+        types,
+        [
+            "StopPlaced",
+            "TakeProfitIntent",
+            "OrderPlaced",
+            "SpecChanged",
+            "StopMove",
+            "OrderPlaced",
+            "OrderCancel",
+            "OrderCanceled",
+            "TakeProfitTriggered",
+            "StopMove",
+            "OrderPlaced",
+            "OrderCancel",
+            "OrderCanceled",
+        ],
+    )
+    assert types.count("StopMove") == 2 and "CloseStarted" not in types, types
+
+
+# --- 4. closed by hand on the exchange ----------------------------------------------------------------------
+
+
+async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("by-hand", amount="0.020", takeProfit=[{"price": "67000", "portion": "0.5"}]))
+    wait_for(
+        "stop and take profit to rest",
+        lambda: [t["state"] for t in trader.status("by-hand").get("takeProfitOrders", [])] == ["Open"],
+        60,
+        controller,
+    )
+    closed = trader.stack.paper_admin("/_paper/close-position", {"apiKey": trader.account.api_key, "symbol": "BTCUSDT"})
+    assert isinstance(closed, dict) and closed["closed"] is True
+    status = trader.wait_phase("by-hand", "Closed", controller)
+    assert status["exitReason"] == "ExternalClose"
+    assert trader.exchange_position() == 0
+    orders = trader.orders()
+    assert [o for o in orders if o["status"] == "NEW"] == []  # the stop and the take profit were cancelled
+    uid = trader.uid("by-hand")
+    ours = [o for o in orders if o["clientOrderId"].startswith(own_prefix(uid))]
+    assert {o["status"] for o in ours if o["kind"] == "algo"} == {"CANCELED"}
+    entries = [o for o in orders if o["clientOrderId"].endswith("-en")]
+    assert len(entries) == 1, "never reopened"
+    # The web close's trade is part of the result.
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list) and len(trades) == 2
+    expected_pnl = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
+    assert Decimal(status["realizedPnl"]) == expected_pnl
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(
+        types,
+        [
+            "StopPlaced",
+            "TakeProfitIntent",
+            "DriftExternalClose",
+            "CloseStarted",
+            "OrderCancel",
+            "OrderCanceled",
+            "OrderCancel",
+            "OrderCanceled",
+            "PositionClosed",
+        ],
+    )
+    assert "CloseIntent" not in types and types.count("EntryIntent") == 1, types
+
+
+# --- 5. liquidation -----------------------------------------------------------------------------------------
+
+
+async def test_liquidation_ends_closed(trader: Trader, controller: Service) -> None:
+    # Isolated at 50x: the liquidation price is near 63950, above this (unwise) stop loss.
+    trader.apply(position_manifest("levered", stop="63000", leverage=50, marginMode="isolated"))
+    trader.wait_phase("levered", "Protected", controller)
+    set_price(trader, "63500")
+    status = trader.wait_phase("levered", "Closed", controller)
+    assert status["exitReason"] == "Liquidation"
+    assert trader.exchange_position() == 0
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list)
+    assert [t["liquidation"] for t in trades] == [False, True]
+    assert resting_stops(trader.orders()) == []  # the stop the liquidation left behind was cancelled
+    assert Decimal(status["realizedPnl"]) < 0
+    types = await audit_types(trader.stack, trader.uid("levered"))
+    assert_in_order(
+        types,
+        [
+            "SettingIntent",
+            "SettingApplied",
+            "SettingIntent",
+            "SettingApplied",
+            "EntryIntent",
+            "StopPlaced",
+            "DriftExternalClose",
+            "CloseStarted",
+            "OrderCancel",
+            "OrderCanceled",
+            "PositionClosed",
+        ],
+    )
+    assert "StopTriggered" not in types, types
+
+
+# --- 6. two Positions racing one risk slot ------------------------------------------------------------------
+
+
+async def test_two_positions_race_for_one_risk_slot(trader: Trader, controller: Service) -> None:
+    trader.apply(
+        {
+            "apiVersion": "trading.warden.dev/v1alpha1",
+            "kind": "ExchangeAccount",
+            "metadata": {"name": "paper"},
+            "spec": {
+                "exchange": "binanceusdm",
+                "apiBaseUrl": trader.stack.paper_url,
+                "credentialsSecretRef": {"name": "paper-credentials"},
+                "risk": {"maxOpenPositions": 1},
+            },
+        }
+    )
+    names = ("racer-a", "racer-b")
+    trader.apply({"apiVersion": "v1", "kind": "List", "items": [position_manifest(n) for n in names]})
+
+    def settled() -> dict[str, dict[str, Any]] | None:
+        statuses = {n: trader.status(n) for n in names}
+        phases = sorted(s.get("phase", "") for s in statuses.values())
+        return statuses if phases == ["Failed", "Protected"] else None
+
+    statuses = wait_for("one Protected and one Failed", settled, 90, controller)
+    loser = next(n for n in names if statuses[n]["phase"] == "Failed")
+    winner = next(n for n in names if n != loser)
+    failed = statuses[loser]
+    assert failed["exitReason"] == "RiskLimit"
+    ready = next(c for c in failed["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "RiskLimit" and "maxOpenPositions" in ready["message"], ready
+    assert "entryOrder" not in failed
+    loser_uid, winner_uid = trader.uid(loser), trader.uid(winner)
+    loser_prefix = own_prefix(loser_uid)
+    assert [o for o in trader.orders() if o["clientOrderId"].startswith(loser_prefix)] == []
+    assert [r for r in trader.requests() if (r["clientOrderId"] or "").startswith(loser_prefix)] == []
+    assert [o["clientOrderId"] for o in trader.orders() if o["clientOrderId"].endswith("-en")] == [
+        client_order_id(winner_uid, Purpose.ENTRY)
+    ]
+    assert trader.exchange_position() == Decimal("0.010")
+    lost = await audit_types(trader.stack, loser_uid)
+    assert lost == ["PositionCreated", "RiskRefused", "PositionRejected", "PhaseChanged"], lost
+    won = await audit_types(trader.stack, winner_uid)
+    assert_in_order(won, ["PositionCreated", "EntryIntent", "OrderPlaced", "EntryFilled", "StopPlaced"])
+
+
+# --- 7. a crash between sending the new stop and recording it -----------------------------------------------
+
+
+async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("interrupted"))
+    first = trader.wait_phase("interrupted", "Protected", controller)["stopOrder"]["clientOrderId"]
+    controller.stop()  # the shared controller stands aside; a crashing one moves the stop
+    try:
+        with stop_watch(trader):
+            crashing = stack.start_controller("crashing-stop-move", WARDEN_FAILPOINTS="stop:after-send")
+            trader.patch_spec("interrupted", {"stopLoss": {"price": "64000"}})
+            wait_for("the controller to crash at the failpoint", lambda: not crashing.alive(), 60)
+            assert crashing.process is not None and crashing.process.returncode == -9
+            crashed = trader.status("interrupted")
+            second = crashed["stopOrder"]
+            assert second["state"] == "Intended" and second["clientOrderId"] != first, crashed
+            assert [r["clientOrderId"] for r in crashed["retiredOrders"]] == [first]
+            assert sorted(o["clientOrderId"] for o in resting_stops(trader.orders())) == sorted(
+                [first, second["clientOrderId"]]
+            )
+            controller.start()
+            status = wait_for(
+                "the moved stop to be recorded", settled_stop(trader, "interrupted", "0.010", "64000"), 60, controller
+            )
+    finally:
+        if not controller.alive():
+            controller.start()
+    assert status["stopOrder"]["clientOrderId"] == second["clientOrderId"]
+    assert_one_stop(trader, "0.010", "64000")
+    uid = trader.uid("interrupted")
+    stops = stop_ids(trader, uid)
+    assert stops == [first, second["clientOrderId"]]
+    assert_replaced_before_cancelled(trader, stops)
+    sent = [r["clientOrderId"] for r in trading_requests(trader.requests()) if r["method"] == "POST"]
+    assert len(sent) == len(set(sent)), f"a client order id was sent twice: {sent}"
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(types, ["StopPlaced", "SpecChanged", "StopMove", "OrderCancel", "OrderCanceled"])
+    assert types.count("StopMove") == 1 and "DriftStopMissing" not in types, types
+
+
+# --- 8. paused --------------------------------------------------------------------------------------------
+
+
+async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("held"))
+    first = trader.wait_phase("held", "Protected", controller)["stopOrder"]["clientOrderId"]
+    annotation = "trading.warden.dev/paused"
+    trader.stack.kubectl("annotate", "position", "held", "-n", trader.namespace, f"{annotation}=true")
+    wait_for(
+        "the Paused condition",
+        lambda: any(c["type"] == "Paused" and c["status"] == "True" for c in trader.status("held")["conditions"]),
+        60,
+        controller,
+    )
+    since = venue_now(trader.stack)
+    trader.patch_spec("held", {"stopLoss": {"price": "64000"}})
+    trader.stack.paper_admin(
+        "/_paper/cancel-algo", {"apiKey": trader.account.api_key, "symbol": "BTCUSDT", "clientAlgoId": first}
+    )
+    # Status still reports: the new generation and the stop the venue cancelled.
+    reported = wait_for(
+        "the status to report the cancelled stop",
+        lambda: (
+            (s := trader.status("held")).get("observedGeneration") == 2 and s["stopOrder"]["state"] == "Canceled" and s
+        ),
+        60,
+        controller,
+    )
+    assert reported["phase"] == "Protected"
+    wait_for_reads(trader, since, 15, controller)
+    assert trading_requests(trader.requests(since)) == [], "an order was sent while paused"
+    assert resting_stops(trader.orders()) == []
+    trader.stack.kubectl("annotate", "position", "held", "-n", trader.namespace, f"{annotation}-")
+    wait_for("the stop at the new price", settled_stop(trader, "held", "0.010", "64000"), 60, controller)
+    assert_one_stop(trader, "0.010", "64000")
+    types = await audit_types(trader.stack, trader.uid("held"))
+    assert_in_order(
+        types,
+        [
+            "StopPlaced",
+            "Paused",
+            "SpecChanged",
+            "StopCanceled",
+            "Resumed",
+            "DriftStopMissing",
+            "StopIntent",
+            "OrderPlaced",
+        ],
+    )
+    paused_at, resumed_at = types.index("Paused"), types.index("Resumed")
+    assert not {"StopIntent", "OrderPlaced", "OrderCancel"} & set(types[paused_at:resumed_at]), types
+
+
+# --- 9. deletionPolicy Orphan -------------------------------------------------------------------------------
+
+
+async def test_orphan_leaves_the_exchange_untouched(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("orphan", deletionPolicy="Orphan"))
+    trader.wait_phase("orphan", "Protected", controller)
+    uid = trader.uid("orphan")
+    before = trader.orders()
+    since = venue_now(trader.stack)
+    trader.stack.kubectl("delete", "position", "orphan", "-n", trader.namespace, "--wait=false")
+    wait_for("the Position to be gone", lambda: trader.position("orphan") is None, 60, controller)
+    assert trader.orders() == before  # the stop still rests, nothing cancelled or added
+    assert len(resting_stops(before)) == 1
+    assert trader.exchange_position() == Decimal("0.010")
+    assert trading_requests(trader.requests(since)) == []
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(types, ["EntryFilled", "StopPlaced", "PositionOrphaned", "PhaseChanged"])
+    assert not {"CloseStarted", "CloseIntent", "OrderCancel", "OrderCanceled"} & set(types), types
