@@ -39,6 +39,7 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("EntryExpired", "entry", "The unfilled rest of a limit entry was cancelled after expireAfter."),
     EventType("OrderPlaced", "order", "The exchange accepted an order.", "purpose, exchange order id, amount"),
     EventType("OrderRejected", "order", "The exchange refused an order.", "purpose, error"),
+    EventType("OrderFound", "order", "An order sent without an answer (crash, timeout) rests on the exchange."),
     EventType("OrderCanceled", "order", "Warden cancelled one of its orders.", "purpose"),
     EventType("StopIntent", "stop", "A reduce-only stop is about to be sent.", "amount, trigger"),
     EventType("StopPlaced", "stop", "The stop rests on the exchange."),

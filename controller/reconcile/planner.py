@@ -210,6 +210,10 @@ def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...
             )
         elif purpose is Purpose.STOP and new.state is OrderState.CANCELED and previous.state is OrderState.OPEN:
             notes.append(Note("StopCanceled", f"{cid}: canceled", client_order_id=cid))
+        elif previous.state is OrderState.INTENDED and new.state is OrderState.OPEN:
+            # Sent, but the answer was lost (a crash or an unknown outcome): no OrderPlaced was recorded for it.
+            message = f"{cid}: found resting on the exchange as order {new.exchangeOrderId}"
+            notes.append(Note("OrderFound", message, client_order_id=cid))
     return tuple(notes)
 
 

@@ -382,3 +382,27 @@ def test_an_adopted_position_that_is_gone_closes_without_an_order() -> None:
     step = run(spec(adopted=True, stopLoss={"percent": "2"}), PositionStatus(), obs(size="0"))
     assert step.action is None and step.status.phase is Phase.CLOSED
     assert step.status.exitReason == "AdoptedPositionGone"
+
+
+def test_an_order_whose_answer_was_lost_is_audited_when_found() -> None:
+    """A crash between sending the moved stop and recording it: the next pass finds it by its client id."""
+    moving = PositionStatus(
+        phase=Phase.PROTECTED,
+        entryOrder=FILLED_ENTRY,
+        stopOrder=record(STOP2, OrderState.INTENDED, exchange_id=None, triggerPrice="61000"),
+        retiredOrders=[RESTING_STOP],
+        stopSequence=2,
+    )
+    found = obs(
+        size="0.010",
+        orders={
+            ENTRY: seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000")),
+            STOP1: seen(STOP1, OrderState.OPEN, filled="0", exchange_id="7"),
+            STOP2: seen(STOP2, OrderState.OPEN, filled="0", exchange_id="8"),
+        },
+    )
+    step = run(spec(stopLoss={"price": "61000"}), moving, found)
+    assert [(n.type, n.client_order_id) for n in step.notes] == [("OrderFound", STOP2), ("OrderCancel", None)]
+    assert "order 8" in step.notes[0].message
+    assert step.action == CancelOrder(STOP1, Purpose.STOP)  # the old stop goes only now that the new one rests
+    assert "OrderFound" not in [n.type for n in run(spec(stopLoss={"price": "61000"}), step.status, found).notes]
