@@ -401,6 +401,8 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
     assert {o["status"] for o in ours if o["kind"] == "algo"} == {"CANCELED"}
     entries = [o for o in orders if o["clientOrderId"].endswith("-en")]
     assert len(entries) == 1, "never reopened"
+    sent = [r["clientOrderId"] for r in trading_requests(trader.requests()) if r["path"] == "/fapi/v1/order"]
+    assert sent == [entries[0]["clientOrderId"]], "the only regular order Warden sent is the entry"
     # The web close's trade is part of the result.
     trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
     assert isinstance(trades, list) and len(trades) == 2
@@ -543,7 +545,7 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
     sent = [r["clientOrderId"] for r in trading_requests(trader.requests()) if r["method"] == "POST"]
     assert len(sent) == len(set(sent)), f"a client order id was sent twice: {sent}"
     types = await audit_types(trader.stack, uid)
-    assert_in_order(types, ["StopPlaced", "SpecChanged", "StopMove", "OrderCancel", "OrderCanceled"])
+    assert_in_order(types, ["StopPlaced", "SpecChanged", "StopMove", "OrderFound", "OrderCancel", "OrderCanceled"])
     assert types.count("StopMove") == 1 and "DriftStopMissing" not in types, types
 
 
