@@ -348,7 +348,21 @@ class _Context:
         if not condition_is(status, "Paused"):
             self.notes = (Note("Paused", f"{PAUSE_ANNOTATION} is set: observing only, no orders"),)
         message = f"{PAUSE_ANNOTATION} is set: Warden observes and reports but sends no orders"
-        return Step(self.condition(status, "Paused", True, "Annotated", message))
+        return Step(self.paused_protection(self.condition(status, "Paused", True, "Annotated", message)))
+
+    def paused_protection(self, status: PositionStatus) -> PositionStatus:
+        """Paused, nothing re-places a lost stop; the Protected condition (which the alerts read) still tells
+        whether a resting stop covers the exposure."""
+        entry = status.entryOrder
+        filled = entry.filled if entry is not None and entry.filled else Decimal(0)  # fills go on while paused
+        exposure = self.exposure(replace_status(status, filled=max(filled, status.filled or Decimal(0))))
+        if exposure < self.rules.min_amount:
+            return status
+        stop = status.stopOrder
+        if stop is not None and stop.state is OrderState.OPEN and stop.amount >= exposure:
+            return self.protection_restored(status)
+        message = f"paused with no resting stop covering {exposure} {self.spec.symbol}"
+        return self.condition(status, "Protected", False, "StopMissing", message)
 
     def resumed(self, status: PositionStatus) -> PositionStatus:
         if not condition_is(status, "Paused"):

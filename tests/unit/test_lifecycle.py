@@ -405,6 +405,33 @@ def test_paused_observes_and_reports_but_never_acts() -> None:
     assert "Resumed" in [n.type for n in resumed.notes]
 
 
+@pytest.mark.parametrize(
+    ("seen", "size", "expected"),
+    [
+        (ObservedOrder(sl(1), "7", OrderState.OPEN, Decimal("0.010"), Decimal(0)), "0.010", "True"),
+        (ObservedOrder(sl(1), "7", OrderState.CANCELED, Decimal("0.010"), Decimal(0)), "0.010", "False"),
+        (None, "0.010", "False"),  # gone without a trace
+        (ObservedOrder(sl(1), "7", OrderState.CANCELED, Decimal("0.010"), Decimal(0)), "0", None),  # nothing held
+    ],
+)
+def test_paused_protected_condition_tells_whether_a_stop_still_rests(
+    seen: ObservedOrder | None, size: str, expected: str | None
+) -> None:
+    """Paused, a lost stop is not re-placed: the Protected condition (read by the alerts) must say so."""
+    step = run(spec(), protected(), obs(size=size, orders={sl(1): seen}), paused=True)
+    assert step.action is None
+    said = [c.status.value for c in step.status.conditions if c.type == "Protected"]
+    assert said == ([] if expected is None else [expected])
+
+
+def test_paused_counts_fills_that_came_while_paused() -> None:
+    growing = protected(stop_amount="0.005", entryOrder=filled_entry("0.005", OrderState.OPEN), filled="0.005")
+    seen = ObservedOrder(ENTRY, "1", OrderState.OPEN, Decimal("0.010"), Decimal("0.008"))
+    step = run(spec(), growing, obs(size="0.008", orders={ENTRY: seen}), paused=True)
+    assert step.action is None
+    assert condition(step, "Protected").status.value == "False"  # the stop covers 0.005 of 0.008
+
+
 def test_orphan_deletion_leaves_the_exchange_untouched_and_says_so() -> None:
     step = run(spec(deletionPolicy="Orphan"), protected(), obs(size="0.010"), deleting=True)
     assert step.action is None and step.status.phase is Phase.CLOSED and step.status.exitReason == "Orphaned"
