@@ -578,12 +578,20 @@ async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Serv
         controller,
     )
     assert reported["phase"] == "Protected"
+    protected = next(c for c in reported["conditions"] if c["type"] == "Protected")
+    assert protected["status"] == "False", protected  # what the unprotected-positions alert reads
     wait_for_reads(trader, since, 15, controller)
     assert trading_requests(trader.requests(since)) == [], "an order was sent while paused"
     assert resting_stops(trader.orders()) == []
     trader.stack.kubectl("annotate", "position", "held", "-n", trader.namespace, f"{annotation}-")
     wait_for("the stop at the new price", settled_stop(trader, "held", "0.010", "64000"), 60, controller)
     assert_one_stop(trader, "0.010", "64000")
+    wait_for(
+        "the Protected condition to be True again",
+        lambda: any(c["type"] == "Protected" and c["status"] == "True" for c in trader.status("held")["conditions"]),
+        60,
+        controller,
+    )
     types = await audit_types(trader.stack, trader.uid("held"))
     assert_in_order(
         types,
