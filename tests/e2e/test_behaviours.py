@@ -182,7 +182,7 @@ def venue_now(stack: Stack) -> int:
 
 async def test_partly_filled_limit_entry_expires_and_stays_protected(trader: Trader, controller: Service) -> None:
     # The paper book offers 0.1 BTC per price update: 0.25 fills in parts (docs/paper-exchange.md, Depth).
-    entry = {"type": "limit", "price": "64900", "expireAfter": "30s"}
+    entry = {"type": "limit", "price": "64900", "expireAfter": "40s"}
     trader.apply(position_manifest("partial", amount="0.250", entry=entry))
     trader.wait_phase("partial", "EntryPlaced", controller)
     assert resting_stops(trader.orders()) == []
