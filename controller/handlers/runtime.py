@@ -127,12 +127,12 @@ class Runtime:
         for kept in (self.wakes, self.acted_at, self.written, self.filled_at):
             kept.pop(uid, None)
 
-    async def account(self, namespace: str, account_name: str) -> Account:
+    async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> Account:
         """The account, its exchange client and its observer. Rebuilt when the account or its Secret changes;
-        both are re-read at most every few seconds, however many Positions use the account."""
+        both are re-read at most every few seconds, however many Positions use the account (``fresh``: now)."""
         key = (namespace, account_name)
         cached = self._accounts.get(key)
-        if cached is not None and time.monotonic() - cached[1] < ACCOUNT_CACHE_SECONDS:
+        if cached is not None and not fresh and time.monotonic() - cached[1] < ACCOUNT_CACHE_SECONDS:
             return cached[2]
         obj = await self.kube.get("exchangeaccounts", namespace, account_name)
         if obj is None:
