@@ -8,6 +8,7 @@ the request log shows each replacement stop accepted before the stop it replaces
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -288,6 +289,7 @@ async def test_emulated_trailing_stop_moves_with_the_high_water_mark(trader: Tra
     trader.apply(position_manifest("emulated-trail", trailingStop=trailing))
     # Active at once: the first stop trails 1 % under the entry's mark, above the 63000 stop loss.
     wait_for("the first trailing stop", settled_stop(trader, "emulated-trail", "0.010", "64350"), 60, controller)
+    trader.wait_phase("emulated-trail", "Protected", controller)
     with stop_watch(trader):
         for price, trigger in (("65500", "64845"), ("66000", "65340"), ("66500", "65835")):
             set_price(trader, price)
@@ -465,7 +467,15 @@ async def test_liquidation_ends_closed(trader: Trader, controller: Service) -> N
 # --- 6. two Positions racing one risk slot ------------------------------------------------------------------
 
 
+def account_ready(trader: Trader) -> bool:
+    done = trader.stack.kubectl("get", "exchangeaccount", "paper", "-n", trader.namespace, "-o", "json")
+    conditions = (json.loads(done.stdout).get("status") or {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 async def test_two_positions_race_for_one_risk_slot(trader: Trader, controller: Service) -> None:
+    # Warden has read (and cached) the account without limits; the limit set now must bind the next entries.
+    wait_for("the account to be ready", lambda: account_ready(trader), 60, controller)
     trader.apply(
         {
             "apiVersion": "trading.warden.dev/v1alpha1",
