@@ -130,6 +130,7 @@ class Reconciler:
         self.rt = runtime
         self.t = target
         self.gateway: Gateway | None = None
+        self.deleting = False
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -212,8 +213,9 @@ class Reconciler:
         return self.audit_event(type_, status, message, client_order_id=_client_id(action), **kw)
 
     def generation_events(self, status: PositionStatus, now: datetime) -> list[AuditEvent]:
-        """PositionCreated / SpecChanged, once per generation (the id carries the generation)."""
-        if status.observedGeneration == self.t.generation:
+        """PositionCreated / SpecChanged, once per generation (the id carries the generation). Deleting an object
+        also bumps its generation: that is the deletion (its own events), not a spec change."""
+        if status.observedGeneration == self.t.generation or (self.deleting and status.observedGeneration):
             return []
         spec = self.t.spec.model_dump(mode="json", exclude_none=True)
         if status.observedGeneration is None:
@@ -342,6 +344,7 @@ class Reconciler:
             RECONCILE_SECONDS.observe(time.monotonic() - started)
 
     async def _run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
+        self.deleting = deleting
         status = await self.flush_backlog(status)
         if status.phase in TERMINAL:
             return status

@@ -25,6 +25,7 @@ from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 
 REPLICA_HEADER = "X-Warden-Replica"
 PENDING_LIMIT = 1000
+RETIRE_AFTER_SECONDS = 30.0  # longer than any one reconcile pass
 ACCOUNT_CACHE_SECONDS = 5.0  # how long an account's object and Secret are reused before reading them again
 WEIGHT_BUDGET_PER_MINUTE = 2400  # Binance USDⓈ-M's default request weight per minute
 log = logging.getLogger("warden.runtime")
@@ -70,6 +71,7 @@ class Runtime:
     """Request weight each account's timed observation may spend per minute: with the sweep's ~170 (85 every
     30 s), under a quarter of Binance's 2,400."""
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
     acted_at: dict[str, float] = field(default_factory=dict)
@@ -175,11 +177,20 @@ class Runtime:
         if cached is not None:
             for uid, watcher in cached[2].observer.watchers.items():
                 observer.watch(uid, watcher)
-            await cached[2].observer.close()
-            await cached[2].gateway.close()
+            retired = asyncio.create_task(self._retire(cached[2]))
+            self._retiring.add(retired)
+            retired.add_done_callback(self._retiring.discard)
         account = Account(spec, gateway, observer)
         self._accounts[key] = (version, time.monotonic(), account)
         return account
+
+    async def _retire(self, account: Account) -> None:
+        """Close a replaced account's clients once the passes that still hold them are done with them."""
+        try:
+            await account.observer.close()
+            await asyncio.sleep(RETIRE_AFTER_SECONDS)
+        finally:
+            await account.gateway.close()
 
     def _fence(self, client: Any, account: str) -> None:
         """Every exchange request checks leadership right before it leaves, so a replica that lost (or never
@@ -215,6 +226,9 @@ class Runtime:
         return None if self.leadership is None else self.leadership.epoch
 
     async def close(self) -> None:
+        for task in self._retiring:
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for _, _, account in self._accounts.values():
             await account.observer.close()
             await account.gateway.close()
