@@ -40,6 +40,8 @@ class Stack:
     postgres: Postgres = field(init=False)
     paper: Service | None = None
     paper_port: int = 0
+    paper_args: list[str] = field(default_factory=list)
+    """Extra command-line options of the paper exchange (the benchmark lifts its limits)."""
     controllers: list[Service] = field(default_factory=list)
     paper_weight_limit: int = 100 * 2400
     """Binance limits request weight per IP, and here every account of every test shares 127.0.0.1; per-account
@@ -71,6 +73,7 @@ class Stack:
             [
                 *(sys.executable, "-m", "controller.paper", "--host", "127.0.0.1", "--port", str(self.paper_port)),
                 *("--weight-limit", str(self.paper_weight_limit)),
+                *self.paper_args,  # later options win
             ],
             self.workdir / "logs" / "paper.log",
             detach=self.detach,

@@ -19,7 +19,7 @@ from controller.paper.markets import load_markets
 from controller.paper.prices import WalkConfig
 from controller.paper.ratelimit import RateLimits
 from controller.paper.services import PaperOptions
-from controller.paper.venue import Venue
+from controller.paper.venue import MAX_OPEN_ALGO_ORDERS, Venue
 
 log = logging.getLogger("controller.paper")
 
@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         "--orders-per-minute", type=int, default=defaults.orders_per_minute, help="new orders per minute per account"
     )
     limits.add_argument("--ban-ms", type=int, default=defaults.ban_ms, help="first IP ban (418); doubles on repeats")
+    limits.add_argument(
+        "--max-algo-orders",
+        type=int,
+        default=MAX_OPEN_ALGO_ORDERS,
+        help=f"open conditional orders per account (default: Binance's {MAX_OPEN_ALGO_ORDERS}; -4045 beyond)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     return parser
 
@@ -87,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     def announce(_: str) -> None:
         log.info("paper exchange listening on http://%s:%d", args.host, args.port)
 
-    app = create_app(Venue(markets), options)
+    venue = Venue(markets)
+    venue.max_open_algo_orders = args.max_algo_orders
+    app = create_app(venue, options)
     web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None)
 
 

@@ -47,6 +47,7 @@ class RequestRecord:
             "apiKey": self.api_key,
             "replica": self.replica,
             "clientOrderId": self.client_order_id,
+            "symbol": self.params.get("symbol"),
             "weight": self.weight,
             "status": self.status,
             "dropped": self.dropped,
