@@ -31,6 +31,11 @@ crds:
 lock:
 	@bash scripts/lock.sh
 
+# Warden's benchmark on the local real components (not part of make test); writes bench/results/<date>.json and
+# the table in docs/PERFORMANCE.md. Smaller runs: make bench ARGS="--sizes 1,10,100 --accounts 0 --shards 0".
+bench: setup
+	@$(PY) -m bench.warden $(ARGS)
+
 # Paper-exchange throughput with 1,000 resting orders (a benchmark, not a test); prints one JSON line.
 bench-paper: setup
 	@$(PY) bench/paper_throughput.py $(ARGS)

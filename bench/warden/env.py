@@ -1,0 +1,474 @@
+"""The benchmark's view of the real components. Every figure comes from their own records: the paper exchange's
+order, trade and request logs (times on the exchange clock), the API server's request counters, and /proc.
+Nothing is read from the controller's internals, so the harness measures whatever the controller does."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import kubernetes
+from kubernetes.client import V1Namespace, V1ObjectMeta, V1Secret
+from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.localenv.processes import Service
+from controller.localenv.stack import PaperAccount, Stack
+from controller.paper.markets import load_markets
+
+GROUP, VERSION = "trading.warden.dev", "v1alpha1"
+USER_AGENT = "warden-bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Every request that reports an account's positions, and every one that reveals a stop (for recovery).
+POSITION_READS = frozenset({"/fapi/v3/positionRisk", "/fapi/v2/positionRisk", "/fapi/v3/account", "/fapi/v2/account"})
+ALGO_LISTS = frozenset({"/fapi/v1/openAlgoOrders", "/fapi/v1/allAlgoOrders"})
+
+
+class BenchTimeout(Exception):
+    """A wait ran out; the scenario reports what it saw instead of a figure."""
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise BenchTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (with few samples p99 is the maximum, which is what it should be)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 1))
+    return ordered[int(rank) - 1]
+
+
+# --- the paper exchange ------------------------------------------------------------------------
+
+
+@dataclass
+class Paper:
+    url: str
+
+    def call(self, path: str, payload: dict[str, Any] | None = None, method: str | None = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+
+    def now(self) -> int:
+        clock: dict[str, Any] = self.call("/_paper/clock")
+        return int(clock["now"])
+
+    def orders(self, api_key: str, symbol: str | None = None) -> list[dict[str, Any]]:
+        query = {"apiKey": api_key, **({"symbol": symbol} if symbol else {})}
+        rows: list[dict[str, Any]] = self.call(f"/_paper/orders?{urllib.parse.urlencode(query)}")
+        return rows
+
+    def trades(self, api_key: str, symbol: str) -> list[dict[str, Any]]:
+        query = urllib.parse.urlencode({"apiKey": api_key, "symbol": symbol})
+        rows: list[dict[str, Any]] = self.call(f"/_paper/trades?{query}")
+        return rows
+
+    def positions(self, api_key: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.call(f"/_paper/positions?apiKey={api_key}")
+        return rows
+
+    def mark(self, symbol: str) -> Decimal:
+        """The mark price, from the public endpoint (a harness request: it carries no replica header)."""
+        with urllib.request.urlopen(f"{self.url}/fapi/v1/premiumIndex?symbol={symbol}", timeout=30) as response:
+            return Decimal(json.loads(response.read())["markPrice"])
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        self.call("/_paper/price", {"symbol": symbol, "price": str(price)})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One exchange request as the paper exchange logged it (time: its arrival, on the exchange clock)."""
+
+    seq: int
+    time: int
+    method: str
+    path: str
+    api_key: str | None
+    replica: str | None
+    client_id: str | None
+    symbol: str | None
+    weight: int
+    status: int | None
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Request:
+        return cls(
+            row["seq"],
+            row["time"],
+            row["method"],
+            row["path"],
+            row["apiKey"],
+            row["replica"],
+            row["clientOrderId"],
+            row.get("symbol"),
+            row["weight"],
+            row["status"],
+        )
+
+
+class RequestTap:
+    """Copies the paper exchange's request log while recording (the venue keeps only the newest 100,000, which a
+    busy controller fills in under a minute)."""
+
+    def __init__(self, paper: Paper, every: float = 1.0) -> None:
+        self.paper = paper
+        self.every = every
+        self.records: list[Request] = []
+        self._since = 0
+        self._last_seq = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _poll(self) -> None:
+        rows = self.paper.call(f"/_paper/requests?since={self._since}")
+        fresh = [Request.from_json(r) for r in rows if r["seq"] > self._last_seq]
+        with self._lock:
+            self.records.extend(fresh)
+        if fresh:
+            self._last_seq = fresh[-1].seq
+            self._since = fresh[-1].time
+
+    def start(self) -> int:
+        """Record from now on; returns the start on the exchange clock."""
+        self.stop()
+        with self._lock:
+            self.records = []
+        self._since = self.paper.now()
+        self._last_seq = 0
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="request-tap", daemon=True)
+        self._thread.start()
+        return self._since
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(OSError):
+                self._poll()
+
+    def snapshot(self) -> list[Request]:
+        with contextlib.suppress(OSError):
+            self._poll()
+        with self._lock:
+            return list(self.records)
+
+    def stop(self) -> list[Request]:
+        if self._thread is None:
+            return []
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        return self.snapshot()
+
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+
+class Kube:
+    """The harness's own API client (user agent ``warden-bench``); it counts its requests, so scenario 8 can
+    subtract them from the API server's counters."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        config = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=config)  # type: ignore[no-untyped-call]
+        self.api = kubernetes.client.ApiClient(config)
+        self.api.user_agent = USER_AGENT
+        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        self.core = kubernetes.client.CoreV1Api(self.api)
+        self.requests: dict[tuple[str, str], int] = {}
+
+    def _count(self, verb: str, resource: str) -> None:
+        self.requests[(verb, resource)] = self.requests.get((verb, resource), 0) + 1
+
+    def namespace(self, name: str) -> None:
+        self._count("POST", "namespaces")
+        with contextlib.suppress(ApiException):  # already there
+            self.core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=name)))
+
+    def account(self, namespace: str, account: PaperAccount, paper_url: str) -> None:
+        """A Secret and an ExchangeAccount named ``paper``, as a trader sets them up."""
+        self._count("POST", "secrets")
+        secret = V1Secret(
+            metadata=V1ObjectMeta(name="paper-credentials"),
+            string_data={"apiKey": account.api_key, "secret": account.secret},
+        )
+        self.core.create_namespaced_secret(namespace, secret)
+        self.create(
+            namespace,
+            "exchangeaccounts",
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ExchangeAccount",
+                "metadata": {"name": "paper"},
+                "spec": {
+                    "exchange": "binanceusdm",
+                    "apiBaseUrl": paper_url,
+                    "credentialsSecretRef": {"name": "paper-credentials"},
+                },
+            },
+        )
+
+    def create(self, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._count("POST", plural)
+        return cast(
+            dict[str, Any], self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+        )
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._count("GET", "positions")
+        try:
+            found = cast(
+                dict[str, Any], self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "positions", name)
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def list(self, namespace: str) -> list[dict[str, Any]]:
+        self._count("LIST", "positions")
+        found = cast(dict[str, Any], self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "positions"))
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
+    def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        self._count("PATCH", "positions")
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "positions", name, {"spec": spec})
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._count("PATCH", "positions/status")
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "positions", name, {"status": status}
+        )
+
+    def delete(self, namespace: str, name: str) -> None:
+        self._count("DELETE", "positions")
+        with contextlib.suppress(ApiException):
+            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "positions", name)
+
+    def apiserver_requests(self) -> dict[tuple[str, str], float]:
+        """``apiserver_request_total`` summed by (verb, resource[/subresource]); non-resource URLs left out."""
+        method, url, headers, _, _ = self.api.param_serialize("GET", "/metrics")
+        response = self.api.call_api(method, url, header_params=headers)
+        text = response.response.data.decode()
+        totals: dict[tuple[str, str], float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name != "apiserver_request":
+                continue
+            for sample in family.samples:
+                if not sample.name.endswith("_total") or not sample.labels.get("resource"):
+                    continue
+                resource = sample.labels["resource"]
+                if sample.labels.get("subresource"):
+                    resource += "/" + sample.labels["subresource"]
+                key = (sample.labels["verb"], resource)
+                totals[key] = totals.get(key, 0.0) + sample.value
+        return totals
+
+
+def phase(obj: dict[str, Any] | None) -> str | None:
+    if obj is None:
+        return None
+    value: str | None = (obj.get("status") or {}).get("phase")
+    return value
+
+
+# --- the processes -----------------------------------------------------------------------------
+
+
+@dataclass
+class ProcSample:
+    cpu_s: float
+    rss_mib: float
+    at: float
+
+
+def proc_sample(pid: int) -> ProcSample:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    rss = 0.0
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+    return ProcSample(cpu, rss, time.monotonic())
+
+
+@dataclass
+class Usage:
+    """CPU cores and resident memory of a process over a window, sampled once a second."""
+
+    pid: int
+    samples: list[ProcSample] = field(default_factory=list)
+
+    def sample(self) -> None:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            self.samples.append(proc_sample(self.pid))
+
+    def result(self) -> dict[str, float | None]:
+        if len(self.samples) < 2:
+            return {"cpu_cores": None, "rss_mib": None, "rss_mib_max": None}
+        first, last = self.samples[0], self.samples[-1]
+        return {
+            "cpu_cores": round((last.cpu_s - first.cpu_s) / (last.at - first.at), 3),
+            "rss_mib": round(last.rss_mib, 1),
+            "rss_mib_max": round(max(s.rss_mib for s in self.samples), 1),
+        }
+
+
+# --- markets and manifests ---------------------------------------------------------------------
+
+MARKETS = load_markets()
+
+
+def amount_for(symbol: str, price: Decimal | None = None) -> Decimal:
+    """A small order comfortably above the minimum notional (prices wander during a run)."""
+    spec = MARKETS[symbol]
+    price = price or spec.initial_mark_price
+    steps = (spec.min_notional * Decimal("1.5") / price / spec.step_size).to_integral_value(ROUND_CEILING)
+    return max(steps * spec.step_size, spec.min_qty)
+
+
+def unified(symbol: str) -> str:
+    return f"{symbol.removesuffix('USDT')}/USDT:USDT"
+
+
+def position_manifest(name: str, symbol: str, amount: Decimal, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "accountRef": {"name": "paper"},
+        "symbol": unified(symbol),
+        "side": "long",
+        "amount": f"{amount:f}",
+        "entry": {"type": "market"},
+        "stopLoss": {"percent": "5"},
+    }
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Position",
+        "metadata": {"name": name},
+        "spec": body | spec,
+    }
+
+
+# --- one environment ---------------------------------------------------------------------------
+
+PAPER_ARGS = [
+    # The controller's behaviour is what is measured, not the exchange's refusals: the limits are lifted and
+    # the weight is counted from the request log instead.
+    "--weight-limit",
+    "1000000000",
+    "--orders-per-10s",
+    "1000000000",
+    "--orders-per-minute",
+    "1000000000",
+    # Binance allows 200 open conditional orders per account; 1,000 protected Positions need 1,000.
+    "--max-algo-orders",
+    "1000000",
+    "--log-level",
+    "WARNING",
+]
+# 1 Hz mark price updates on every symbol: a calm walk (no jumps, no crashes), so no stop triggers by itself.
+CALM_WALK = {
+    "walk": {
+        "seed": 7,
+        "tickMs": 1000,
+        "calmVolatility": 0.0003,
+        "volatileVolatility": 0.0003,
+        "jumpChance": 0.0,
+        "crashChance": 0.0,
+    }
+}
+
+
+@dataclass
+class Env:
+    """One stack (control plane, Postgres, paper exchange) and the controller replicas the harness runs."""
+
+    workdir: Path
+    stack: Stack = field(init=False)
+    paper: Paper = field(init=False)
+    kube: Kube = field(init=False)
+    tap: RequestTap = field(init=False)
+    controllers: dict[str, Service] = field(default_factory=dict)
+    controller_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stack = Stack(self.workdir, paper_args=list(PAPER_ARGS))
+
+    def start(self) -> None:
+        self.stack.start()
+        self.paper = Paper(self.stack.paper_url)
+        self.kube = Kube(self.stack.kubeconfig)
+        self.tap = RequestTap(self.paper)
+        self.paper.call("/_paper/price-path", CALM_WALK)
+
+    def start_controller(self, name: str = "warden", **env: str) -> Service:
+        self.controller_env[name] = env
+        service = self.stack.start_controller(name, **env)
+        self.controllers[name] = service
+        return service
+
+    def restart_controller(self, name: str = "warden", *, kill: bool, env: dict[str, str] | None = None) -> Service:
+        """SIGKILL (a crash) or SIGTERM (a rollout), then start again under the same replica id, with ``env``
+        (default: the environment it had)."""
+        service = self.controllers[name]
+        if kill and service.process is not None:
+            service.process.kill()
+            service.process.wait()
+        else:
+            service.stop()
+        return self.start_controller(name, **(self.controller_env[name] if env is None else env))
+
+    def alive(self, name: str = "warden") -> Service:
+        service = self.controllers[name]
+        if not service.alive():
+            raise RuntimeError(f"controller {name} died:\n{service.tail(60)}")
+        return service
+
+    def account(self, namespace: str) -> PaperAccount:
+        self.kube.namespace(namespace)
+        account = self.stack.create_paper_account(balance="100000000")
+        self.kube.account(namespace, account, self.stack.paper_url)
+        return account
+
+    def stop(self) -> None:
+        with contextlib.suppress(AttributeError):  # the tap exists once start() got that far
+            self.tap.stop()
+        self.stack.stop()
+
+
+@contextlib.contextmanager
+def environment(workdir: Path) -> Iterator[Env]:
+    env = Env(workdir)
+    try:
+        env.start()
+        yield env
+    finally:
+        env.stop()
