@@ -3,8 +3,9 @@
 The store never makes a caller wait on a store it already knows is down: after a failure it refuses at once
 (``AuditUnavailable``) until a short back-off has passed, and only then tries the database again.
 
-Event writes are group-committed: the calls that arrive while one statement is in flight go out together in the
-next one, so many Positions each writing a couple of events cost one round trip, not one each.
+Event writes are group-committed: calls that arrive while statements are in flight go out together in the next
+one (up to ``GROUP_EVENTS`` per statement, ``POOL_SIZE`` statements at once), so many Positions each writing a
+couple of events cost one round trip, not one each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from controller.metrics import AUDIT_UP, AUDIT_WRITES
 _NAMESPACE = uuid.UUID("5b0c1c8e-6f1d-4a55-9a0e-2f2b8c1d7e11")
 RETRY_AFTER_S = 2.0
 TIMEOUT_S = 2.0
+POOL_SIZE = 4
+GROUP_EVENTS = 500  # events per statement before another statement (and connection) takes the rest
 log = logging.getLogger("warden.audit")
 
 
@@ -172,7 +175,7 @@ class AuditStore:
         self._retry_at = 0.0
         self._partitions_checked = 0.0
         self._queued: list[tuple[list[AuditEvent], asyncio.Future[None]]] = []
-        self._writing = asyncio.Lock()
+        self._flushers: set[asyncio.Task[None]] = set()
         AUDIT_UP.set(0)
 
     @classmethod
@@ -196,7 +199,7 @@ class AuditStore:
     async def _ready(self) -> asyncpg.Pool:
         if self._pool is None:
             pool = await asyncpg.create_pool(
-                self.dsn, min_size=0, max_size=4, timeout=TIMEOUT_S, command_timeout=TIMEOUT_S
+                self.dsn, min_size=0, max_size=POOL_SIZE, timeout=TIMEOUT_S, command_timeout=TIMEOUT_S
             )
             try:
                 async with pool.acquire(timeout=TIMEOUT_S) as conn:
@@ -241,25 +244,38 @@ class AuditStore:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append((events, done))
-        async with self._writing:
-            if self._queued:  # else a statement before took them all
-                batch, self._queued = self._queued, []
-                # Shielded: a cancelled caller must not leave the others of its batch waiting forever.
-                await asyncio.shield(asyncio.ensure_future(self._commit(batch)))
+        if len(self._flushers) < POOL_SIZE:
+            # Own tasks: a cancelled caller cannot strand the others whose events share its statement.
+            flusher = asyncio.ensure_future(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         await done
 
-    async def _commit(self, batch: list[tuple[list[AuditEvent], asyncio.Future[None]]]) -> None:
-        merged = [e for events, _ in batch for e in events]
-        unique = {e.event_id: e for e in reversed(merged)}  # the first of any repeated id wins
-        rows = [_event_row(e) for e in merged if unique.get(e.event_id) is e]
-        try:
-            await self._write(_INSERT_EVENTS, rows, batched=True)
-        except AuditUnavailable as error:
+    def _take(self) -> list[tuple[list[AuditEvent], asyncio.Future[None]]]:
+        """Queued calls in arrival order, up to about ``GROUP_EVENTS`` events (the rest go to another statement
+        on another connection)."""
+        taken, count = [], 0
+        while self._queued and count < GROUP_EVENTS:
+            call = self._queued.pop(0)
+            taken.append(call)
+            count += len(call[0])
+        return taken
+
+    async def _flush(self) -> None:
+        while batch := self._take():
+            try:
+                merged = [e for events, _ in batch for e in events]
+                unique = {e.event_id: e for e in reversed(merged)}  # the first of any repeated id wins
+                rows = [_event_row(e) for e in merged if unique.get(e.event_id) is e]
+                await self._write(_INSERT_EVENTS, rows, batched=True)
+            except Exception as error:  # AuditUnavailable, or an event that cannot be encoded
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
             for _, done in batch:
-                done.set_exception(error)
-            return
-        for _, done in batch:
-            done.set_result(None)
+                if not done.done():
+                    done.set_result(None)
 
     async def record_fills(self, fills: list[Fill]) -> None:
         rows = [
