@@ -20,9 +20,9 @@ test: setup
 	@bash scripts/test.sh
 
 lint:
-	@.venv/bin/ruff check controller tests
-	@.venv/bin/ruff format --check controller tests
-	@.venv/bin/mypy controller
+	@.venv/bin/ruff check controller tests bench
+	@.venv/bin/ruff format --check controller tests bench
+	@.venv/bin/mypy controller bench
 
 crds:
 	@$(PY) -m controller.api.crdgen

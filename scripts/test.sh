@@ -3,9 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "==> [test] ruff"
-.venv/bin/ruff check controller tests
-.venv/bin/ruff format --check controller tests
+.venv/bin/ruff check controller tests bench
+.venv/bin/ruff format --check controller tests bench
 echo "==> [test] mypy --strict"
-.venv/bin/mypy controller
+.venv/bin/mypy controller bench
 echo "==> [test] pytest"
 exec .venv/bin/pytest -m "not slow" "$@"

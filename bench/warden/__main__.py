@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from bench.warden.env import Env, environment, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("bench")
+Save = Callable[[], None]
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -116,8 +118,7 @@ def run_stage(
     return stage
 
 
-def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int], out: dict[str, Any], save: Save) -> None:
     with environment(workdir / "main") as env:
         log.info("floor")
         out["floor"] = scenarios.floor(env, args.floor_samples)
@@ -127,10 +128,13 @@ def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int]) -> dict[
         _wait_ready(env, "warden")
         log.info("lifecycles (Kubernetes API requests)")
         out["lifecycle"] = scenarios.lifecycles(env, "bench-life", args.lifecycles, idle_s=20.0)
+        save()
         floor_ms = out["floor"]["fill_to_protect_ms"]["p50_ms"]
         account = env.account("bench")
-        out["stages"] = [run_stage(env, args, "bench", account.api_key, n, floor_ms) for n in sizes]
-    return out
+        out["stages"] = []
+        for n in sizes:
+            out["stages"].append(run_stage(env, args, "bench", account.api_key, n, floor_ms))
+            save()
 
 
 def run_accounts(
@@ -215,24 +219,29 @@ def main(argv: list[str]) -> int:
         "git_commit": git_commit(),
         "arguments": vars(args) | {"out": str(args.out), "docs": str(args.docs), "workdir": str(args.workdir)},
     }
+    out = args.out or ROOT / "bench" / "results" / f"{datetime.now(UTC).date().isoformat()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        """Written after every part, so a run stopped half-way still leaves what it measured."""
+        results["minutes"] = round((time.time() - started) / 60, 1)
+        out.write_text(json.dumps(report.headline(results, args.primary) | results, indent=2, default=str) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
-        results |= run_main(args, workdir, sizes)
+        run_main(args, workdir, sizes, results, save)
         floor_ms = results["floor"]["fill_to_protect_ms"]["p50_ms"]
         accounts, per_account = _pair(args.accounts)
         if accounts:
             results["accounts"] = run_accounts(args, workdir, accounts, per_account, floor_ms)
+            save()
         shards, per_shard = _pair(args.shards)
         if shards:
             results["shards"] = run_shards(args, workdir, shards, per_shard, floor_ms)
-    results["minutes"] = round((time.time() - started) / 60, 1)
-    results = report.headline(results, args.primary) | results
-    out = args.out or ROOT / "bench" / "results" / f"{datetime.now(UTC).date().isoformat()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    save()
     print(f"results: {out}")
     if str(args.docs) != "-":
-        report.write_docs(args.docs, results, out)
+        report.write_docs(args.docs, report.headline(results, args.primary) | results, out)
         print(f"table: {args.docs}")
     return 0
 

@@ -318,9 +318,15 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
         if r.replica is not None and r.api_key in api_keys:
             counts = per_replica.setdefault(r.replica, {})
             counts[api_keys[r.api_key]] = counts.get(api_keys[r.api_key], 0) + 1
+    by_path: dict[str, float] = {}
+    for r in records:
+        if r.replica is not None and r.time >= since:
+            route = f"{r.method} {r.path}{'' if r.symbol else ' (all symbols)'}"
+            by_path[route] = by_path.get(route, 0) + r.weight / minutes
     return {
         "seconds": round(minutes * 60, 1),
         "weight_per_min_total": round(weight["total"] / minutes, 1),
+        "weight_per_min_by_route": {k: round(v, 1) for k, v in sorted(by_path.items(), key=lambda kv: -kv[1])},
         "weight_per_min_by_account": {k: round(v / minutes, 1) for k, v in weight["by_account"].items()},
         "exchange_requests_per_s": round(weight["requests"] / (minutes * 60), 1),
         "requests_by_replica_and_account": per_replica,
@@ -502,6 +508,9 @@ def drift_probes(
 
             orphan_cancelled = partial(_stops_gone, env, api_key, symbol, prefix, closed_at)
             closed.append(float(wait_for(f"{name}'s orphan stop cancelled", orphan_cancelled, timeout) - closed_at))
+            # The next probe opens on the same symbol: this one must be done closing first (in one-way mode
+            # both share one exchange position).
+            _wait_phase(env, namespace, name, "Closed", timeout)
         except BenchTimeout as error:
             log.warning("%s", error)
             missed += 1
