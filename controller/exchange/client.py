@@ -30,7 +30,10 @@ def make_exchange(
         {
             "apiKey": api_key,
             "secret": secret,
-            "enableRateLimit": True,
+            # Warden budgets request weight itself (one paced read per account, controller/handlers/observer.py);
+            # ccxt's own throttle would hold every call for rateLimit x cost (250 ms for a positions read) and
+            # queue a stop behind reads. The exchange's 429 stays the backstop (a retry with back-off).
+            "enableRateLimit": False,
             "headers": dict(headers or {}),
             "options": {
                 # load_markets() must touch only /fapi/v1/exchangeInfo, never the spot sapi hosts.

@@ -131,6 +131,8 @@ class Reconciler:
         self.t = target
         self.gateway: Gateway | None = None
         self.deleting = False
+        self.fills_due: Observation | None = None
+        """The observation of this pass's last fill: its trades go to the audit fills when the pass ends."""
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -335,6 +337,9 @@ class Reconciler:
         started = time.monotonic()
         try:
             status = await self._run(status, deleting)
+            if self.fills_due is not None:
+                # Read after the pass, so reading trades never delays the stop that a fill calls for.
+                status = await self.record_fills(status, self.fills_due)
             RECONCILES.labels("ok").inc()
             return status
         except Exception:
@@ -384,19 +389,15 @@ class Reconciler:
         risk: RiskContext | None,
         until: Callable[[PositionStatus], bool] = lambda _: False,
     ) -> PositionStatus:
+        """Plan and act until nothing more happens now."""
         for _ in range(MAX_STEPS_PER_PASS):
             if until(status):
-                return status
+                break
             try:
                 observation = await self.observe(account, status)
             except ccxt.BaseError as error:
-                EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
-                after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
-                if after.conditions != status.conditions:  # each new kind of failure once, not every second
-                    event = self.audit_event("ExchangeError", status, describe(error), key=_now_key())
-                    after = await self.commit(status, after, [event])
-                    return after
-                return status
+                status = await self.observe_failed(status, error)
+                break
             now = datetime.now(UTC)
             step = plan(
                 self.t.spec,
@@ -412,10 +413,18 @@ class Reconciler:
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
             if any(note.type in _FILL_NOTES for note in step.notes):
-                status = await self.record_fills(status, observation)
+                self.fills_due = observation
             if not progressed or status.phase in TERMINAL:
-                return status
+                break
         return status
+
+    async def observe_failed(self, status: PositionStatus, error: ccxt.BaseError) -> PositionStatus:
+        EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
+        after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
+        if after.conditions == status.conditions:  # each new kind of failure once, not every second
+            return status
+        event = self.audit_event("ExchangeError", status, describe(error), key=_now_key())
+        return await self.commit(status, after, [event])
 
     async def observe(self, account: Account, status: PositionStatus) -> Observation:
         """This Position's view of the account's shared snapshot. It must be newer than this Position's last

@@ -65,6 +65,7 @@ TRAILING_MIN_INTERVAL = timedelta(seconds=2)
 """An emulated trailing stop moves at most this often: each move is a place and a cancel on the exchange."""
 _LIVE = frozenset({OrderState.INTENDED, OrderState.OPEN})
 _HIT = frozenset({OrderState.TRIGGERED, OrderState.FILLED})
+_EXITS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE})  # each covers the whole holding it saw
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
 PAUSE_ANNOTATION = "trading.warden.dev/paused"
 
@@ -924,20 +925,31 @@ class _Context:
         for record in status.takeProfitOrders:
             if self.on_exchange(record):
                 return self.cancel(status, record, "closing")
-        size = floor_to_step(self.obs.position_size, self.rules.amount_step)
-        if size > 0:
+        size = floor_to_step(min(self.obs.position_size, self.still_held(status)), self.rules.amount_step)
+        if size >= self.rules.min_amount:
             return self.close_position(status, size)
         for leftover in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
             if leftover is not None and self.on_exchange(leftover):
                 return self.cancel(status, leftover, "the position is flat")
         return self.closed(status)
 
+    def still_held(self, status: PositionStatus) -> Decimal:
+        """What this Position may still hold after its exit began. The exchange's size alone is not it: another
+        Position can hold the same symbol, and after an outside close, a liquidation, or the take profits,
+        nothing of this one is left; after its stop fired, what the stop covered is gone."""
+        entry = status.entryOrder
+        filled = status.filled or (entry.filled if entry is not None else None) or Decimal(0)
+        if status.exitReason in (*_EXTERNAL_EXITS, "TakeProfit"):
+            return Decimal(0)
+        exits = (status.stopOrder, status.trailingOrder, status.closeOrder, *status.retiredOrders)
+        fired = [r.amount for r in exits if r is not None and r.state in _HIT and purpose_of(r.clientOrderId) in _EXITS]
+        return max(filled - sum(fired, Decimal(0)), Decimal(0)) if fired else filled
+
     def close_position(self, status: PositionStatus, size: Decimal) -> Step:
         close = status.closeOrder
         if close is not None and close.state is OrderState.OPEN:
             return Step(status)
-        # Never more than this Position filled: another Position may share the symbol.
-        amount = floor_to_step(min(size, status.filled or size), self.rules.amount_step)
+        amount = size  # already no more than this Position holds (still_held)
         if close is not None and self.unsent(close):
             return self.act(status, status, self.close_action(close))
         placed = max(status.closeSequence, 1 if close is not None else 0)

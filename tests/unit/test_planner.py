@@ -406,3 +406,23 @@ def test_an_order_whose_answer_was_lost_is_audited_when_found() -> None:
     assert "order 8" in step.notes[0].message
     assert step.action == CancelOrder(STOP1, Purpose.STOP)  # the old stop goes only now that the new one rests
     assert "OrderFound" not in [n.type for n in run(spec(stopLoss={"price": "61000"}), step.status, found).notes]
+
+
+def test_closing_never_sells_what_another_position_on_the_symbol_holds() -> None:
+    """One-way mode: the symbol's exchange position can be another Position's. After an outside close (or a
+    fired stop) this one holds nothing (or only what its stop did not cover), whatever the exchange shows."""
+    other_holds = obs(size="0.030", orders={STOP1: seen(STOP1, OrderState.OPEN, "0", "7")})
+    external = PositionStatus(
+        phase=Phase.CLOSING,
+        exitReason="ExternalClose",
+        filled=Decimal("0.010"),
+        entryOrder=FILLED_ENTRY,
+        stopOrder=RESTING_STOP,
+        stopSequence=1,
+    )
+    step = run(spec(), external, other_holds)
+    assert isinstance(step.action, CancelOrder) and step.action.client_order_id == STOP1  # leftovers only
+    fired = record(STOP1, OrderState.TRIGGERED, amount="0.006", exchange_id="7", triggerPrice="60000")
+    partly = external.model_copy(update={"exitReason": "StopLoss", "stopOrder": fired})
+    step = run(spec(), partly, obs(size="0.030"))
+    assert isinstance(step.action, PlaceMarketOrder) and step.action.amount == Decimal("0.004")
