@@ -26,6 +26,7 @@ from controller.api.v1alpha1 import (
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT_DIRS = (REPO / "crds", REPO / "charts" / "warden" / "crds")
 _DROPPED_KEYS = {"title", "additionalProperties", "$defs"}
+_RULES = "x-kubernetes-validations"
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -38,7 +39,9 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     while "$ref" in node or "anyOf" in node:
         if "$ref" in node:
             target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
-            node = {**target, **node}
+            # A field's own rules (e.g. immutability) come on top of its type's rules, not instead of them.
+            rules = [*target.get(_RULES, []), *node.get(_RULES, [])]
+            node = {**target, **node} | ({_RULES: rules} if rules else {})
         else:
             # Optional[X] is "X or null"; Kubernetes expresses optionality by leaving X out of `required`.
             variants = [v for v in node.pop("anyOf") if v.get("type") != "null"]

@@ -7,11 +7,21 @@ Money and quantities travel as decimal strings (never JSON numbers, which parse 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 DECIMAL_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,18})?$"
 SIGNED_DECIMAL_PATTERN = r"^-?[0-9]{1,16}(\.[0-9]{1,18})?$"
@@ -26,6 +36,12 @@ def _decimal_from_string(value: Any) -> Any:
     return Decimal(value)
 
 
+def cel_matches(pattern: str) -> str:
+    """The CEL rule for a Python regular expression (CEL string literals need their backslashes doubled)."""
+    escaped = pattern.replace("\\", "\\\\")
+    return f"self.matches('{escaped}')"
+
+
 PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
@@ -37,7 +53,7 @@ PositiveDecimal = Annotated[
             "pattern": DECIMAL_PATTERN,
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.matches('^[0-9]{1,16}(\\\\.[0-9]{1,18})?$')",
+                    "rule": cel_matches(DECIMAL_PATTERN),
                     "message": 'must be a plain decimal string such as "0.01": no sign, at most 18 decimals',
                 },
                 {"rule": "self.matches('[1-9]')", "message": "must be greater than zero"},
@@ -67,17 +83,51 @@ def _within(pattern: str, message: str) -> AfterValidator:
 
 def _bounded_schema(pattern: str, message: str) -> WithJsonSchema:
     """The range is expressed by the pattern, so the API server and pydantic refuse the same strings."""
-    cel_pattern = pattern.replace("\\", "\\\\")
     return WithJsonSchema(
         {
             "type": "string",
             "maxLength": 24,
             "x-kubernetes-validations": [
-                {"rule": f"self.matches('{cel_pattern}')", "message": message},
+                {"rule": cel_matches(pattern), "message": message},
                 {"rule": "self.matches('[1-9]')", "message": "must be greater than zero"},
             ],
         }
     )
+
+
+@dataclass(frozen=True)
+class Matching:
+    """A string of at most ``max_length`` that must match ``pattern``, refused with ``message`` by pydantic and, as a
+    CEL rule, by the API server (a schema ``pattern`` would only say "should match '^...$'")."""
+
+    pattern: str
+    message: str
+    max_length: int
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            self._check, core_schema.str_schema(max_length=self.max_length)
+        )
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        rule = {"rule": cel_matches(self.pattern), "message": self.message}
+        return {"type": "string", "maxLength": self.max_length, "x-kubernetes-validations": [rule]}
+
+    def _check(self, value: str) -> str:
+        if re.fullmatch(self.pattern, value) is None:
+            raise ValueError(self.message)
+        return value
+
+
+SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}:[A-Z0-9]{1,20}$"
+SYMBOL_MESSAGE = 'must be a ccxt unified perpetual symbol in capitals, BASE/QUOTE:SETTLE, such as "BTC/USDT:USDT"'
+Symbol = Annotated[str, Matching(SYMBOL_PATTERN, SYMBOL_MESSAGE, 64)]
+"""A ccxt unified symbol of a perpetual swap, e.g. ``BTC/USDT:USDT``."""
+
+BASE_URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+BASE_URL_MESSAGE = 'must be an http:// or https:// URL such as "https://fapi.binance.com"'
+BaseUrl = Annotated[str, Matching(BASE_URL_PATTERN, BASE_URL_MESSAGE, 2048)]
+"""An API root URL."""
 
 
 PERCENT_PATTERN = r"^[0-9]{1,2}(\.[0-9]{1,4})?$"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,19 +12,20 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.api.types import (
+    BaseUrl,
     CallbackPercent,
     Duration,
     Fraction,
     Percent,
     PositiveDecimal,
     SignedDecimal,
+    Symbol,
 )
 
 GROUP = "trading.warden.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-SYMBOL_PATTERN = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}:[A-Z0-9]{1,20}$"
 IMMUTABLE = "self == oldSelf"
 
 
@@ -32,13 +35,20 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-def _immutable(message: str) -> dict[str, Any]:
+def _immutable(message: str) -> Callable[[dict[str, Any]], None]:
     return _rules((IMMUTABLE, message))
 
 
-def _rules(*rules: tuple[str, str]) -> dict[str, Any]:
-    """CEL rules with the message a trader sees when the API server refuses the manifest."""
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+def _rules(*rules: tuple[str, str]) -> Callable[[dict[str, Any]], None]:
+    """CEL rules with the message a trader sees when the API server refuses the manifest; added to the rules the
+    field's type may carry already."""
+
+    def add(schema: dict[str, Any]) -> None:
+        # A new list: the type's list may be shared by every schema generated from it.
+        added = [{"rule": rule, "message": message} for rule, message in rules]
+        schema["x-kubernetes-validations"] = [*schema.get("x-kubernetes-validations", []), *added]
+
+    return add
 
 
 def _one_of(model: BaseModel, first: str, second: str, where: str) -> None:
@@ -98,10 +108,8 @@ class ExchangeAccountSpec(WireModel):
     )
 
     exchange: Literal["binanceusdm"] = Field(description="ccxt exchange id.")
-    apiBaseUrl: str | None = Field(
+    apiBaseUrl: BaseUrl | None = Field(
         default=None,
-        max_length=2048,
-        pattern=r"^https?://",
         description="Overrides the exchange's API host, e.g. the Warden paper exchange.",
     )
     credentialsSecretRef: SecretRef = Field(
@@ -180,7 +188,23 @@ class Phase(StrEnum):
     FAILED = "Failed"
 
 
+def _refuse_namespace(schema: dict[str, Any]) -> None:
+    """Declared only to be refused with a reason: pruned as an unknown field, it would silently vanish."""
+    schema["properties"]["namespace"] = {
+        "type": "string",
+        "description": "Not allowed: the ExchangeAccount is always in the Position's namespace.",
+    }
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": "!has(self.__namespace__)",
+            "message": "accountRef takes only a name: a Position uses an ExchangeAccount in its own namespace",
+        }
+    ]
+
+
 class AccountRef(WireModel):
+    model_config = ConfigDict(json_schema_extra=_refuse_namespace)
+
     name: str = Field(
         min_length=1, max_length=253, description="An ExchangeAccount in the same namespace as the Position."
     )
@@ -315,13 +339,28 @@ class DeletionPolicy(StrEnum):
 
 
 MAX_TAKE_PROFITS = 8
+_LIMIT = "has(self.entry) && self.entry.type == 'limit' && has(self.entry.price)"
+_LIMIT_SIDES = (
+    # double(): exact enough for prices a tick apart; the planner checks ticks and market prices at runtime.
+    (
+        f"!({_LIMIT} && has(self.stopLoss) && has(self.stopLoss.price)) || (self.side == 'long' ? "
+        "double(self.stopLoss.price) < double(self.entry.price) : "
+        "double(self.stopLoss.price) > double(self.entry.price))",
+        "the stop loss must be below the limit entry price for a long and above it for a short",
+    ),
+    (
+        f"!({_LIMIT} && has(self.takeProfit)) || self.takeProfit.all(t, !has(t.price) || (self.side == 'long' ? "
+        "double(t.price) > double(self.entry.price) : double(t.price) < double(self.entry.price)))",
+        "take-profit prices must be above the limit entry price for a long and below it for a short",
+    ),
+)
 
 
 class PositionSpec(WireModel):
+    model_config = ConfigDict(json_schema_extra=_rules(*_LIMIT_SIDES))
+
     accountRef: AccountRef = Field(json_schema_extra=_immutable("accountRef cannot be changed after creation"))
-    symbol: str = Field(
-        max_length=64,
-        pattern=SYMBOL_PATTERN,
+    symbol: Symbol = Field(
         description="ccxt unified symbol, e.g. `BTC/USDT:USDT`.",
         json_schema_extra=_immutable("symbol cannot be changed after creation; create a new Position"),
     )
@@ -372,6 +411,14 @@ class PositionSpec(WireModel):
             raise ValueError("the take-profit portions add up to more than 1 (the whole filled amount)")
         if self.leverage is not None and not 1 <= self.leverage <= 125:
             raise ValueError("leverage must be between 1 and 125")
+        limit = self.entry.price if self.entry.type is EntryType.LIMIT else None
+        if limit is None:
+            return self
+        below, above = (operator.lt, operator.gt) if self.side is Side.LONG else (operator.gt, operator.lt)
+        if self.stopLoss.price is not None and not below(self.stopLoss.price, limit):
+            raise ValueError(_LIMIT_SIDES[0][1])
+        if any(t.price is not None and not above(t.price, limit) for t in self.takeProfit):
+            raise ValueError(_LIMIT_SIDES[1][1])
         return self
 
 

@@ -12,3 +12,8 @@ def test_committed_crds_match_the_types() -> None:
 def test_money_fields_are_strings_never_numbers() -> None:
     text = "".join(crdgen.render().values())
     assert "type: number" not in text
+
+
+def test_rendering_twice_gives_the_same_crds() -> None:
+    # A rule appended to a schema dict pydantic shares between generations would pile up on every render.
+    assert crdgen.render() == crdgen.render()

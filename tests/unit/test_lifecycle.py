@@ -185,7 +185,6 @@ def test_check_risk(limits: RiskLimits | None, book: Book, refused_by: str | Non
     ("overrides", "reason"),
     [
         ({"entry": {"type": "limit", "price": "64000.05"}}, "InvalidPrice"),
-        ({"entry": {"type": "limit", "price": "59000"}}, "StopOnWrongSide"),
         ({"takeProfit": [{"price": "64000", "portion": "0.5"}]}, "TakeProfitOnWrongSide"),
         ({"takeProfit": [{"price": "70000.01", "portion": "1"}]}, "InvalidPrice"),
         ({"takeProfit": [{"price": "70000", "portion": "0.05"}]}, "AmountBelowMinimum"),
@@ -213,6 +212,11 @@ def test_orders_are_checked_against_the_market_before_the_first_order(overrides:
         {"trailingStop": {"callbackPercent": "1", "activationPrice": "1", "activationPercent": "1"}},
         {"leverage": 126},
         {"stopLoss": {"price": 60000.0}},
+        {"entry": {"type": "limit", "price": "59000"}},  # the stop is not below the limit price
+        {"side": "short", "entry": {"type": "limit", "price": "60000"}},  # nor above it for a short
+        {"entry": {"type": "limit", "price": "64000"}, "takeProfit": [{"price": "63000", "portion": "1"}]},
+        {"symbol": "BTCUSDT"},
+        {"accountRef": {"name": "paper", "namespace": "other"}},
     ],
 )
 def test_invalid_specs_are_refused(overrides: dict[str, Any]) -> None:
