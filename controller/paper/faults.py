@@ -12,6 +12,10 @@ the first that fires (in the order added) decides the response. Modes and what t
 * ``drop``: the request is executed, then the connection is closed without any response.
 * ``rate_limit`` / ``ban``: HTTP 429 / 418 ``-1003`` with ``Retry-After`` (``retryAfterS``).
 * ``maintenance`` (``durationMs``): every matching request is refused with HTTP 503 for that window, starting now.
+* ``truncated``: the request is executed; the JSON answer is cut off halfway (a proxy that lost the connection).
+* ``missing_field`` (``field``): the request is executed; ``field`` is removed from every object of the JSON answer.
+* ``wrong_type`` (``field``, ``value``): the request is executed; ``field`` holds ``value`` (any JSON, default
+  ``null``) in every object of the JSON answer that has it, e.g. a number where Binance sends a string.
 
 Admin actions that break a position from outside (a stop cancelled by the venue, a position closed on the website)
 are recorded here too (:meth:`FaultInjector.record`), so a test can assert on one log.
@@ -20,6 +24,7 @@ are recorded here too (:meth:`FaultInjector.record`), so a test can assert on on
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -32,7 +37,11 @@ from aiohttp.typedefs import Handler, Middleware
 
 from controller.paper.requestlog import RequestRecord, record_of
 
-MODES = frozenset({"latency", "http_error", "disconnected", "timeout", "drop", "rate_limit", "ban", "maintenance"})
+CORRUPTING_MODES = frozenset({"truncated", "missing_field", "wrong_type"})
+"""Modes that execute the request and then spoil its answer."""
+MODES = frozenset(
+    {"latency", "http_error", "disconnected", "timeout", "drop", "rate_limit", "ban", "maintenance", *CORRUPTING_MODES}
+)
 HTTP_ERROR_STATUSES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 ANY = "*"
 _RULE_KEYS = frozenset(
@@ -48,6 +57,8 @@ _RULE_KEYS = frozenset(
         "executed",
         "retryAfterS",
         "durationMs",
+        "field",
+        "value",
     }
 )
 
@@ -78,6 +89,8 @@ class FaultRule:
     executed: bool = False
     retry_after_s: int = 60
     until: int | None = None  # end of a maintenance window
+    field: str | None = None  # the JSON key a corrupting mode removes or retypes
+    value: Any = None  # what ``wrong_type`` puts there
     fired: int = 0
 
     def targets(self, method: str, path: str, api_key: str | None) -> bool:
@@ -108,6 +121,8 @@ class FaultRule:
             "executed": self.executed,
             "retryAfterS": self.retry_after_s,
             "until": self.until,
+            "field": self.field,
+            "value": self.value,
             "fired": self.fired,
             "active": self.active(now),
         }
@@ -178,6 +193,9 @@ class FaultInjector:
             raise FaultSpecError("a latency rule needs 'latencyMs'")
         if mode == "maintenance" and "durationMs" not in spec:
             raise FaultSpecError("a maintenance rule needs 'durationMs'")
+        field_name = spec.get("field")
+        if mode in ("missing_field", "wrong_type") and not (isinstance(field_name, str) and field_name):
+            raise FaultSpecError(f"a {mode} rule needs 'field' (a JSON key)")
         rule = FaultRule(
             id=self._next_id,
             mode=mode,
@@ -191,6 +209,8 @@ class FaultInjector:
             executed=executed,
             retry_after_s=_int(spec, "retryAfterS", 60, 1),
             until=self._clock() + _int(spec, "durationMs", 0, 1) if mode == "maintenance" else None,
+            field=field_name,
+            value=spec.get("value"),
         )
         self._next_id += 1
         self.rules.append(rule)
@@ -269,6 +289,8 @@ class FaultInjector:
             if rule is None:
                 return await handler(request)
             record.fault = rule.mode
+            if rule.mode in CORRUPTING_MODES:
+                return corrupt(rule, await handler(request))
             if rule.mode == "drop" or (rule.mode == "timeout" and rule.executed):
                 response = await handler(request)
                 if rule.mode == "drop":
@@ -279,6 +301,31 @@ class FaultInjector:
             return _fault_response(rule, request.remote or "", self._clock())
 
         return inject
+
+
+def corrupt(rule: FaultRule, response: web.StreamResponse) -> web.StreamResponse:
+    """The executed request's answer, spoilt as the rule says (JSON bodies only)."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return response
+    if response.content_type != "application/json":
+        return response
+    body = response.body
+    if rule.mode == "truncated":
+        response.body = body[: len(body) // 2]
+    else:
+        response.body = json.dumps(_rewrite(json.loads(body), rule)).encode()
+    return response
+
+
+def _rewrite(node: Any, rule: FaultRule) -> Any:
+    if isinstance(node, list):
+        return [_rewrite(item, rule) for item in node]
+    if not isinstance(node, dict):
+        return node
+    rewritten = {key: _rewrite(value, rule) for key, value in node.items() if key != rule.field}
+    if rule.mode == "wrong_type" and rule.field in node:
+        rewritten[rule.field] = rule.value
+    return rewritten
 
 
 def _fault_response(rule: FaultRule, ip: str, now: int) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import ccxt.async_support as ccxt
@@ -178,9 +179,61 @@ def test_bad_rules_are_refused() -> None:
         {"mode": "timeout", "probability": 0},
         {"mode": "timeout", "count": 0},
         {"mode": "timeout", "colour": "red"},
+        {"mode": "missing_field"},
+        {"mode": "wrong_type", "field": ""},
     ):
         with pytest.raises(FaultSpecError):
             injector.add(spec)
+
+
+MARK = {"method": "GET", "path": "/fapi/v1/premiumIndex"}
+
+
+async def _get(paper: PaperServer, path: str) -> tuple[int, str]:
+    async with paper.http.get(f"{paper.base_url}{path}") as resp:
+        return resp.status, await resp.text()
+
+
+async def test_truncated_answers_are_cut_off_halfway(paper: PaperServer) -> None:
+    status, whole = await _get(paper, "/fapi/v1/premiumIndex?symbol=BTCUSDT")
+    await _add(paper, {"mode": "truncated", "count": 1, **MARK})
+    status, cut = await _get(paper, "/fapi/v1/premiumIndex?symbol=BTCUSDT")
+    assert status == 200
+    assert cut.startswith('{"symbol": "BTCUSDT"') and abs(len(cut) - len(whole) // 2) <= 2
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut)
+    _, faults = await paper.admin("GET", "faults")
+    assert faults["counters"] == {"truncated": 1}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"mode": "missing_field", "field": "markPrice"}, "absent"),
+        ({"mode": "wrong_type", "field": "markPrice"}, None),
+        ({"mode": "wrong_type", "field": "markPrice", "value": 65000}, 65000),
+        ({"mode": "wrong_type", "field": "markPrice", "value": ["65000"]}, ["65000"]),
+    ],
+)
+async def test_a_field_goes_missing_or_changes_type_in_every_object(
+    paper: PaperServer, rule: dict[str, Any], expected: Any
+) -> None:
+    await _add(paper, {**rule, **MARK})
+    for query in ("?symbol=BTCUSDT", ""):  # one object, and a list of them
+        status, text = await _get(paper, f"/fapi/v1/premiumIndex{query}")
+        assert status == 200
+        body = json.loads(text)
+        objects = body if isinstance(body, list) else [body]
+        assert len(objects) >= 1 and all("indexPrice" in o for o in objects)  # the rest is untouched
+        assert all(o.get("markPrice", "absent") == expected for o in objects)
+
+
+async def test_a_corrupted_answer_was_executed(exchange: Any, paper: PaperServer) -> None:
+    await _add(paper, {"mode": "truncated", **ORDER})
+    with pytest.raises(ccxt.BaseError):
+        await _buy(exchange, "c-1")
+    found = await _lookup(exchange, "c-1")
+    assert found is not None and found["status"] == "closed"
 
 
 async def test_rules_load_from_yaml_at_start(make_client: ExchangeFactory) -> None:
