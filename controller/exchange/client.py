@@ -10,6 +10,8 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
+from controller.exchange.responses import check_answers
+
 SUPPORTED_EXCHANGES = frozenset({"binanceusdm"})
 
 
@@ -45,6 +47,7 @@ def make_exchange(
             },
         }
     )
+    check_answers(exchange)
     if base_url is not None:
         root = base_url.rstrip("/")
         ws_root = root.replace("http://", "ws://", 1).replace("https://", "wss://", 1)

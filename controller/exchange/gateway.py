@@ -15,6 +15,7 @@ from typing import Any
 import ccxt
 
 from controller.api.v1alpha1 import OrderState, PositionSpec, PositionStatus, Side
+from controller.exchange.responses import PARSE_ERRORS, explain, parses_answers
 from controller.reconcile.model import (
     Action,
     CancelOrder,
@@ -124,15 +125,22 @@ class Gateway:
 
     async def load_markets(self) -> None:
         if not self._markets_loaded:
-            await self.client.load_markets()
+            await self.client.load_markets(reload=True)  # ccxt would keep an empty answer for good
+            if not self.client.markets:  # an answer without markets must not make every symbol unknown
+                raise ccxt.BadResponse("the exchange listed no markets")
             self._markets_loaded = True
 
     async def rules(self, symbol: str) -> MarketRules:
         await self.load_markets()
         if symbol not in self.client.markets:
             raise ccxt.BadSymbol(f"unknown symbol {symbol}")
-        return rules_from_market(self.client.market(symbol))
+        try:
+            return rules_from_market(self.client.market(symbol))
+        except PARSE_ERRORS as error:
+            self._markets_loaded = False  # read the list again next time, not this copy for good
+            raise ccxt.BadResponse(f"the exchange's market {symbol} is malformed: {explain(error)}") from error
 
+    @parses_answers
     async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
         """The account's positions (every symbol) and, for ``symbols``, open orders and mark prices.
 
@@ -155,6 +163,7 @@ class Gateway:
         found = await asyncio.gather(*(self.client.fetch_mark_price(s) for s in symbols))
         return {s: _dec(m["info"]["markPrice"]) for s, m in zip(symbols, found, strict=True)}
 
+    @parses_answers
     async def account_view(self) -> Snapshot:
         """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
         await self.load_markets()
@@ -195,6 +204,7 @@ class Gateway:
                 entries[(symbol, side)] = _dec(row.get("entryPrice"))
         return sizes, entries
 
+    @parses_answers
     async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
         """One Position's view: the account snapshot, plus a lookup by client id for each of its orders that
         can still change and is not among the open ones (it filled, triggered, was cancelled, or never arrived)."""
@@ -265,6 +275,7 @@ class Gateway:
             params["reduceOnly"] = True
         return params
 
+    @parses_answers
     async def execute(self, symbol: str, action: Action) -> str | None:
         """Send the action; returns the exchange's order id (None for cancels and settings)."""
         client = self.client
