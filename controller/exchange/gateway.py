@@ -99,12 +99,14 @@ def rules_from_market(market: dict[str, object]) -> MarketRules:
     precision = market["precision"]
     limits = market["limits"]
     assert isinstance(precision, dict) and isinstance(limits, dict)
+    # Market orders (entries, stops, closes) have a smaller lot limit than limit orders (MARKET_LOT_SIZE).
+    lot = (limits.get("market") or {}).get("max") or limits["amount"].get("max")
     return MarketRules(
         amount_step=Decimal(str(precision["amount"])),
         min_amount=Decimal(str(limits["amount"]["min"] or 0)),
         min_notional=Decimal(str((limits.get("cost") or {}).get("min") or 0)),
         price_tick=Decimal(str(precision["price"])),
-        max_amount=Decimal(str(limits["amount"]["max"])) if limits["amount"].get("max") else None,
+        max_amount=Decimal(str(lot)) if lot else None,
     )
 
 

@@ -60,7 +60,7 @@ from controller.reconcile.model import (
     Step,
     client_id_prefix,
 )
-from controller.reconcile.planner import TERMINAL, follows_mark, plan, replace_status, set_condition
+from controller.reconcile.planner import TERMINAL, follows_mark, plan, replace_status, set_condition, unknown_symbol
 from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import RiskContext, book_from
 
@@ -420,6 +420,10 @@ class Reconciler:
 
     async def observe_failed(self, status: PositionStatus, error: ccxt.BaseError) -> PositionStatus:
         EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
+        if isinstance(error, ccxt.BadSymbol) and status.entryOrder is None:
+            now = datetime.now(UTC)
+            step = unknown_symbol(status, self.t.spec.symbol, generation=self.t.generation, now=now)
+            return (await self.apply(status, step, now))[0]
         after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
         if after.conditions == status.conditions:  # each new kind of failure once, not every second
             return status
@@ -430,6 +434,7 @@ class Reconciler:
         """This Position's view of the account's shared snapshot. It must be newer than this Position's last
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
         spec, uid = self.t.spec, self.t.uid
+        await account.gateway.rules(spec.symbol)  # an unknown symbol fails here, not in a wait for its mark
         watcher = Watcher(spec.symbol, spec.side, client_id_prefix(uid), follows_mark(spec, status), self.rt.wake(uid))
         account.observer.watch(uid, watcher)
         fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1

@@ -74,6 +74,11 @@ def purpose_of(client_id: str) -> Purpose:
     return Purpose(client_id.rsplit("-", 1)[-1].rstrip("0123456789"))
 
 
+def plain(value: Decimal) -> str:
+    """A number as a trader writes it: ``65000``, not ``65000.00000000`` (exchange strings) or ``1.2E+2``."""
+    return format(value.normalize(), "f")
+
+
 @dataclass(frozen=True)
 class MarketRules:
     amount_step: Decimal

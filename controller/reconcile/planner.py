@@ -51,6 +51,7 @@ from controller.reconcile.model import (
     client_order_id,
     entry_side,
     exit_side,
+    plain,
     purpose_of,
 )
 from controller.reconcile.risk import RiskContext, check_risk
@@ -261,6 +262,19 @@ def failed_status(
     return replace_status(status, phase=Phase.FAILED, exitReason=reason, closedAt=now)
 
 
+def rejected(status: PositionStatus, reason: str, message: str, *, generation: int, now: datetime) -> Step:
+    """The Position cannot be traded as written: it fails, and says why."""
+    status = failed_status(status, reason, message, generation=generation, now=now)
+    return Step(status, notes=(Note("PositionRejected", message, warning=True),))
+
+
+def unknown_symbol(status: PositionStatus, symbol: str, *, generation: int, now: datetime) -> Step:
+    """The exchange does not list the symbol (only its form can be checked by the API server). Only decided
+    before the entry, when nothing is on the exchange."""
+    message = f"{symbol} is not a market of the exchange; check the symbol (ccxt unified, e.g. BTC/USDT:USDT)"
+    return rejected(status, "UnknownSymbol", message, generation=generation, now=now)
+
+
 # --- Prices and amounts --------------------------------------------------------------------------------
 
 
@@ -311,8 +325,7 @@ class _Context:
         return with_condition(status, type_, value, reason, message, generation=self.generation, now=self.now)
 
     def fail(self, status: PositionStatus, reason: str, message: str) -> Step:
-        status = failed_status(status, reason, message, generation=self.generation, now=self.now)
-        return Step(status, notes=(Note("PositionRejected", message, warning=True),))
+        return rejected(status, reason, message, generation=self.generation, now=self.now)
 
     def act(self, before: PositionStatus, after: PositionStatus, action: Action, *notes: Note) -> Step:
         """Act, unless a backoff is running: then nothing of the intent is recorded either."""
@@ -490,40 +503,46 @@ class _Context:
         below, above = ("below", "above") if self.long else ("above", "below")
         for name, price in self.fixed_prices():
             if price % rules.price_tick != 0:
-                return ("InvalidPrice", f"{name} {price} must be a multiple of the tick size {rules.price_tick}")
+                return (
+                    "InvalidPrice",
+                    f"{name} {plain(price)} must be a multiple of the tick size {plain(rules.price_tick)}",
+                )
         stop = spec.stopLoss.price
         if stop is not None and not _beyond(stop, ref, above=not self.long):
             return (
                 "StopOnWrongSide",
-                f"stop loss {stop} is not {below} the {where} {ref}; a {spec.side}'s stop must be {below} the price",
+                f"stop loss {plain(stop)} is not {below} the {where} {plain(ref)}; "
+                f"a {spec.side}'s stop must be {below} the price",
             )
         for i, target in enumerate(spec.takeProfit, start=1):
             if target.price is not None and not _beyond(target.price, ref, above=self.long):
                 return (
                     "TakeProfitOnWrongSide",
-                    f"take profit {i} at {target.price} is not {above} the {where} {ref}",
+                    f"take profit {i} at {plain(target.price)} is not {above} the {where} {plain(ref)}",
                 )
         amount = floor_to_step(spec.amount, rules.amount_step)
         if amount < rules.min_amount or amount != spec.amount:
             return (
                 "InvalidAmount",
-                f"amount {spec.amount} must be a multiple of {rules.amount_step} "
-                f"and at least {rules.min_amount} for {spec.symbol}",
+                f"amount {plain(spec.amount)} must be a multiple of {plain(rules.amount_step)} "
+                f"and at least {plain(rules.min_amount)} for {spec.symbol}",
             )
         if rules.max_amount is not None and amount > rules.max_amount:
-            return ("InvalidAmount", f"amount {amount} is above the maximum {rules.max_amount} for {spec.symbol}")
+            maximum = plain(rules.max_amount)
+            return ("InvalidAmount", f"amount {plain(amount)} is above the maximum {maximum} for {spec.symbol}")
         if amount * ref < rules.min_notional:
             return (
                 "AmountBelowMinimum",
-                f"amount {amount} is worth {amount * ref} at {ref}; {spec.symbol} needs at least {rules.min_notional}",
+                f"amount {plain(amount)} is worth {plain(amount * ref)} at {plain(ref)}; "
+                f"{spec.symbol} needs at least {plain(rules.min_notional)}",
             )
         for i, target in enumerate(spec.takeProfit, start=1):
             share = floor_to_step(target.portion * amount, rules.amount_step)
             if share < rules.min_amount:
                 return (
                     "AmountBelowMinimum",
-                    f"take profit {i} would close {share} ({target.portion} of {amount}), below the minimum "
-                    f"{rules.min_amount} for {spec.symbol}",
+                    f"take profit {i} would close {plain(share)} ({plain(target.portion)} of {plain(amount)}), "
+                    f"below the minimum {plain(rules.min_amount)} for {spec.symbol}",
                 )
         return None
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from controller.api.v1alpha1 import Phase, PositionSpec, PositionStatus, RiskLimits
+from controller.reconcile.model import plain
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,20 @@ def check_risk(
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
             "maxPositionNotional",
-            f"{spec.amount} {spec.symbol} at {price} is worth {notional}, above maxPositionNotional "
-            f"{limits.maxPositionNotional}",
+            f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {plain(notional)}, above "
+            f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:
         return Refusal(
             "maxTotalNotional",
-            f"the account's open notional {book.total_notional} plus {notional} exceeds maxTotalNotional "
-            f"{limits.maxTotalNotional}",
+            f"the account's open notional {plain(book.total_notional)} plus {plain(notional)} exceeds "
+            f"maxTotalNotional {plain(limits.maxTotalNotional)}",
         )
     if limits.dailyLossLimit is not None and -book.realized_pnl_today >= limits.dailyLossLimit:
         return Refusal(
             "dailyLossLimit",
-            f"today's realized loss {-book.realized_pnl_today} reached dailyLossLimit {limits.dailyLossLimit}",
+            f"today's realized loss {plain(-book.realized_pnl_today)} reached dailyLossLimit "
+            f"{plain(limits.dailyLossLimit)}",
         )
     last_loss = book.last_loss_at.get(spec.symbol)
     if limits.cooldownAfterLoss is not None and last_loss is not None and now - last_loss < limits.cooldownAfterLoss:
