@@ -169,6 +169,11 @@ def position_manifest(
 
 @pytest.fixture
 def trader(stack: Stack) -> Trader:
+    return new_trader(stack)
+
+
+def new_trader(stack: Stack) -> Trader:
+    """A fresh namespace with the Secret `paper-credentials` and the ExchangeAccount `paper` on a new paper account."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     stack.kubectl("create", "namespace", namespace)
     account = stack.create_paper_account()

@@ -103,15 +103,6 @@ async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
     assert "PositionClosed" in types
 
 
-async def test_wrong_side_stop_fails_without_orders(trader: Trader, controller: Service) -> None:
-    trader.apply(position_manifest("upside-down", stop="66000"))
-    status = trader.wait_phase("upside-down", "Failed", controller)
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert ready["reason"] == "StopOnWrongSide"
-    assert "must be below the price" in ready["message"]
-    assert trader.orders() == []
-
-
 @pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send"])
 async def test_crash_around_entry_never_duplicates(
     stack: Stack, trader: Trader, controller: Service, failpoint: str
