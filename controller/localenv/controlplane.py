@@ -29,6 +29,19 @@ class ControlPlane:
     def server(self) -> str:
         return f"https://127.0.0.1:{self.port}"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: one JSON line per request (who, verb, resource, response code)."""
+        return self.workdir / "logs" / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        # Metadata level: user, verb, object and response code, never request or response bodies (which
+        # would copy Secrets into the log). RequestReceived is dropped: the code comes with the later stages.
+        policy = self.workdir / "audit-policy.yaml"
+        rules = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"]}
+        policy.write_text(yaml.safe_dump({**rules, "rules": [{"level": "Metadata"}]}))
+        return policy
+
     def start(self, timeout: float = 90.0) -> None:
         pki = self.workdir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
@@ -81,6 +94,11 @@ class ControlPlane:
                 # No controller-manager creates default ServiceAccounts here.
                 "--disable-admission-plugins=ServiceAccount",
                 "--endpoint-reconciler-type=none",
+                f"--audit-policy-file={self._audit_policy()}",
+                f"--audit-log-path={self.audit_log}",
+                # Bounded for long `make up` sessions; the tests read it well before it rotates.
+                "--audit-log-maxsize=200",
+                "--audit-log-maxbackup=1",
             ],
             self.workdir / "logs" / "kube-apiserver.log",
             detach=self.detach,
@@ -96,6 +114,16 @@ class ControlPlane:
         wait_until("the default namespace", probe, timeout, apiserver)
 
     def _write_kubeconfig(self, pki: Path) -> None:
+        user = {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}
+        self.kubeconfig.write_text(self._config("warden-admin", user, "default"))
+
+    def token_kubeconfig(self, path: Path, token: str, namespace: str) -> Path:
+        """A kubeconfig that authenticates with a bearer token only (e.g. a ServiceAccount's), no client cert."""
+        path.write_text(self._config("token", {"token": token}, namespace))
+        return path
+
+    def _config(self, user_name: str, user: dict[str, str], namespace: str) -> str:
+        pki = self.workdir / "pki"
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -105,24 +133,16 @@ class ControlPlane:
                     "cluster": {"server": self.server, "certificate-authority": str(pki / "ca.crt")},
                 }
             ],
-            "users": [
-                {
-                    "name": "warden-admin",
-                    "user": {
-                        "client-certificate": str(pki / "admin.crt"),
-                        "client-key": str(pki / "admin.key"),
-                    },
-                }
-            ],
+            "users": [{"name": user_name, "user": user}],
             "contexts": [
                 {
                     "name": "warden-local",
-                    "context": {"cluster": "warden-local", "user": "warden-admin", "namespace": "default"},
+                    "context": {"cluster": "warden-local", "user": user_name, "namespace": namespace},
                 }
             ],
             "current-context": "warden-local",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
+        return yaml.safe_dump(config)
 
     def stop(self) -> None:
         for service in reversed(self.services):
