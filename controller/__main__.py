@@ -59,12 +59,6 @@ async def announce_start(memo: kopf.Memo, **_: Any) -> None:
     await runtime.audit_event("ControllerStarted", f"replica {runtime.replica} started")
 
 
-@kopf.on.cleanup()
-async def announce_stop(memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")
-
-
 def _dsn() -> str:
     dsn = os.environ.get("WARDEN_DATABASE_URL")
     if not dsn:
@@ -103,6 +97,11 @@ async def run() -> int:
             memo=kopf.Memo(runtime=runtime),
         )
     finally:
+        # kopf has returned (on SIGTERM/SIGINT: after stopping every daemon and handler), so this replica no
+        # longer acts: hand the Lease to a standby now rather than let it wait out the lease duration.
+        if runtime.leadership is not None:
+            await runtime.leadership.release()
+        await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")
         for task in background:
             task.cancel()
         await health.cleanup()

@@ -84,9 +84,9 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("AccountReady", "account", "The ExchangeAccount's credentials and exchange answered."),
     EventType("AccountNotReady", "account", "The ExchangeAccount cannot be used.", "reason"),
     EventType("ControllerStarted", "controller", "A Warden replica started.", "replica"),
-    EventType("ControllerStopped", "controller", "A Warden replica stopped cleanly.", "replica"),
+    EventType("ControllerStopped", "controller", "A Warden replica stopped (after handing back its Lease).", "replica"),
     EventType("LeadershipAcquired", "controller", "This replica holds the Lease and may act.", "epoch"),
-    EventType("LeadershipLost", "controller", "This replica stopped acting (lease lost or not renewed).", "epoch"),
+    EventType("LeadershipLost", "controller", "This replica stopped acting (lease lost or released).", "epoch"),
     # The audit store itself
     EventType("AuditBacklogFlushed", "audit", "Events buffered in status during an outage reached the store."),
     EventType("AuditBacklogOverflow", "audit", "A Position's bounded backlog overflowed; events were counted."),

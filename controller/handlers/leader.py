@@ -5,6 +5,8 @@ Lease reconciles, talks to exchanges or writes status. A holder that cannot rene
 *before* the lease could expire (``renew_deadline`` < ``duration``), measured on the monotonic clock, which
 keeps running while a process is paused (SIGSTOP) — so a paused leader that wakes up finds itself expired.
 Each acquisition increments ``leaseTransitions``; that number is the epoch written into every audit event.
+On a clean shutdown the holder stops acting and hands the Lease back (no holder, as client-go's
+``ReleaseOnCancel`` does), so a standby takes over at its next retry instead of after the lease duration.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class Leadership:
     epoch: int | None = None
     _renewed_at: float = -1e18  # monotonic time of the last successful acquire/renew
     _api: Any = None
-    _lost: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: bool = False
+    # One lease operation at a time: a renewal still in flight must not re-take a lease just released.
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def may_act(self) -> bool:
         """True only while this replica holds a lease it renewed within the renew deadline."""
@@ -89,19 +93,44 @@ class Leadership:
         return self._api
 
     async def run(self) -> None:
-        """Acquire, renew, and step down when renewal fails; forever."""
-        while True:
-            before = self.epoch
-            try:
-                held = await asyncio.to_thread(self._try_acquire_or_renew)
-            except Exception as error:  # the API server is unreachable: keep trying, never act on stale state
-                log.warning("lease %s: %s", self.settings.name, error)
-                held = False
-            if held and self.epoch != before and self.epoch is not None and self.announce is not None:
-                await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
-            if not held and self.epoch is not None and not self.may_act():
-                await self._step_down("the lease could not be renewed in time")
+        """Acquire, renew, and step down when renewal fails; until ``release``."""
+        while not self._stopping:
+            async with self._turn:
+                if self._stopping:
+                    return
+                await self._turn_once()
             await asyncio.sleep(self.settings.retry_s)
+
+    async def _turn_once(self) -> None:
+        before = self.epoch
+        try:
+            held = await asyncio.to_thread(self._try_acquire_or_renew)
+        except Exception as error:  # the API server is unreachable: keep trying, never act on stale state
+            log.warning("lease %s: %s", self.settings.name, error)
+            held = False
+        if held and self.epoch != before and self.epoch is not None and self.announce is not None:
+            await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
+        if not held and self.epoch is not None and not self.may_act():
+            await self._step_down("the lease could not be renewed in time")
+
+    async def release(self) -> None:
+        """Shutting down: stop acting and contending, hand the Lease back if this replica holds it, then record
+        it. Called once kopf has stopped every handler, so nothing of this replica is in flight any more."""
+        async with self._turn:
+            self._stopping = True
+            epoch, self.epoch = self.epoch, None
+            if epoch is None:
+                return
+            LEADER.set(0)
+            why = "released on shutdown"
+            try:
+                if not await asyncio.to_thread(self._give_back):
+                    why = "shutting down; the lease was no longer this replica's"
+            except Exception as error:  # the lease then expires on its own after its duration
+                why = f"shutting down; the lease was not released ({error})"
+            log.info("leadership ended (epoch %d): %s", epoch, why)
+            if self.announce is not None:
+                await self.announce("LeadershipLost", why, epoch)
 
     async def _step_down(self, why: str) -> None:
         epoch, self.epoch = self.epoch, None
@@ -109,6 +138,24 @@ class Leadership:
         log.error("leadership lost (epoch %s): %s", epoch, why)
         if self.announce is not None and epoch is not None:
             await self.announce("LeadershipLost", why, epoch)
+
+    def _give_back(self) -> bool:
+        s = self.settings
+        lease = self.api().read_namespaced_lease(s.name, s.namespace)
+        if lease.spec.holder_identity != self.identity:
+            return False  # it expired and someone else holds it now
+        now = _now()
+        body = self._body(_parse(lease.spec.acquire_time) or now, now, lease.spec.lease_transitions or 0)
+        # No holder and a one-second duration: free at once for whoever asks next; the transitions count stays.
+        body["spec"].update(holderIdentity=None, leaseDurationSeconds=1)
+        body["metadata"]["resourceVersion"] = lease.metadata.resource_version
+        try:
+            self.api().replace_namespaced_lease(s.name, s.namespace, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False  # changed since the read: no longer ours to give
+            raise
+        return True
 
     def _try_acquire_or_renew(self) -> bool:
         s = self.settings

@@ -6,19 +6,23 @@ import json
 import signal
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 
-from controller.localenv.processes import Service
+from controller.localenv.processes import Service, http_ok
 from controller.localenv.stack import Stack
 from tests.chart.metric_names import METRICS
 from tests.e2e.conftest import Trader, position_manifest, wait_for
 
 
-def lease_holder(stack: Stack) -> str | None:
-    done = stack.kubectl("get", "lease", "warden-leader", "-n", "default", "-o", "json", check=False)
+def lease_holder(stack: Stack, name: str = "warden-leader") -> str | None:
+    done = stack.kubectl("get", "lease", name, "-n", "default", "-o", "json", check=False)
     if done.returncode != 0:
         return None
     holder: str | None = json.loads(done.stdout)["spec"].get("holderIdentity")
@@ -31,13 +35,24 @@ def requests_by_replica(trader: Trader) -> list[tuple[int, str | None]]:
     return sorted((r["seq"], r["replica"]) for r in log)
 
 
-@pytest.fixture
-def replicas(stack: Stack, controller: Service) -> Iterator[tuple[Service, Service]]:
-    """Two replicas instead of the shared controller: the first holds the lease before the second starts."""
+def serving(service: Service) -> bool:
+    port = (service.env or {})["WARDEN_HEALTH_PORT"]
+    try:
+        return http_ok(f"http://127.0.0.1:{port}/healthz")
+    except OSError:  # not listening yet
+        return False
+
+
+@contextmanager
+def two_replicas(stack: Stack, controller: Service, **env: str) -> Iterator[tuple[Service, Service]]:
+    """Two replicas instead of the shared controller: the first holds the lease before the second starts, and
+    the second is up (serving its health endpoint, contending for the lease) before they are used."""
     controller.stop()
-    first = stack.start_controller("replica-a")
-    wait_for("replica-a to lead", lambda: lease_holder(stack) == "replica-a", 30, first)
-    second = stack.start_controller("replica-b")
+    lease = env.get("WARDEN_LEASE_NAME", "warden-leader")
+    first = stack.start_controller("replica-a", **env)
+    wait_for("replica-a to lead", lambda: lease_holder(stack, lease) == "replica-a", 30, first)
+    second = stack.start_controller("replica-b", **env)
+    wait_for("replica-b to stand by", lambda: serving(second), 60, second)
     try:
         yield first, second
     finally:
@@ -46,6 +61,12 @@ def replicas(stack: Stack, controller: Service) -> Iterator[tuple[Service, Servi
                 service.process.send_signal(signal.SIGCONT)
             service.stop()
         controller.start()
+
+
+@pytest.fixture
+def replicas(stack: Stack, controller: Service) -> Iterator[tuple[Service, Service]]:
+    with two_replicas(stack, controller) as pair:
+        yield pair
 
 
 def test_standby_takes_over_when_the_leader_dies(replicas: tuple[Service, Service], trader: Trader) -> None:
@@ -99,6 +120,54 @@ def test_paused_leader_sends_nothing_after_its_lease_expired(trader: Trader, rep
     assert late == [], f"the paused leader sent {len(late)} requests after losing its lease"
     assert leader.alive()
     assert lease_holder(trader.stack) == "replica-b"
+
+
+async def controller_events(stack: Stack, since: datetime) -> list[tuple[str, str, int | None]]:
+    conn = await asyncpg.connect(stack.postgres.url)
+    try:
+        rows = await conn.fetch(
+            # The term a leadership event is about is in its detail (the writer of LeadershipLost has none left).
+            "SELECT replica, type, (detail->>'epoch')::int AS epoch FROM events"
+            " WHERE position_uid IS NULL AND occurred_at >= $1"
+            " AND type IN ('LeadershipAcquired', 'LeadershipLost', 'ControllerStopped') ORDER BY occurred_at",
+            since,
+        )
+    finally:
+        await conn.close()
+    return [(r["replica"], r["type"], r["epoch"]) for r in rows]
+
+
+async def test_sigterm_hands_the_lease_to_the_standby(trader: Trader, stack: Stack, controller: Service) -> None:
+    lease = f"handover-{uuid.uuid4().hex[:8]}"  # this test's alone
+    # A lease that outlasts the test: only a hand-back lets the standby in before the test gives up.
+    long_lease = {"WARDEN_LEASE_NAME": lease, "WARDEN_LEASE_DURATION": "600", "WARDEN_LEASE_RENEW_DEADLINE": "10"}
+    since = datetime.now(UTC)
+    with two_replicas(stack, controller, **long_lease) as (leader, standby):
+        trader.apply(position_manifest("before-handover"))
+        trader.wait_phase("before-handover", "Protected", leader)
+        assert leader.process is not None
+        signalled = time.monotonic()
+        leader.process.send_signal(signal.SIGTERM)
+        wait_for("the standby to hold the lease", lambda: lease_holder(stack, lease) == "replica-b", 60, standby)
+        took = time.monotonic() - signalled
+        assert leader.process.wait(30) == 0, leader.tail()
+        exited = time.monotonic() - signalled
+        # The new leader acts: it closes the old leader's Position and enters a new one.
+        close = '{"spec":{"state":"Closed"}}'
+        stack.kubectl("patch", "position", "before-handover", "-n", trader.namespace, "--type=merge", "-p", close)
+        trader.apply(position_manifest("after-handover"))
+        trader.wait_phase("after-handover", "Protected", standby)
+        trader.wait_phase("before-handover", "Closed", standby)
+    replicas_in_order = [replica for _, replica in requests_by_replica(trader)]
+    handover = replicas_in_order.index("replica-b")
+    assert set(replicas_in_order[:handover]) == {"replica-a"} and set(replicas_in_order[handover:]) == {"replica-b"}
+    events = await controller_events(stack, since)
+    a = [(type_, epoch) for replica, type_, epoch in events if replica == "replica-a"]
+    b = [(type_, epoch) for replica, type_, epoch in events if replica == "replica-b"]
+    # replica-a: acquired epoch 1, released it and said so before it stopped; replica-b: epoch 2 at once.
+    assert a == [("LeadershipAcquired", 1), ("LeadershipLost", 1), ("ControllerStopped", None)], events
+    assert b[0] == ("LeadershipAcquired", 2), events
+    print(f"\nlease held by the standby {took:.1f}s after SIGTERM (exit after {exited:.1f}s); lease duration 600s")
 
 
 def _metric_families(service: Service) -> dict[str, str]:
