@@ -51,6 +51,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 60
     settings.background.cancellation_polling = 1
+    # One watched namespace: kopf would otherwise list and watch every namespace (cluster-scoped) to find it,
+    # and watch CRDs; a namespaced install grants neither, so the namespace is taken as given.
+    settings.scanning.disabled = bool(os.environ.get("WARDEN_NAMESPACE"))
 
 
 @kopf.on.startup()

@@ -110,14 +110,11 @@ def test_watch_namespace_sets_env_and_namespaced_rbac() -> None:
     objects = manifests(helm_template("watchNamespace=trading"))
     env = env_of(controller_deployment(objects)["spec"]["template"]["spec"]["containers"][0])
     assert env["WARDEN_NAMESPACE"] == "trading"
-    cluster_rules = [r for role in by_kind(objects, "ClusterRole") for r in role["rules"]]
-    # Only the optional, read-only CRD observation stays cluster-wide.
-    assert {res for r in cluster_rules for res in r["resources"]} == {"customresourcedefinitions"}
+    # Nothing cluster-scoped: kopf's namespace and CRD scanning is off with one watched namespace.
+    assert by_kind(objects, "ClusterRole") == [] and by_kind(objects, "ClusterRoleBinding") == []
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in by_kind(objects, "Role")}
     assert ("trading", "warden") in roles
     assert ("warden-system", "warden-leader-election") in roles
-    none = manifests(helm_template("watchNamespace=trading", "rbac.observeCRDs=false"))
-    assert by_kind(none, "ClusterRole") == [] and by_kind(none, "ClusterRoleBinding") == []
 
 
 def test_paper_exchange() -> None:
@@ -237,7 +234,6 @@ def test_helm_install_cluster_wide_least_privilege(cluster: Cluster) -> None:
         ("get", "secrets", "team-x", ""),
         ("create", "events", "team-x", ""),
         ("patch", "events", "team-x", ""),
-        ("list", "namespaces", None, ""),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, ""),
         ("create", LEASES, "ops", ""),
         ("get", f"{LEASES}/warden-leader", "ops", ""),
@@ -257,6 +253,7 @@ def test_helm_install_cluster_wide_least_privilege(cluster: Cluster) -> None:
         ("create", LEASES, "team-x", ""),
         ("get", f"{LEASES}/warden-leader", "team-x", ""),
         ("create", "customresourcedefinitions.apiextensions.k8s.io", None, ""),
+        ("list", "namespaces", None, ""),  # kopf lists namespaces only in namespaced mode
     ]
     wrong = [c for c in allowed if not can_i(cluster, *c[:3], sa, c[3])]
     wrong += [c for c in denied if can_i(cluster, *c[:3], sa, c[3])]
@@ -281,6 +278,7 @@ def test_helm_install_single_namespace_least_privilege(cluster: Cluster) -> None
         ("get", "secrets", "elsewhere", ""),
         ("create", "events", "elsewhere", ""),
         ("list", "namespaces", None, ""),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io", None, ""),
     ]
     wrong = [c for c in allowed if not can_i(cluster, *c[:3], sa, c[3])]
     wrong += [c for c in denied if can_i(cluster, *c[:3], sa, c[3])]

@@ -1,0 +1,158 @@
+"""Least privilege, proven: the whole lifecycle runs as the chart's ServiceAccount, authenticated with a token
+from ``kubectl create token``, and the API server's own audit log shows it was never refused (no 403)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from controller.localenv.processes import Service
+from controller.localenv.stack import PaperAccount, Stack
+from tests.chart.conftest import helm_template, manifests
+from tests.e2e.conftest import Trader, position_manifest, wait_for
+
+RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+# The Deployment's settings that mean the same outside a pod (addresses and ports stay on 127.0.0.1).
+DEPLOYMENT_ENV = ("WARDEN_LEASE_NAME", "WARDEN_NAMESPACE")
+
+
+@dataclass
+class Install:
+    """The chart's RBAC objects applied to the API server, and how its Deployment would run the controller."""
+
+    namespace: str
+    service_account: str
+    env: dict[str, str]
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+def install_rbac(stack: Stack, *sets: str) -> Install:
+    """``helm template`` with these values; apply only the RBAC objects (there is no kubelet to run pods)."""
+    suffix = uuid.uuid4().hex[:8]
+    namespace = f"warden-{suffix}"
+    stack.kubectl("create", "namespace", namespace)
+    # A release name of its own: ClusterRoles and their bindings are cluster-scoped.
+    objects = manifests(helm_template(*sets, namespace=namespace, release=f"w{suffix}"))
+    rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
+    stack.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
+    pod = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    env: dict[str, str] = {}
+    for item in pod["containers"][0]["env"]:
+        if item["name"] in DEPLOYMENT_ENV:
+            env[item["name"]] = item["value"]
+        elif item.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            env[item["name"]] = namespace  # the downward API: the pod's namespace is the release namespace
+    return Install(namespace, pod["serviceAccountName"], env)
+
+
+def start_as(stack: Stack, install: Install, name: str) -> Service:
+    """The controller with a kubeconfig holding only the ServiceAccount's token: no client certificate."""
+    token = stack.kubectl(
+        "create", "token", install.service_account, "-n", install.namespace, "--duration=1h"
+    ).stdout.strip()
+    kubeconfig = stack.control_plane.token_kubeconfig(stack.workdir / f"{name}.kubeconfig", token, install.namespace)
+    assert "client-certificate" not in kubeconfig.read_text()
+    return stack.start_controller(name, KUBECONFIG=str(kubeconfig), **install.env)
+
+
+def audit_entries(stack: Stack, user: str) -> list[dict[str, Any]]:
+    """The API server's audit log entries for one user (complete lines only: the server keeps writing)."""
+    lines = stack.control_plane.audit_log.read_text().split("\n")[:-1]
+    return [e for e in map(json.loads, lines) if e["user"]["username"] == user]
+
+
+@pytest.fixture
+def alone(stack: Stack) -> Iterator[None]:
+    """Only the controller under test acts: any running one (cluster-wide, another Lease) stops meanwhile."""
+    running = [service for service in stack.controllers if service.alive()]
+    for service in running:
+        service.stop()
+    yield
+    for service in running:
+        service.start()
+
+
+def paper_orders(trader: Trader, account: PaperAccount) -> list[dict[str, Any]]:
+    orders = trader.stack.paper_admin(f"/_paper/orders?apiKey={account.api_key}")
+    assert isinstance(orders, list)
+    return orders
+
+
+def run_lifecycle(trader: Trader, service: Service, account: PaperAccount, account_name: str) -> list[dict[str, Any]]:
+    """A market entry with a take profit → Protected with both resting → ``spec.state: Closed`` → Closed; then a
+    second Position (deletionPolicy Close) deleted while Protected is closed on the exchange before it goes.
+    Returns every Position object as it was seen along the way, status included."""
+    ref = {"name": account_name}
+    seen: list[dict[str, Any]] = []
+
+    def snapshot(name: str) -> None:
+        obj = trader.position(name)
+        assert obj is not None
+        seen.append(obj)
+
+    trader.apply(position_manifest("entry", accountRef=ref, takeProfit=[{"price": "70000", "portion": "0.5"}]))
+    status = trader.wait_phase("entry", "Protected", service, timeout=90)
+    resting = {
+        o["clientOrderId"] for o in paper_orders(trader, account) if o["kind"] == "algo" and o["status"] == "NEW"
+    }
+    assert status["stopOrder"]["clientOrderId"] in resting, (status, resting)
+    assert wait_for(
+        "the take profit to rest",
+        lambda: any(r["state"] == "Open" for r in trader.status("entry").get("takeProfitOrders", [])),
+        60,
+        service,
+    )
+    snapshot("entry")
+    trader.stack.kubectl(
+        "patch", "position", "entry", "-n", trader.namespace, "--type=merge", "-p", '{"spec":{"state":"Closed"}}'
+    )
+    assert trader.wait_phase("entry", "Closed", service, timeout=90)["exitReason"] == "Requested"
+    snapshot("entry")
+
+    trader.apply(position_manifest("doomed", accountRef=ref, deletionPolicy="Close"))
+    trader.wait_phase("doomed", "Protected", service, timeout=90)
+    snapshot("doomed")
+    trader.stack.kubectl("delete", "position", "doomed", "-n", trader.namespace, "--wait=false")
+    wait_for("the deleted Position to be gone", lambda: trader.position("doomed") is None, 90, service)
+    assert trader.stack.paper_admin(f"/_paper/positions?apiKey={account.api_key}") == []
+    return seen
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(("watchNamespace={namespace}",), id="namespaced"),
+        pytest.param((), id="cluster-wide"),
+    ],
+)
+def test_lifecycle_as_the_charts_service_account_is_never_refused(
+    trader: Trader, alone: None, values: tuple[str, ...]
+) -> None:
+    stack = trader.stack
+    install = install_rbac(stack, *(v.format(namespace=trader.namespace) for v in values))
+    service = start_as(stack, install, f"sa-{install.namespace}")
+    try:
+        run_lifecycle(trader, service, trader.account, "paper")
+    finally:
+        service.stop()  # SIGTERM: the Lease is handed back with the same credentials
+    assert service.process is not None and service.process.returncode == 0, service.tail()
+    lease = json.loads(stack.kubectl("get", "lease", "-n", install.namespace, "-o", "json").stdout)["items"]
+    assert [item["spec"].get("holderIdentity") for item in lease] == [None], "handed back on SIGTERM"
+
+    entries = audit_entries(stack, install.user)
+    done = [e for e in entries if e["stage"] == "ResponseComplete"]
+    # Evidence that the filter matches the controller at all: it patched the Positions and renewed the Lease.
+    resources = Counter(f"{e['verb']} {e.get('objectRef', {}).get('resource', e['requestURI'])}" for e in done)
+    assert resources["patch positions"] > 0 and resources["update leases"] > 0, resources
+    refused = [(e["verb"], e["requestURI"]) for e in entries if e.get("responseStatus", {}).get("code") == 403]
+    assert refused == [], f"{len(refused)} of {len(done)} requests were forbidden: {refused}"
+    print(f"\n{install.user}: {len(done)} requests, none forbidden: {dict(resources.most_common())}")
