@@ -62,6 +62,14 @@ async def announce_start(memo: kopf.Memo, **_: Any) -> None:
     await runtime.audit_event("ControllerStarted", f"replica {runtime.replica} started")
 
 
+@kopf.on.cleanup()
+async def end_observation(memo: kopf.Memo, **_: Any) -> None:
+    """kopf has stopped the handlers (a timer under way is left running): end the account observers' loops too,
+    or kopf waits its whole grace period for them before it returns and the Lease can be handed over."""
+    runtime: Runtime = memo["runtime"]
+    await runtime.stop_observing()
+
+
 def _dsn() -> str:
     dsn = os.environ.get("WARDEN_DATABASE_URL")
     if not dsn:
@@ -100,8 +108,8 @@ async def run() -> int:
             memo=kopf.Memo(runtime=runtime),
         )
     finally:
-        # kopf has returned (on SIGTERM/SIGINT: after stopping every daemon and handler), so this replica no
-        # longer acts: hand the Lease to a standby now rather than let it wait out the lease duration.
+        # Only now is nothing of this replica left running (kopf cancelled whatever outlived its handlers): stop
+        # acting and hand the Lease to a standby at once, rather than let it wait out the lease duration.
         if runtime.leadership is not None:
             await runtime.leadership.release()
         await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")

@@ -115,7 +115,7 @@ class Leadership:
 
     async def release(self) -> None:
         """Shutting down: stop acting and contending, hand the Lease back if this replica holds it, then record
-        it. Called once kopf has stopped every handler, so nothing of this replica is in flight any more."""
+        it. Called once kopf has returned, so nothing of this replica is in flight any more."""
         async with self._turn:
             self._stopping = True
             epoch, self.epoch = self.epoch, None

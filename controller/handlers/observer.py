@@ -180,5 +180,8 @@ class AccountObserver:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._inflight is not None:  # shielded from the cancels above: a read under way ends before its client
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._inflight
         if self.stream_client is not None:
             await self.stream_client.close()

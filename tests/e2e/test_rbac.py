@@ -143,7 +143,9 @@ def test_lifecycle_as_the_charts_service_account_is_never_refused(
     try:
         run_lifecycle(trader, service, trader.account, "paper")
     finally:
-        service.stop()  # SIGTERM: the Lease is handed back with the same credentials
+        # SIGTERM: the Lease is handed back with the same credentials. Cluster-wide it may see every test's
+        # account, and closing their clients takes a while.
+        service.stop(timeout=60)
     assert service.process is not None and service.process.returncode == 0, service.tail()
     lease = json.loads(stack.kubectl("get", "lease", "-n", install.namespace, "-o", "json").stdout)["items"]
     assert [item["spec"].get("holderIdentity") for item in lease] == [None], "handed back on SIGTERM"
