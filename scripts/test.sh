@@ -8,4 +8,7 @@ echo "==> [test] ruff"
 echo "==> [test] mypy --strict"
 .venv/bin/mypy controller bench
 echo "==> [test] pytest"
-exec .venv/bin/pytest -m "not slow" "$@"
+# A directory of its own: pytest prunes all but the newest three under /tmp/pytest-of-$USER, which would remove
+# a running session's Postgres if another session started beside it.
+basetemp="$(mktemp -d -t warden-test-XXXXXX)"
+exec .venv/bin/pytest -m "not slow" --basetemp="$basetemp" "$@"

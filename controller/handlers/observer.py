@@ -112,13 +112,21 @@ class AccountObserver:
         try:
             snapshot = await self.gateway.snapshot(symbols)
         except ccxt.BaseError as error:
+            if self._failed is None:
+                self._wake_all()  # each Position reports the failure in its own status
             self._failed = (started, error)
             raise
+        if self._failed is not None:
+            self._wake_all()  # and that it recovered
         self._failed = None
         if self.latest is None or snapshot.taken_at >= self.latest.taken_at:
             self.latest = snapshot
         self._wake_changed(snapshot)
         return snapshot
+
+    def _wake_all(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.wake.set()
 
     def _wake_changed(self, snapshot: Snapshot) -> None:
         by_owner: dict[str, list[Hashable]] = defaultdict(list)
