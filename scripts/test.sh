@@ -11,4 +11,7 @@ echo "==> [test] pytest"
 # A directory of its own: pytest prunes all but the newest three under /tmp/pytest-of-$USER, which would remove
 # a running session's Postgres if another session started beside it.
 basetemp="$(mktemp -d -t warden-test-XXXXXX)"
-exec .venv/bin/pytest -m "not slow" --basetemp="$basetemp" "$@"
+status=0
+.venv/bin/pytest -m "not slow" --basetemp="$basetemp" "$@" || status=$?
+if [ "$status" -eq 0 ]; then rm -rf "$basetemp"; else echo "logs and data of the failed run: $basetemp"; fi
+exit "$status"
