@@ -76,6 +76,7 @@ _FILL_NOTES = frozenset(
         "TrailingStopTriggered",
     }
 )
+_ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
 log = logging.getLogger("warden.reconcile")
 
 
@@ -412,8 +413,10 @@ class Reconciler:
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
-            if any(note.type in _FILL_NOTES for note in step.notes):
-                self.fills_due = observation
+            if any(note.type in _ENTRY_FILL_NOTES for note in step.notes):
+                self.fills_due = observation  # read after the pass: the stop this fill calls for goes first
+            elif any(note.type in _FILL_NOTES for note in step.notes):
+                status = await self.record_fills(status, observation)
             if not progressed or status.phase in TERMINAL:
                 break
         return status

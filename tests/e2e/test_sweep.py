@@ -62,8 +62,9 @@ def test_orphan_orders_are_cancelled_and_foreign_orders_left_alone(trader: Trade
         ("limit", "buy", "50000", {"clientOrderId": orphan}),
         ("limit", "buy", "50000", {"clientOrderId": "web_manual_1"}),
     )
-    assert {orphan, "web_manual_1"} <= open_orders(trader).keys()
+    assert {orphan, "web_manual_1"} <= {o["clientOrderId"] for o in trader.orders()}  # both reached the exchange
     wait_for("the orphan to be cancelled", lambda: orphan not in open_orders(trader), 60, controller)
+    assert [o["status"] for o in trader.orders() if o["clientOrderId"] == orphan] == ["CANCELED"]
     assert "web_manual_1" in open_orders(trader), "an order Warden did not create was touched"
     rows = wait_for("the audit row", lambda: audit_rows(trader, "DriftOrphanOrder"), 30, controller)
     assert [json.loads(r["detail"])["clientOrderId"] for r in rows] == [orphan]
