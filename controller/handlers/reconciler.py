@@ -320,7 +320,9 @@ class Reconciler:
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
             raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
         if _dump(before) != _dump(after):
+            failpoints.hit("status:before-write")
             written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
+            failpoints.hit("status:after-write")
             self.rt.written[self.t.uid] = written
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
