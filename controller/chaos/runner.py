@@ -143,13 +143,16 @@ class Chaos:
                     service = self.replicas[name]
                     if service.alive() or service.process is None:
                         continue
-                    pid = service.pid
+                    pid, code = service.pid, service.process.returncode
+                    moment = now_ms()
                     if pid in self.deliberate:
                         self.deliberate.discard(pid)
-                    else:
-                        moment = now_ms()
+                    elif code == -signal.SIGKILL and self.armed[name]:
                         self.faults.append(FaultRecord("failpoint", moment, moment, name, self.armed[name]))
                         self.tally.kills["failpoint " + self.armed[name].split("@")[0]] += 1
+                    else:  # not a fault the runner injected: a finding, never an excuse for the checker
+                        self.tally.faults[f"unexpected exit {code}"] += 1
+                        self.say(f"    {name} exited by itself ({code}):\n{service.tail(20)}")
                 time.sleep(RESTART_DELAY_S)
                 self.start_replica(name)
             time.sleep(0.2)
@@ -189,7 +192,7 @@ class Chaos:
                 continue
             plan = self.plans[name]
             namespace = self.position_namespace(name)
-            created: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            created: Any = self.custom.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, "positions", plan.manifest("paper"), _request_timeout=10
             )
             _, _, amount, _ = MARKETS[plan.symbol]
@@ -401,7 +404,7 @@ class Chaos:
         """name → status, or None when the object is gone."""
         found: dict[str, dict[str, Any] | None] = {name: None for name in self.ledger}
         for index in self.accounts:
-            listed: dict[str, Any] = self.custom.list_namespaced_custom_object(
+            listed: Any = self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace(index), "positions", _request_timeout=10
             )
             for obj in listed["items"]:
