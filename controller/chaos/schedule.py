@@ -132,7 +132,7 @@ def _spread(rng: random.Random, count: int, start: float, end: float, jitter: fl
 
 def make_plan(seed: int, positions: int, kills: int, *, duration: float | None = None) -> Plan:
     rng = random.Random(seed)
-    total = duration if duration is not None else max(60.0, kills * 6.5, positions * 6.0)
+    total = duration if duration is not None else max(60.0, kills * 11.0, positions * 6.0)
     life = (10.0, max(15.0, min(90.0, total / 3)))
     plans: list[PositionPlan] = []
     actions: list[Action] = []

@@ -290,8 +290,9 @@ class Reconciler:
         await self.save(status, after)
         return after
 
-    async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
-        """Write this Position's trades to the fills table (or to the backlog)."""
+    async def read_fills(self, observation: Observation) -> list[Fill]:
+        """This Position's trades: of its own orders, and the venue's that closed it (``observation.trades``
+        holds every trade since the entry once the position is flat: external closes, liquidations)."""
         assert self.gateway is not None, "fills follow a successful observation"
         client_ids = {
             order_id: client_id
@@ -301,8 +302,28 @@ class Reconciler:
             if order_id
         }
         owner = FillOwner(self.t.spec.accountRef.name, self.t.uid, self.t.namespace, self.t.name, client_ids)
+        order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
+        return await read_fills(self.gateway.client, self.t.spec.symbol, order_ids, owner)
+
+    async def closing_fills(self, after: PositionStatus, observation: Observation) -> PositionStatus | None:
+        """Every trade reaches the fills table (or the backlog, in the same status write) before the Position
+        is Closed, which also repairs a fill step that a crash or a failed read cut short. None: the trades
+        could not be read, so the Position is not closed yet."""
         try:
-            fills = await read_fills(self.gateway.client, self.t.spec.symbol, client_ids.keys(), owner)
+            fills = await self.read_fills(observation)
+        except ccxt.BaseError as error:
+            log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
+            return None
+        try:
+            await self.rt.audit.record_fills(fills)
+        except AuditUnavailable:
+            return self.buffered(after, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
+        return after
+
+    async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
+        """Write this Position's trades to the fills table (or to the backlog)."""
+        try:
+            fills = await self.read_fills(observation)
         except ccxt.BaseError as error:
             # The trades stay on the exchange; the next fill step or the close reads them again.
             log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
@@ -413,6 +434,11 @@ class Reconciler:
                 risk=risk,
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
+            if after.phase is Phase.CLOSED and status.phase is not Phase.CLOSED:
+                closing = await self.closing_fills(after, observation)
+                if closing is None:
+                    return status
+                after = closing
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
             if any(note.type in _FILL_NOTES for note in step.notes):
                 self.fills_due = observation
