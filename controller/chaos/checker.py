@@ -388,17 +388,20 @@ def check_audit(index: Index, report: Report) -> None:
 
 
 def check_phase_chain(position: PositionRecord, events: list[AuditEventRow], report: Report) -> None:
-    phase = "Pending"
+    """Each change starts where the last one ended, or where the last one started: events are written before
+    the status, so a change whose status write was lost (a crash, the API server down) is in the audit although
+    the Position stayed put, and the next change starts from there. A lost event breaks the chain either way."""
+    phase, previous = "Pending", "Pending"
     when = 0
     for e in events:
         if e.type != "PhaseChanged":
             continue
         report.checks[4] += 1
-        if e.phase_before != phase:
+        if e.phase_before not in (phase, previous):
             report.flag(
                 4, position.ref, e.occurred_at, f"phase change {e.phase_before} -> {e.phase_after} follows {phase}"
             )
-        phase, when = e.phase_after or phase, e.occurred_at
+        previous, phase, when = e.phase_before or phase, e.phase_after or phase, e.occurred_at
     report.checks[4] += 1
     final = "Closed" if position.deleted else position.status.get("phase", "Pending")
     if position.deleted and phase == "Failed":

@@ -259,6 +259,12 @@ def test_a_missing_phase_change_an_order_without_intent_and_a_waiting_backlog_ar
     assert flagged(evidence) == [(4, "1 audit records still wait in status, 2 overflowed")]
 
 
+def test_a_phase_change_whose_status_write_was_lost_may_be_followed_from_where_it_started() -> None:
+    evidence = lifecycle()
+    evidence.events[5] = replace(evidence.events[5], phase_before="EntryPlaced")  # Protected was never written
+    assert flagged(evidence) == []
+
+
 def test_a_deleted_position_must_have_closed_in_the_audit() -> None:
     evidence = lifecycle()
     evidence.positions[0] = replace(evidence.positions[0], deleted=True, status={})
