@@ -330,30 +330,27 @@ class Chaos:
         self.background_task(resume)
 
     def do_postgres(self, seconds: float) -> None:
-        self.tally.faults["Postgres stopped"] += 1
-
-        def outage() -> None:
-            start = now_ms()
-            self.stack.postgres.stop()
-            time.sleep(seconds)
-            self.stack.postgres.start()
-            with self.lock:
-                self.faults.append(FaultRecord("postgres", start, now_ms(), "", f"{seconds:.1f}s"))
-
-        self.background_task(outage)
+        self.outage("postgres", "Postgres stopped", self.stack.postgres.stop, self.stack.postgres.start, seconds)
 
     def do_apiserver(self, seconds: float) -> None:
-        self.tally.faults["kube-apiserver restarted"] += 1
+        plane = self.stack.control_plane
+        self.outage("apiserver", "kube-apiserver restarted", plane.stop_apiserver, plane.start_apiserver, seconds)
 
-        def outage() -> None:
-            start = now_ms()
-            self.stack.control_plane.stop_apiserver()
+    def outage(
+        self, kind: str, label: str, stop: Callable[[], None], start: Callable[[], None], seconds: float
+    ) -> None:
+        """Stop a dependency for ``seconds`` in the background, then start it again (and wait until it answers)."""
+        self.tally.faults[label] += 1
+
+        def down_and_up() -> None:
+            began = now_ms()
+            stop()
             time.sleep(seconds)
-            self.stack.control_plane.start_apiserver()
+            start()
             with self.lock:
-                self.faults.append(FaultRecord("apiserver", start, now_ms(), "", f"{seconds:.1f}s"))
+                self.faults.append(FaultRecord(kind, began, now_ms(), "", f"{seconds:.1f}s"))
 
-        self.background_task(outage)
+        self.background_task(down_and_up)
 
     # --- the run ---------------------------------------------------------------------------------
 

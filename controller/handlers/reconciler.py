@@ -305,10 +305,9 @@ class Reconciler:
         order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
         return await read_fills(self.gateway.client, self.t.spec.symbol, order_ids, owner)
 
-    async def closing_fills(self, after: PositionStatus, observation: Observation) -> PositionStatus | None:
-        """Every trade reaches the fills table (or the backlog, in the same status write) before the Position
-        is Closed, which also repairs a fill step that a crash or a failed read cut short. None: the trades
-        could not be read, so the Position is not closed yet."""
+    async def with_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus | None:
+        """Write this Position's trades to the fills table; while the store is down they go into the backlog
+        of the returned status. None: the trades could not be read (they stay on the exchange)."""
         try:
             fills = await self.read_fills(observation)
         except ccxt.BaseError as error:
@@ -317,24 +316,16 @@ class Reconciler:
         try:
             await self.rt.audit.record_fills(fills)
         except AuditUnavailable:
-            return self.buffered(after, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
-        return after
+            return self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
+        return status
 
     async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
-        """Write this Position's trades to the fills table (or to the backlog)."""
-        try:
-            fills = await self.read_fills(observation)
-        except ccxt.BaseError as error:
-            # The trades stay on the exchange; the next fill step or the close reads them again.
-            log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
+        """After a fill step; a read that fails is repaired when the Position closes."""
+        after = await self.with_fills(status, observation)
+        if after is None:
             return status
-        try:
-            await self.rt.audit.record_fills(fills)
-        except AuditUnavailable:
-            after = self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
-            await self.save(status, after)
-            return after
-        return status
+        await self.save(status, after)
+        return after
 
     async def save(self, before: PositionStatus, after: PositionStatus) -> None:
         if not self.rt.may_act():
@@ -435,9 +426,11 @@ class Reconciler:
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
             if after.phase is Phase.CLOSED and status.phase is not Phase.CLOSED:
-                closing = await self.closing_fills(after, observation)
+                # Every trade reaches the fills (or the backlog, in the same status write) before the Position is
+                # Closed, which also repairs a fill step that a crash or a failed read cut short.
+                closing = await self.with_fills(after, observation)
                 if closing is None:
-                    return status
+                    return status  # not closed until its trades could be read
                 after = closing
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
             if any(note.type in _FILL_NOTES for note in step.notes):
