@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup run up down test lint crds bench lock bench-paper ccxt-matrix
+.PHONY: setup run up down test lint crds bench lock bench-paper ccxt-matrix chaos
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,11 @@ down:
 
 test: setup
 	@bash scripts/test.sh
+
+# The full chaos schedule on a fresh local environment, then the invariant check (docs/RELIABILITY.md):
+# 50 Positions, 200 kills, every fault mode; about 45 minutes. SEED=, POSITIONS=, KILLS= change it.
+chaos: setup
+	@$(PY) -m controller.chaos run --seed $(or $(SEED),1) --positions $(or $(POSITIONS),50) --kills $(or $(KILLS),200) $(ARGS)
 
 lint:
 	@.venv/bin/ruff check controller tests bench

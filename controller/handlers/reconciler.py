@@ -291,8 +291,9 @@ class Reconciler:
         await self.save(status, after)
         return after
 
-    async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
-        """Write this Position's trades to the fills table (or to the backlog)."""
+    async def read_fills(self, observation: Observation) -> list[Fill]:
+        """This Position's trades: of its own orders, and the venue's that closed it (``observation.trades``
+        holds every trade since the entry once the position is flat: external closes, liquidations)."""
         assert self.gateway is not None, "fills follow a successful observation"
         client_ids = {
             order_id: client_id
@@ -302,26 +303,39 @@ class Reconciler:
             if order_id
         }
         owner = FillOwner(self.t.spec.accountRef.name, self.t.uid, self.t.namespace, self.t.name, client_ids)
+        order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
+        return await read_fills(self.gateway.client, self.t.spec.symbol, order_ids, owner)
+
+    async def with_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus | None:
+        """Write this Position's trades to the fills table; while the store is down they go into the backlog
+        of the returned status. None: the trades could not be read (they stay on the exchange)."""
         try:
-            fills = await read_fills(self.gateway.client, self.t.spec.symbol, client_ids.keys(), owner)
+            fills = await self.read_fills(observation)
         except ccxt.BaseError as error:
-            # The trades stay on the exchange; the next fill step or the close reads them again.
             log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
-            return status
+            return None
         try:
             await self.rt.audit.record_fills(fills)
         except AuditUnavailable:
-            after = self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
-            await self.save(status, after)
-            return after
+            return self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
         return status
+
+    async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
+        """After a fill step; a read that fails is repaired when the Position closes."""
+        after = await self.with_fills(status, observation)
+        if after is None:
+            return status
+        await self.save(status, after)
+        return after
 
     async def save(self, before: PositionStatus, after: PositionStatus) -> None:
         if not self.rt.may_act():
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
             raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
         if _dump(before) != _dump(after):
+            failpoints.hit("status:before-write")
             written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
+            failpoints.hit("status:after-write")
             self.rt.written[self.t.uid] = written
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
@@ -412,6 +426,13 @@ class Reconciler:
                 risk=risk,
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
+            if after.phase is Phase.CLOSED and status.phase is not Phase.CLOSED:
+                # Every trade reaches the fills (or the backlog, in the same status write) before the Position is
+                # Closed, which also repairs a fill step that a crash or a failed read cut short.
+                closing = await self.with_fills(after, observation)
+                if closing is None:
+                    return status  # not closed until its trades could be read
+                after = closing
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
             if any(note.type in _ENTRY_FILL_NOTES for note in step.notes):
                 self.fills_due = observation  # read after the pass: the stop this fill calls for goes first

@@ -24,6 +24,7 @@ from controller.handlers.observer import AccountObserver
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 
 REPLICA_HEADER = "X-Warden-Replica"
+EPOCH_HEADER = "X-Warden-Epoch"  # the leadership term a request is sent in (the chaos checker's evidence)
 PENDING_LIMIT = 1000
 RETIRE_AFTER_SECONDS = 30.0  # longer than any one reconcile pass
 ACCOUNT_CACHE_SECONDS = 5.0  # how long an account's object and Secret are reused before reading them again
@@ -206,6 +207,8 @@ class Runtime:
         async def fenced(*args: Any, **kwargs: Any) -> Any:
             if not self.may_act():
                 raise NotLeader(f"replica {self.replica} does not hold the leader lease")
+            if self.epoch is not None:
+                client.headers[EPOCH_HEADER] = str(self.epoch)
             try:
                 response = await send(*args, **kwargs)
             except Exception:

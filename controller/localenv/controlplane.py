@@ -113,6 +113,20 @@ class ControlPlane:
         probe = functools.partial(http_ok, f"{self.server}/api/v1/namespaces/default", admin)
         wait_until("the default namespace", probe, timeout, apiserver)
 
+    def _apiserver(self) -> Service:
+        return next(s for s in self.services if s.name == "kube-apiserver")
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (etcd keeps the data), as an API server restart or outage would."""
+        self._apiserver().stop()
+
+    def start_apiserver(self, timeout: float = 90.0) -> None:
+        """Start the stopped kube-apiserver again on the same port, certificates and etcd."""
+        apiserver = self._apiserver()
+        apiserver.start()
+        context = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
+        wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", context), timeout, apiserver)
+
     def _write_kubeconfig(self, pki: Path) -> None:
         user = {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}
         self.kubeconfig.write_text(self._config("warden-admin", user, "default"))

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 from controller.paper.auth import parse_params
 
 REPLICA_HEADER = "X-Warden-Replica"
+EPOCH_HEADER = "X-Warden-Epoch"
 ADMIN_PREFIX = "/_paper/"
 # Where a request names its order: new orders, look-ups/cancels, algo orders (DELETE spells it in lower case).
 CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid")
@@ -37,6 +38,7 @@ class RequestRecord:
     status: int | None = None
     dropped: bool = False
     fault: str | None = None
+    epoch: int | None = None  # the sender's leadership term (``X-Warden-Epoch``)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class RequestRecord:
             "path": self.path,
             "apiKey": self.api_key,
             "replica": self.replica,
+            "epoch": self.epoch,
             "clientOrderId": self.client_order_id,
             "symbol": self.params.get("symbol"),
             "weight": self.weight,
@@ -68,6 +71,11 @@ def _client_order_id(params: dict[str, str]) -> str | None:
     return next((lowered[name] for name in CLIENT_ID_PARAMS if lowered.get(name)), None)
 
 
+def _epoch(header: str | None) -> int | None:
+    """The sender's leadership term (Warden's ``X-Warden-Epoch``); absent or malformed: None."""
+    return int(header) if header is not None and header.isdigit() else None
+
+
 class RequestLog:
     """The newest ``capacity`` requests, oldest first."""
 
@@ -86,6 +94,7 @@ class RequestLog:
             path=request.path,
             api_key=request.headers.get("X-MBX-APIKEY"),
             replica=request.headers.get(REPLICA_HEADER),
+            epoch=_epoch(request.headers.get(EPOCH_HEADER)),
             client_order_id=_client_order_id(params),
             params=params,
         )

@@ -88,7 +88,7 @@ def plan(
     if status.phase in TERMINAL:
         return Step(replace_status(status, observedGeneration=generation))
     absorbed = replace_status(absorb(status, observation), observedGeneration=generation)
-    ctx = _Context(spec, observation, uid, generation, deleting, now, risk, status.retryAfter)
+    ctx = _Context(spec, observation, uid, generation, deleting, now, risk, absorbed.retryAfter)
     if deleting and spec.deletionPolicy is DeletionPolicy.ORPHAN:
         step = ctx.orphan(absorbed)
     elif paused:
@@ -154,11 +154,16 @@ def update_records(status: PositionStatus, client_id: str, **changes: object) ->
 
 
 def absorb(status: PositionStatus, observation: Observation) -> PositionStatus:
-    """Bring every order record in line with what the exchange reports for its client id."""
+    """Bring every order record in line with what the exchange reports for its client id.
+
+    An intended order found on the exchange was sent after all: the failure whose outcome was unknown was a
+    success, so its back-off ends (a filled entry must not wait out the back-off before its stop is placed)."""
     for record in all_records(status):
         if record.clientOrderId not in observation.orders:
             continue
         seen = observation.orders[record.clientOrderId]
+        if seen is not None and record.state is OrderState.INTENDED and status.failedAttempts:
+            status = replace_status(status, failedAttempts=0, retryAfter=None)
         if seen is None:
             # Intended but never arrived: stays intended, so it is sent again under the same id (unless it
             # was replaced meanwhile: then it is never sent). Anything else that vanished is gone from the book.

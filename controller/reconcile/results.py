@@ -14,6 +14,9 @@ from controller.reconcile.model import (
     Action,
     CancelOrder,
     Outcome,
+    PlaceStopOrder,
+    PlaceTrailingStopOrder,
+    Purpose,
     SetLeverage,
     SetMarginMode,
 )
@@ -22,6 +25,9 @@ from controller.reconcile.planner import failed_status, replace_status, update_r
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=30)
 """Capped low: an unprotected or unclosed position is the riskier state, so retries stay frequent."""
+PROTECTION_RETRY = timedelta(seconds=1)
+"""A stop that could not be placed is retried on the next pass, however often it failed: filled quantity
+without a stop is the state Warden must leave first (docs/RELIABILITY.md, invariant 1)."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -55,11 +61,14 @@ def record_failure(
     status: PositionStatus, action: Action, outcome: Outcome, message: str, *, now: datetime, generation: int
 ) -> PositionStatus:
     attempts = status.failedAttempts + 1
+    delay = backoff(attempts)
+    if isinstance(action, PlaceStopOrder | PlaceTrailingStopOrder) and action.purpose is not Purpose.TAKE_PROFIT:
+        delay = min(delay, PROTECTION_RETRY)
     status = replace_status(
         status,
         failedAttempts=attempts,
         lastFailure=f"{describe_action(action)}: {message}"[:1024],
-        retryAfter=now + backoff(attempts),
+        retryAfter=now + delay,
     )
     if outcome is not Outcome.REJECTED or isinstance(action, CancelOrder):
         # Unknown, retryable or account problems keep the intent: the next observation looks the order up.

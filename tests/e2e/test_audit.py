@@ -212,6 +212,20 @@ async def test_postgres_outage_never_blocks_protection(stack: Stack, trader: Tra
     assert waited.index("AuditUnavailable") < waited.index("EntryIntent"), waited
 
 
+async def test_a_trade_the_venue_made_reaches_the_fills_before_closed(
+    stack: Stack, trader: Trader, controller: Service
+) -> None:
+    """An external close is not Warden's order, yet it is the Position's trade: the audit has every one."""
+    trader.apply(position_manifest("outside"))
+    trader.wait_phase("outside", "Protected", controller)
+    stack.paper_admin("/_paper/external-close", {"apiKey": trader.account.api_key, "symbol": "BTCUSDT"})
+    status = trader.wait_phase("outside", "Closed", controller)
+    assert status["exitReason"] == "ExternalClose"
+    trades = stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list) and len(trades) == 2
+    assert sorted(await _fill_ids(stack, _uid(trader, "outside"))) == sorted(str(t["id"]) for t in trades)
+
+
 async def _fill_ids(stack: Stack, uid: str) -> list[str]:
     conn = await asyncpg.connect(stack.postgres.url)
     try:

@@ -248,7 +248,7 @@ async def test_authentication_failures(make_client: ExchangeFactory, paper: Pape
 
 
 async def test_replica_header_is_recorded(make_client: ExchangeFactory, paper: PaperServer) -> None:
-    client = await make_client(headers={"X-Warden-Replica": "warden-0"})
+    client = await make_client(headers={"X-Warden-Replica": "warden-0", "X-Warden-Epoch": "7"})
     await client.load_markets()
     await client.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rep-entry"})
     await client.create_order(
@@ -264,6 +264,9 @@ async def test_replica_header_is_recorded(make_client: ExchangeFactory, paper: P
     assert stop["reduceOnly"] is True and stop["status"] == "NEW" and entry["time"] > 0
     status, trades = await paper.admin("GET", "trades")
     assert [(t["clientOrderId"], t["replica"]) for t in trades] == [("rep-entry", "warden-0")]
+    _, requests = await paper.admin("GET", f"requests?apiKey={client.apiKey}")
+    sent = [(r["clientOrderId"], r["replica"], r["epoch"]) for r in requests if r["method"] == "POST"]
+    assert sent == [("rep-entry", "warden-0", 7), ("rep-sl", "warden-0", 7)]
 
 
 async def test_admin_close_position_and_cancel_algo(exchange: Any, paper: PaperServer) -> None:

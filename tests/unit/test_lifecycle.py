@@ -453,6 +453,33 @@ def test_after_a_failure_the_next_action_waits_for_the_backoff() -> None:
     assert again.action == first.action  # the same intent, under the same id
 
 
+def test_a_stop_that_failed_is_retried_within_a_second_however_often_it_failed() -> None:
+    first = run(spec(), PositionStatus(phase=Phase.ENTRY_PLACED, entryOrder=filled_entry()), obs(size="0.010"))
+    assert isinstance(first.action, PlaceStopOrder)
+    status = first.status.model_copy(update={"failedAttempts": 6})
+    failed = record_failure(status, first.action, Outcome.RETRY, "ExchangeNotAvailable", now=NOW, generation=1)
+    assert failed.failedAttempts == 7 and failed.retryAfter == NOW + timedelta(seconds=1)
+    again = run(spec(), failed, obs(size="0.010", orders={sl(1): None}), now=NOW + timedelta(seconds=1))
+    assert again.action == first.action
+
+
+def test_an_entry_whose_unknown_outcome_turns_out_filled_is_protected_without_waiting_out_the_backoff() -> None:
+    intended = PositionStatus(phase=Phase.PENDING, entryOrder=rec(ENTRY, OrderState.INTENDED, eid=None))
+    entry = run(spec(), intended, obs()).action
+    assert isinstance(entry, PlaceMarketOrder)
+    status = intended.model_copy(update={"failedAttempts": 2})
+    failed = record_failure(status, entry, Outcome.UNKNOWN, "RequestTimeout", now=NOW, generation=1)
+    assert failed.retryAfter == NOW + backoff(3)
+    found = obs(
+        size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED, filled="0.010", average_price=Decimal(65000))}
+    )
+    step = run(spec(), failed, found, now=NOW + timedelta(milliseconds=300))
+    assert step.status.phase is Phase.ENTRY_PLACED
+    assert step.status.failedAttempts == 0 and step.status.retryAfter is None
+    step = run(spec(), step.status, found, now=NOW + timedelta(milliseconds=300))  # the same pass plans on
+    assert isinstance(step.action, PlaceStopOrder) and step.action.amount == Decimal("0.010")
+
+
 def test_backoff_is_bounded() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 6, 50)] == [1, 2, 4, 30, 30]
 

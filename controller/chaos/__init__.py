@@ -1,0 +1,1 @@
+"""Chaos suite: seeded fault schedules on the real local environment, and the invariant checker."""
