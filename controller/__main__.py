@@ -6,8 +6,9 @@ it before the controller starts). ``history NAMESPACE/NAME`` prints a Position's
 
 Configuration comes from the environment: ``WARDEN_DATABASE_URL`` (required), ``WARDEN_METRICS_ADDR``
 and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (default: all namespaces),
-``WARDEN_REPLICA_ID`` (default: ``WARDEN_POD_NAME``, else the host name), ``WARDEN_RECONCILE_INTERVAL`` seconds
-(default 1), ``WARDEN_HEALTH_ADDR``/``WARDEN_HEALTH_PORT`` (default 127.0.0.1:8080: ``/healthz``, ``/readyz``),
+``WARDEN_REPLICA_ID`` (default: ``WARDEN_POD_NAME``, else host name and pid: unique per process),
+``WARDEN_RECONCILE_INTERVAL`` seconds (default 1), ``WARDEN_HEALTH_ADDR``/``WARDEN_HEALTH_PORT``
+(default 127.0.0.1:8080: ``/healthz``, ``/readyz``),
 leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
 ``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
 ``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only); observation per account:

@@ -174,11 +174,14 @@ class Leadership:
         renewed = _parse(spec.renew_time) or _parse(spec.acquire_time)
         duration = timedelta(seconds=spec.lease_duration_seconds or s.duration_s)
         transitions = spec.lease_transitions or 0
-        if holder == self.identity and self.epoch is not None:
+        restarted = holder == self.identity and self.epoch is None
+        if holder == self.identity and self.epoch == transitions:
             body = self._body(_parse(spec.acquire_time) or now, now, transitions)
-        elif holder and renewed is not None and renewed + duration > now:
-            return False  # someone else holds an unexpired lease
+        elif holder and renewed is not None and renewed + duration > now and not restarted:
+            return False  # someone else holds an unexpired lease (or took it from this replica: step down)
         else:
+            # Free, expired, or held under this replica's own name by its previous, now dead, process (replica
+            # names are unique per process: a pod name, or host and pid): a new term either way.
             transitions += 1
             body = self._body(now, now, transitions)
         body["metadata"]["resourceVersion"] = lease.metadata.resource_version  # lose races, never overwrite

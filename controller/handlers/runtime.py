@@ -57,7 +57,9 @@ class Runtime:
     audit: AuditStore
     replica: str = field(
         default_factory=lambda: (
-            os.environ.get("WARDEN_REPLICA_ID") or os.environ.get("WARDEN_POD_NAME") or socket.gethostname()
+            os.environ.get("WARDEN_REPLICA_ID")
+            or os.environ.get("WARDEN_POD_NAME")
+            or f"{socket.gethostname()}-{os.getpid()}"
         )
     )
     interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))

@@ -171,6 +171,36 @@ async def test_sigterm_hands_the_lease_to_the_standby(trader: Trader, stack: Sta
     print(f"\nlease held by the standby {took:.1f}s after SIGTERM (exit after {exited:.1f}s); lease duration 600s")
 
 
+def test_a_replica_restarted_under_its_own_name_takes_its_lease_back_at_once(
+    trader: Trader, stack: Stack, controller: Service
+) -> None:
+    """A pod restarted in place keeps its name: the lease it held is its dead process's, so it needs no wait
+    for the lease to expire; it starts a new term (a higher epoch)."""
+    lease = f"restart-{uuid.uuid4().hex[:8]}"
+    long_lease = {"WARDEN_LEASE_NAME": lease, "WARDEN_LEASE_DURATION": "600", "WARDEN_LEASE_RENEW_DEADLINE": "10"}
+    controller.stop()
+    first = stack.start_controller("replica-r", **long_lease)
+    try:
+        wait_for("replica-r to lead", lambda: lease_holder(stack, lease) == "replica-r", 30, first)
+        trader.apply(position_manifest("before-restart"))
+        trader.wait_phase("before-restart", "Protected", first)
+        assert first.process is not None
+        first.process.kill()
+        first.process.wait(30)
+        again = stack.start_controller("replica-r", **long_lease)
+        close = '{"spec":{"state":"Closed"}}'
+        stack.kubectl("patch", "position", "before-restart", "-n", trader.namespace, "--type=merge", "-p", close)
+        trader.wait_phase("before-restart", "Closed", again)  # long before the 600 s lease could expire
+        got = stack.kubectl("get", "lease", lease, "-n", "default", "-o", "json")
+        spec = json.loads(got.stdout)["spec"]
+        assert (spec["holderIdentity"], spec["leaseTransitions"]) == ("replica-r", 2)
+    finally:
+        for service in stack.controllers:
+            if service.name == "replica-r":
+                service.stop()
+        controller.start()
+
+
 def _metric_families(service: Service) -> dict[str, str]:
     port = (service.env or {})["WARDEN_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
