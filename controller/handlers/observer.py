@@ -148,12 +148,17 @@ class AccountObserver:
         return cycle_interval(symbols, self.weight_per_minute, self.floor_seconds)
 
     async def _cycle(self) -> None:
+        last = 0.0
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.interval())
+            # Pushes come in bursts (one per order update): reads they start keep at most twice the timed
+            # pace, and pushes in between are answered together by the next read.
+            await asyncio.sleep(max(last + self.interval() / 2 - time.monotonic(), 0))
             self._poke.clear()
             if not self.watchers or not self.may_act():
                 continue
+            last = time.monotonic()
             try:
                 await self.refresh()
             except ccxt.BaseError as error:  # each Position's pass reports it as its Synced condition

@@ -493,12 +493,18 @@ class Reconciler:
         purpose = _purpose(action)
         assert self.gateway is not None, "act() follows a successful observation"
         failpoints.hit(f"{purpose}:before-send")
+        # An order that can change the position's size (an entry, a close) needs a snapshot taken after it.
+        # Stops, take profits and cancels do not: their own records say where they stand, and an order the
+        # snapshot predates is looked up by its client id.
+        moves_size = isinstance(action, PlaceMarketOrder | PlaceLimitOrder)
         try:
             order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
-            self.rt.acted_at[self.t.uid] = time.monotonic()  # the outcome may be unknown: look again
+            if moves_size:
+                self.rt.acted_at[self.t.uid] = time.monotonic()  # the outcome may be unknown: look again
             return await self.failed(status, action, error)
-        self.rt.acted_at[self.t.uid] = time.monotonic()
+        if moves_size:
+            self.rt.acted_at[self.t.uid] = time.monotonic()
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
