@@ -14,6 +14,7 @@ from controller.reconcile.model import (
     Action,
     CancelOrder,
     Outcome,
+    PlaceMarketOrder,
     PlaceStopOrder,
     PlaceTrailingStopOrder,
     Purpose,
@@ -26,8 +27,9 @@ BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=30)
 """Capped low: an unprotected or unclosed position is the riskier state, so retries stay frequent."""
 PROTECTION_RETRY = timedelta(seconds=1)
-"""A stop that could not be placed is retried on the next pass, however often it failed: filled quantity
-without a stop is the state Warden must leave first (docs/RELIABILITY.md, invariant 1)."""
+"""A stop or a close that could not be sent is retried on the next pass, however often it failed: filled
+quantity without a stop is the state Warden must leave first (docs/RELIABILITY.md, invariant 1), and a closing
+Position has no stop of its own."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -46,6 +48,13 @@ def describe_action(action: Action) -> str:
     return f"{verb} {action.purpose.name.lower().replace('_', ' ')} order {action.client_order_id}"
 
 
+def _protective(action: Action) -> bool:
+    """A stop, a trailing stop or a close: what protects or ends filled quantity."""
+    if isinstance(action, PlaceStopOrder | PlaceTrailingStopOrder):
+        return action.purpose is not Purpose.TAKE_PROFIT
+    return isinstance(action, PlaceMarketOrder) and action.purpose is Purpose.CLOSE
+
+
 def record_success(status: PositionStatus, action: Action, exchange_order_id: str | None) -> PositionStatus:
     status = replace_status(status, failedAttempts=0, retryAfter=None)
     if isinstance(action, SetMarginMode):
@@ -62,7 +71,7 @@ def record_failure(
 ) -> PositionStatus:
     attempts = status.failedAttempts + 1
     delay = backoff(attempts)
-    if isinstance(action, PlaceStopOrder | PlaceTrailingStopOrder) and action.purpose is not Purpose.TAKE_PROFIT:
+    if _protective(action):
         delay = min(delay, PROTECTION_RETRY)
     status = replace_status(
         status,

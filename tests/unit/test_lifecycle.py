@@ -463,6 +463,16 @@ def test_a_stop_that_failed_is_retried_within_a_second_however_often_it_failed()
     assert again.action == first.action
 
 
+def test_a_close_that_failed_is_retried_within_a_second_however_often_it_failed() -> None:
+    close = PlaceMarketOrder(Purpose.CLOSE, CLOSE, OrderSide.SELL, Decimal("0.010"), reduce_only=True)
+    status = PositionStatus(phase=Phase.CLOSING, failedAttempts=4)
+    failed = record_failure(status, close, Outcome.UNKNOWN, "RequestTimeout", now=NOW, generation=1)
+    assert failed.failedAttempts == 5 and failed.retryAfter == NOW + timedelta(seconds=1)
+    entry = PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.BUY, Decimal("0.010"), reduce_only=False)
+    failed = record_failure(status, entry, Outcome.UNKNOWN, "RequestTimeout", now=NOW, generation=1)
+    assert failed.retryAfter == NOW + backoff(5)  # opening waits out the back-off
+
+
 def test_an_entry_whose_unknown_outcome_turns_out_filled_is_protected_without_waiting_out_the_backoff() -> None:
     intended = PositionStatus(phase=Phase.PENDING, entryOrder=rec(ENTRY, OrderState.INTENDED, eid=None))
     entry = run(spec(), intended, obs()).action
