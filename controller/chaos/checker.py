@@ -35,7 +35,7 @@ from controller.chaos.evidence import (
     ExchangeTrade,
     PositionRecord,
 )
-from controller.reconcile.model import Purpose, client_order_id
+from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, client_id_prefix, is_warden_order
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
 TERMINAL = frozenset({"Closed", "Failed"})
@@ -105,16 +105,6 @@ class Report:
         return "\n".join(lines)
 
 
-def id_prefix(uid: str) -> str:
-    """Every client order id of the Position with this uid starts with this."""
-    return client_order_id(uid, Purpose.ENTRY).removesuffix(Purpose.ENTRY.value)
-
-
-def is_warden_id(client_id: str) -> bool:
-    head, sep, _ = client_id.partition("-")
-    return bool(sep) and len(head) == 23 and head[0] == "w" and all(c in "0123456789abcdef" for c in head[1:])
-
-
 @dataclass
 class Index:
     """The evidence, grouped the ways the checks read it."""
@@ -130,7 +120,7 @@ class Index:
     def of(cls, evidence: Evidence, report: Report) -> Index:
         index = cls(evidence)
         for p in evidence.positions:
-            index.by_prefix[id_prefix(p.uid)] = p
+            index.by_prefix[client_id_prefix(p.uid)] = p
             slot = (p.api_key, p.symbol)
             report.checks[0] += 1
             if slot in index.by_slot:
@@ -147,9 +137,9 @@ class Index:
         return index
 
     def owner(self, client_id: str) -> PositionRecord | None:
-        if not is_warden_id(client_id):
+        if not is_warden_order(client_id):
             return None
-        return self.by_prefix.get(client_id.partition("-")[0] + "-")
+        return self.by_prefix.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
 
 
 def check(evidence: Evidence, config: Config | None = None) -> Report:
@@ -320,7 +310,7 @@ def check_ids_and_entries(index: Index, report: Report) -> None:
 
 def check_nothing_left_open(index: Index, report: Report) -> None:
     for o in index.evidence.orders:
-        if not is_warden_id(o.client_order_id) or o.source != "api":
+        if not is_warden_order(o.client_order_id) or o.source != "api":
             continue
         report.checks[3] += 1
         if not o.open:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +62,8 @@ class AccountObserver:
     floor_seconds: float = 1.0
     stream_client: Any = None
     watchers: dict[str, Watcher] = field(default_factory=dict)
+    _symbols: Counter[str] = field(default_factory=Counter)
+    """How many watchers follow each symbol (kept as they come and go: every pass asks for the interval)."""
     latest: Snapshot | None = None
     _inflight: asyncio.Future[Snapshot] | None = None
     _failed: tuple[float, ccxt.BaseError] | None = None
@@ -74,6 +76,8 @@ class AccountObserver:
         previous = self.watchers.get(uid)
         if previous is not None:
             watcher.seen = previous.seen
+            self._symbols[previous.symbol] -= 1
+        self._symbols[watcher.symbol] += 1
         self.watchers[uid] = watcher
         if not self._tasks:
             self._tasks.append(asyncio.create_task(self._cycle(), name=f"observe {self.label}"))
@@ -81,7 +85,9 @@ class AccountObserver:
                 self._tasks.append(asyncio.create_task(self._stream(), name=f"user stream {self.label}"))
 
     def unwatch(self, uid: str) -> None:
-        self.watchers.pop(uid, None)
+        previous = self.watchers.pop(uid, None)
+        if previous is not None:
+            self._symbols[previous.symbol] -= 1
 
     async def snapshot(self, symbol: str, newer_than: float) -> Snapshot:
         """A snapshot that covers ``symbol`` and began after ``newer_than`` (monotonic)."""
@@ -107,7 +113,7 @@ class AccountObserver:
     # --- the cycle ------------------------------------------------------------------------------
 
     async def _take(self) -> Snapshot:
-        symbols = frozenset(w.symbol for w in self.watchers.values())
+        symbols = frozenset(symbol for symbol, watching in self._symbols.items() if watching)
         started = time.monotonic()
         try:
             snapshot = await self.gateway.snapshot(symbols)
@@ -144,7 +150,7 @@ class AccountObserver:
                 watcher.wake.set()
 
     def interval(self) -> float:
-        symbols = len({w.symbol for w in self.watchers.values()})
+        symbols = sum(1 for watching in self._symbols.values() if watching)
         return cycle_interval(symbols, self.weight_per_minute, self.floor_seconds)
 
     async def _cycle(self) -> None:

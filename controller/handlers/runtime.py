@@ -129,8 +129,8 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         """The Position's daemon ended: drop what this replica kept about it."""
-        for observer in {id(a.observer): a.observer for _, _, a in self._accounts.values()}.values():
-            observer.unwatch(uid)
+        for _, _, account in self._accounts.values():
+            account.observer.unwatch(uid)
         for kept in (self.wakes, self.acted_at, self.written, self.filled_at):
             kept.pop(uid, None)
 

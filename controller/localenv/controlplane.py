@@ -105,8 +105,7 @@ class ControlPlane:
         )
         apiserver.start()
         self.services.append(apiserver)
-        context = ssl.create_default_context(cafile=str(ca.cert_path))
-        wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", context), timeout, apiserver)
+        self._wait_ready(apiserver, timeout)
         self._write_kubeconfig(pki)
         admin = ssl.create_default_context(cafile=str(ca.cert_path))
         admin.load_cert_chain(pki / "admin.crt", pki / "admin.key")
@@ -124,6 +123,9 @@ class ControlPlane:
         """Start the stopped kube-apiserver again on the same port, certificates and etcd."""
         apiserver = self._apiserver()
         apiserver.start()
+        self._wait_ready(apiserver, timeout)
+
+    def _wait_ready(self, apiserver: Service, timeout: float) -> None:
         context = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
         wait_until("kube-apiserver /readyz", lambda: http_ok(f"{self.server}/readyz", context), timeout, apiserver)
 

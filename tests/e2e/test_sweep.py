@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import asyncpg
@@ -92,8 +93,9 @@ def test_an_untracked_position_is_adopted_once_and_protected(trader: Trader, con
     entry = trader.stack.paper_admin(f"/_paper/positions?apiKey={trader.account.api_key}")
     assert isinstance(entry, list) and entry
     assert stop["quantity"] == "0.010" and stop["side"] == "SELL"
-    expected = (float(entry[0]["entryPrice"]) * 0.98) // 0.1 * 0.1
-    assert abs(float(stop["triggerPrice"]) - expected) < 0.11
+    tick = Decimal("0.1")
+    expected = (Decimal(entry[0]["entryPrice"]) * Decimal("0.98") / tick).to_integral_value(ROUND_FLOOR) * tick
+    assert abs(Decimal(stop["triggerPrice"]) - expected) <= tick  # rounded to the tick, toward the loss side
 
     # More sweeps pass (the shared controller sweeps every few seconds): still exactly one adoption.
     before = sweeps(trader)
