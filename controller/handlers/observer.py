@@ -69,6 +69,7 @@ class AccountObserver:
     _failed: tuple[float, ccxt.BaseError] | None = None
     _poke: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closed: bool = False
 
     # --- Positions ------------------------------------------------------------------------------
 
@@ -79,7 +80,9 @@ class AccountObserver:
             self._symbols[previous.symbol] -= 1
         self._symbols[watcher.symbol] += 1
         self.watchers[uid] = watcher
-        if not self._tasks:
+        # A pass that began before this account was replaced may still call here: a closed observer serves
+        # that pass's reads but must not start its cycle again (each revived one read the account on its own).
+        if not self._tasks and not self._closed:
             self._tasks.append(asyncio.create_task(self._cycle(), name=f"observe {self.label}"))
             if self.stream_client is not None:
                 self._tasks.append(asyncio.create_task(self._stream(), name=f"user stream {self.label}"))
@@ -193,6 +196,7 @@ class AccountObserver:
             self.poke()
 
     async def close(self) -> None:
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -156,7 +156,9 @@ class Runtime:
         data = secret.data or {}
         if "apiKey" not in data or "secret" not in data:
             raise AccountNotReady("CredentialsInvalid", "the Secret must have the keys `apiKey` and `secret`")
-        version = (obj["metadata"]["resourceVersion"], secret.metadata.resource_version)
+        # The spec's generation, not the resourceVersion: status writes and kopf's annotations change the
+        # latter every few seconds, and each rebuild would start the account's observation over.
+        version = (str(obj["metadata"].get("generation")), secret.metadata.resource_version)
         if cached is not None and cached[0] == version:
             self._accounts[key] = (version, time.monotonic(), cached[2])
             return cached[2]

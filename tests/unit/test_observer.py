@@ -100,6 +100,18 @@ async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_
     await obs.close()
 
 
+async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
+    gateway = PreparedGateway([snap(10.0)])
+    obs = AccountObserver("ns/paper", gateway, lambda: True, floor_seconds=0.01)
+    obs.watch("uid-a", watcher("uid-a"))
+    await obs.close()
+    obs.watch("uid-a", watcher("uid-a"))  # a pass that still holds the replaced account
+    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0
+    reads = gateway.reads
+    await asyncio.sleep(0.1)  # ten timed cycles' worth
+    assert gateway.reads == reads and not obs._tasks
+
+
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
