@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -58,6 +60,8 @@ _ALGO_STATES = {
 
 # Weights of the all-symbol forms (openOrders / openAlgoOrders: 40, premiumIndex: 10) against 1 per symbol.
 _ALL_OPEN_ORDERS_WEIGHT = 80
+_ENDED = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
+_ANSWERS_KEPT = 4096
 _ALL_MARKS_WEIGHT = 10
 
 
@@ -121,6 +125,8 @@ class Gateway:
         self.client = client
         self.hedged = hedged
         self._markets_loaded = False
+        self._answers: OrderedDict[str, tuple[float, ObservedOrder]] = OrderedDict()
+        """Client id -> (monotonic send time, the order as the exchange's answer to its placement described it)."""
 
     async def close(self) -> None:
         await self.client.close()
@@ -215,7 +221,11 @@ class Gateway:
         orders: dict[str, ObservedOrder | None] = {}
         for client_id, purpose in records_to_observe(status):
             seen = snapshot.open_orders.get(client_id)
-            orders[client_id] = seen.order if seen else await self.find_order(symbol, client_id, purpose.conditional)
+            if seen is not None:
+                orders[client_id] = seen.order
+            else:
+                answered = self.answer(client_id, snapshot.taken_at)
+                orders[client_id] = answered or await self.find_order(symbol, client_id, purpose.conditional)
         size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
@@ -224,6 +234,25 @@ class Gateway:
             trades = await self.trades(symbol, status.entryPlacedAt)
         entry_price = snapshot.entry_prices.get((symbol, spec.side))
         return Observation(snapshot.marks[symbol], size, rules, orders, trades, entry_price)
+
+    def answer(self, client_id: str, snapshot_taken_at: float) -> ObservedOrder | None:
+        """The order as its placement's answer described it, where that tells more than a snapshot without it:
+        the order had already ended (a market order filled), or it was sent after the snapshot began. Saves the
+        look-up by client id on the way from an entry's fill to its stop."""
+        known = self._answers.get(client_id)
+        if known is None:
+            return None
+        sent_at, order = known
+        return order if order.state in _ENDED or sent_at > snapshot_taken_at else None
+
+    def _remember(self, sent_at: float, info: Any, parse: Callable[[dict[str, Any]], ObservedOrder]) -> None:
+        try:
+            order = parse(info)
+        except PARSE_ERRORS:
+            return  # only a shortcut: the order is looked up by its client id instead
+        self._answers[order.client_order_id] = (sent_at, order)
+        while len(self._answers) > _ANSWERS_KEPT:
+            self._answers.popitem(last=False)
 
     async def find_order(self, symbol: str, client_id: str, algo: bool) -> ObservedOrder | None:
         params: dict[str, Any] = {"clientOrderId": client_id}
@@ -281,12 +310,14 @@ class Gateway:
     async def execute(self, symbol: str, action: Action) -> str | None:
         """Send the action; returns the exchange's order id (None for cancels and settings)."""
         client = self.client
+        sent_at = time.monotonic()
         if isinstance(action, PlaceMarketOrder):
             if action.reduce_only:
                 params = self.exit_params(action.client_order_id, action.side)
             else:
                 params = {"clientOrderId": action.client_order_id, **({"hedged": True} if self.hedged else {})}
             order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
+            self._remember(sent_at, order["info"], parse_regular_order)
             return str(order["info"]["orderId"])
         if isinstance(action, PlaceLimitOrder):
             params = {"clientOrderId": action.client_order_id, "timeInForce": action.time_in_force.value}
@@ -295,6 +326,7 @@ class Gateway:
             order = await client.create_order(
                 symbol, "limit", action.side.value, str(action.amount), str(action.price), params
             )
+            self._remember(sent_at, order["info"], parse_regular_order)
             return str(order["info"]["orderId"])
         if isinstance(action, PlaceStopOrder):
             # ccxt routes stopLossPrice/takeProfitPrice to Binance's algo endpoint as STOP_MARKET/TAKE_PROFIT_MARKET.
@@ -305,6 +337,7 @@ class Gateway:
                 "workingType": action.working_type.value,
             }
             order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
+            self._remember(sent_at, order["info"], parse_algo_order)
             return str(order["info"]["algoId"])
         if isinstance(action, PlaceTrailingStopOrder):
             params = {
@@ -317,6 +350,7 @@ class Gateway:
             order = await client.create_order(
                 symbol, "TRAILING_STOP_MARKET", action.side.value, str(action.amount), None, params
             )
+            self._remember(sent_at, order["info"], parse_algo_order)
             return str(order["info"]["algoId"])
         if isinstance(action, CancelOrder):
             params = {"clientOrderId": action.client_order_id}

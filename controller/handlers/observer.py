@@ -5,7 +5,8 @@ A cycle reads positions, open orders, open algo orders and mark prices in a cons
 (their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
 request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
 that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
-any pushed account event starts a read at once; the timed cycle stays as the safety net.
+any pushed account event starts a read at once; the timed cycle stays as the safety net. Every read, timed,
+pushed or asked for, spends from one token bucket, so pushes buy speed, never extra weight.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Snapshot
 log = logging.getLogger("warden.observer")
 _POSITIONS_WEIGHT = 5
 _FAILURE_BACKOFF_SECONDS = 1.0
+_PUSH_SETTLE_SECONDS = 0.02
+_BURST_CYCLES = 3
 
 
 @dataclass
@@ -41,6 +44,10 @@ class Watcher:
     follows_mark: bool
     wake: asyncio.Event
     seen: Hashable = None
+    acted_at: float = 0.0
+    """When the Position last sent an order or a cancel: the first snapshot taken after that wakes it whatever
+    it shows, because a change and its reversal between two snapshots (a stop placed, then cancelled by the
+    venue) leave the slice as it was."""
 
 
 def cycle_weight(symbols: int) -> int:
@@ -70,13 +77,16 @@ class AccountObserver:
     _poke: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closed: bool = False
+    _last_read: float = 0.0
+    _tokens: float = 0.0
+    _tokens_at: float = 0.0
 
     # --- Positions ------------------------------------------------------------------------------
 
     def watch(self, uid: str, watcher: Watcher) -> None:
         previous = self.watchers.get(uid)
         if previous is not None:
-            watcher.seen = previous.seen
+            watcher.seen, watcher.acted_at = previous.seen, previous.acted_at
             self._symbols[previous.symbol] -= 1
         self._symbols[watcher.symbol] += 1
         self.watchers[uid] = watcher
@@ -86,6 +96,11 @@ class AccountObserver:
             self._tasks.append(asyncio.create_task(self._cycle(), name=f"observe {self.label}"))
             if self.stream_client is not None:
                 self._tasks.append(asyncio.create_task(self._stream(), name=f"user stream {self.label}"))
+
+    def acted(self, uid: str) -> None:
+        watcher = self.watchers.get(uid)
+        if watcher is not None:
+            watcher.acted_at = time.monotonic()
 
     def unwatch(self, uid: str) -> None:
         previous = self.watchers.pop(uid, None)
@@ -117,7 +132,8 @@ class AccountObserver:
 
     async def _take(self) -> Snapshot:
         symbols = frozenset(symbol for symbol, watching in self._symbols.items() if watching)
-        started = time.monotonic()
+        started = self._last_read = time.monotonic()
+        self._spend(len(symbols))
         try:
             snapshot = await self.gateway.snapshot(symbols)
         except ccxt.BaseError as error:
@@ -148,26 +164,27 @@ class AccountObserver:
                 tuple(by_owner.get(watcher.prefix, ())),
                 snapshot.marks.get(watcher.symbol) if watcher.follows_mark else None,
             )
-            if seen != watcher.seen:
-                watcher.seen = seen
+            if seen != watcher.seen or 0 < watcher.acted_at <= snapshot.taken_at:
+                watcher.seen, watcher.acted_at = seen, 0.0
                 watcher.wake.set()
 
+    def _watched(self) -> int:
+        return sum(1 for watching in self._symbols.values() if watching)
+
     def interval(self) -> float:
-        symbols = sum(1 for watching in self._symbols.values() if watching)
-        return cycle_interval(symbols, self.weight_per_minute, self.floor_seconds)
+        return cycle_interval(self._watched(), self.weight_per_minute, self.floor_seconds)
 
     async def _cycle(self) -> None:
-        last = 0.0
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval())
-            # Pushes come in bursts (one per order update): reads they start keep at most twice the timed
-            # pace, and pushes in between are answered together by the next read.
-            await asyncio.sleep(max(last + self.interval() / 2 - time.monotonic(), 0))
+                await asyncio.wait_for(self._poke.wait(), max(self._last_read + self.interval() - time.monotonic(), 0))
+            if self._poke.is_set():
+                await asyncio.sleep(_PUSH_SETTLE_SECONDS)  # pushes come in bursts: one read answers a burst
+            await asyncio.sleep(self._budget_wait())
             self._poke.clear()
             if not self.watchers or not self.may_act():
+                self._last_read = time.monotonic()  # nothing to read for now: look again in an interval
                 continue
-            last = time.monotonic()
             try:
                 await self.refresh()
             except ccxt.BaseError as error:  # each Position's pass reports it as its Synced condition
@@ -176,6 +193,26 @@ class AccountObserver:
             except Exception:  # the cycle must outlive any one bad read; the trace is logged
                 log.exception("observing %s failed", self.label)
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+
+    # --- the weight budget ----------------------------------------------------------------------
+
+    def _tokens_now(self) -> float:
+        """Weight the account's reads may spend now: refilled at ``weight_per_minute``, capped at a few cycles'
+        worth (the burst that lets pushes be answered at once), spent by every read whoever asked for it."""
+        now, capacity = time.monotonic(), _BURST_CYCLES * cycle_weight(self._watched())
+        if self._tokens_at == 0.0:
+            self._tokens = capacity
+        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * self.weight_per_minute / 60)
+        self._tokens_at = now
+        return self._tokens
+
+    def _budget_wait(self) -> float:
+        """Seconds until the budget covers one more cycle."""
+        missing = cycle_weight(self._watched()) - self._tokens_now()
+        return max(missing * 60 / self.weight_per_minute, 0.0)
+
+    def _spend(self, symbols: int) -> None:
+        self._tokens = self._tokens_now() - cycle_weight(symbols)  # a Position's own ask may run into debt
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that

@@ -31,7 +31,7 @@ from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
 from controller.exchange.gateway import Gateway
-from controller.handlers.observer import Watcher
+from controller.handlers.observer import AccountObserver, Watcher
 from controller.handlers.runtime import Account, AccountNotReady, NotLeader, Runtime
 from controller.metrics import (
     AUDIT_BACKLOG_OVERFLOW,
@@ -131,7 +131,14 @@ class Reconciler:
         self.rt = runtime
         self.t = target
         self.gateway: Gateway | None = None
+        self.observer: AccountObserver | None = None
         self.deleting = False
+        self.unsaved: list[AuditEvent] = []
+        """Events of an entry or a close that was sent: they go out with the next step's status write, so the
+        stop that a fill calls for is one write nearer (a crash in between is repaired by the look-up by client id,
+        the intent being recorded before the send)."""
+        self.saved: PositionStatus | None = None
+        """The status as last read or written: what a write must change."""
         self.fills_due: Observation | None = None
         """The observation of this pass's last fill: its trades go to the audit fills when the pass ends."""
 
@@ -264,6 +271,7 @@ class Reconciler:
 
     async def commit(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
         """Risk-reducing bookkeeping: audit now if the store takes it, else into status; then save status."""
+        events, self.unsaved = [*self.unsaved, *events], []
         if events and not await self.write(events):
             after = self.buffered(after, [_buffer(e.event_id.hex, e.type, e.occurred_at, e.to_json()) for e in events])
         await self.save(before, after)
@@ -332,11 +340,12 @@ class Reconciler:
         if not self.rt.may_act():
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
             raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
-        if _dump(before) != _dump(after):
+        if _dump(self.saved or before) != _dump(after):
             failpoints.hit("status:before-write")
             written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
             failpoints.hit("status:after-write")
             self.rt.written[self.t.uid] = written
+            self.saved = after
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
@@ -349,9 +358,11 @@ class Reconciler:
     # --- the pass -------------------------------------------------------------------------------
 
     async def run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
-        started = time.monotonic()
+        started, self.saved = time.monotonic(), status
         try:
             status = await self._run(status, deleting)
+            if self.unsaved:
+                status = await self.commit(status, status, [])
             if self.fills_due is not None:
                 # Read after the pass, so reading trades never delays the stop that a fill calls for.
                 status = await self.record_fills(status, self.fills_due)
@@ -374,14 +385,14 @@ class Reconciler:
             after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
             await self.save(status, after)
             return after
-        self.gateway = account.gateway
+        self.gateway, self.observer = account.gateway, account.observer
         if status.entryOrder is None and not deleting:
             # The entry decision reads the account's book; one Position of the account decides at a time, and
             # holds the account until its entry counts in the book (a market entry: once its fill is recorded).
             async with self.rt.account_lock(self.t.namespace, account_name := self.t.spec.accountRef.name):
                 # The limits as they are now, not as cached: a limit set a moment ago must bind this entry.
                 account = await self.rt.account(self.t.namespace, account_name, fresh=True)
-                self.gateway = account.gateway
+                self.gateway, self.observer = account.gateway, account.observer
                 risk = RiskContext(account.spec.risk, await self.book(account_name)) if account.spec.risk else None
                 status = await self.steps(status, deleting, account, risk, until=counts_in_book)
             if status.entryOrder is None or status.phase in TERMINAL:
@@ -489,6 +500,14 @@ class Reconciler:
             return status, before.phase is not status.phase
         return await self.act(status, action)
 
+    def sent(self, moves_size: bool) -> None:
+        """The next snapshot wakes this Position whatever it shows; after an entry or a close, its next
+        observation must also be taken after the send."""
+        if self.observer is not None:
+            self.observer.acted(self.t.uid)
+        if moves_size:
+            self.rt.acted_at[self.t.uid] = time.monotonic()
+
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:
         purpose = _purpose(action)
         assert self.gateway is not None, "act() follows a successful observation"
@@ -500,11 +519,9 @@ class Reconciler:
         try:
             order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
-            if moves_size:
-                self.rt.acted_at[self.t.uid] = time.monotonic()  # the outcome may be unknown: look again
+            self.sent(moves_size)  # the outcome may be unknown: look again
             return await self.failed(status, action, error)
-        if moves_size:
-            self.rt.acted_at[self.t.uid] = time.monotonic()
+        self.sent(moves_size)
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
@@ -523,6 +540,9 @@ class Reconciler:
                 amount=action.amount,
                 price=getattr(action, "price", None) or getattr(action, "trigger_price", None),
             )
+        if moves_size:  # the next observation follows at once: its step writes this too
+            self.unsaved.append(event)
+            return after, True
         return await self.commit(status, after, [event]), True
 
     async def failed(

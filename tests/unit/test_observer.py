@@ -100,6 +100,40 @@ async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_
     await obs.close()
 
 
+async def test_a_position_that_sent_an_order_is_woken_by_the_next_snapshot_even_if_its_slice_looks_unchanged() -> None:
+    # Its stop was placed and then cancelled by the venue between two snapshots: the slice is as it was.
+    gateway = PreparedGateway([snap(10.0), snap(20.0), snap(40.0)])
+    obs = observer(gateway)
+    a = watcher("uid-a")
+    obs.watch("uid-a", a)
+    await obs.refresh()
+    a.wake.clear()
+    a.acted_at = 30.0  # as obs.acted("uid-a") sets it, on a clock the prepared snapshots share
+    await obs.refresh()  # began before the send: says nothing about it
+    assert not a.wake.is_set()
+    await obs.refresh()
+    assert a.wake.is_set() and a.acted_at == 0.0
+    a.wake.clear()
+    await obs.refresh()  # and only once
+    assert not a.wake.is_set()
+    obs.acted("uid-a")
+    assert a.acted_at > 0
+    await obs.close()
+
+
+async def test_pushes_are_answered_at_once_but_never_spend_more_than_the_weight_budget() -> None:
+    gateway = PreparedGateway([snap(10.0)])
+    # One cycle of one symbol weighs 8: a budget of 8 a second, and no timed cycle within the test.
+    obs = AccountObserver("ns/paper", gateway, lambda: True, weight_per_minute=8 * 60, floor_seconds=3600)
+    obs.watch("uid-a", watcher("uid-a"))
+    for _ in range(75):  # 1.5 s of pushes, 50 a second
+        obs.poke()
+        await asyncio.sleep(0.02)
+    await obs.close()
+    # The first read, the burst of three cycles, then one a second: pushes were answered, and within budget.
+    assert 3 <= gateway.reads <= 1 + 3 + 2
+
+
 async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
     gateway = PreparedGateway([snap(10.0)])
     obs = AccountObserver("ns/paper", gateway, lambda: True, floor_seconds=0.01)
