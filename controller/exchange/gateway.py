@@ -172,6 +172,11 @@ class Gateway:
         return {s: _dec(m["info"]["markPrice"]) for s, m in zip(symbols, found, strict=True)}
 
     @parses_answers
+    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
+        """The regular open orders of a few symbols: 1 weight each, where a snapshot costs 5 plus 3 per symbol."""
+        return await self.open_orders(symbols if len(symbols) <= _ALL_OPEN_ORDERS_WEIGHT // 2 else None, False)
+
+    @parses_answers
     async def account_view(self) -> Snapshot:
         """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
         await self.load_markets()
@@ -179,12 +184,12 @@ class Gateway:
         positions = await self.client.fetch_positions()
         return Snapshot(started, *self._positions(positions), await self.open_orders(None), {})
 
-    async def open_orders(self, symbols: list[str] | None) -> dict[str, OpenOrder]:
-        """Open regular and algo orders of these symbols (None: all symbols, in two calls)."""
+    async def open_orders(self, symbols: list[str] | None, conditional: bool = True) -> dict[str, OpenOrder]:
+        """Open regular and (``conditional``) algo orders of these symbols (None: all symbols, in two calls)."""
         per_symbol = [None] if symbols is None else symbols
         batches = await asyncio.gather(
             *(self.client.fetch_open_orders(s) for s in per_symbol),
-            *(self.client.fetch_open_orders(s, None, None, {"trigger": True}) for s in per_symbol),
+            *(self.client.fetch_open_orders(s, None, None, {"trigger": True}) for s in per_symbol if conditional),
         )
         regular = [o for batch in batches[: len(per_symbol)] for o in batch]
         algo = [o for batch in batches[len(per_symbol) :] for o in batch]

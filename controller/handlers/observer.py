@@ -18,6 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import ccxt
@@ -25,12 +26,20 @@ import ccxt
 from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
 from controller.exchange.gateway import Gateway
-from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Snapshot
+from controller.reconcile.model import (
+    CLIENT_ID_PREFIX_LENGTH,
+    OpenOrder,
+    Purpose,
+    Snapshot,
+    is_warden_order,
+    purpose_of,
+)
 
 log = logging.getLogger("warden.observer")
 _POSITIONS_WEIGHT = 5
 _FAILURE_BACKOFF_SECONDS = 1.0
 _PUSH_SETTLE_SECONDS = 0.02
+_PEEK_SECONDS = 0.5
 _BURST_CYCLES = 3
 
 
@@ -48,6 +57,8 @@ class Watcher:
     """When the Position last sent an order or a cancel: the first snapshot taken after that wakes it whatever
     it shows, because a change and its reversal between two snapshots (a stop placed, then cancelled by the
     venue) leave the slice as it was."""
+    resting: bool = False
+    """Its entry rests on the book and may fill at any moment (without the user-data stream, peeked at often)."""
 
 
 def cycle_weight(symbols: int) -> int:
@@ -58,6 +69,16 @@ def cycle_weight(symbols: int) -> int:
 def cycle_interval(symbols: int, weight_per_minute: int, floor_seconds: float) -> float:
     """Seconds between timed cycles so that they spend at most ``weight_per_minute``."""
     return max(floor_seconds, cycle_weight(symbols) * 60 / weight_per_minute)
+
+
+def _entries(orders: dict[str, OpenOrder], prefixes: set[str]) -> set[tuple[str, Decimal]]:
+    return {
+        (client_id, open_order.order.filled)
+        for client_id, open_order in orders.items()
+        if client_id[:CLIENT_ID_PREFIX_LENGTH] in prefixes
+        and is_warden_order(client_id)
+        and purpose_of(client_id) is Purpose.ENTRY
+    }
 
 
 @dataclass
@@ -78,6 +99,7 @@ class AccountObserver:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closed: bool = False
     _last_read: float = 0.0
+    _last_peek: float = 0.0
     _tokens: float = 0.0
     _tokens_at: float = 0.0
 
@@ -176,8 +198,13 @@ class AccountObserver:
 
     async def _cycle(self) -> None:
         while True:
+            full_due = self._last_read + self.interval()
+            resting = self._resting_symbols()
+            due = min(full_due, self._last_peek + _PEEK_SECONDS) if resting else full_due
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), max(self._last_read + self.interval() - time.monotonic(), 0))
+                await asyncio.wait_for(self._poke.wait(), max(due - time.monotonic(), 0))
+            if resting and not self._poke.is_set() and time.monotonic() < full_due and not await self._peek(resting):
+                continue
             if self._poke.is_set():
                 await asyncio.sleep(_PUSH_SETTLE_SECONDS)  # pushes come in bursts: one read answers a burst
             await asyncio.sleep(self._budget_wait())
@@ -193,6 +220,28 @@ class AccountObserver:
             except Exception:  # the cycle must outlive any one bad read; the trace is logged
                 log.exception("observing %s failed", self.label)
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+
+    def _resting_symbols(self) -> list[str]:
+        """Symbols with a resting entry, when no stream pushes its fill: a fill there calls for a stop at once."""
+        if self.stream_client is not None:
+            return []
+        return sorted({w.symbol for w in self.watchers.values() if w.resting})
+
+    async def _peek(self, symbols: list[str]) -> bool:
+        """Whether a resting entry filled or went since the last snapshot, by the symbols' regular open orders
+        (1 weight each, from the same budget): REST-only observation sees a limit fill within ``_PEEK_SECONDS``
+        instead of a full cycle."""
+        self._last_peek = time.monotonic()
+        latest = self.latest
+        if latest is None or not self.may_act() or self._tokens_now() < len(symbols):
+            return False
+        self._tokens -= len(symbols)
+        prefixes = {w.prefix for w in self.watchers.values() if w.resting}
+        try:
+            now_open = await self.gateway.resting_orders(symbols)
+        except ccxt.BaseError:
+            return True  # the full read reports it
+        return _entries(now_open, prefixes) != _entries(latest.open_orders, prefixes)
 
     # --- the weight budget ----------------------------------------------------------------------
 
@@ -212,7 +261,10 @@ class AccountObserver:
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def _spend(self, symbols: int) -> None:
-        self._tokens = self._tokens_now() - cycle_weight(symbols)  # a Position's own ask may run into debt
+        # A Position's own ask (after an entry or a close) is never refused, so it may run into debt; only one
+        # burst's worth of it, or a ramp of a thousand entries would hold the timed cycle back for minutes.
+        capacity = _BURST_CYCLES * cycle_weight(self._watched())
+        self._tokens = max(self._tokens_now() - cycle_weight(symbols), -capacity)
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that

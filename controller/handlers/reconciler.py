@@ -60,7 +60,15 @@ from controller.reconcile.model import (
     Step,
     client_id_prefix,
 )
-from controller.reconcile.planner import TERMINAL, follows_mark, plan, replace_status, set_condition, unknown_symbol
+from controller.reconcile.planner import (
+    TERMINAL,
+    entry_rests,
+    follows_mark,
+    plan,
+    replace_status,
+    set_condition,
+    unknown_symbol,
+)
 from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import RiskContext, book_from
 
@@ -470,7 +478,14 @@ class Reconciler:
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
         spec, uid = self.t.spec, self.t.uid
         await account.gateway.rules(spec.symbol)  # an unknown symbol fails here, not in a wait for its mark
-        watcher = Watcher(spec.symbol, spec.side, client_id_prefix(uid), follows_mark(spec, status), self.rt.wake(uid))
+        watcher = Watcher(
+            spec.symbol,
+            spec.side,
+            client_id_prefix(uid),
+            follows_mark(spec, status),
+            self.rt.wake(uid),
+            resting=entry_rests(status),
+        )
         account.observer.watch(uid, watcher)
         fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1
         snapshot = await account.observer.snapshot(spec.symbol, max(self.rt.acted_at.get(uid, 0.0), fresh_enough))

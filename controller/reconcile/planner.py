@@ -111,6 +111,12 @@ def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
     return trailing is not None and trailing.mode is TrailingMode.EMULATED and status.phase is Phase.PROTECTED
 
 
+def entry_rests(status: PositionStatus) -> bool:
+    """Whether the entry is an order resting on the book, which can fill without Warden doing anything."""
+    entry = status.entryOrder
+    return entry is not None and entry.state is OrderState.OPEN and entry.price is not None
+
+
 def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
     """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
     something is in flight (an unconfirmed order, a back-off, an entry or a close under way, a trailing

@@ -37,6 +37,12 @@ class PreparedGateway:
     reads: int = 0
     fail: bool = False
     symbols_asked: list[frozenset[str]] = field(default_factory=list)
+    resting: dict[str, OpenOrder] = field(default_factory=dict)
+    peeks: int = 0
+
+    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
+        self.peeks += 1
+        return self.resting
 
     async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
         self.reads += 1
@@ -55,8 +61,8 @@ def snap(
     return Snapshot(taken_at, {(BTC, Side.LONG): Decimal(size)}, {}, orders, {BTC: Decimal(mark), ETH: Decimal(3000)})
 
 
-def observer(gateway: Any) -> AccountObserver:
-    return AccountObserver("ns/paper", gateway, lambda: True, floor_seconds=3600)
+def observer(gateway: Any, **options: Any) -> AccountObserver:
+    return AccountObserver("ns/paper", gateway, lambda: True, **({"floor_seconds": 3600} | options))
 
 
 def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False) -> Watcher:
@@ -124,7 +130,7 @@ async def test_a_position_that_sent_an_order_is_woken_by_the_next_snapshot_even_
 async def test_pushes_are_answered_at_once_but_never_spend_more_than_the_weight_budget() -> None:
     gateway = PreparedGateway([snap(10.0)])
     # One cycle of one symbol weighs 8: a budget of 8 a second, and no timed cycle within the test.
-    obs = AccountObserver("ns/paper", gateway, lambda: True, weight_per_minute=8 * 60, floor_seconds=3600)
+    obs = observer(gateway, weight_per_minute=8 * 60)
     obs.watch("uid-a", watcher("uid-a"))
     for _ in range(75):  # 1.5 s of pushes, 50 a second
         obs.poke()
@@ -134,9 +140,27 @@ async def test_pushes_are_answered_at_once_but_never_spend_more_than_the_weight_
     assert 3 <= gateway.reads <= 1 + 3 + 2
 
 
+async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_starts_a_read() -> None:
+    entry = client_order_id("uid-a", Purpose.ENTRY)
+    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
+    before = snap(10.0)
+    before.open_orders.update(resting)
+    gateway = PreparedGateway([before, snap(20.0)], resting=dict(resting))
+    obs = observer(gateway, weight_per_minute=600)
+    a = watcher("uid-a")
+    a.resting = True
+    obs.watch("uid-a", a)
+    await asyncio.sleep(1.2)  # the first read, then two peeks that find the entry still resting
+    assert gateway.reads == 1 and gateway.peeks >= 2
+    gateway.resting = {}  # it filled
+    await asyncio.sleep(0.7)
+    await obs.close()
+    assert gateway.reads == 2
+
+
 async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
     gateway = PreparedGateway([snap(10.0)])
-    obs = AccountObserver("ns/paper", gateway, lambda: True, floor_seconds=0.01)
+    obs = observer(gateway, floor_seconds=0.01)
     obs.watch("uid-a", watcher("uid-a"))
     await obs.close()
     obs.watch("uid-a", watcher("uid-a"))  # a pass that still holds the replaced account
