@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +25,6 @@ from controller.reconcile.model import client_id_prefix
 from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
-CHANGE_POLL_SECONDS = 0.2  # how often a waiting daemon looks at its live body for edits (no I/O)
 log = logging.getLogger("warden.positions")
 
 
@@ -40,16 +37,21 @@ async def fresh(runtime: Runtime, namespace: str, name: str, body: Any) -> dict[
     return await runtime.kube.get("positions", namespace, name)
 
 
-async def wait_for_change(stopped: kopf.DaemonStopped, wake: asyncio.Event, body: Any, seconds: float) -> None:
-    """Until the account observer wakes this Position, the object changes (a spec edit, an annotation),
-    the daemon stops, or ``seconds`` pass."""
-    seen = body["metadata"].get("resourceVersion")
-    deadline = time.monotonic() + seconds
-    while not stopped and not wake.is_set() and time.monotonic() < deadline:
-        if body["metadata"].get("resourceVersion") != seen:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(wake.wait(), min(CHANGE_POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+async def wait_for_change(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
+    """Until the account observer wakes this Position, the object changes (``position_changed``), the daemon
+    stops, or ``seconds`` pass. Waiting costs nothing while nothing happens (a thousand daemons wait at once)."""
+    if wake.is_set() or stopped:
+        return
+
+    async def stopping() -> None:
+        await stopped.wait()
+
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> PositionStatus | None:
@@ -108,9 +110,20 @@ async def position_daemon(
             else:
                 spec = PositionSpec.model_validate(body["spec"])
                 seconds = recheck_after(spec, status, datetime.now(UTC), runtime.idle_recheck, runtime.interval)
-            await wait_for_change(stopped, wake, body, seconds)
+            await wait_for_change(stopped, wake, seconds)
     finally:
         runtime.forget(uid)
+
+
+@kopf.on.event(GROUP, VERSION, "positions")
+async def position_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Any change but this replica's own status write (a spec edit, the pause annotation, a deletion) wakes the
+    Position's daemon at once."""
+    runtime: Runtime = memo["runtime"]
+    uid = body["metadata"]["uid"]
+    wake = runtime.wakes.get(uid)
+    if wake is not None and body["metadata"].get("resourceVersion") != runtime.written.get(uid):
+        wake.set()
 
 
 @kopf.on.delete(GROUP, VERSION, "positions")
