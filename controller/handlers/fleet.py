@@ -42,6 +42,25 @@ def _condition(status: PositionStatus, type_: str) -> Any:
     return next((c for c in status.conditions if c.type == type_), None)
 
 
+_PARSED: dict[str, tuple[str, PositionSpec, PositionStatus]] = {}
+"""uid -> (resourceVersion, spec, status) as last validated: a thousand unchanged Positions are not validated
+again every refresh."""
+
+
+def _parsed(positions: list[dict[str, Any]]) -> list[tuple[dict[str, Any], PositionSpec, PositionStatus]]:
+    kept: dict[str, tuple[str, PositionSpec, PositionStatus]] = {}
+    for obj in positions:
+        uid, version = obj["metadata"]["uid"], obj["metadata"].get("resourceVersion", "")
+        cached = _PARSED.get(uid)
+        if cached is None or cached[0] != version:
+            spec = PositionSpec.model_validate(obj["spec"])
+            cached = (version, spec, PositionStatus.model_validate(obj.get("status") or {}))
+        kept[uid] = cached
+    _PARSED.clear()  # deleted Positions drop out
+    _PARSED.update(kept)
+    return [(obj, *kept[obj["metadata"]["uid"]][1:]) for obj in positions]
+
+
 async def refresh(runtime: Runtime, namespace: str | None) -> None:
     now = datetime.now(UTC)
     positions = await runtime.kube.list("positions", namespace)
@@ -51,9 +70,7 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
     phase_age: dict[str, float] = {}
     pnl: dict[str, Decimal] = {}
     backlog = 0
-    for obj in positions:
-        spec = PositionSpec.model_validate(obj["spec"])
-        status = PositionStatus.model_validate(obj.get("status") or {})
+    for obj, spec, status in _parsed(positions):
         account = f"{obj['metadata']['namespace']}/{spec.accountRef.name}"
         by_phase[(account, status.phase.value)] = by_phase.get((account, status.phase.value), 0) + 1
         backlog += len(status.auditBacklog)

@@ -395,16 +395,18 @@ class Reconciler:
             return after
         self.gateway, self.observer = account.gateway, account.observer
         if status.entryOrder is None and not deleting:
-            # The entry decision reads the account's book; one Position of the account decides at a time, and
-            # holds the account until its entry counts in the book (a market entry: once its fill is recorded).
-            async with self.rt.account_lock(self.t.namespace, account_name := self.t.spec.accountRef.name):
-                # The limits as they are now, not as cached: a limit set a moment ago must bind this entry.
-                account = await self.rt.account(self.t.namespace, account_name, fresh=True)
-                self.gateway, self.observer = account.gateway, account.observer
-                risk = RiskContext(account.spec.risk, await self.book(account_name)) if account.spec.risk else None
-                status = await self.steps(status, deleting, account, risk, until=counts_in_book)
-            if status.entryOrder is None or status.phase in TERMINAL:
-                return status
+            # The limits as they are now, not as cached: a limit set a moment ago must bind this entry.
+            account = await self.rt.account(self.t.namespace, account_name := self.t.spec.accountRef.name, fresh=True)
+            self.gateway, self.observer = account.gateway, account.observer
+            if account.spec.risk is not None:
+                # The entry decision reads the account's book; one Position of the account decides at a time, and
+                # holds the account until its entry counts in the book (a market entry: once its fill is recorded).
+                # Without limits there is nothing to decide together, and entries go side by side.
+                async with self.rt.account_lock(self.t.namespace, account_name):
+                    risk = RiskContext(account.spec.risk, await self.book(account_name))
+                    status = await self.steps(status, deleting, account, risk, until=counts_in_book)
+                if status.entryOrder is None or status.phase in TERMINAL:
+                    return status
         return await self.steps(status, deleting, account, None)
 
     async def book(self, account_name: str) -> Any:
