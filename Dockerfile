@@ -19,7 +19,8 @@ RUN groupadd --system --gid 10001 warden \
 COPY --from=build /opt/warden /opt/warden
 ENV PATH=/opt/warden/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
 WORKDIR /tmp
 USER 10001:10001
 # metrics, health

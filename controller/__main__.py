@@ -12,7 +12,7 @@ and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (defa
 leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
 ``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
 ``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only); observation per account:
-``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (420), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (10),
+``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (420), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (30),
 ``WARDEN_SWEEP_INTERVAL`` seconds (30).
 """
 

@@ -185,18 +185,25 @@ class Gateway:
         return Snapshot(started, *self._positions(positions), await self.open_orders(None), {})
 
     async def open_orders(self, symbols: list[str] | None, conditional: bool = True) -> dict[str, OpenOrder]:
-        """Open regular and (``conditional``) algo orders of these symbols (None: all symbols, in two calls)."""
-        per_symbol = [None] if symbols is None else symbols
+        """Open regular and (``conditional``) algo orders of these symbols (None: all symbols, in two calls).
+
+        Read through ccxt's raw endpoints: only the exchange's own fields are used, and ccxt's order parsing
+        of every open order of the account, every cycle, was a tenth of the controller's CPU at N = 1,000."""
+        client = self.client
+        per_symbol: list[dict[str, str]] = (
+            [{}] if symbols is None else [{"symbol": client.market_id(s)} for s in symbols]
+        )
         batches = await asyncio.gather(
-            *(self.client.fetch_open_orders(s) for s in per_symbol),
-            *(self.client.fetch_open_orders(s, None, None, {"trigger": True}) for s in per_symbol if conditional),
+            *(client.fapiPrivateGetOpenOrders(p) for p in per_symbol),
+            *(client.fapiPrivateGetOpenAlgoOrders(p) for p in per_symbol if conditional),
         )
         regular = [o for batch in batches[: len(per_symbol)] for o in batch]
         algo = [o for batch in batches[len(per_symbol) :] for o in batch]
         found: dict[str, OpenOrder] = {}
-        for raw, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
-            order = parse(raw["info"])
-            found[order.client_order_id] = OpenOrder(raw["symbol"], str(raw["info"].get("side", "")).lower(), order)
+        for info, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
+            order = parse(info)
+            symbol = client.safe_symbol(str(info["symbol"]), None, None, "swap")
+            found[order.client_order_id] = OpenOrder(symbol, str(info.get("side", "")).lower(), order)
         return found
 
     def _positions(

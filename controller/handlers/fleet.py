@@ -63,7 +63,7 @@ def _parsed(positions: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Posit
 
 async def refresh(runtime: Runtime, namespace: str | None) -> None:
     now = datetime.now(UTC)
-    positions = await runtime.kube.list("positions", namespace)
+    positions = runtime.positions_in(namespace)
     accounts = await runtime.kube.list("exchangeaccounts", namespace)
     by_phase: dict[tuple[str, str], int] = {}
     unprotected: dict[str, list[float]] = {}

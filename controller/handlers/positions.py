@@ -116,11 +116,15 @@ async def position_daemon(
 
 
 @kopf.on.event(GROUP, VERSION, "positions")
-async def position_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Any change but this replica's own status write (a spec edit, the pause annotation, a deletion) wakes the
-    Position's daemon at once."""
+async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Keeps ``runtime.positions``; any change but this replica's own status write (a spec edit, the pause
+    annotation, a deletion) wakes the Position's daemon at once."""
     runtime: Runtime = memo["runtime"]
     uid = body["metadata"]["uid"]
+    if event.get("type") == "DELETED":
+        runtime.positions.pop(uid, None)
+    else:
+        runtime.positions[uid] = dict(body)  # each watch event is a new object: a shallow copy keeps it
     wake = runtime.wakes.get(uid)
     if wake is not None and body["metadata"].get("resourceVersion") != runtime.written.get(uid):
         wake.set()

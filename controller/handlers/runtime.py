@@ -64,7 +64,7 @@ class Runtime:
     )
     interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))
     """Seconds between looks while something is under way; also the floor of an account's observation cycle."""
-    idle_recheck: float = float(os.environ.get("WARDEN_IDLE_RECHECK", "10.0"))
+    idle_recheck: float = float(os.environ.get("WARDEN_IDLE_RECHECK", "30.0"))
     """Seconds a settled Position waits for a wake before re-checking anyway (the safety net)."""
     leadership: Leadership | None = None
     """None runs without leader election (a single replica, e.g. ``make run``)."""
@@ -85,6 +85,9 @@ class Runtime:
     reported: set[str] = field(default_factory=set)
     """Standing sweep findings already reported by this replica."""
     """Position uid -> resourceVersion of the status this replica last wrote."""
+    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Position uid -> the object as the watch last delivered it (fed by ``positions.position_changed``): what
+    the fleet gauges and the sweep read, instead of listing a thousand objects every few seconds."""
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
@@ -115,6 +118,9 @@ class Runtime:
         # Drop only what this write carried: a concurrent call may have added an event since (and failed).
         written = {id(e) for e in batch}
         self._pending = [e for e in self._pending if id(e) not in written]
+
+    def positions_in(self, namespace: str | None) -> list[dict[str, Any]]:
+        return [p for p in self.positions.values() if namespace is None or p["metadata"]["namespace"] == namespace]
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serializes the daemon and the deletion handler of one Position."""

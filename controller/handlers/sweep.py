@@ -40,7 +40,7 @@ async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo:
     except (AccountNotReady, ccxt.BaseError) as problem:
         log.warning("sweep of %s/%s skipped: %s", namespace, name, problem)
         return
-    positions = [p for p in await runtime.kube.list("positions", namespace) if _account_of(p) == name]
+    positions = [p for p in runtime.positions_in(namespace) if _account_of(p) == name]
     current = await runtime.kube.get("exchangeaccounts", namespace, name)
     orphaned = ExchangeAccountStatus.model_validate((current or {}).get("status") or {}).orphanedPositions
     key = f"{namespace}/{name}"

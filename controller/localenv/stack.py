@@ -114,6 +114,8 @@ class Stack:
             "WARDEN_METRICS_PORT": str(free_port()),
             "WARDEN_HEALTH_PORT": str(free_port()),
             "WARDEN_REPLICA_ID": name,
+            # As in the image: glibc's per-thread arenas (the Kubernetes client's threads) only inflate memory.
+            "MALLOC_ARENA_MAX": "2",
             # Short lease timings, so a test's standby takes over in seconds.
             "WARDEN_LEASE_DURATION": "4",
             "WARDEN_LEASE_RENEW_DEADLINE": "3",
