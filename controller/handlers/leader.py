@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,10 +83,16 @@ class Leadership:
     _stopping: bool = False
     # One lease operation at a time: a renewal still in flight must not re-take a lease just released.
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The lease's own thread: in the default executor its renewals queued behind a thousand Positions' API calls
+    # and missed the renew deadline (a ramp of 1,000 entries lost the lease over and over).
+    _thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lease"))
 
     def may_act(self) -> bool:
         """True only while this replica holds a lease it renewed within the renew deadline."""
         return self.epoch is not None and time.monotonic() - self._renewed_at < self.settings.renew_deadline_s
+
+    async def _call(self, operation: Callable[[], bool]) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, operation)
 
     def api(self) -> Any:
         if self._api is None:
@@ -104,7 +111,7 @@ class Leadership:
     async def _turn_once(self) -> None:
         before = self.epoch
         try:
-            held = await asyncio.to_thread(self._try_acquire_or_renew)
+            held = await self._call(self._try_acquire_or_renew)
         except Exception as error:  # the API server is unreachable: keep trying, never act on stale state
             log.warning("lease %s: %s", self.settings.name, error)
             held = False
@@ -124,7 +131,7 @@ class Leadership:
             LEADER.set(0)
             why = "released on shutdown"
             try:
-                if not await asyncio.to_thread(self._give_back):
+                if not await self._call(self._give_back):
                     why = "shutting down; the lease was no longer this replica's"
             except Exception as error:  # the lease then expires on its own after its duration
                 why = f"shutting down; the lease was not released ({error})"
