@@ -407,6 +407,9 @@ CALM_WALK = {
 }
 
 
+CHART_LEASE = {"WARDEN_LEASE_DURATION": "15", "WARDEN_LEASE_RENEW_DEADLINE": "10", "WARDEN_LEASE_RETRY": "2"}
+
+
 @dataclass
 class Env:
     """One stack (control plane, Postgres, paper exchange) and the controller replicas the harness runs."""
@@ -431,7 +434,10 @@ class Env:
 
     def start_controller(self, name: str = "warden", **env: str) -> Service:
         self.controller_env[name] = env
-        service = self.stack.start_controller(name, **env)
+        # The default lease timings (as deployed), not the tests' 4 s: a 3 s renew deadline is missed on two cores while
+        # a thousand Positions ramp up. Recovery is unaffected: a replica restarted under its own name takes its
+        # lease back at once.
+        service = self.stack.start_controller(name, **(CHART_LEASE | env))
         self.controllers[name] = service
         return service
 
