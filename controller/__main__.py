@@ -71,6 +71,11 @@ async def end_observation(memo: kopf.Memo, **_: Any) -> None:
     await runtime.stop_observing()
 
 
+def _quiet_watch_events(record: logging.LogRecord) -> bool:
+    """kopf says "Handler 'position_changed' succeeded." for every watch event of every Position: noise."""
+    return "'position_changed' succeeded" not in record.getMessage()
+
+
 def _dsn() -> str:
     dsn = os.environ.get("WARDEN_DATABASE_URL")
     if not dsn:
@@ -80,6 +85,7 @@ def _dsn() -> str:
 
 async def run() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kopf.objects").addFilter(_quiet_watch_events)
     dsn = _dsn()
     addr = os.environ.get("WARDEN_METRICS_ADDR", "127.0.0.1")
     port = int(os.environ.get("WARDEN_METRICS_PORT", "9464"))

@@ -142,9 +142,9 @@ class Reconciler:
         self.observer: AccountObserver | None = None
         self.deleting = False
         self.unsaved: list[AuditEvent] = []
-        """Events of an entry or a close that was sent: they go out with the next step's status write, so the
-        stop that a fill calls for is one write nearer (a crash in between is repaired by the look-up by client id,
-        the intent being recorded before the send)."""
+        """Events of an order or cancel that was sent: they go out with the next step's status write, so the stop
+        that a fill calls for is one write nearer (a crash in between is repaired by the look-up by client id, the
+        intent being recorded before the send)."""
         self.saved: PositionStatus | None = None
         """The status as last read or written: what a write must change."""
         self.fills_due: Observation | None = None
@@ -557,10 +557,10 @@ class Reconciler:
                 amount=action.amount,
                 price=getattr(action, "price", None) or getattr(action, "trigger_price", None),
             )
-        if moves_size:  # the next observation follows at once: its step writes this too
-            self.unsaved.append(event)
-            return after, True
-        return await self.commit(status, after, [event]), True
+        # The next step follows at once and writes this with its own record (or the pass's end does): one status
+        # write per action, not two.
+        self.unsaved.append(event)
+        return after, True
 
     async def failed(
         self, status: PositionStatus, action: Action, error: ccxt.BaseError

@@ -131,7 +131,7 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
     if status.retryAfter is not None:
         wait = min(wait, (status.retryAfter - now).total_seconds())
     expire = spec.entry.expireAfter
-    if status.phase is Phase.ENTRY_PLACED and expire is not None and status.entryPlacedAt is not None:
+    if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:  # partly filled too
         wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
     return max(wait, busy)
 
