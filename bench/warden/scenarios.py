@@ -331,6 +331,11 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
         "exchange_requests_per_s": round(weight["requests"] / (minutes * 60), 1),
         "requests_by_replica_and_account": per_replica,
         "k8s_requests_per_s": round(sum(api_used.values()) / (minutes * 60), 1),
+        "k8s_requests_per_s_by_verb_resource": {
+            f"{verb} {resource}": round(count / (minutes * 60), 2)
+            for (verb, resource), count in sorted(api_used.items(), key=lambda kv: -kv[1])[:8]
+            if count
+        },
         "controllers": {name: u.result() for name, u in usage.items()},
         "paper_exchange": paper_usage.result(),
     }
