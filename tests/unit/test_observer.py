@@ -201,6 +201,16 @@ def open_stop(state: OrderState) -> dict[str, object]:
         (position(), status(Phase.CLOSING), 1.0),
         (position(trailingStop={"callbackPercent": "1", "mode": "emulated"}), status(Phase.PROTECTED), 1.0),
         (position(), status(Phase.PROTECTED, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 4.0),
+        (  # a refused stop is tried again when its retry is due, however soon
+            position(),
+            status(
+                Phase.ENTRY_PLACED,
+                stopOrder=open_stop(OrderState.INTENDED),
+                retryAfter=(NOW + timedelta(milliseconds=300)).isoformat(),
+            ),
+            0.3,
+        ),
+        (position(), status(Phase.CLOSING, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 1.0),
         (
             position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
             status(Phase.ENTRY_PLACED, entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat()),
