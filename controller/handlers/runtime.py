@@ -253,13 +253,6 @@ class Runtime:
     def may_act(self) -> bool:
         return self.leadership is None or self.leadership.may_act()
 
-    async def until_leading(self, seconds: float) -> None:
-        """A standby waits here: until this replica takes the lease, or ``seconds`` pass."""
-        if self.leadership is None:
-            await asyncio.sleep(seconds)
-        else:
-            await self.leadership.gained(seconds)
-
     @property
     def epoch(self) -> int | None:
         return None if self.leadership is None else self.leadership.epoch
