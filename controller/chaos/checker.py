@@ -2,10 +2,10 @@
 
 1. Protection: filled quantity never rests without reduce-only stops covering it for longer than the bound,
    on the exchange's clock, leaving out the time nobody could have placed a stop: the acting replica was down
-   (killed, paused, the API server stopped — until the next leader's first answered request) or the venue
-   refused a request the Position's protection needed (a read of its account, a look-up of its order, a
-   placement of its stop or close: an injected fault, 5xx/429/418/408 or no answer — until Warden sent that
-   request again, for at most Warden's retry cadence: a slower retry counts against Warden).
+   (killed, paused, the API server stopped — until the next leader's first answered request) or the venue held
+   up a request the Position's protection needed (a read of its account, a look-up of its order, a placement of
+   its stop or close): until it answered, and when it refused (an injected fault, 5xx/429/418/408 or no answer),
+   until Warden sent that request again, for at most Warden's retry cadence: a slower retry counts against Warden.
 2. A client order id is used once per account; a Position has at most one entry order, never over its amount.
 3. At the end, no Warden order rests without a live Position, and nothing is held for a finished one.
 4. Every exchange trade of a Position's account and symbol is in the audit ``fills`` exactly once (and no fill
@@ -240,9 +240,10 @@ def protection_request(request: ExchangeRequest, prefix: str) -> tuple[str, str,
     return None
 
 
-def venue_refusals(requests: list[ExchangeRequest], prefix: str, retry_ms: int) -> list[Window]:
-    """Windows in which the venue kept this Position from being protected: from each refused request it needed
-    until Warden tried that request again, but for no longer than Warden's own retry cadence (``retry_ms``)."""
+def held_by_venue(requests: list[ExchangeRequest], prefix: str, retry_ms: int) -> list[Window]:
+    """Windows in which the venue kept this Position from being protected: while it held a request the protection
+    needed (from its arrival to its answer: a late answer is the venue's time), and after refusing one, until Warden
+    sent that request again, but for no longer than Warden's own retry cadence (``retry_ms``) after the answer."""
     by_kind: dict[tuple[str, str, str | None], list[ExchangeRequest]] = defaultdict(list)
     for r in requests:
         kind = protection_request(r, prefix)
@@ -251,8 +252,11 @@ def venue_refusals(requests: list[ExchangeRequest], prefix: str, retry_ms: int) 
     windows: list[Window] = []
     for sent in by_kind.values():
         for r, again in zip(sent, [*sent[1:], None], strict=True):
+            answered = r.time if r.answered is None else r.answered
+            until = answered
             if refused(r):
-                windows.append((r.time, r.time + retry_ms if again is None else min(again.time, r.time + retry_ms)))
+                until = answered + retry_ms if again is None else min(again.time, answered + retry_ms)
+            windows.append((r.time, max(until, answered)))
     return merge(windows)
 
 
@@ -300,7 +304,7 @@ def check_protection(index: Index, config: Config, report: Report) -> None:
         position = index.by_slot.get(slot)
         where = position.ref if position else f"{slot[0]}/{slot[1]}"
         prefix = client_id_prefix(position.uid) if position else None
-        venue = venue_refusals(by_key.get(slot[0], []), prefix, config.retry_ms) if prefix else []
+        venue = held_by_venue(by_key.get(slot[0], []), prefix, config.retry_ms) if prefix else []
         report.checks[1] += 1
         for interval, short in uncovered(index.orders.get(slot, []), trades, index.evidence.end):
             excused = overlap(interval, merge([*everyone, *venue]))

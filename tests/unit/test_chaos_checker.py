@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from controller.chaos.checker import Config, Report, check, uncovered, venue_refusals
+from controller.chaos.checker import Config, Report, check, held_by_venue, uncovered
 from controller.chaos.evidence import (
     AuditEventRow,
     AuditFillRow,
@@ -199,7 +199,7 @@ def test_a_refused_stop_excuses_the_time_until_warden_tries_again_at_its_retry_c
     attempts = [stop_attempt(2, T0 + 100, 500, "http_error"), stop_attempt(3, T0 + 1100, 503, "maintenance")]
     attempts += [stop_attempt(4, T0 + 2100, None, "drop"), stop_attempt(5, T0 + 3100)]
     evidence = stop_rests_at(lifecycle(), T0 + 3150, attempts)
-    assert venue_refusals(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 3100)]
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 3100)]
     report = check(evidence)
     assert report.violations == [] and report.unexcused_ms == [150], report.text()
 
@@ -235,8 +235,26 @@ def test_a_refused_read_of_the_account_excuses_until_it_is_read_again() -> None:
     # The snapshot read was refused at +100 ms and read again at +600 ms: half a second is the venue's.
     attempts = [request(2, T0 + 100, status=503, fault="maintenance"), request(3, T0 + 600), stop_attempt(4, T0 + 2300)]
     evidence = stop_rests_at(lifecycle(), T0 + 2300, attempts)
-    assert venue_refusals(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 600)]
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 600)]
     assert check(evidence).unexcused_ms == [1800]
+
+
+def test_a_late_answer_is_the_venues_time_and_a_retry_is_due_a_cadence_after_the_answer() -> None:
+    # Markets asked for at +100 ms were answered at +1,600 ms (a latency fault); the stop sent at +1,650 ms was
+    # refused with an answer at +2,000 ms and sent again 1 s after that answer: 150 ms are Warden's.
+    attempts = [
+        request(2, T0 + 100, path="/fapi/v1/exchangeInfo", answered=T0 + 1600),
+        replace(stop_attempt(3, T0 + 1650, 503, "maintenance"), answered=T0 + 2000),
+        stop_attempt(4, T0 + 3000),
+    ]
+    evidence = stop_rests_at(lifecycle(), T0 + 3000, attempts)
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [
+        (T0 + 100, T0 + 1600),
+        (T0 + 1650, T0 + 3000),
+    ]
+    assert check(evidence).unexcused_ms == [150]
+    evidence.requests[2] = replace(evidence.requests[2], answered=None)  # an answer at once: the retry came 350 ms late
+    assert check(evidence).unexcused_ms == [500]
 
 
 def test_uncovered_follows_partial_fills_and_closing_stops() -> None:
