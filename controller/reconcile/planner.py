@@ -132,7 +132,8 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
     else:
         wait = idle
         expire = spec.entry.expireAfter
-        if status.phase is Phase.ENTRY_PLACED and expire is not None and status.entryPlacedAt is not None:
+        # A resting entry expires in any open phase: a partly filled one rests on beside its stop.
+        if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:
             wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
         wait = max(wait, busy)
     if status.retryAfter is not None:

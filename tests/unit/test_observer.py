@@ -192,6 +192,15 @@ def open_stop(state: OrderState) -> dict[str, object]:
     return {"clientOrderId": client_order_id("u", Purpose.STOP, 1), "state": state.value, "amount": "0.01"}
 
 
+RESTING_ENTRY = {
+    "clientOrderId": client_order_id("u", Purpose.ENTRY),
+    "state": OrderState.OPEN.value,
+    "amount": "0.02",
+    "price": "64000",
+    "filled": "0.01",
+}
+
+
 @pytest.mark.parametrize(
     ("the_spec", "the_status", "expected"),
     [
@@ -213,7 +222,19 @@ def open_stop(state: OrderState) -> dict[str, object]:
         (position(), status(Phase.CLOSING, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 1.0),
         (
             position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
-            status(Phase.ENTRY_PLACED, entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat()),
+            status(
+                Phase.ENTRY_PLACED, entryOrder=RESTING_ENTRY, entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat()
+            ),
+            5.0,
+        ),
+        (  # partly filled and protected, the rest of the entry still rests until it expires
+            position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
+            status(
+                Phase.PROTECTED,
+                entryOrder=RESTING_ENTRY,
+                stopOrder=open_stop(OrderState.OPEN),
+                entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat(),
+            ),
             5.0,
         ),
     ],
