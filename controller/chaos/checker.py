@@ -2,8 +2,10 @@
 
 1. Protection: filled quantity never rests without reduce-only stops covering it for longer than the bound,
    on the exchange's clock, leaving out the time nobody could have placed a stop: the acting replica was down
-   (killed, paused, the API server stopped — until the next leader's first answered request) or the venue was
-   refusing the account's requests (an injected fault or 5xx/429/418/408 — until its next answered request).
+   (killed, paused, the API server stopped — until the next leader's first answered request) or the venue held
+   up a request the Position's protection needed (a read of its account, a look-up of its order, a placement of
+   its stop or close): until it answered, and when it refused (an injected fault, 5xx/429/418/408 or no answer),
+   until Warden sent that request again, for at most Warden's retry cadence: a slower retry counts against Warden.
 2. A client order id is used once per account; a Position has at most one entry order, never over its amount.
 3. At the end, no Warden order rests without a live Position, and nothing is held for a finished one.
 4. Every exchange trade of a Position's account and symbol is in the audit ``fills`` exactly once (and no fill
@@ -35,7 +37,8 @@ from controller.chaos.evidence import (
     ExchangeTrade,
     PositionRecord,
 )
-from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, client_id_prefix, is_warden_order
+from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Purpose, client_id_prefix, is_warden_order, purpose_of
+from controller.reconcile.results import PROTECTION_RETRY
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
 TERMINAL = frozenset({"Closed", "Failed"})
@@ -44,6 +47,20 @@ REFUSED_STATUSES = frozenset({408, 418, 429, 500, 502, 503, 504})
 # Process faults during which the acting replica cannot act; the API server's stops every replica.
 PROCESS_FAULTS = frozenset({"kill", "failpoint", "pause"})
 CONTROL_PLANE_FAULTS = frozenset({"apiserver"})
+# Warden's promise: a refused stop or close is tried again within this (controller/reconcile/results.py).
+RETRY_MS = int(PROTECTION_RETRY.total_seconds() * 1000)
+# What Warden reads to see an account (Gateway.snapshot; a new client first loads markets and leverage brackets).
+ACCOUNT_READS = frozenset(
+    {
+        "/fapi/v1/exchangeInfo",
+        "/fapi/v1/leverageBracket",
+        "/fapi/v3/positionRisk",
+        "/fapi/v1/openOrders",
+        "/fapi/v1/openAlgoOrders",
+        "/fapi/v1/premiumIndex",
+    }
+)
+PROTECTIVE = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE})
 ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders")
 INVARIANTS = {
     0: "evidence",
@@ -76,6 +93,7 @@ class Violation:
 @dataclass(frozen=True)
 class Config:
     protection_bound_ms: int = 2000
+    retry_ms: int = RETRY_MS
 
 
 @dataclass
@@ -182,8 +200,9 @@ def _first_answer_after(requests: list[ExchangeRequest], moment: int, end: int, 
     return end
 
 
-def excuses(evidence: Evidence) -> tuple[list[Window], dict[str, list[Window]]]:
-    """Windows in which no stop could be placed: for everyone (controller down) and per api key (venue refusing)."""
+def controller_down(evidence: Evidence) -> list[Window]:
+    """Windows in which no replica could act: the acting replica was killed or paused (until the next term's
+    first answered request), or the API server was stopped (until the first answered request after it)."""
     requests = sorted(evidence.requests, key=lambda r: r.seq)
     everyone: list[Window] = []
     for fault in evidence.faults:
@@ -197,24 +216,48 @@ def excuses(evidence: Evidence) -> tuple[list[Window], dict[str, list[Window]]]:
         elif fault.kind in CONTROL_PLANE_FAULTS:
             until = _first_answer_after(requests, fault.end, evidence.end, unless_epoch=None)
             everyone.append((fault.start, until))
-    per_key: dict[str, list[Window]] = defaultdict(list)
-    by_key: dict[str, list[ExchangeRequest]] = defaultdict(list)
+    return merge(everyone)
+
+
+def refused(request: ExchangeRequest) -> bool:
+    """The venue refused or did not answer (a late answer is still an answer)."""
+    injected = request.fault is not None and request.fault != "latency"
+    return injected or request.dropped or request.status is None or request.status in REFUSED_STATUSES
+
+
+def protection_request(request: ExchangeRequest, prefix: str) -> tuple[str, str, str | None] | None:
+    """What kind of request Warden needs to protect the Position with this client-id prefix (None: not needed):
+    a read of its account's state, a look-up of one of its orders, or a placement of its stop or close."""
+    client_id = request.client_order_id
+    if client_id is None:
+        if request.method == "GET" and request.path in ACCOUNT_READS:
+            return (request.method, request.path, None)
+        return None
+    if not client_id.startswith(prefix) or not is_warden_order(client_id):
+        return None
+    if request.method == "GET" or (request.method == "POST" and purpose_of(client_id) in PROTECTIVE):
+        return (request.method, request.path, client_id)
+    return None
+
+
+def held_by_venue(requests: list[ExchangeRequest], prefix: str, retry_ms: int) -> list[Window]:
+    """Windows in which the venue kept this Position from being protected: while it held a request the protection
+    needed (from its arrival to its answer: a late answer is the venue's time), and after refusing one, until Warden
+    sent that request again, but for no longer than Warden's own retry cadence (``retry_ms``) after the answer."""
+    by_kind: dict[tuple[str, str, str | None], list[ExchangeRequest]] = defaultdict(list)
     for r in requests:
-        if r.api_key is not None:
-            by_key[r.api_key].append(r)
-    for key, sent in by_key.items():
-        refused_since: int | None = None
-        for r in sent:
-            injected = r.fault is not None and r.fault != "latency"  # a late answer is still an answer
-            refused = injected or r.dropped or r.status is None or r.status in REFUSED_STATUSES
-            if refused and refused_since is None:
-                refused_since = r.time
-            elif r.ok and refused_since is not None:
-                per_key[key].append((refused_since, r.time))
-                refused_since = None
-        if refused_since is not None:
-            per_key[key].append((refused_since, evidence.end))
-    return merge(everyone), {k: merge(v) for k, v in per_key.items()}
+        kind = protection_request(r, prefix)
+        if kind is not None:
+            by_kind[kind].append(r)
+    windows: list[Window] = []
+    for sent in by_kind.values():
+        for r, again in zip(sent, [*sent[1:], None], strict=True):
+            answered = r.time if r.answered is None else r.answered
+            until = answered
+            if refused(r):
+                until = answered + retry_ms if again is None else min(again.time, answered + retry_ms)
+            windows.append((r.time, max(until, answered)))
+    return merge(windows)
 
 
 def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int) -> list[tuple[Window, Decimal]]:
@@ -252,13 +295,19 @@ def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int
 
 
 def check_protection(index: Index, config: Config, report: Report) -> None:
-    everyone, per_key = excuses(index.evidence)
+    everyone = controller_down(index.evidence)
+    by_key: dict[str, list[ExchangeRequest]] = defaultdict(list)
+    for r in sorted(index.evidence.requests, key=lambda r: r.seq):
+        if r.api_key is not None:
+            by_key[r.api_key].append(r)
     for slot, trades in index.trades.items():
         position = index.by_slot.get(slot)
         where = position.ref if position else f"{slot[0]}/{slot[1]}"
+        prefix = client_id_prefix(position.uid) if position else None
+        venue = held_by_venue(by_key.get(slot[0], []), prefix, config.retry_ms) if prefix else []
         report.checks[1] += 1
         for interval, short in uncovered(index.orders.get(slot, []), trades, index.evidence.end):
-            excused = overlap(interval, merge([*everyone, *per_key.get(slot[0], [])]))
+            excused = overlap(interval, merge([*everyone, *venue]))
             exposed = interval[1] - interval[0] - excused
             report.checks[1] += 1
             report.exposure_ms.append(interval[1] - interval[0])

@@ -98,6 +98,7 @@ class ExchangeRequest(_Record):
     status: int | None
     dropped: bool
     fault: str | None
+    answered: int | None = None  # when the venue's answer was ready (absent from older evidence)
 
     @property
     def ok(self) -> bool:
@@ -273,6 +274,7 @@ def exchange_requests(rows: list[dict[str, Any]]) -> list[ExchangeRequest]:
             status=r["status"],
             dropped=r["dropped"],
             fault=r["fault"],
+            answered=r.get("answered"),
         )
         for r in rows
     ]

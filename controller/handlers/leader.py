@@ -86,6 +86,8 @@ class Leadership:
     # The lease's own thread: in the default executor its renewals queued behind a thousand Positions' API calls
     # and missed the renew deadline (a ramp of 1,000 entries lost the lease over and over).
     _thread: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="lease"))
+    gained: asyncio.Event = field(default_factory=asyncio.Event)
+    """Pulsed (set, then cleared) when this replica starts a term: what waits on it acts at once."""
 
     def may_act(self) -> bool:
         """True only while this replica holds a lease it renewed within the renew deadline."""
@@ -115,8 +117,12 @@ class Leadership:
         except Exception as error:  # the API server is unreachable: keep trying, never act on stale state
             log.warning("lease %s: %s", self.settings.name, error)
             held = False
-        if held and self.epoch != before and self.epoch is not None and self.announce is not None:
-            await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
+        if held and self.epoch != before and self.epoch is not None:
+            # Wake the waiters, before the announcement's audit write: set then clear wakes each exactly once.
+            self.gained.set()
+            self.gained.clear()
+            if self.announce is not None:
+                await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
         if not held and self.epoch is not None and not self.may_act():
             await self._step_down("the lease could not be renewed in time")
 

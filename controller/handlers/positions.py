@@ -91,8 +91,9 @@ async def position_daemon(
     wake = runtime.wake(uid)
     try:
         while not stopped:
-            if not runtime.may_act():  # a standby watches but never acts
-                await stopped.wait(runtime.interval)
+            if not runtime.may_act():  # a standby watches but never acts; it acts the moment it leads
+                assert runtime.leadership is not None, "without leader election a replica always acts"
+                await wait_for_change(stopped, runtime.leadership.gained, runtime.interval)
                 continue
             wake.clear()  # what happens from here on is seen by this pass or wakes the next one
             try:

@@ -62,6 +62,7 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.planner import (
     TERMINAL,
+    all_records,
     entry_rests,
     follows_mark,
     plan,
@@ -86,6 +87,14 @@ _FILL_NOTES = frozenset(
 )
 _ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
 log = logging.getLogger("warden.reconcile")
+
+
+def resends(before: PositionStatus, step: Step) -> bool:
+    """Whether the step only sends again an order whose intent is recorded (a retry): same phase, same record."""
+    client_id = _client_id(step.action)
+    return step.status.phase is before.phase and any(
+        r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
+    )
 
 
 @dataclass
@@ -509,7 +518,13 @@ class Reconciler:
                 held = self.buffered(held, [_buffer(event.event_id.hex, event.type, now, event.to_json())])
             await self.save(before, held)
             return held, False
-        status = await self.commit(before, step.status, [] if opening else events)
+        if action is not None and not opening and resends(before, step):
+            # Its intent is in status and the audit already: it goes out first, and this step is saved with its
+            # result (a stop the venue refused is sent again without two writes ahead of it).
+            self.unsaved.extend(events)
+            status = step.status
+        else:
+            status = await self.commit(before, step.status, [] if opening else events)
         for note in step.notes:
             self.event(note)
             self.count(note)
@@ -537,7 +552,9 @@ class Reconciler:
             order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
             self.sent(moves_size)  # the outcome may be unknown: look again
-            return await self.failed(status, action, error)
+            # An entry or a close that may have gone through is looked up in the same pass (a filled entry's stop
+            # is due now); anything else waits for its back-off.
+            return await self.failed(status, action, error), moves_size and classify(error) is not Outcome.REJECTED
         self.sent(moves_size)
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
@@ -562,9 +579,7 @@ class Reconciler:
         self.unsaved.append(event)
         return after, True
 
-    async def failed(
-        self, status: PositionStatus, action: Action, error: ccxt.BaseError
-    ) -> tuple[PositionStatus, bool]:
+    async def failed(self, status: PositionStatus, action: Action, error: ccxt.BaseError) -> PositionStatus:
         EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
         outcome = classify(error)
         message = describe(error)
@@ -586,4 +601,4 @@ class Reconciler:
             events.append(self.phase_event(status.phase, after, datetime.now(UTC)))
         after = self.with_condition(after, "Synced", False, f"Exchange{outcome.value.title()}", f"{purpose}: {message}")
         # The planner decides what a failure means next pass (retry after back-off, fail, escalate).
-        return await self.commit(status, after, events), False
+        return await self.commit(status, after, events)

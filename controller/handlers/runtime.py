@@ -74,6 +74,7 @@ class Runtime:
     """Request weight each account's timed observation may spend per minute: with the sweep's ~170 (85 every
     30 s), under a quarter of Binance's 2,400."""
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
+    """(namespace, name) -> (generation and Secret version, monotonic time its read began, the account)."""
     _retiring: set[asyncio.Task[None]] = field(default_factory=set)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
@@ -142,11 +143,27 @@ class Runtime:
 
     async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> Account:
         """The account, its exchange client and its observer. Rebuilt when the account or its Secret changes;
-        both are re-read at most every few seconds, however many Positions use the account (``fresh``: now)."""
+        both are re-read at most every few seconds, however many Positions use the account (``fresh``: read
+        after this call began)."""
         key = (namespace, account_name)
+        since = time.monotonic() - (0.0 if fresh else ACCOUNT_CACHE_SECONDS)
         cached = self._accounts.get(key)
-        if cached is not None and not fresh and time.monotonic() - cached[1] < ACCOUNT_CACHE_SECONDS:
+        if cached is not None and cached[1] > since:
             return cached[2]
+        # One read (and build) of an account at a time: after a failover every Position of the account asks at
+        # once, and each would read the account and its Secret, build clients, load markets and start an
+        # observer of its own that nothing stops.
+        async with self.locks.setdefault(f"account-read/{namespace}/{account_name}", asyncio.Lock()):
+            cached = self._accounts.get(key)
+            if cached is not None and cached[1] > since:
+                return cached[2]
+            return await self._read_account(key, cached)
+
+    async def _read_account(
+        self, key: tuple[str, str], cached: tuple[tuple[str, ...], float, Account] | None
+    ) -> Account:
+        namespace, account_name = key
+        read_at = time.monotonic()
         obj = await self.kube.get("exchangeaccounts", namespace, account_name)
         if obj is None:
             raise AccountNotReady("AccountNotFound", f"ExchangeAccount {account_name!r} not found in {namespace}")
@@ -166,7 +183,7 @@ class Runtime:
         # latter every few seconds, and each rebuild would start the account's observation over.
         version = (str(obj["metadata"].get("generation")), secret.metadata.resource_version)
         if cached is not None and cached[0] == version:
-            self._accounts[key] = (version, time.monotonic(), cached[2])
+            self._accounts[key] = (version, read_at, cached[2])
             return cached[2]
         label = f"{namespace}/{account_name}"
         credentials = (base64.b64decode(data["apiKey"]).decode(), base64.b64decode(data["secret"]).decode())
@@ -194,7 +211,7 @@ class Runtime:
             self._retiring.add(retired)
             retired.add_done_callback(self._retiring.discard)
         account = Account(spec, gateway, observer)
-        self._accounts[key] = (version, time.monotonic(), account)
+        self._accounts[key] = (version, read_at, account)
         return account
 
     async def _retire(self, account: Account) -> None:

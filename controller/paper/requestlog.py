@@ -39,6 +39,7 @@ class RequestRecord:
     dropped: bool = False
     fault: str | None = None
     epoch: int | None = None  # the sender's leadership term (``X-Warden-Epoch``)
+    answered: int | None = None  # when the answer was ready (late, under a ``latency`` fault)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RequestRecord:
             "status": self.status,
             "dropped": self.dropped,
             "fault": self.fault,
+            "answered": self.answered,
         }
 
 
@@ -123,6 +125,7 @@ class RequestLog:
                 record.status = exc.status
                 raise
             finally:
+                record.answered = self._clock()
                 self.append(record)
             if not record.dropped:
                 record.status = response.status

@@ -119,21 +119,27 @@ def entry_rests(status: PositionStatus) -> bool:
 
 def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
     """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
-    something is in flight (an unconfirmed order, a back-off, an entry or a close under way, a trailing
-    stop held back by its rate limit), until an open entry expires, else ``idle`` (the safety net)."""
+    something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by
+    its rate limit), until an open entry expires, else ``idle`` (the safety net). A back-off wakes it when it
+    ends, even sooner than ``busy``: a refused stop or close is tried again when its retry is due, not up to
+    ``busy`` later."""
     unsettled = any(
         r.state is OrderState.INTENDED or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
         for r in all_records(status)
     )
     if unsettled or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
-        return busy
-    wait = idle
+        wait = busy
+    else:
+        wait = idle
+        expire = spec.entry.expireAfter
+        # A resting entry expires in any open phase: a partly filled one rests on beside its stop.
+        if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:
+            wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
+        wait = max(wait, busy)
     if status.retryAfter is not None:
-        wait = min(wait, (status.retryAfter - now).total_seconds())
-    expire = spec.entry.expireAfter
-    if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:  # partly filled too
-        wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
-    return max(wait, busy)
+        due = (status.retryAfter - now).total_seconds()
+        wait = min(wait, due if due > 0 else busy)  # one already due: the pass that saw it did not act
+    return wait
 
 
 def replace_status(status: PositionStatus, **changes: object) -> PositionStatus:

@@ -124,3 +124,40 @@ async def test_crash_around_entry_never_duplicates(
     finally:
         if not controller.alive():
             controller.start()
+
+
+async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(trader: Trader, controller: Service) -> None:
+    """The entry fills but its answer is lost, then the venue refuses the stop twice. Warden looks the entry up
+    rather than sending it again, sends the recorded stop again under its id at each retry, and ends Protected with
+    one entry and one stop on the exchange and each failure in the audit, in order."""
+    key = trader.account.api_key
+    rules = [
+        {"mode": "drop", "method": "POST", "path": "/fapi/v1/order", "apiKey": key, "count": 1},
+        {
+            "mode": "http_error",
+            "status": 500,
+            "method": "POST",
+            "path": "/fapi/v1/algoOrder",
+            "apiKey": key,
+            "count": 2,
+        },
+    ]
+    trader.stack.paper_admin("/_paper/faults", rules)
+    try:
+        trader.apply(position_manifest("refused"))
+        status = trader.wait_phase("refused", "Protected", controller)
+    finally:
+        trader.stack.paper_admin("/_paper/faults", method="DELETE")
+    entry, stop = status["entryOrder"]["clientOrderId"], status["stopOrder"]["clientOrderId"]
+    placed = [
+        (r["path"], r["clientOrderId"], r["status"])
+        for r in trader.requests()
+        if r["method"] == "POST" and r["path"] in ("/fapi/v1/order", "/fapi/v1/algoOrder")
+    ]
+    order, algo = "/fapi/v1/order", "/fapi/v1/algoOrder"
+    assert placed == [(order, entry, None), (algo, stop, 500), (algo, stop, 500), (algo, stop, 200)], placed
+    assert [s["clientOrderId"] for s in await open_stops(trader)] == [stop]
+    types = await audit_types(trader.stack, trader.uid("refused"))
+    flow = [t for t in types if t in ("EntryIntent", "EntryFilled", "StopIntent", "ExchangeError", "OrderPlaced")]
+    expected = ["EntryIntent", "ExchangeError", "EntryFilled", "StopIntent", "ExchangeError", "ExchangeError"]
+    assert flow == [*expected, "OrderPlaced"], types

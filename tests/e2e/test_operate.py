@@ -201,6 +201,40 @@ def test_a_replica_restarted_under_its_own_name_takes_its_lease_back_at_once(
         controller.start()
 
 
+def test_a_starting_leader_builds_each_account_once_however_many_positions_ask(
+    trader: Trader, controller: Service
+) -> None:
+    """A new leader's Positions all ask for their account at once. One reads it and its Secret and builds the
+    exchange clients and the observer; the others wait for that one. (Each used to build its own: markets
+    loaded again for every Position, and every extra observer kept reading the account and streaming its events.)"""
+    names = [f"resting-{i}" for i in range(5)]
+    for name in names:
+        trader.apply(position_manifest(name, stop="59000", entry={"type": "limit", "price": "60000"}))
+    for name in names:
+        trader.wait_phase(name, "EntryPlaced", controller)
+    controller.stop()
+    since = int(time.time() * 1000)
+    controller.start()
+
+    def streams() -> list[dict[str, Any]]:
+        sent = trader.requests(since)
+        # Once the timed reads run, every Position's daemon has asked for the account (they start together).
+        reads = [r for r in sent if r["path"] == "/fapi/v3/positionRisk"]
+        return (
+            [r for r in sent if r["path"] == "/fapi/v1/listenKey" and r["method"] == "POST"] if len(reads) > 3 else []
+        )
+
+    opened = wait_for("the restarted controller to observe the account", streams, 60, controller)
+    sent = trader.requests(since)
+    assert len(opened) == 1, f"{len(opened)} user-data streams opened for one account"
+    loads = [r for r in sent if r["path"] == "/fapi/v1/exchangeInfo"]
+    assert len(loads) <= 2, f"markets loaded {len(loads)} times: one exchange client and one stream client"
+    for name in names:
+        trader.patch_spec(name, {"state": "Closed"})
+    for name in names:
+        trader.wait_phase(name, "Closed", controller)
+
+
 def _metric_families(service: Service) -> dict[str, str]:
     port = (service.env or {})["WARDEN_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

@@ -118,6 +118,9 @@ async def test_latency_beyond_the_client_timeout_still_executes(
     exchange.timeout = 10_000
     found = await _lookup(exchange, "f-6")
     assert found is not None and found["status"] == "closed"
+    _, rows = await paper.admin("GET", f"requests?apiKey={exchange.apiKey}")
+    [late] = [r for r in rows if r["path"] == "/fapi/v1/order" and r["method"] == "POST"]
+    assert late["answered"] - late["time"] >= 400, late  # the request log tells when the answer was ready
 
 
 async def test_maintenance_refuses_everything_until_the_window_ends(exchange: Any, paper: PaperServer) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from controller.chaos.checker import Config, Report, check, excuses, uncovered
+from controller.chaos.checker import Config, Report, check, held_by_venue, uncovered
 from controller.chaos.evidence import (
     AuditEventRow,
     AuditFillRow,
@@ -19,7 +19,7 @@ from controller.chaos.evidence import (
     FaultRecord,
     PositionRecord,
 )
-from controller.reconcile.model import Purpose, client_order_id
+from controller.reconcile.model import Purpose, client_id_prefix, client_order_id
 
 UID = "0b6b1d2c-1111-4c4c-8888-000000000001"
 KEY = "paper-key"
@@ -183,21 +183,78 @@ def test_the_time_the_acting_replica_was_down_is_excused_but_not_a_standby() -> 
     assert [n for n, _ in flagged(evidence)] == [], flagged(evidence)
 
 
-def test_the_time_the_venue_refused_the_account_is_excused() -> None:
-    evidence = lifecycle()
-    evidence.orders[1] = replace(evidence.orders[1], created=T0 + 4000)
-    evidence.trades[1] = replace(evidence.trades[1], time=T0 + 6000)
-    evidence.orders[1] = replace(evidence.orders[1], updated=T0 + 6000)
-    evidence.requests[1:] = [
-        request(2, T0 + 100, "POST", status=503, fault="maintenance", path="/fapi/v1/algoOrder"),
-        request(3, T0 + 900, status=503, fault="maintenance"),
-        request(4, T0 + 3000),
+def stop_attempt(seq: int, time: int, status: int | None = 200, fault: str | None = None) -> ExchangeRequest:
+    return request(seq, time, "POST", client_order_id=STOP, path="/fapi/v1/algoOrder", status=status, fault=fault)
+
+
+def stop_rests_at(evidence: Evidence, moment: int, attempts: list[ExchangeRequest]) -> Evidence:
+    """The lifecycle with the stop resting only from ``moment``, after these placement attempts."""
+    evidence.orders[1] = replace(evidence.orders[1], created=moment)
+    evidence.requests[1:] = [*attempts, request(99, T0 + 6000)]
+    return evidence
+
+
+def test_a_refused_stop_excuses_the_time_until_warden_tries_again_at_its_retry_cadence() -> None:
+    # Refused three times, each retried 1 s later (PROTECTION_RETRY): 3,150 ms uncovered, 150 ms of it Warden's.
+    attempts = [stop_attempt(2, T0 + 100, 500, "http_error"), stop_attempt(3, T0 + 1100, 503, "maintenance")]
+    attempts += [stop_attempt(4, T0 + 2100, None, "drop"), stop_attempt(5, T0 + 3100)]
+    evidence = stop_rests_at(lifecycle(), T0 + 3150, attempts)
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 3100)]
+    report = check(evidence)
+    assert report.violations == [] and report.unexcused_ms == [150], report.text()
+
+
+def test_a_retry_slower_than_the_cadence_counts_against_warden() -> None:
+    # Refused at +100 ms, tried again only at +3,500 ms: the venue excuses one second; 2.5 s count against Warden.
+    attempts = [stop_attempt(2, T0 + 100, 500, "http_error"), stop_attempt(3, T0 + 3500)]
+    evidence = stop_rests_at(lifecycle(), T0 + 3500, attempts)
+    [(number, message)] = flagged(evidence)
+    assert (number, message) == (1, "0.010 of the BTCUSDT position without a covering stop for 2500 ms")
+    assert check(evidence, Config(retry_ms=2000)).violations == []  # a slower promise would have covered it
+
+
+def test_refusals_the_position_did_not_need_excuse_nothing() -> None:
+    # While its stop waited: the entry's own unknown outcome (Warden looks it up, it need not wait), another
+    # Position's stop, a take profit and a sweep's cancel were refused; none of them kept this stop off the venue.
+    other = client_order_id("0b6b1d2c-1111-4c4c-8888-000000000002", Purpose.STOP, 1)
+    refused = {"status": 500, "fault": "http_error"}
+    attempts = [
+        request(2, T0 + 10, "POST", client_order_id=ENTRY, **refused),
+        request(3, T0 + 500, "POST", client_order_id=other, path="/fapi/v1/algoOrder", **refused),
+        request(4, T0 + 1000, "POST", client_order_id=client_order_id(UID, Purpose.TAKE_PROFIT, 1), **refused),
+        request(5, T0 + 1500, "DELETE", client_order_id=other, path="/fapi/v1/algoOrder", **refused),
+        request(6, T0 + 2000, "GET", path="/fapi/v3/account", **refused),
+        stop_attempt(7, T0 + 2500),
     ]
-    everyone, per_key = excuses(evidence)
-    assert everyone == [] and per_key == {KEY: [(T0 + 100, T0 + 3000)]}
-    assert flagged(evidence) == []  # 4000 ms uncovered, 2900 ms of it refused by the venue
-    evidence.requests[3] = request(4, T0 + 1000)
-    assert [n for n, _ in flagged(evidence)] == [1]
+    evidence = stop_rests_at(lifecycle(), T0 + 2500, attempts)
+    [(number, message)] = flagged(evidence)
+    assert (number, message) == (1, "0.010 of the BTCUSDT position without a covering stop for 2500 ms")
+
+
+def test_a_refused_read_of_the_account_excuses_until_it_is_read_again() -> None:
+    # The snapshot read was refused at +100 ms and read again at +600 ms: half a second is the venue's.
+    attempts = [request(2, T0 + 100, status=503, fault="maintenance"), request(3, T0 + 600), stop_attempt(4, T0 + 2300)]
+    evidence = stop_rests_at(lifecycle(), T0 + 2300, attempts)
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 600)]
+    assert check(evidence).unexcused_ms == [1800]
+
+
+def test_a_late_answer_is_the_venues_time_and_a_retry_is_due_a_cadence_after_the_answer() -> None:
+    # Markets asked for at +100 ms were answered at +1,600 ms (a latency fault); the stop sent at +1,650 ms was
+    # refused with an answer at +2,000 ms and sent again 1 s after that answer: 150 ms are Warden's.
+    attempts = [
+        request(2, T0 + 100, path="/fapi/v1/exchangeInfo", answered=T0 + 1600),
+        replace(stop_attempt(3, T0 + 1650, 503, "maintenance"), answered=T0 + 2000),
+        stop_attempt(4, T0 + 3000),
+    ]
+    evidence = stop_rests_at(lifecycle(), T0 + 3000, attempts)
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [
+        (T0 + 100, T0 + 1600),
+        (T0 + 1650, T0 + 3000),
+    ]
+    assert check(evidence).unexcused_ms == [150]
+    evidence.requests[2] = replace(evidence.requests[2], answered=None)  # an answer at once: the retry came 350 ms late
+    assert check(evidence).unexcused_ms == [500]
 
 
 def test_uncovered_follows_partial_fills_and_closing_stops() -> None:

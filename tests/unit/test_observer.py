@@ -195,8 +195,9 @@ def open_stop(state: OrderState) -> dict[str, object]:
 RESTING_ENTRY = {
     "clientOrderId": client_order_id("u", Purpose.ENTRY),
     "state": OrderState.OPEN.value,
-    "amount": "0.01",
+    "amount": "0.02",
     "price": "64000",
+    "filled": "0.01",
 }
 
 
@@ -209,6 +210,16 @@ RESTING_ENTRY = {
         (position(), status(Phase.CLOSING), 1.0),
         (position(trailingStop={"callbackPercent": "1", "mode": "emulated"}), status(Phase.PROTECTED), 1.0),
         (position(), status(Phase.PROTECTED, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 4.0),
+        (  # a refused stop is tried again when its retry is due, however soon
+            position(),
+            status(
+                Phase.ENTRY_PLACED,
+                stopOrder=open_stop(OrderState.INTENDED),
+                retryAfter=(NOW + timedelta(milliseconds=300)).isoformat(),
+            ),
+            0.3,
+        ),
+        (position(), status(Phase.CLOSING, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 1.0),
         (
             position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
             status(
@@ -216,16 +227,15 @@ RESTING_ENTRY = {
             ),
             5.0,
         ),
-        (  # partly filled and protected: the rest still expires on time
+        (  # partly filled and protected, the rest of the entry still rests until it expires
             position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
             status(
                 Phase.PROTECTED,
                 entryOrder=RESTING_ENTRY,
-                filled="0.004",
                 stopOrder=open_stop(OrderState.OPEN),
-                entryPlacedAt=(NOW - timedelta(seconds=22)).isoformat(),
+                entryPlacedAt=(NOW - timedelta(seconds=25)).isoformat(),
             ),
-            8.0,
+            5.0,
         ),
     ],
 )
