@@ -261,10 +261,10 @@ class AccountObserver:
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def _spend(self, symbols: int) -> None:
-        # A Position's own ask (after an entry or a close) is never refused, so it may run into debt; only one
-        # burst's worth of it, or a ramp of a thousand entries would hold the timed cycle back for minutes.
-        capacity = _BURST_CYCLES * cycle_weight(self._watched())
-        self._tokens = max(self._tokens_now() - cycle_weight(symbols), -capacity)
+        # A Position's own ask (after an entry or a close) is never refused, and never put into debt: a burst of
+        # entries would otherwise hold back the timed cycle and every push (a stop the venue cancelled went
+        # unseen for 6 s in a chaos run). After any burst the next cycle waits one interval at most.
+        self._tokens = max(self._tokens_now() - cycle_weight(symbols), 0.0)
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that

@@ -158,6 +158,17 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     assert gateway.reads == 2
 
 
+async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
+    gateway = PreparedGateway([snap(10.0)])
+    obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
+    obs.watch("uid-a", watcher("uid-a"))
+    await asyncio.sleep(0.05)
+    for _ in range(10):  # ten entries, each asking for a snapshot taken after it
+        await obs.refresh()
+    assert obs._budget_wait() <= 1.0
+    await obs.close()
+
+
 async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
     gateway = PreparedGateway([snap(10.0)])
     obs = observer(gateway, floor_seconds=0.01)
