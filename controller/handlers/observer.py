@@ -203,16 +203,11 @@ class AccountObserver:
             due = min(full_due, self._last_peek + _PEEK_SECONDS) if resting else full_due
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), max(due - time.monotonic(), 0))
-            found = False
-            if resting and not self._poke.is_set() and time.monotonic() < full_due:
-                if not await self._peek(resting):
-                    continue
-                found = True
+            if resting and not self._poke.is_set() and time.monotonic() < full_due and not await self._peek(resting):
+                continue
             if self._poke.is_set():
                 await asyncio.sleep(_PUSH_SETTLE_SECONDS)  # pushes come in bursts: one read answers a burst
-            # A timed read leaves one cycle's weight in reserve, so a push or a peek that found a fill is answered
-            # at once; only events faster than the budget wait (one interval at most).
-            await asyncio.sleep(self._budget_wait(reserve=not (found or self._poke.is_set())))
+            await asyncio.sleep(self._budget_wait())
             self._poke.clear()
             if not self.watchers or not self.may_act():
                 self._last_read = time.monotonic()  # nothing to read for now: look again in an interval
@@ -238,8 +233,8 @@ class AccountObserver:
         instead of a full cycle."""
         self._last_peek = time.monotonic()
         latest = self.latest
-        if latest is None or not self.may_act() or self._tokens_now() < len(symbols) + cycle_weight(self._watched()):
-            return False  # a peek never spends the reserve the read after a found fill needs
+        if latest is None or not self.may_act() or self._tokens_now() < len(symbols):
+            return False
         self._tokens -= len(symbols)
         prefixes = {w.prefix for w in self.watchers.values() if w.resting}
         try:
@@ -260,9 +255,9 @@ class AccountObserver:
         self._tokens_at = now
         return self._tokens
 
-    def _budget_wait(self, reserve: bool = False) -> float:
-        """Seconds until the budget covers one more cycle (two, ``reserve``: one stays for an event)."""
-        missing = cycle_weight(self._watched()) * (2 if reserve else 1) - self._tokens_now()
+    def _budget_wait(self) -> float:
+        """Seconds until the budget covers one more cycle."""
+        missing = cycle_weight(self._watched()) - self._tokens_now()
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def _spend(self, symbols: int) -> None:

@@ -169,31 +169,6 @@ async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_m
     await obs.close()
 
 
-async def test_timed_reads_and_peeks_keep_one_read_in_reserve_for_the_fill_a_peek_finds() -> None:
-    symbols = [f"S{i}/USDT:USDT" for i in range(20)]
-    resting: dict[str, OpenOrder] = {}
-    for i, symbol in enumerate(symbols):
-        entry = client_order_id(f"uid-{i}", Purpose.ENTRY)
-        order = ObservedOrder(entry, str(i), OrderState.OPEN, Decimal("0.01"), Decimal(0))
-        resting[entry] = OpenOrder(symbol, "buy", order)
-    before = snap(10.0)
-    before.open_orders.update(resting)
-    gateway = PreparedGateway([before], resting=dict(resting))
-    # Timed reads at the budget's pace (one cycle a second), and peeks at 20 symbols twice a second on top.
-    obs = observer(gateway, weight_per_minute=cycle_weight(20) * 60, floor_seconds=0.01)
-    for i, symbol in enumerate(symbols):
-        w = watcher(f"uid-{i}", symbol)
-        w.resting = True
-        obs.watch(f"uid-{i}", w)
-    lowest = float("inf")
-    for _ in range(300):
-        await asyncio.sleep(0.01)
-        lowest = min(lowest, obs._tokens_now())
-    await obs.close()
-    assert gateway.reads >= 2 and gateway.peeks >= 4
-    assert lowest >= cycle_weight(20) - 1  # a found fill's read never waits for the budget
-
-
 async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
     gateway = PreparedGateway([snap(10.0)])
     obs = observer(gateway, floor_seconds=0.01)
