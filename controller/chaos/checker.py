@@ -211,7 +211,10 @@ def controller_down(evidence: Evidence) -> list[Window]:
             acting = before[-1] if before else None
             if acting is None or acting.replica != fault.target:
                 continue  # a standby's fault stops nobody
-            until = _first_answer_after(requests, fault.start, fault.end, unless_epoch=acting.epoch)
+            # A paused replica may go on in its own term once it wakes (until its lease lapses); a killed one never
+            # does, and a request of its term logged just after the kill was already on its way.
+            resumes = fault.end if fault.kind == "pause" else evidence.end
+            until = _first_answer_after(requests, fault.start, resumes, unless_epoch=acting.epoch)
             everyone.append((fault.start, max(until, fault.end)))
         elif fault.kind in CONTROL_PLANE_FAULTS:
             until = _first_answer_after(requests, fault.end, evidence.end, unless_epoch=None)

@@ -181,6 +181,9 @@ def test_the_time_the_acting_replica_was_down_is_excused_but_not_a_standby() -> 
     assert [n for n, _ in flagged(evidence)] == [1]
     evidence.faults = [FaultRecord("kill", T0 + 20, T0 + 20, "replica-a")]  # the leader: down until 8000
     assert [n for n, _ in flagged(evidence)] == [], flagged(evidence)
+    # A request the killed leader sent just before it died, logged just after: its term is over all the same.
+    evidence.requests.insert(1, request(2, T0 + 21, epoch=1))
+    assert [n for n, _ in flagged(evidence)] == [], flagged(evidence)
 
 
 def stop_attempt(seq: int, time: int, status: int | None = 200, fault: str | None = None) -> ExchangeRequest:
