@@ -300,6 +300,9 @@ def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int
 def check_protection(index: Index, config: Config, report: Report) -> None:
     everyone = controller_down(index.evidence)
     by_key: dict[str, list[ExchangeRequest]] = defaultdict(list)
+    # Public market data (the markets load, marks) carries no key: it may have served any account, so the venue's
+    # hold of it counts for every Position (the checker cannot tell which client it was for).
+    public = [r for r in index.evidence.requests if r.api_key is None and r.replica is not None]
     for r in sorted(index.evidence.requests, key=lambda r: r.seq):
         if r.api_key is not None:
             by_key[r.api_key].append(r)
@@ -307,7 +310,8 @@ def check_protection(index: Index, config: Config, report: Report) -> None:
         position = index.by_slot.get(slot)
         where = position.ref if position else f"{slot[0]}/{slot[1]}"
         prefix = client_id_prefix(position.uid) if position else None
-        venue = held_by_venue(by_key.get(slot[0], []), prefix, config.retry_ms) if prefix else []
+        requests = sorted([*by_key.get(slot[0], []), *public], key=lambda r: r.seq)
+        venue = held_by_venue(requests, prefix, config.retry_ms) if prefix else []
         report.checks[1] += 1
         for interval, short in uncovered(index.orders.get(slot, []), trades, index.evidence.end):
             excused = overlap(interval, merge([*everyone, *venue]))

@@ -258,6 +258,10 @@ def test_a_late_answer_is_the_venues_time_and_a_retry_is_due_a_cadence_after_the
     assert check(evidence).unexcused_ms == [150]
     evidence.requests[2] = replace(evidence.requests[2], answered=None)  # an answer at once: the retry came 350 ms late
     assert check(evidence).unexcused_ms == [500]
+    # The markets load is public, without the account's key (as ccxt sends it): held by the venue all the same.
+    evidence.requests[1] = replace(evidence.requests[1], api_key=None)
+    evidence.requests[2] = replace(evidence.requests[2], answered=T0 + 2000)
+    assert check(evidence).unexcused_ms == [150]
 
 
 def test_uncovered_follows_partial_fills_and_closing_stops() -> None:
