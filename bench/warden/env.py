@@ -23,8 +23,9 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack
+from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 from controller.paper.markets import load_markets
+from controller.paper.requestlog import LoggedRequest
 
 GROUP, VERSION = "trading.warden.dev", "v1alpha1"
 USER_AGENT = "warden-bench"
@@ -100,37 +101,6 @@ class Paper:
         self.call("/_paper/price", {"symbol": symbol, "price": str(price)})
 
 
-@dataclass(frozen=True)
-class Request:
-    """One exchange request as the paper exchange logged it (time: its arrival, on the exchange clock)."""
-
-    seq: int
-    time: int
-    method: str
-    path: str
-    api_key: str | None
-    replica: str | None
-    client_id: str | None
-    symbol: str | None
-    weight: int
-    status: int | None
-
-    @classmethod
-    def from_json(cls, row: dict[str, Any]) -> Request:
-        return cls(
-            row["seq"],
-            row["time"],
-            row["method"],
-            row["path"],
-            row["apiKey"],
-            row["replica"],
-            row["clientOrderId"],
-            row.get("symbol"),
-            row["weight"],
-            row["status"],
-        )
-
-
 class RequestTap:
     """Copies the paper exchange's request log while recording (the venue keeps only the newest 100,000, which a
     busy controller fills in under a minute)."""
@@ -138,7 +108,7 @@ class RequestTap:
     def __init__(self, paper: Paper, every: float = 1.0) -> None:
         self.paper = paper
         self.every = every
-        self.records: list[Request] = []
+        self.records: list[LoggedRequest] = []
         self._since = 0
         self._last_seq = 0
         self._lock = threading.Lock()
@@ -147,7 +117,7 @@ class RequestTap:
 
     def _poll(self) -> None:
         rows = self.paper.call(f"/_paper/requests?since={self._since}")
-        fresh = [Request.from_json(r) for r in rows if r["seq"] > self._last_seq]
+        fresh = [LoggedRequest.from_row(r) for r in rows if r["seq"] > self._last_seq]
         with self._lock:
             self.records.extend(fresh)
         if fresh:
@@ -171,13 +141,13 @@ class RequestTap:
             with contextlib.suppress(OSError):
                 self._poll()
 
-    def snapshot(self) -> list[Request]:
+    def snapshot(self) -> list[LoggedRequest]:
         with contextlib.suppress(OSError):
             self._poll()
         with self._lock:
             return list(self.records)
 
-    def stop(self) -> list[Request]:
+    def stop(self) -> list[LoggedRequest]:
         if self._thread is None:
             return []
         self._stop.set()
@@ -221,16 +191,7 @@ class Kube:
         self.create(
             namespace,
             "exchangeaccounts",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ExchangeAccount",
-                "metadata": {"name": "paper"},
-                "spec": {
-                    "exchange": "binanceusdm",
-                    "apiBaseUrl": paper_url,
-                    "credentialsSecretRef": {"name": "paper-credentials"},
-                },
-            },
+            exchange_account_manifest(paper_url),
         )
 
     def create(self, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from bench.warden.env import (
     POSITION_READS,
     BenchTimeout,
     Env,
-    Request,
     Usage,
     amount_for,
     percentile,
@@ -34,6 +33,7 @@ from bench.warden.env import (
 from controller.audit.store import AuditEvent, AuditStore
 from controller.exchange.client import make_exchange
 from controller.localenv.stack import PaperAccount
+from controller.paper.requestlog import LoggedRequest
 
 log = logging.getLogger("bench")
 TERMINAL = {"Closed", "Failed"}
@@ -270,7 +270,7 @@ def ramp(env: Env, namespaces: list[str], per_namespace: int, timeout: float) ->
     return {"positions": want, "protected": seen, "seconds": round(time.monotonic() - start, 1)}
 
 
-def controller_weight(records: Iterable[Request], api_keys: dict[str, str]) -> dict[str, Any]:
+def controller_weight(records: Iterable[LoggedRequest], api_keys: dict[str, str]) -> dict[str, Any]:
     """Weight of the controllers' requests (those with a replica header) by account; public requests carry no
     key, so they are shared out evenly (on Binance weight is per IP anyway)."""
     by_key: dict[str, float] = {label: 0.0 for label in api_keys.values()}
@@ -549,7 +549,7 @@ def open_positions(env: Env, namespaces: dict[str, str]) -> list[Watched]:
     return found
 
 
-def _recovered_at(position: Watched, records: list[Request]) -> int | None:
+def _recovered_at(position: Watched, records: list[LoggedRequest]) -> int | None:
     """When the exchange had answered, since the restart, a request that shows this Position's size and one that
     shows each of its stops (by client id, or in a list of the symbol's or the account's open algo orders)."""
 
@@ -557,7 +557,7 @@ def _recovered_at(position: Watched, records: list[Request]) -> int | None:
         times = [r.time for r in records if r.api_key == position.api_key and r.status == 200 and match(r)]
         return min(times) if times else None
 
-    def symbol_ok(r: Request) -> bool:
+    def symbol_ok(r: LoggedRequest) -> bool:
         return r.symbol in (None, position.symbol)
 
     seen = [answered(lambda r: r.method == "GET" and r.path in POSITION_READS and symbol_ok(r))]
@@ -567,7 +567,8 @@ def _recovered_at(position: Watched, records: list[Request]) -> int | None:
                 lambda r, c=client_id: (
                     r.method == "GET"
                     and (
-                        (r.path == "/fapi/v1/algoOrder" and r.client_id == c) or (r.path in ALGO_LISTS and symbol_ok(r))
+                        (r.path == "/fapi/v1/algoOrder" and r.client_order_id == c)
+                        or (r.path in ALGO_LISTS and symbol_ok(r))
                     )
                 )
             )

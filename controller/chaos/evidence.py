@@ -18,6 +18,8 @@ from typing import Any, Self
 
 import asyncpg
 
+from controller.paper.requestlog import LoggedRequest
+
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "TRIGGERING"})
 
 
@@ -86,23 +88,8 @@ class ExchangeTrade(_Record):
 
 
 @dataclass(frozen=True)
-class ExchangeRequest(_Record):
-    seq: int
-    time: int
-    method: str
-    path: str
-    api_key: str | None
-    replica: str | None
-    epoch: int | None
-    client_order_id: str | None
-    status: int | None
-    dropped: bool
-    fault: str | None
-    answered: int | None = None  # when the venue's answer was ready (absent from older evidence)
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+class ExchangeRequest(LoggedRequest, _Record):
+    """An exchange request as the venue logged it, saved with the evidence."""
 
 
 @dataclass(frozen=True)
@@ -261,23 +248,7 @@ def exchange_trades(rows: list[dict[str, Any]]) -> list[ExchangeTrade]:
 
 
 def exchange_requests(rows: list[dict[str, Any]]) -> list[ExchangeRequest]:
-    return [
-        ExchangeRequest(
-            seq=r["seq"],
-            time=r["time"],
-            method=r["method"],
-            path=r["path"],
-            api_key=r["apiKey"],
-            replica=r["replica"],
-            epoch=r.get("epoch"),
-            client_order_id=r["clientOrderId"],
-            status=r["status"],
-            dropped=r["dropped"],
-            fault=r["fault"],
-            answered=r.get("answered"),
-        )
-        for r in rows
-    ]
+    return [ExchangeRequest.from_row(r) for r in rows]
 
 
 async def audit_rows(database_url: str) -> tuple[list[AuditEventRow], list[AuditFillRow]]:

@@ -35,7 +35,7 @@ from controller.api.v1alpha1 import GROUP, VERSION
 from controller.chaos.evidence import Evidence, FaultRecord, PositionRecord, collect
 from controller.chaos.schedule import FAILPOINTS, MARKETS, Action, Plan
 from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack
+from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 
 REPLICAS = ("replica-a", "replica-b")
 GAP_HOLD_S = 3.0
@@ -113,16 +113,7 @@ class Chaos:
             },
         )
         self.core.create_namespaced_secret(namespace, secret)
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ExchangeAccount",
-            "metadata": {"name": "paper"},
-            "spec": {
-                "exchange": "binanceusdm",
-                "apiBaseUrl": self.stack.paper_url,
-                "credentialsSecretRef": {"name": "paper-credentials"},
-            },
-        }
+        body = exchange_account_manifest(self.stack.paper_url)
         self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "exchangeaccounts", body)
 
     def start_replica(self, name: str) -> None:

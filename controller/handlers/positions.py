@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import kopf
 from pydantic import ValidationError
@@ -54,7 +54,12 @@ async def wait_for_change(stopped: kopf.DaemonStopped, wake: asyncio.Event, seco
             waiter.cancel()
 
 
-async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> PositionStatus | None:
+class Pass(NamedTuple):
+    status: PositionStatus
+    spec: PositionSpec | None  # as validated for this pass (None: the pass ended before it or it is invalid)
+
+
+async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, deleting: bool) -> Pass | None:
     """One pass, serialized per Position. Reads the object fresh so a crash never acts on a stale status."""
     uid = body["metadata"]["uid"]
     async with runtime.lock(uid):
@@ -65,7 +70,7 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if deleting and status.entryOrder is None and not status.auditBacklog:
             # The intent is recorded before any order is sent, so nothing exists on the exchange:
             # deletion needs neither the account nor the exchange.
-            return status.model_copy(update={"phase": Phase.CLOSED})
+            return Pass(status.model_copy(update={"phase": Phase.CLOSED}), None)
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
@@ -74,11 +79,11 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
             await runtime.kube.patch_status(
                 "positions", namespace, name, {"phase": Phase.FAILED.value, "exitReason": "InvalidSpec"}
             )
-            return status.model_copy(update={"phase": Phase.FAILED})
+            return Pass(status.model_copy(update={"phase": Phase.FAILED}), None)
         annotations = obj["metadata"].get("annotations") or {}
         paused = annotations.get(PAUSE_ANNOTATION) == "true"
         target = Target(namespace, name, uid, obj["metadata"].get("generation", 1), spec, body, paused)
-        return await Reconciler(runtime, target).run(status, deleting)
+        return Pass(await Reconciler(runtime, target).run(status, deleting), spec)
 
 
 @kopf.daemon(GROUP, VERSION, "positions", cancellation_timeout=5.0)
@@ -97,20 +102,22 @@ async def position_daemon(
                 continue
             wake.clear()  # what happens from here on is seen by this pass or wakes the next one
             try:
-                status = await reconcile(runtime, namespace, name, body, deleting=False)
+                done = await reconcile(runtime, namespace, name, body, deleting=False)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
                 log.exception("reconcile of %s/%s failed", namespace, name)
-                status = None
-            if status is None:
+                done = None
+            if done is None:
                 seconds = runtime.interval
-            elif status.phase in TERMINAL and not status.auditBacklog:
+            elif done.status.phase in TERMINAL and not done.status.auditBacklog:
                 runtime.forget(uid)
                 seconds = TERMINAL_RECHECK_SECONDS
+            elif done.spec is None:
+                seconds = runtime.interval
             else:
-                spec = PositionSpec.model_validate(body["spec"])
-                seconds = recheck_after(spec, status, datetime.now(UTC), runtime.idle_recheck, runtime.interval)
+                now = datetime.now(UTC)
+                seconds = recheck_after(done.spec, done.status, now, runtime.idle_recheck, runtime.interval)
             await wait_for_change(stopped, wake, seconds)
     finally:
         runtime.forget(uid)
@@ -138,7 +145,8 @@ async def position_deleted(namespace: str | None, name: str, body: kopf.Body, me
     assert namespace is not None, "Warden's resources are namespaced"
     if not runtime.may_act():
         raise kopf.TemporaryError("this replica is not the leader; the leader closes the Position", delay=2)
-    status = await reconcile(runtime, namespace, name, body, deleting=True)
+    done = await reconcile(runtime, namespace, name, body, deleting=True)
+    status = done.status if done is not None else None
     if status is not None and status.exitReason == "Orphaned":
         await remember_orphaned(runtime, namespace, body)
     if status is not None and status.phase not in TERMINAL:

@@ -10,7 +10,9 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from controller.api.v1alpha1 import GROUP, VERSION
 from controller.localenv.controlplane import ControlPlane
 from controller.localenv.postgres import Postgres
 from controller.localenv.processes import Service, free_port, http_ok, wait_until
@@ -24,6 +26,22 @@ def bin_dir() -> Path:
 
 def kubectl_path() -> str:
     return str(bin_dir() / "kubectl")
+
+
+def exchange_account_manifest(paper_url: str, **spec: Any) -> dict[str, Any]:
+    """The ExchangeAccount ``paper`` on the paper exchange, reading the Secret ``paper-credentials`` (``spec`` adds
+    to it, e.g. risk limits): what a trader writes, and what the tests, the chaos runner and the benchmark create."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ExchangeAccount",
+        "metadata": {"name": "paper"},
+        "spec": {
+            "exchange": "binanceusdm",
+            "apiBaseUrl": paper_url,
+            "credentialsSecretRef": {"name": "paper-credentials"},
+            **spec,
+        },
+    }
 
 
 @dataclass

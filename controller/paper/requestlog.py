@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -58,6 +58,50 @@ class RequestRecord:
             "fault": self.fault,
             "answered": self.answered,
         }
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One exchange request as ``/_paper/requests`` reports it (``RequestRecord.as_json``), for the log's readers:
+    the chaos checker's evidence and the benchmark. ``time`` is its arrival on the exchange clock."""
+
+    seq: int
+    time: int
+    method: str
+    path: str
+    api_key: str | None
+    replica: str | None
+    epoch: int | None
+    client_order_id: str | None
+    status: int | None
+    dropped: bool
+    fault: str | None
+    symbol: str | None = None
+    weight: int = 0
+    answered: int | None = None  # when the answer was ready (absent from older logs)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(
+            seq=row["seq"],
+            time=row["time"],
+            method=row["method"],
+            path=row["path"],
+            api_key=row["apiKey"],
+            replica=row["replica"],
+            epoch=row.get("epoch"),
+            client_order_id=row["clientOrderId"],
+            status=row["status"],
+            dropped=row["dropped"],
+            fault=row["fault"],
+            symbol=row.get("symbol"),
+            weight=row.get("weight", 0),
+            answered=row.get("answered"),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
 
 RECORD: web.RequestKey[RequestRecord] = web.RequestKey("paper_request_record", RequestRecord)

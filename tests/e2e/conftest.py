@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack
+from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 from tests.e2e import audit_proof
 
 MARK = "65000"
@@ -187,16 +187,5 @@ def new_trader(stack: Stack) -> Trader:
             "stringData": {"apiKey": account.api_key, "secret": account.secret},
         }
     )
-    result.apply(
-        {
-            "apiVersion": "trading.warden.dev/v1alpha1",
-            "kind": "ExchangeAccount",
-            "metadata": {"name": "paper"},
-            "spec": {
-                "exchange": "binanceusdm",
-                "apiBaseUrl": stack.paper_url,
-                "credentialsSecretRef": {"name": "paper-credentials"},
-            },
-        }
-    )
+    result.apply(exchange_account_manifest(stack.paper_url))
     return result

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from controller.localenv.processes import Service
-from controller.localenv.stack import Stack
+from controller.localenv.stack import Stack, exchange_account_manifest
 from controller.reconcile.model import Purpose, client_order_id
 from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
 
@@ -476,19 +476,7 @@ def account_ready(trader: Trader) -> bool:
 async def test_two_positions_race_for_one_risk_slot(trader: Trader, controller: Service) -> None:
     # Warden has read (and cached) the account without limits; the limit set now must bind the next entries.
     wait_for("the account to be ready", lambda: account_ready(trader), 60, controller)
-    trader.apply(
-        {
-            "apiVersion": "trading.warden.dev/v1alpha1",
-            "kind": "ExchangeAccount",
-            "metadata": {"name": "paper"},
-            "spec": {
-                "exchange": "binanceusdm",
-                "apiBaseUrl": trader.stack.paper_url,
-                "credentialsSecretRef": {"name": "paper-credentials"},
-                "risk": {"maxOpenPositions": 1},
-            },
-        }
-    )
+    trader.apply(exchange_account_manifest(trader.stack.paper_url, risk={"maxOpenPositions": 1}))
     names = ("racer-a", "racer-b")
     trader.apply({"apiVersion": "v1", "kind": "List", "items": [position_manifest(n) for n in names]})
 
