@@ -5,8 +5,13 @@ A cycle reads positions, open orders, open algo orders and mark prices in a cons
 (their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
 request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
 that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
-any pushed account event starts a read at once; the timed cycle stays as the safety net. Every read, timed,
+any pushed account event starts a read soon; the timed cycle stays as the safety net. Every read, timed,
 pushed or asked for, spends from one token bucket, so pushes buy speed, never extra weight.
+
+One thing goes ahead of the budget: a fill of a Position's entry, told by the stream's order push (its client id
+and filled quantity) or, without the stream, by a peek at the resting entries. The stop it calls for must not
+wait behind the routine reads that 1 Hz marks and moving trailing stops keep asking for; such reads are as
+many as fills, not a rate, so the weight stays flat in time.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
@@ -40,6 +46,8 @@ _POSITIONS_WEIGHT = 5
 _FAILURE_BACKOFF_SECONDS = 1.0
 _PUSH_SETTLE_SECONDS = 0.02
 _PEEK_SECONDS = 0.5
+_PEEK_SHARE = 0.5
+"""At most this share of the budget goes to peeks at resting entries (they go before the timed cycle)."""
 _BURST_CYCLES = 3
 
 
@@ -71,6 +79,11 @@ def cycle_interval(symbols: int, weight_per_minute: int, floor_seconds: float) -
     return max(floor_seconds, cycle_weight(symbols) * 60 / weight_per_minute)
 
 
+def peek_weight(symbols: int) -> int:
+    """Request weight of one peek at ``symbols`` symbols' regular open orders (see ``Gateway.resting_orders``)."""
+    return min(symbols, 40)
+
+
 def _entries(orders: dict[str, OpenOrder], prefixes: set[str]) -> set[tuple[str, Decimal]]:
     return {
         (client_id, open_order.order.filled)
@@ -97,6 +110,7 @@ class AccountObserver:
     _failed: tuple[float, ccxt.BaseError] | None = None
     _poke: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _fill_read: asyncio.Task[None] | None = None
     _closed: bool = False
     _last_read: float = 0.0
     _last_peek: float = 0.0
@@ -200,14 +214,18 @@ class AccountObserver:
         while True:
             full_due = self._last_read + self.interval()
             resting = self._resting_symbols()
-            due = min(full_due, self._last_peek + _PEEK_SECONDS) if resting else full_due
+            due = min(full_due, self._last_peek + self._peek_interval(resting)) if resting else full_due
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), max(due - time.monotonic(), 0))
-            if resting and not self._poke.is_set() and time.monotonic() < full_due and not await self._peek(resting):
-                continue
-            if self._poke.is_set():
+            filled = False
+            if resting and not self._poke.is_set() and time.monotonic() < full_due:
+                if not await self._peek(resting):
+                    continue
+                filled = True  # a stop is due: no waiting for the budget
+            elif self._poke.is_set():
                 await asyncio.sleep(_PUSH_SETTLE_SECONDS)  # pushes come in bursts: one read answers a burst
-            await asyncio.sleep(self._budget_wait())
+            if not filled:
+                await asyncio.sleep(self._budget_wait())
             self._poke.clear()
             if not self.watchers or not self.may_act():
                 self._last_read = time.monotonic()  # nothing to read for now: look again in an interval
@@ -227,15 +245,19 @@ class AccountObserver:
             return []
         return sorted({w.symbol for w in self.watchers.values() if w.resting})
 
+    def _peek_interval(self, symbols: list[str]) -> float:
+        return max(_PEEK_SECONDS, peek_weight(len(symbols)) * 60 / (self.weight_per_minute * _PEEK_SHARE))
+
     async def _peek(self, symbols: list[str]) -> bool:
         """Whether a resting entry filled or went since the last snapshot, by the symbols' regular open orders
-        (1 weight each, from the same budget): REST-only observation sees a limit fill within ``_PEEK_SECONDS``
-        instead of a full cycle."""
+        (1 weight each): REST-only observation sees a limit fill within ``_PEEK_SECONDS`` instead of a full
+        cycle. Peeks go before the timed cycle, which waits for what they spent; their pace keeps them within
+        ``_PEEK_SHARE`` of the budget."""
         self._last_peek = time.monotonic()
         latest = self.latest
-        if latest is None or not self.may_act() or self._tokens_now() < len(symbols):
+        if latest is None or not self.may_act():
             return False
-        self._tokens -= len(symbols)
+        self._tokens = self._tokens_now() - peek_weight(len(symbols))
         prefixes = {w.prefix for w in self.watchers.values() if w.resting}
         try:
             now_open = await self.gateway.resting_orders(symbols)
@@ -261,14 +283,17 @@ class AccountObserver:
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def _spend(self, symbols: int) -> None:
-        # A Position's own ask (after an entry or a close) is never refused, and never put into debt: a burst of
-        # entries would otherwise hold back the timed cycle and every push (a stop the venue cancelled went
-        # unseen for 6 s in a chaos run). After any burst the next cycle waits one interval at most.
-        self._tokens = max(self._tokens_now() - cycle_weight(symbols), 0.0)
+        # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put
+        # into debt: a burst of entries would otherwise hold back the timed cycle and every push (a stop the
+        # venue cancelled went unseen for 6 s in a chaos run). After any burst the next cycle waits one interval
+        # at most (plus what peeks spent).
+        tokens = self._tokens_now()
+        self._tokens = min(tokens, max(tokens - cycle_weight(symbols), 0.0))
 
     async def _stream(self) -> None:
-        """ccxt.pro's user-data stream: order and position pushes only say "look now"; the REST read that
-        follows is what Positions act on, so a missed or reordered push costs latency, never correctness."""
+        """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read
+        taken after it, so a missed or reordered push costs latency, never correctness. An order push that
+        reports a fill of a watched entry starts that read at once; any other push waits for the budget."""
         await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"))
 
     async def _follow(self, method: str) -> None:
@@ -277,18 +302,47 @@ class AccountObserver:
                 await asyncio.sleep(self.floor_seconds)
                 continue
             try:
-                await getattr(self.stream_client, method)()
+                pushed = await getattr(self.stream_client, method)()
             except ccxt.BaseError as error:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            self.poke()
+            symbol = self._entry_filled(pushed) if method == "watch_orders" else None
+            if symbol is not None and (self._fill_read is None or self._fill_read.done()):
+                self._fill_read = asyncio.create_task(self._read_after_fill(symbol, time.monotonic()))
+            else:
+                self.poke()
+
+    def _entry_filled(self, orders: list[dict[str, Any]]) -> str | None:
+        """The symbol of a watched Position's entry that these pushed orders report filled further than Warden
+        knows (from the last snapshot, or from the order's own answer: a market entry's fill is in hand)."""
+        prefixes = {w.prefix: w.symbol for w in self.watchers.values()}
+        latest = self.latest
+        for order in orders:
+            client_id = str(order.get("clientOrderId") or "")
+            symbol = prefixes.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
+            if symbol is None or not is_warden_order(client_id) or purpose_of(client_id) is not Purpose.ENTRY:
+                continue
+            filled = Decimal(str(order.get("filled") or 0))
+            seen = latest.open_orders.get(client_id) if latest is not None else None
+            answered = self.gateway.answer(client_id, math.inf)
+            known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
+            if filled > known:
+                return symbol
+        return None
+
+    async def _read_after_fill(self, symbol: str, pushed_at: float) -> None:
+        try:
+            await self.snapshot(symbol, pushed_at)
+        except ccxt.BaseError as error:  # the timed cycle reads again; each Position reports the failure
+            log.warning("observing %s after a fill failed: %s", self.label, describe(error))
 
     async def close(self) -> None:
         self._closed = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._fill_read] if self._fill_read is not None else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()

@@ -6,6 +6,8 @@ the real read against the paper exchange is covered end to end."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -39,6 +41,9 @@ class PreparedGateway:
     symbols_asked: list[frozenset[str]] = field(default_factory=list)
     resting: dict[str, OpenOrder] = field(default_factory=dict)
     peeks: int = 0
+
+    def answer(self, client_id: str, snapshot_taken_at: float) -> ObservedOrder | None:
+        return None
 
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
         self.peeks += 1
@@ -156,6 +161,78 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     await asyncio.sleep(0.7)
     await obs.close()
     assert gateway.reads == 2
+
+
+async def test_without_the_stream_peeks_go_on_with_the_budget_spent_and_a_fill_is_read_at_once() -> None:
+    # Trailing stops' asks keep the budget empty: a peek still looks, and the fill it finds is read without
+    # waiting for the budget (a full cycle's wait here: one cycle's weight a minute).
+    entry = client_order_id("uid-a", Purpose.ENTRY)
+    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
+    before = snap(10.0)
+    before.open_orders.update(resting)
+    gateway = PreparedGateway([before] * 6 + [snap(20.0)], resting=dict(resting))
+    obs = observer(gateway, weight_per_minute=8 * 60)
+    a = watcher("uid-a")
+    a.resting = True
+    obs.watch("uid-a", a)
+    await asyncio.sleep(0.05)
+    for _ in range(5):
+        await obs.refresh()  # Positions' own asks
+    assert obs._tokens_now() < 1
+    gateway.resting = {}  # it filled
+    await asyncio.sleep(0.7)
+    assert gateway.peeks >= 1 and gateway.reads == 7
+    assert a.wake.is_set()
+    await obs.close()
+
+
+class TimedGateway(PreparedGateway):
+    """Its snapshots are taken now (on the observer's clock), so a read asked for after a push can be told apart."""
+
+    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+        started = time.monotonic()
+        return dataclasses.replace(await super().snapshot(symbols), taken_at=started)
+
+
+@dataclass
+class PushedOrders:
+    """ccxt.pro's user-data stream as the observer sees it: ``watch_orders`` answers with the pushed orders."""
+
+    pushes: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
+
+    async def watch_orders(self) -> list[dict[str, Any]]:
+        return await self.pushes.get()
+
+    async def watch_positions(self) -> list[dict[str, Any]]:
+        await asyncio.Event().wait()
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_pushed_entry_fill_is_read_at_once_and_other_pushes_wait_for_the_budget() -> None:
+    entry = client_order_id("uid-a", Purpose.ENTRY)
+    gateway = TimedGateway([snap(10.0)])
+    stream = PushedOrders()
+    obs = observer(gateway, weight_per_minute=8, stream_client=stream)  # one cycle's weight a minute
+    obs.watch("uid-a", watcher("uid-a"))
+    await asyncio.sleep(0.05)
+    for _ in range(3):
+        await obs.refresh()
+    reads = gateway.reads
+    stop = client_order_id("uid-a", Purpose.STOP, 1)
+    await stream.pushes.put([{"clientOrderId": stop, "status": "canceled", "filled": 0.0}])
+    await asyncio.sleep(0.2)
+    assert gateway.reads == reads  # a stop's push: the budget is spent, the timed cycle answers it
+    await stream.pushes.put([{"clientOrderId": "someone-else", "status": "closed", "filled": 1.0}])
+    await stream.pushes.put([{"clientOrderId": entry, "status": "open", "filled": 0.0}])
+    await asyncio.sleep(0.2)
+    assert gateway.reads == reads  # not Warden's, or no fill
+    await stream.pushes.put([{"clientOrderId": entry, "status": "closed", "filled": 0.01}])
+    await asyncio.sleep(0.2)
+    assert gateway.reads == reads + 1
+    await obs.close()
 
 
 async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
