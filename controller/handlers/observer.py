@@ -212,20 +212,27 @@ class AccountObserver:
 
     async def _cycle(self) -> None:
         while True:
-            full_due = self._last_read + self.interval()
+            now = time.monotonic()
+            pushed = self._poke.is_set()
+            # Pushes come in bursts: one read, a moment after the first, answers a burst.
+            wanted = now + _PUSH_SETTLE_SECONDS if pushed else self._last_read + self.interval()
+            full_due = max(wanted, now + self._budget_wait())
             resting = self._resting_symbols()
-            due = min(full_due, self._last_peek + self._peek_interval(resting)) if resting else full_due
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), max(due - time.monotonic(), 0))
-            filled = False
-            if resting and not self._poke.is_set() and time.monotonic() < full_due:
-                if not await self._peek(resting):
+            peek_due = self._last_peek + self._peek_interval(resting) if resting else math.inf
+            due = min(full_due, peek_due)
+            if pushed:
+                await asyncio.sleep(max(due - now, 0))
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._poke.wait(), max(due - now, 0))
+                if self._poke.is_set():
                     continue
-                filled = True  # a stop is due: no waiting for the budget
-            elif self._poke.is_set():
-                await asyncio.sleep(_PUSH_SETTLE_SECONDS)  # pushes come in bursts: one read answers a burst
-            if not filled:
-                await asyncio.sleep(self._budget_wait())
+            # Peeks go on while a full read waits for the budget; a fill they find is read at once.
+            if peek_due < full_due:
+                peeked_at = time.monotonic()
+                if await self._peek(resting):
+                    await self._read_after_fill(resting[0], peeked_at)
+                continue
             self._poke.clear()
             if not self.watchers or not self.may_act():
                 self._last_read = time.monotonic()  # nothing to read for now: look again in an interval

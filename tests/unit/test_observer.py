@@ -58,6 +58,14 @@ class PreparedGateway:
         return self.snapshots[min(self.reads - 1, len(self.snapshots) - 1)]
 
 
+class TimedGateway(PreparedGateway):
+    """Its snapshots are taken now (on the observer's clock), so a read asked for after a push can be told apart."""
+
+    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+        started = time.monotonic()
+        return dataclasses.replace(await super().snapshot(symbols), taken_at=started)
+
+
 def snap(
     taken_at: float, size: str = "0.01", stop_state: OrderState = OrderState.OPEN, mark: str = "65000"
 ) -> Snapshot:
@@ -150,7 +158,7 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
     before = snap(10.0)
     before.open_orders.update(resting)
-    gateway = PreparedGateway([before, snap(20.0)], resting=dict(resting))
+    gateway = TimedGateway([before, snap(20.0)], resting=dict(resting))
     obs = observer(gateway, weight_per_minute=600)
     a = watcher("uid-a")
     a.resting = True
@@ -163,35 +171,28 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     assert gateway.reads == 2
 
 
-async def test_without_the_stream_peeks_go_on_with_the_budget_spent_and_a_fill_is_read_at_once() -> None:
-    # Trailing stops' asks keep the budget empty: a peek still looks, and the fill it finds is read without
-    # waiting for the budget (a full cycle's wait here: one cycle's weight a minute).
+async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fill_is_read_at_once() -> None:
+    # Trailing stops' asks keep the budget spent: the timed read waits for it, and the peeks go on meanwhile;
+    # the fill one finds is read without waiting for the budget.
     entry = client_order_id("uid-a", Purpose.ENTRY)
     resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
     before = snap(10.0)
     before.open_orders.update(resting)
-    gateway = PreparedGateway([before] * 6 + [snap(20.0)], resting=dict(resting))
-    obs = observer(gateway, weight_per_minute=8 * 60)
+    gateway = TimedGateway([before, before, snap(20.0)], resting=dict(resting))
+    obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second; a peek every 0.5 s
     a = watcher("uid-a")
     a.resting = True
     obs.watch("uid-a", a)
     await asyncio.sleep(0.05)
-    for _ in range(5):
-        await obs.refresh()  # Positions' own asks
-    assert obs._tokens_now() < 1
+    await obs.refresh()  # a Position's own ask, and then as if many more: the next timed read waits 20 s
+    obs._tokens = -150.0
+    await asyncio.sleep(1.2)
+    assert gateway.reads == 2 and gateway.peeks >= 2
+    a.wake.clear()
     gateway.resting = {}  # it filled
     await asyncio.sleep(0.7)
-    assert gateway.peeks >= 1 and gateway.reads == 7
-    assert a.wake.is_set()
+    assert gateway.reads == 3 and a.wake.is_set()
     await obs.close()
-
-
-class TimedGateway(PreparedGateway):
-    """Its snapshots are taken now (on the observer's clock), so a read asked for after a push can be told apart."""
-
-    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
-        started = time.monotonic()
-        return dataclasses.replace(await super().snapshot(symbols), taken_at=started)
 
 
 @dataclass
