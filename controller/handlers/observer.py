@@ -8,10 +8,12 @@ that just acted asks for a newer snapshot; concurrent asks share one read. With 
 any pushed account event starts a read soon; the timed cycle stays as the safety net. Every read, timed,
 pushed or asked for, spends from one token bucket, so pushes buy speed, never extra weight.
 
-One thing goes ahead of the budget: a fill of a Position's entry, told by the stream's order push (its client id
-and filled quantity) or, without the stream, by a peek at the resting entries. The stop it calls for must not
-wait behind the routine reads that 1 Hz marks and moving trailing stops keep asking for; such reads are as
-many as fills, not a rate, so the weight stays flat in time.
+What changes a Position's exposure or protection goes ahead of the budget: a fill of its entry, one of its
+resting stops ending (triggered, cancelled by someone else, expired) or its exchange position shrinking, told by
+the stream's pushes (the order's client id, status and filled quantity; the position's size) or, without the
+stream, a fill found by a peek at the resting entries. What that calls for (a stop, a stop again, closing the
+books) must not wait behind the routine reads that 1 Hz marks and moving trailing stops keep asking for; such
+events are as many as fills and closes, not a rate, so the weight stays flat in time.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class Watcher:
     venue) leave the slice as it was."""
     resting: bool = False
     """Its entry rests on the book and may fill at any moment (without the user-data stream, peeked at often)."""
+    protecting: frozenset[str] = frozenset()
+    """Client ids of its resting stops: a push that says one ended is read at once."""
 
 
 def cycle_weight(symbols: int) -> int:
@@ -110,7 +114,7 @@ class AccountObserver:
     _failed: tuple[float, ccxt.BaseError] | None = None
     _poke: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _fill_read: asyncio.Task[None] | None = None
+    _urgent_read: asyncio.Task[None] | None = None
     _closed: bool = False
     _last_read: float = 0.0
     _last_peek: float = 0.0
@@ -231,7 +235,7 @@ class AccountObserver:
             if peek_due < full_due:
                 peeked_at = time.monotonic()
                 if await self._peek(resting):
-                    await self._read_after_fill(resting[0], peeked_at)
+                    await self._read_after(resting[0], peeked_at)
                 continue
             self._poke.clear()
             if not self.watchers or not self.may_act():
@@ -299,8 +303,8 @@ class AccountObserver:
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read
-        taken after it, so a missed or reordered push costs latency, never correctness. An order push that
-        reports a fill of a watched entry starts that read at once; any other push waits for the budget."""
+        taken after it, so a missed or reordered push costs latency, never correctness. A push that changes a
+        Position's exposure or protection starts that read at once; any other push waits for the budget."""
         await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"))
 
     async def _follow(self, method: str) -> None:
@@ -314,39 +318,60 @@ class AccountObserver:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            symbol = self._entry_filled(pushed) if method == "watch_orders" else None
-            if symbol is not None and (self._fill_read is None or self._fill_read.done()):
-                self._fill_read = asyncio.create_task(self._read_after_fill(symbol, time.monotonic()))
+            symbol = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
+            if symbol is not None and (self._urgent_read is None or self._urgent_read.done()):
+                self._urgent_read = asyncio.create_task(self._read_after(symbol, time.monotonic()))
             else:
                 self.poke()
 
-    def _entry_filled(self, orders: list[dict[str, Any]]) -> str | None:
-        """The symbol of a watched Position's entry that these pushed orders report filled further than Warden
-        knows (from the last snapshot, or from the order's own answer: a market entry's fill is in hand)."""
-        prefixes = {w.prefix: w.symbol for w in self.watchers.values()}
+    def _orders_call(self, orders: list[dict[str, Any]]) -> str | None:
+        """The symbol of a watched Position whose entry these pushed orders report filled further than Warden
+        knows (from the last snapshot, or from the order's own answer: a market entry's fill is in hand), or
+        whose resting stop they report ended."""
+        owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
         for order in orders:
             client_id = str(order.get("clientOrderId") or "")
-            symbol = prefixes.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
-            if symbol is None or not is_warden_order(client_id) or purpose_of(client_id) is not Purpose.ENTRY:
+            owner = owners.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
+            if owner is None or not is_warden_order(client_id):
+                continue
+            if client_id in owner.protecting and order.get("status") != "open":
+                return owner.symbol
+            if purpose_of(client_id) is not Purpose.ENTRY:
                 continue
             filled = Decimal(str(order.get("filled") or 0))
             seen = latest.open_orders.get(client_id) if latest is not None else None
             answered = self.gateway.answer(client_id, math.inf)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
             if filled > known:
-                return symbol
+                return owner.symbol
         return None
 
-    async def _read_after_fill(self, symbol: str, pushed_at: float) -> None:
+    def _positions_call(self, positions: list[dict[str, Any]]) -> str | None:
+        """The symbol of a watched Position whose exchange position these pushes report smaller than the last
+        snapshot did (closed outside, liquidated, or its stop or take profit filled)."""
+        latest = self.latest
+        if latest is None:
+            return None
+        for position in positions:
+            symbol, side = position.get("symbol"), position.get("side")
+            size = Decimal(str(position.get("contracts") or 0))
+            for watcher in self.watchers.values():
+                if watcher.symbol != symbol or (size and side != watcher.side.value):
+                    continue
+                if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
+                    return watcher.symbol
+        return None
+
+    async def _read_after(self, symbol: str, since: float) -> None:
         try:
-            await self.snapshot(symbol, pushed_at)
+            await self.snapshot(symbol, since)
         except ccxt.BaseError as error:  # the timed cycle reads again; each Position reports the failure
-            log.warning("observing %s after a fill failed: %s", self.label, describe(error))
+            log.warning("observing %s after a push failed: %s", self.label, describe(error))
 
     async def close(self) -> None:
         self._closed = True
-        tasks = [*self._tasks, *([self._fill_read] if self._fill_read is not None else [])]
+        tasks = [*self._tasks, *([self._urgent_read] if self._urgent_read is not None else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:

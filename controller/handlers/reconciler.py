@@ -66,6 +66,7 @@ from controller.reconcile.planner import (
     entry_rests,
     follows_mark,
     plan,
+    protecting_orders,
     replace_status,
     set_condition,
     unknown_symbol,
@@ -496,6 +497,7 @@ class Reconciler:
             follows_mark(spec, status),
             self.rt.wake(uid),
             resting=entry_rests(status),
+            protecting=protecting_orders(status),
         )
         account.observer.watch(uid, watcher)
         fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1

@@ -117,6 +117,13 @@ def entry_rests(status: PositionStatus) -> bool:
     return entry is not None and entry.state is OrderState.OPEN and entry.price is not None
 
 
+def protecting_orders(status: PositionStatus) -> frozenset[str]:
+    """Client ids of the orders that protect the position now: their ending (triggered, cancelled by someone
+    else, expired) calls for this Position's attention at once."""
+    stops = (status.stopOrder, status.trailingOrder)
+    return frozenset(r.clientOrderId for r in stops if r is not None and r.state is OrderState.OPEN)
+
+
 def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
     """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
     something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by

@@ -196,43 +196,52 @@ async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fi
 
 
 @dataclass
-class PushedOrders:
-    """ccxt.pro's user-data stream as the observer sees it: ``watch_orders`` answers with the pushed orders."""
+class PushedEvents:
+    """ccxt.pro's user-data stream as the observer sees it: each watch answers with what was pushed."""
 
-    pushes: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    orders: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    positions: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
 
     async def watch_orders(self) -> list[dict[str, Any]]:
-        return await self.pushes.get()
+        return await self.orders.get()
 
     async def watch_positions(self) -> list[dict[str, Any]]:
-        await asyncio.Event().wait()
-        return []
+        return await self.positions.get()
 
     async def close(self) -> None:
         pass
 
 
-async def test_a_pushed_entry_fill_is_read_at_once_and_other_pushes_wait_for_the_budget() -> None:
+async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_others_wait_for_the_budget() -> None:
     entry = client_order_id("uid-a", Purpose.ENTRY)
+    stop, old_stop = client_order_id("uid-a", Purpose.STOP, 2), client_order_id("uid-a", Purpose.STOP, 1)
     gateway = TimedGateway([snap(10.0)])
-    stream = PushedOrders()
+    stream = PushedEvents()
     obs = observer(gateway, weight_per_minute=8, stream_client=stream)  # one cycle's weight a minute
-    obs.watch("uid-a", watcher("uid-a"))
+    a = watcher("uid-a")
+    a.protecting = frozenset({stop})
+    obs.watch("uid-a", a)
     await asyncio.sleep(0.05)
     for _ in range(3):
         await obs.refresh()
     reads = gateway.reads
-    stop = client_order_id("uid-a", Purpose.STOP, 1)
-    await stream.pushes.put([{"clientOrderId": stop, "status": "canceled", "filled": 0.0}])
-    await asyncio.sleep(0.2)
-    assert gateway.reads == reads  # a stop's push: the budget is spent, the timed cycle answers it
-    await stream.pushes.put([{"clientOrderId": "someone-else", "status": "closed", "filled": 1.0}])
-    await stream.pushes.put([{"clientOrderId": entry, "status": "open", "filled": 0.0}])
-    await asyncio.sleep(0.2)
-    assert gateway.reads == reads  # not Warden's, or no fill
-    await stream.pushes.put([{"clientOrderId": entry, "status": "closed", "filled": 0.01}])
-    await asyncio.sleep(0.2)
-    assert gateway.reads == reads + 1
+
+    async def pushed(orders: list[dict[str, Any]] | None = None, positions: list[dict[str, Any]] | None = None) -> int:
+        await (stream.orders if orders is not None else stream.positions).put(orders or positions or [])
+        await asyncio.sleep(0.15)
+        return gateway.reads - reads
+
+    # Nothing a stop must follow at once: the budget is spent, the timed cycle answers these.
+    assert await pushed([{"clientOrderId": old_stop, "status": "canceled", "filled": 0.0}]) == 0  # being replaced
+    assert await pushed([{"clientOrderId": "someone-else", "status": "closed", "filled": 1.0}]) == 0
+    assert await pushed([{"clientOrderId": entry, "status": "open", "filled": 0.0}]) == 0
+    assert await pushed([{"clientOrderId": stop, "status": "open", "filled": 0.0}]) == 0
+    assert await pushed(positions=[{"symbol": BTC, "side": "long", "contracts": 0.01}]) == 0  # as it was
+    assert await pushed(positions=[{"symbol": ETH, "side": None, "contracts": 0.0}]) == 0  # nobody's
+    # An entry's fill, its protecting stop gone, its position smaller: each read at once.
+    assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01}]) == 1
+    assert await pushed([{"clientOrderId": stop, "status": "canceled", "filled": 0.0}]) == 2
+    assert await pushed(positions=[{"symbol": BTC, "side": None, "contracts": 0.0}]) == 3
     await obs.close()
 
 
