@@ -20,7 +20,7 @@ from controller.api.v1alpha1 import (
     PositionStatus,
 )
 from controller.handlers.reconciler import Reconciler, Target
-from controller.handlers.runtime import Runtime
+from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
 from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
 
@@ -105,6 +105,9 @@ async def position_daemon(
                 done = await reconcile(runtime, namespace, name, body, deleting=False)
             except asyncio.CancelledError:
                 raise
+            except NotLeader as lost:  # the new leader carries on; nothing went wrong here
+                log.info("pass of %s/%s stopped: %s", namespace, name, lost)
+                done = None
             except Exception:  # a failed pass is retried on the next tick; the error is logged with its trace
                 log.exception("reconcile of %s/%s failed", namespace, name)
                 done = None
