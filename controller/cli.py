@@ -12,7 +12,7 @@ and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (defa
 leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
 ``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
 ``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only); observation per account:
-``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (420), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (30),
+``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (360), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (30),
 ``WARDEN_SWEEP_INTERVAL`` seconds (30).
 """
 
@@ -39,6 +39,7 @@ from controller.handlers.fleet import health_app, keep_refreshing
 from controller.handlers.kube import Kube
 from controller.handlers.leader import Announce, Leadership, LeaseSettings
 from controller.handlers.runtime import Runtime
+from controller.memory import keep_trimming
 
 
 @kopf.on.startup()
@@ -103,7 +104,7 @@ async def run() -> int:
     await health.setup()
     health_port = int(os.environ.get("WARDEN_HEALTH_PORT", "8080"))
     await web.TCPSite(health, os.environ.get("WARDEN_HEALTH_ADDR", "127.0.0.1"), health_port).start()
-    background = [asyncio.create_task(keep_refreshing(runtime, namespace))]
+    background = [asyncio.create_task(keep_refreshing(runtime, namespace)), asyncio.create_task(keep_trimming())]
     if runtime.leadership is not None:
         background.append(asyncio.create_task(runtime.leadership.run()))
     try:

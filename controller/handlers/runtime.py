@@ -70,7 +70,7 @@ class Runtime:
     """None runs without leader election (a single replica, e.g. ``make run``)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     user_stream: bool = os.environ.get("WARDEN_USER_STREAM", "true").lower() != "false"
-    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "420"))
+    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "360"))
     """Request weight each account's timed observation may spend per minute: with the sweep's ~170 (85 every
     30 s), under a quarter of Binance's 2,400."""
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
