@@ -157,7 +157,7 @@ class Gateway:
         Per-symbol calls weigh 1 each; past a handful of symbols the all-symbol forms are cheaper."""
         started = time.monotonic()
         await self.load_markets()
-        positions = await self.client.fetch_positions()
+        positions = await self.client.fapiPrivateV3GetPositionRisk()
         ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
         open_orders, marks = await asyncio.gather(
             self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None), self.marks(ordered)
@@ -181,7 +181,7 @@ class Gateway:
         """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
         await self.load_markets()
         started = time.monotonic()
-        positions = await self.client.fetch_positions()
+        positions = await self.client.fapiPrivateV3GetPositionRisk()
         return Snapshot(started, *self._positions(positions), await self.open_orders(None), {})
 
     async def open_orders(self, symbols: list[str] | None, conditional: bool = True) -> dict[str, OpenOrder]:
@@ -207,21 +207,24 @@ class Gateway:
         return found
 
     def _positions(
-        self, positions: list[dict[str, Any]]
+        self, rows: list[dict[str, Any]]
     ) -> tuple[dict[tuple[str, Side], Decimal], dict[tuple[str, Side], Decimal]]:
-        """Size (>= 0) and entry price per (symbol, side). One-way mode reports one signed amount per symbol."""
+        """Size (>= 0) and entry price per (symbol, side), from the exchange's own position rows (read raw:
+        ccxt's parsing of every row was most of a snapshot's time). One-way mode reports one signed amount per
+        symbol."""
         sizes: dict[tuple[str, Side], Decimal] = {}
         entries: dict[tuple[str, Side], Decimal] = {}
-        for position in positions:
-            symbol, row = str(position["symbol"]), position["info"]
+        for row in rows:
             amount = _dec(row.get("positionAmt"))
+            if not amount:
+                continue
+            symbol = self.client.safe_symbol(str(row["symbol"]), None, None, "swap")
             if self.hedged:
                 side = Side.LONG if row.get("positionSide") == "LONG" else Side.SHORT
             else:
                 side = Side.LONG if amount >= 0 else Side.SHORT
-            if amount:
-                sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + abs(amount)
-                entries[(symbol, side)] = _dec(row.get("entryPrice"))
+            sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + abs(amount)
+            entries[(symbol, side)] = _dec(row.get("entryPrice"))
         return sizes, entries
 
     @parses_answers

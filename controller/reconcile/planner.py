@@ -456,7 +456,9 @@ class _Context:
             return self.fail(status, "EntryRejected", f"the exchange rejected the entry: {entry.message or ''}")
         status = replace_status(status, phase=Phase.ENTRY_PLACED)
         status = self.condition(status, "Ready", False, "EntryPlaced", "entry order placed; waiting for the fill")
-        return Step(status)
+        # Decided in the same step: a market entry is filled by now, and its stop goes out with this record
+        # (one audit write and one status write nearer) instead of after a step that only moves the phase.
+        return self.open(status)
 
     def adopt(self, status: PositionStatus) -> Step:
         """An exchange position Warden found and now owns: it is the entry (filled, at the exchange's price)."""

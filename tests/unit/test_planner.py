@@ -124,13 +124,13 @@ RESTING_STOP = record(STOP1, OrderState.OPEN, exchange_id="7", triggerPrice="600
             PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.BUY, Decimal("0.010"), reduce_only=False),
         ),
         (
-            "crash after intent, order found: adopt it, no second entry",
+            "crash after intent, order found filled: adopt it, no second entry, and its stop in the same step",
             spec(),
             PositionStatus(entryOrder=record(ENTRY, OrderState.INTENDED, exchange_id=None)),
             obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000"))}),
             False,
             Phase.ENTRY_PLACED,
-            None,
+            PlaceStopOrder(STOP1, OrderSide.SELL, Decimal("0.010"), Decimal("60000")),
         ),
         (
             "entry filled: protect the filled amount",
@@ -353,14 +353,16 @@ def test_properties(phase, entry_state, stop_state, size, entry_seen, closed, de
         # Either covered now, or covered by this step, or this step only records a transition and the
         # shell plans again at once.
         assert stop_live or isinstance(action, PlaceStopOrder) or after.phase is not phase
-    assert action is None or after.phase is phase, "a step changes the phase or acts, never both"
+    # A step changes the phase or acts, never both; except that an entry found on the exchange (EntryPlaced) is
+    # decided on at once: a filled market entry's stop goes out with that record.
+    assert action is None or after.phase is phase or (phase, after.phase) == (Phase.PENDING, Phase.ENTRY_PLACED)
 
 
 def test_fills_triggers_and_cancels_become_notes_once() -> None:
     intended = PositionStatus(entryOrder=record(ENTRY, OrderState.INTENDED, exchange_id=None))
     filled = obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000"))})
     step = run(spec(), intended, filled)
-    assert [n.type for n in step.notes] == ["EntryFilled"]
+    assert [n.type for n in step.notes] == ["EntryFilled", "StopIntent"]
     assert step.notes[0].client_order_id == ENTRY
     assert "EntryFilled" not in [n.type for n in run(spec(), step.status, filled).notes]  # reported once
 
