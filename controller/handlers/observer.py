@@ -293,6 +293,11 @@ class AccountObserver:
         missing = cycle_weight(self._watched()) - self._tokens_now()
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
+    def spent(self, weight: int) -> None:
+        """Weight an action (a cancel, a setting) cost: the reads after it wait for it, so the account's weight
+        per minute stays flat however often its Positions act (trailing stops move, and each move cancels)."""
+        self._tokens = self._tokens_now() - weight
+
     def _spend(self, symbols: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put
         # into debt: a burst of entries would otherwise hold back the timed cycle and every push (a stop the

@@ -59,6 +59,7 @@ from controller.reconcile.model import (
     SetMarginMode,
     Step,
     client_id_prefix,
+    request_weight,
 )
 from controller.reconcile.planner import (
     TERMINAL,
@@ -534,11 +535,13 @@ class Reconciler:
             return status, before.phase is not status.phase
         return await self.act(status, action)
 
-    def sent(self, moves_size: bool) -> None:
+    def sent(self, action: Action, moves_size: bool) -> None:
         """The next snapshot wakes this Position whatever it shows; after an entry or a close, its next
-        observation must also be taken after the send."""
+        observation must also be taken after the send. What the request weighed comes out of the account's
+        read budget."""
         if self.observer is not None:
             self.observer.acted(self.t.uid)
+            self.observer.spent(request_weight(action))
         if moves_size:
             self.rt.acted_at[self.t.uid] = time.monotonic()
 
@@ -553,11 +556,11 @@ class Reconciler:
         try:
             order_id = await self.gateway.execute(self.t.spec.symbol, action)
         except ccxt.BaseError as error:
-            self.sent(moves_size)  # the outcome may be unknown: look again
+            self.sent(action, moves_size)  # the outcome may be unknown: look again
             # An entry or a close that may have gone through is looked up in the same pass (a filled entry's stop
             # is due now); anything else waits for its back-off.
             return await self.failed(status, action, error), moves_size and classify(error) is not Outcome.REJECTED
-        self.sent(moves_size)
+        self.sent(action, moves_size)
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):

@@ -259,6 +259,12 @@ OrderAction = PlaceMarketOrder | PlaceLimitOrder | PlaceStopOrder | PlaceTrailin
 Action = OrderAction | SetMarginMode | SetLeverage
 
 
+def request_weight(action: Action) -> int:
+    """Binance's request weight of the action's call: placing orders weighs 0 (orders count against the order
+    rate limits instead); cancelling one, or changing a setting, weighs 1."""
+    return 1 if isinstance(action, CancelOrder | SetMarginMode | SetLeverage) else 0
+
+
 @dataclass(frozen=True)
 class Note:
     """Something worth telling a human and the audit history (an event type from docs/audit-events.md)."""

@@ -18,7 +18,18 @@ import pytest
 
 from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.handlers.observer import AccountObserver, Watcher, cycle_interval, cycle_weight
-from controller.reconcile.model import ObservedOrder, OpenOrder, Purpose, Snapshot, client_id_prefix, client_order_id
+from controller.reconcile.model import (
+    CancelOrder,
+    ObservedOrder,
+    OpenOrder,
+    OrderSide,
+    PlaceStopOrder,
+    Purpose,
+    Snapshot,
+    client_id_prefix,
+    client_order_id,
+    request_weight,
+)
 from controller.reconcile.planner import recheck_after
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -242,6 +253,21 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01}]) == 1
     assert await pushed([{"clientOrderId": stop, "status": "canceled", "filled": 0.0}]) == 2
     assert await pushed(positions=[{"symbol": BTC, "side": None, "contracts": 0.0}]) == 3
+    await obs.close()
+
+
+async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays_flat() -> None:
+    gateway = PreparedGateway([snap(10.0)])
+    obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
+    obs.watch("uid-a", watcher("uid-a"))
+    await asyncio.sleep(0.05)
+    assert obs._budget_wait() == 0  # the first read left two cycles' weight (16) of the burst's three
+    cancel = CancelOrder(client_order_id("uid-a", Purpose.STOP, 1), Purpose.STOP)
+    place = PlaceStopOrder(client_order_id("uid-a", Purpose.STOP, 2), OrderSide.SELL, Decimal("0.01"), Decimal(1))
+    for _ in range(32):  # a trailing stop moved 32 times: each move placed a stop (0) and cancelled one (1)
+        obs.spent(request_weight(place))
+        obs.spent(request_weight(cancel))
+    assert obs._budget_wait() == pytest.approx(3.0, abs=0.1)  # 16 - 32 = -16: 24 weight to go, at 8 a second
     await obs.close()
 
 
