@@ -235,7 +235,7 @@ class AccountObserver:
             if peek_due < full_due:
                 peeked_at = time.monotonic()
                 if await self._peek(resting):
-                    await self._read_after(resting[0], peeked_at)
+                    await self._read_after(peeked_at)
                 continue
             self._poke.clear()
             if not self.watchers or not self.may_act():
@@ -323,16 +323,16 @@ class AccountObserver:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            symbol = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
-            if symbol is not None and (self._urgent_read is None or self._urgent_read.done()):
-                self._urgent_read = asyncio.create_task(self._read_after(symbol, time.monotonic()))
+            urgent = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
+            if urgent and (self._urgent_read is None or self._urgent_read.done()):
+                self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
             else:
                 self.poke()
 
-    def _orders_call(self, orders: list[dict[str, Any]]) -> str | None:
-        """The symbol of a watched Position whose entry these pushed orders report filled further than Warden
-        knows (from the last snapshot, or from the order's own answer: a market entry's fill is in hand), or
-        whose resting stop they report ended."""
+    def _orders_call(self, orders: list[dict[str, Any]]) -> bool:
+        """Whether these pushed orders report a watched Position's entry filled further than Warden knows (from
+        the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of its
+        resting stops ended."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
         for order in orders:
@@ -341,7 +341,7 @@ class AccountObserver:
             if owner is None or not is_warden_order(client_id):
                 continue
             if client_id in owner.protecting and order.get("status") != "open":
-                return owner.symbol
+                return True
             if purpose_of(client_id) is not Purpose.ENTRY:
                 continue
             filled = Decimal(str(order.get("filled") or 0))
@@ -349,15 +349,15 @@ class AccountObserver:
             answered = self.gateway.answer(client_id, math.inf)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
             if filled > known:
-                return owner.symbol
-        return None
+                return True
+        return False
 
-    def _positions_call(self, positions: list[dict[str, Any]]) -> str | None:
-        """The symbol of a watched Position whose exchange position these pushes report smaller than the last
+    def _positions_call(self, positions: list[dict[str, Any]]) -> bool:
+        """Whether these pushes report a watched Position's exchange position smaller than the last
         snapshot did (closed outside, liquidated, or its stop or take profit filled)."""
         latest = self.latest
         if latest is None:
-            return None
+            return False
         for position in positions:
             symbol, side = position.get("symbol"), position.get("side")
             size = Decimal(str(position.get("contracts") or 0))
@@ -365,12 +365,15 @@ class AccountObserver:
                 if watcher.symbol != symbol or (size and side != watcher.side.value):
                     continue
                 if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
-                    return watcher.symbol
-        return None
+                    return True
+        return False
 
-    async def _read_after(self, symbol: str, since: float) -> None:
+    async def _read_after(self, since: float) -> None:
+        """One read that began after ``since`` (a read already under way may predate what was seen). Not
+        ``snapshot()``: the Position that called for it may be gone by now, and its symbol with it."""
         try:
-            await self.snapshot(symbol, since)
+            while self.latest is None or self.latest.taken_at < since:
+                await self.refresh()
         except ccxt.BaseError as error:  # the timed cycle reads again; each Position reports the failure
             log.warning("observing %s after a push failed: %s", self.label, describe(error))
 

@@ -256,6 +256,19 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     await obs.close()
 
 
+async def test_a_read_a_push_called_for_happens_once_even_if_its_position_is_gone_by_then() -> None:
+    gateway = TimedGateway([snap(10.0)])
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a", ETH))
+    await obs.refresh()
+    obs.unwatch("uid-a")  # it closed between the push and the read
+    obs.watch("uid-b", watcher("uid-b"))
+    reads = gateway.reads
+    await asyncio.wait_for(obs._read_after(time.monotonic()), 1.0)  # no ETH in it, and no loop waiting for one
+    assert gateway.reads == reads + 1 and gateway.symbols_asked[-1] == frozenset({BTC})
+    await obs.close()
+
+
 async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays_flat() -> None:
     gateway = PreparedGateway([snap(10.0)])
     obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
