@@ -295,8 +295,10 @@ class AccountObserver:
 
     def spent(self, weight: int) -> None:
         """Weight an action (a cancel, a setting) cost: the reads after it wait for it, so the account's weight
-        per minute stays flat however often its Positions act (trailing stops move, and each move cancels)."""
-        self._tokens = self._tokens_now() - weight
+        per minute stays flat however often its Positions act (trailing stops move, and each move cancels). The
+        debt stops at a burst's worth: however busy the account, a timed read waits four intervals at most."""
+        floor = -_BURST_CYCLES * cycle_weight(self._watched())
+        self._tokens = max(self._tokens_now() - weight, min(self._tokens, floor))
 
     def _spend(self, symbols: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put

@@ -281,6 +281,9 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
         obs.spent(request_weight(place))
         obs.spent(request_weight(cancel))
     assert obs._budget_wait() == pytest.approx(3.0, abs=0.1)  # 16 - 32 = -16: 24 weight to go, at 8 a second
+    for _ in range(1000):  # busier than the budget: timed reads slow down to a quarter of their pace, no more
+        obs.spent(request_weight(cancel))
+    assert obs._budget_wait() == pytest.approx(4.0, abs=0.1)
     await obs.close()
 
 
