@@ -216,11 +216,10 @@ class AccountObserver:
 
     async def _cycle(self) -> None:
         while True:
-            now = time.monotonic()
+            now, last_read = time.monotonic(), self._last_read
             pushed = self._poke.is_set()
             # Pushes come in bursts: one read, a moment after the first, answers a burst.
-            wanted = now + _PUSH_SETTLE_SECONDS if pushed else self._last_read + self.interval()
-            full_due = max(wanted, now + self._budget_wait())
+            full_due = max(now + _PUSH_SETTLE_SECONDS, now + self._budget_wait()) if pushed else self._timed_due()
             resting = self._resting_symbols()
             peek_due = self._last_peek + self._peek_interval(resting) if resting else math.inf
             due = min(full_due, peek_due)
@@ -229,8 +228,8 @@ class AccountObserver:
             else:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._poke.wait(), max(due - now, 0))
-                if self._poke.is_set():
-                    continue
+                if self._poke.is_set() or self._last_read != last_read:
+                    continue  # a push came, or a read or an action's weight moved the timed read
             # Peeks go on while a full read waits for the budget; a fill they find is read at once.
             if peek_due < full_due:
                 peeked_at = time.monotonic()
@@ -249,6 +248,9 @@ class AccountObserver:
             except Exception:  # the cycle must outlive any one bad read; the trace is logged
                 log.exception("observing %s failed", self.label)
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+
+    def _timed_due(self) -> float:
+        return max(self._last_read + self.interval(), time.monotonic() + self._budget_wait())
 
     def _resting_symbols(self) -> list[str]:
         """Symbols with a resting entry, when no stream pushes its fill: a fill there calls for a stop at once."""
@@ -294,11 +296,13 @@ class AccountObserver:
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def spent(self, weight: int) -> None:
-        """Weight an action (a cancel, a setting) cost: the reads after it wait for it, so the account's weight
-        per minute stays flat however often its Positions act (trailing stops move, and each move cancels). The
-        debt stops at a burst's worth: however busy the account, a timed read waits four intervals at most."""
-        floor = -_BURST_CYCLES * cycle_weight(self._watched())
-        self._tokens = max(self._tokens_now() - weight, min(self._tokens, floor))
+        """Weight an action (a cancel, a setting) cost: the next timed read comes that much later (the time the
+        budget takes to refill it), so the account's weight per minute stays flat however often its Positions act
+        (trailing stops move, and each move cancels). However busy the account, a timed read waits four
+        intervals at most."""
+        latest_due = time.monotonic() + (_BURST_CYCLES + 1) * self.interval()
+        later = self._last_read + weight * 60 / self.weight_per_minute
+        self._last_read = max(self._last_read, min(later, latest_due - self.interval()))
 
     def _spend(self, symbols: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put

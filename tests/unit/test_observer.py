@@ -270,21 +270,23 @@ async def test_a_read_a_push_called_for_happens_once_even_if_its_position_is_gon
 
 
 async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays_flat() -> None:
-    gateway = PreparedGateway([snap(10.0)])
-    obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
-    obs.watch("uid-a", watcher("uid-a"))
-    await asyncio.sleep(0.05)
-    assert obs._budget_wait() == 0  # the first read left two cycles' weight (16) of the burst's three
     cancel = CancelOrder(client_order_id("uid-a", Purpose.STOP, 1), Purpose.STOP)
     place = PlaceStopOrder(client_order_id("uid-a", Purpose.STOP, 2), OrderSide.SELL, Decimal("0.01"), Decimal(1))
-    for _ in range(32):  # a trailing stop moved 32 times: each move placed a stop (0) and cancelled one (1)
-        obs.spent(request_weight(place))
-        obs.spent(request_weight(cancel))
-    assert obs._budget_wait() == pytest.approx(3.0, abs=0.1)  # 16 - 32 = -16: 24 weight to go, at 8 a second
-    for _ in range(1000):  # busier than the budget: timed reads slow down to a quarter of their pace, no more
-        obs.spent(request_weight(cancel))
-    assert obs._budget_wait() == pytest.approx(4.0, abs=0.1)
-    await obs.close()
+    assert (request_weight(place), request_weight(cancel)) == (0, 1)  # orders count against other limits
+    reads = []
+    for moves in (0, 8, 1000):  # a trailing stop moved: each move placed a stop and cancelled the one before
+        gateway = TimedGateway([snap(10.0)])
+        obs = observer(gateway, weight_per_minute=8 * 60, floor_seconds=0.5)  # a read (8) a second
+        obs.watch("uid-a", watcher("uid-a"))
+        await asyncio.sleep(0.05)  # the first read
+        for _ in range(moves):
+            obs.spent(request_weight(place))
+            obs.spent(request_weight(cancel))
+        await asyncio.sleep(2.5)
+        reads.append(gateway.reads)
+        await obs.close()
+    # 8 cancels pushed the timed reads 1 s later; a thousand, 3 s (four intervals at most), not 1,000 s.
+    assert reads == [3, 2, 1]
 
 
 async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
