@@ -296,13 +296,16 @@ class AccountObserver:
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def spent(self, weight: int) -> None:
-        """Weight an action (a cancel, a setting) cost: the next timed read comes that much later (the time the
-        budget takes to refill it), so the account's weight per minute stays flat however often its Positions act
-        (trailing stops move, and each move cancels). However busy the account, a timed read waits four
-        intervals at most."""
+        """Weight an action (a cancel, a setting) cost: it comes out of the bucket, and the next timed read comes
+        that much later (the time the budget takes to refill it), so the account's weight per minute stays flat
+        however often its Positions act (trailing stops move, and each move cancels). However busy the account,
+        a read waits four intervals at most."""
         latest_due = time.monotonic() + (_BURST_CYCLES + 1) * self.interval()
         later = self._last_read + weight * 60 / self.weight_per_minute
         self._last_read = max(self._last_read, min(later, latest_due - self.interval()))
+        # And from the bucket, which paces the reads pushes call for (the timed pace alone leaves it slack).
+        floor = -_BURST_CYCLES * cycle_weight(self._watched())
+        self._tokens = max(self._tokens_now() - weight, min(self._tokens, floor))
 
     def _spend(self, symbols: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put

@@ -273,7 +273,7 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
     cancel = CancelOrder(client_order_id("uid-a", Purpose.STOP, 1), Purpose.STOP)
     place = PlaceStopOrder(client_order_id("uid-a", Purpose.STOP, 2), OrderSide.SELL, Decimal("0.01"), Decimal(1))
     assert (request_weight(place), request_weight(cancel)) == (0, 1)  # orders count against other limits
-    reads = []
+    reads, waits = [], []
     for moves in (0, 8, 1000):  # a trailing stop moved: each move placed a stop and cancelled the one before
         gateway = TimedGateway([snap(10.0)])
         obs = observer(gateway, weight_per_minute=8 * 60, floor_seconds=0.5)  # a read (8) a second
@@ -282,11 +282,14 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
         for _ in range(moves):
             obs.spent(request_weight(place))
             obs.spent(request_weight(cancel))
+        waits.append(round(obs._budget_wait(), 1))  # what a read a push calls for waits
         await asyncio.sleep(2.5)
         reads.append(gateway.reads)
         await obs.close()
-    # 8 cancels pushed the timed reads 1 s later; a thousand, 3 s (four intervals at most), not 1,000 s.
+    # 8 cancels pushed the timed reads 1 s later; a thousand, 3 s (four intervals at most), not 1,000 s. Pushes'
+    # reads pay from the bucket: the first read left 16 of its 24; a thousand cancels leave it 24 in debt.
     assert reads == [3, 2, 1]
+    assert waits == [0.0, 0.0, 4.0]
 
 
 async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
