@@ -51,6 +51,7 @@ _PEEK_SECONDS = 0.5
 _PEEK_SHARE = 0.5
 """At most this share of the budget goes to peeks at resting entries (they go before the timed cycle)."""
 _BURST_CYCLES = 3
+_BUDGET_SLACK_SECONDS = 0.005
 
 
 @dataclass
@@ -236,6 +237,8 @@ class AccountObserver:
                 if await self._peek(resting):
                     await self._read_after(peeked_at)
                 continue
+            if self._budget_wait() > _BUDGET_SLACK_SECONDS:
+                continue  # actions spent from the bucket meanwhile: they are paid for before the read
             self._poke.clear()
             if not self.watchers or not self.may_act():
                 self._last_read = time.monotonic()  # nothing to read for now: look again in an interval

@@ -292,6 +292,22 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
     assert waits == [0.0, 0.0, 4.0]
 
 
+async def test_what_actions_weigh_is_paid_before_the_reads_that_pushes_call_for() -> None:
+    gateway = PreparedGateway([snap(10.0)])
+    obs = observer(gateway, weight_per_minute=8 * 60)  # a read (8) a second
+    obs.watch("uid-a", watcher("uid-a"))
+    await asyncio.sleep(0.05)
+    for tick in range(150):  # 3 s of pushes every 20 ms, and of cancels at three quarters of the budget
+        obs.poke()
+        if tick % 8 == 0:
+            obs.spent(1)
+        await asyncio.sleep(0.02)
+    await obs.close()
+    # 24 in the bucket at first and 8 a second after: 48 in all, of which the cancels took 19; what is left pays
+    # for three reads besides the first. Unpaid cancels (spent while a read waited) let it read five times.
+    assert 3 <= gateway.reads <= 4
+
+
 async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
     gateway = PreparedGateway([snap(10.0)])
     obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
