@@ -1,4 +1,4 @@
-"""Give freed heap memory back to the operating system now and then.
+"""Give freed heap memory back to the operating system every few seconds.
 
 A ramp (a thousand Positions placing entries and stops at once) leaves glibc's heap with free pages that
 ``free()`` keeps for reuse; the controller's resident memory then stays at the ramp's peak for good. At N = 1,000
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 log = logging.getLogger("warden.memory")
-TRIM_INTERVAL_S = 60.0
+TRIM_INTERVAL_S = 15.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
