@@ -220,7 +220,7 @@ class AccountObserver:
             now, last_read = time.monotonic(), self._last_read
             pushed = self._poke.is_set()
             # Pushes come in bursts: one read, a moment after the first, answers a burst.
-            full_due = max(now + _PUSH_SETTLE_SECONDS, now + self._budget_wait()) if pushed else self._timed_due()
+            full_due = now + max(_PUSH_SETTLE_SECONDS, self._budget_wait()) if pushed else self._timed_due()
             resting = self._resting_symbols()
             peek_due = self._last_peek + self._peek_interval(resting) if resting else math.inf
             due = min(full_due, peek_due)

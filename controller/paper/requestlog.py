@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
 
 from aiohttp import web
@@ -22,6 +22,8 @@ EPOCH_HEADER = "X-Warden-Epoch"
 ADMIN_PREFIX = "/_paper/"
 # Where a request names its order: new orders, look-ups/cancels, algo orders (DELETE spells it in lower case).
 CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid")
+# The log's JSON names of the fields whose Python names differ.
+_ROW_KEYS = {"api_key": "apiKey", "client_order_id": "clientOrderId"}
 
 
 @dataclass
@@ -42,22 +44,8 @@ class RequestRecord:
     answered: int | None = None  # when the answer was ready (late, under a ``latency`` fault)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "method": self.method,
-            "path": self.path,
-            "apiKey": self.api_key,
-            "replica": self.replica,
-            "epoch": self.epoch,
-            "clientOrderId": self.client_order_id,
-            "symbol": self.params.get("symbol"),
-            "weight": self.weight,
-            "status": self.status,
-            "dropped": self.dropped,
-            "fault": self.fault,
-            "answered": self.answered,
-        }
+        kept = {f.name: getattr(self, f.name) for f in fields(LoggedRequest) if f.name != "symbol"}
+        return LoggedRequest(**kept, symbol=self.params.get("symbol")).to_row()
 
 
 @dataclass(frozen=True)
@@ -71,33 +59,26 @@ class LoggedRequest:
     path: str
     api_key: str | None
     replica: str | None
-    epoch: int | None
     client_order_id: str | None
     status: int | None
     dropped: bool
     fault: str | None
+    # Absent from older logs:
+    epoch: int | None = None
     symbol: str | None = None
     weight: int = 0
-    answered: int | None = None  # when the answer was ready (absent from older logs)
+    answered: int | None = None  # when the answer was ready
+
+    def to_row(self) -> dict[str, Any]:
+        return {_ROW_KEYS.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        return cls(
-            seq=row["seq"],
-            time=row["time"],
-            method=row["method"],
-            path=row["path"],
-            api_key=row["apiKey"],
-            replica=row["replica"],
-            epoch=row.get("epoch"),
-            client_order_id=row["clientOrderId"],
-            status=row["status"],
-            dropped=row["dropped"],
-            fault=row["fault"],
-            symbol=row.get("symbol"),
-            weight=row.get("weight", 0),
-            answered=row.get("answered"),
-        )
+        values = {}
+        for f in fields(cls):
+            key = _ROW_KEYS.get(f.name, f.name)
+            values[f.name] = row[key] if f.default is MISSING else row.get(key, f.default)
+        return cls(**values)
 
     @property
     def ok(self) -> bool:
