@@ -223,11 +223,13 @@ class AuditStore:
             raise AuditUnavailable("audit store unavailable (backing off)")
         try:
             pool = await self._ready()
-            async with pool.acquire(timeout=TIMEOUT_S) as conn, conn.transaction():
+            async with pool.acquire(timeout=TIMEOUT_S) as conn:
                 if batched:
+                    # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
                     await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
                 else:
-                    await conn.executemany(sql, rows)
+                    async with conn.transaction():
+                        await conn.executemany(sql, rows)
         except Exception as error:
             self._retry_at = time.monotonic() + RETRY_AFTER_S
             AUDIT_WRITES.labels("error").inc()
