@@ -41,7 +41,12 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("OrderRejected", "order", "The exchange refused an order.", "purpose, error"),
     EventType("OrderFound", "order", "An order sent without an answer (crash, timeout) rests on the exchange."),
     EventType("OrderCanceled", "order", "Warden cancelled one of its orders.", "purpose"),
-    EventType("StopIntent", "stop", "A reduce-only stop is about to be sent.", "amount, trigger"),
+    EventType(
+        "StopIntent",
+        "stop",
+        "A reduce-only stop is about to be sent (in the status write before the call; stored after it).",
+        "amount, trigger",
+    ),
     EventType("StopPlaced", "stop", "The stop rests on the exchange."),
     EventType("StopMove", "stop", "A new stop is placed; the old one is cancelled once it rests (never a gap)."),
     EventType("StopRetry", "stop", "The stop was rejected; it is placed again after a back-off."),
@@ -88,7 +93,11 @@ _CATALOGUE: tuple[EventType, ...] = (
     EventType("LeadershipAcquired", "controller", "This replica holds the Lease and may act.", "epoch"),
     EventType("LeadershipLost", "controller", "This replica stopped acting (lease lost or released).", "epoch"),
     # The audit store itself
-    EventType("AuditBacklogFlushed", "audit", "Events buffered in status during an outage reached the store."),
+    EventType(
+        "AuditBacklogFlushed",
+        "audit",
+        "Events buffered in status (an outage, or a crash right after a stop or close was sent) reached the store.",
+    ),
     EventType("AuditBacklogOverflow", "audit", "A Position's bounded backlog overflowed; events were counted."),
     EventType("AuditUnavailable", "audit", "An entry waits: its intent cannot be committed to the audit store."),
 )

@@ -149,18 +149,21 @@ class Gateway:
             raise ccxt.BadResponse(f"the exchange's market {symbol} is malformed: {explain(error)}") from error
 
     @parses_answers
-    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
-        """The account's positions (every symbol) and, for ``symbols``, open orders and mark prices.
+    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
+        """The account's positions (every symbol; or, not ``every_position``, the one symbol asked for) and, for
+        ``symbols``, mark prices and (``orders``) open orders.
 
-        Positions are read first: an order that fills or triggers while the snapshot is taken then shows
+        Positions are read before orders: an order that fills or triggers while the snapshot is taken then shows
         up as no longer open (and is looked up by its client id) rather than as open beside a stale size.
         Per-symbol calls weigh 1 each; past a handful of symbols the all-symbol forms are cheaper."""
         started = time.monotonic()
         await self.load_markets()
-        positions = await self.client.fapiPrivateV3GetPositionRisk()
         ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
-        open_orders, marks = await asyncio.gather(
-            self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None), self.marks(ordered)
+        one = not every_position and len(ordered) == 1
+        only = {"symbol": self.client.market_id(ordered[0])} if one else {}
+        positions, marks = await asyncio.gather(self.client.fapiPrivateV3GetPositionRisk(only), self.marks(ordered))
+        open_orders = (
+            await self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None) if orders else {}
         )
         return Snapshot(started, *self._positions(positions), open_orders, marks)
 

@@ -29,12 +29,17 @@ log = logging.getLogger("warden.positions")
 
 
 async def fresh(runtime: Runtime, namespace: str, name: str, body: Any) -> dict[str, Any] | None:
-    """The Position as the API server has it now. kopf's live body is that, once the watch has delivered
-    this replica's last status write and nothing since (same resourceVersion); otherwise read it."""
-    written = runtime.written.get(body["metadata"]["uid"])
-    if written is not None and body["metadata"].get("resourceVersion") == written:
+    """The Position as the API server has it now. kopf's live body is that, once the watch has delivered the
+    version this replica last wrote or read and nothing since (same resourceVersion); otherwise read it. (A
+    Position that writes nothing, e.g. after a restart, is then read once, not at every pass.)"""
+    uid = body["metadata"]["uid"]
+    known = runtime.known_version.get(uid)
+    if known is not None and body["metadata"].get("resourceVersion") == known:
         return dict(body)
-    return await runtime.kube.get("positions", namespace, name)
+    obj = await runtime.kube.get("positions", namespace, name)
+    if obj is not None:
+        runtime.known_version[uid] = obj["metadata"]["resourceVersion"]
+    return obj
 
 
 async def wait_for_change(stopped: kopf.DaemonStopped, wake: asyncio.Event, seconds: float) -> None:
@@ -128,8 +133,8 @@ async def position_daemon(
 
 @kopf.on.event(GROUP, VERSION, "positions")
 async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Keeps ``runtime.positions``; any change but this replica's own status write (a spec edit, the pause
-    annotation, a deletion) wakes the Position's daemon at once."""
+    """Keeps ``runtime.positions``; any change but this replica's own status write or a version it already read
+    (a spec edit, the pause annotation, a deletion) wakes the Position's daemon at once."""
     runtime: Runtime = memo["runtime"]
     uid = body["metadata"]["uid"]
     if event.get("type") == "DELETED":
@@ -137,7 +142,7 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     else:
         runtime.positions[uid] = dict(body)  # each watch event is a new object: a shallow copy keeps it
     wake = runtime.wakes.get(uid)
-    if wake is not None and body["metadata"].get("resourceVersion") != runtime.written.get(uid):
+    if wake is not None and body["metadata"].get("resourceVersion") != runtime.known_version.get(uid):
         wake.set()
 
 

@@ -8,6 +8,7 @@ are flushed, exactly once by id, when the store is back.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from controller.reconcile.model import (
     SetMarginMode,
     Step,
     client_id_prefix,
+    records_to_observe,
     request_weight,
 )
 from controller.reconcile.planner import (
@@ -135,6 +137,10 @@ def _buffer(entry_id: str, type_: str, occurred_at: datetime, data: str) -> Buff
     return BufferedAuditEvent(id=entry_id, type=type_, occurredAt=occurred_at.isoformat(), data=data)
 
 
+def _buffered(event: AuditEvent) -> BufferedAuditEvent:
+    return _buffer(event.event_id.hex, event.type, event.occurred_at, event.to_json())
+
+
 def counts_in_book(status: PositionStatus) -> bool:
     """Whether another Position's risk check sees this one's exposure (``risk.book_from``): a limit entry from
     its intent on, a market entry once a fill is recorded; or the entry ended."""
@@ -156,6 +162,9 @@ class Reconciler:
         """Events of an order or cancel that was sent: they go out with the next step's status write, so the stop
         that a fill calls for is one write nearer (a crash in between is repaired by the look-up by client id, the
         intent being recorded before the send)."""
+        self.carried: list[AuditEvent] = []
+        """Events of a risk-reducing step that rode in the status write recording its intent (in the backlog), so
+        its order did not wait for the audit store; the next commit writes them and takes them out of the backlog."""
         self.saved: PositionStatus | None = None
         """The status as last read or written: what a write must change."""
         self.fills_due: Observation | None = None
@@ -289,11 +298,28 @@ class Reconciler:
         )
 
     async def commit(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
-        """Risk-reducing bookkeeping: audit now if the store takes it, else into status; then save status."""
+        """Audit now if the store takes it (with what earlier steps carried), else into status; then save status."""
         events, self.unsaved = [*self.unsaved, *events], []
-        if events and not await self.write(events):
-            after = self.buffered(after, [_buffer(e.event_id.hex, e.type, e.occurred_at, e.to_json()) for e in events])
+        carried, self.carried = self.carried, []
+        if carried or events:
+            if await self.write([*carried, *events]):
+                written = {e.event_id.hex for e in carried}
+                after = replace_status(after, auditBacklog=[b for b in after.auditBacklog if b.id not in written])
+            else:  # what was carried stays in the backlog
+                after = self.buffered(after, [_buffered(e) for e in events])
         await self.save(before, after)
+        return after
+
+    async def carry(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
+        """Risk-reducing bookkeeping before a send: the step's events ride in the status write that records its
+        intent, so the stop or close goes out without waiting for the audit store; the next commit writes them.
+        A crash in between leaves them in the backlog, which the next pass flushes."""
+        if len(after.auditBacklog) + len(self.unsaved) + len(events) > AUDIT_BACKLOG_LIMIT:
+            return await self.commit(before, after, events)  # no room in the backlog: nothing may be lost
+        events, self.unsaved = [*self.unsaved, *events], []
+        after = replace_status(after, auditBacklog=[*after.auditBacklog, *(_buffered(e) for e in events)])
+        await self.save(before, after)
+        self.carried.extend(events)
         return after
 
     async def flush_backlog(self, status: PositionStatus) -> PositionStatus:
@@ -363,7 +389,7 @@ class Reconciler:
             failpoints.hit("status:before-write")
             written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
             failpoints.hit("status:after-write")
-            self.rt.written[self.t.uid] = written
+            self.rt.known_version[self.t.uid] = written
             self.saved = after
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
@@ -380,7 +406,7 @@ class Reconciler:
         started, self.saved = time.monotonic(), status
         try:
             status = await self._run(status, deleting)
-            if self.unsaved:
+            if self.unsaved or self.carried:
                 status = await self.commit(status, status, [])
             if self.fills_due is not None:
                 # Read after the pass, so reading trades never delays the stop that a fill calls for.
@@ -502,7 +528,12 @@ class Reconciler:
         )
         account.observer.watch(uid, watcher)
         fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1
-        snapshot = await account.observer.snapshot(spec.symbol, max(self.rt.acted_at.get(uid, 0.0), fresh_enough))
+        # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs
+        # only the position and the mark.
+        records = records_to_observe(status)
+        answered = bool(records) and all(account.gateway.answer(client_id, math.inf) for client_id, _ in records)
+        acted_at = self.rt.acted_at.get(uid, 0.0)
+        snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
         return await account.gateway.observe(spec, status, snapshot)
 
     async def apply(self, before: PositionStatus, step: Step, now: datetime) -> tuple[PositionStatus, bool]:
@@ -518,7 +549,7 @@ class Reconciler:
                 self.event(waits)
                 # The wait itself is part of the story: it reaches the store with the backlog.
                 event = self.audit_event(waits.type, before, waits.message, occurred_at=now, key=_now_key())
-                held = self.buffered(held, [_buffer(event.event_id.hex, event.type, now, event.to_json())])
+                held = self.buffered(held, [_buffered(event)])
             await self.save(before, held)
             return held, False
         if action is not None and not opening and resends(before, step):
@@ -526,6 +557,9 @@ class Reconciler:
             # result (a stop the venue refused is sent again without two writes ahead of it).
             self.unsaved.extend(events)
             status = step.status
+        elif action is not None and not opening and not isinstance(action, SetMarginMode | SetLeverage):
+            # Risk-reducing (a stop, a take profit, a close, a cancel): it never waits for the audit store.
+            status = await self.carry(before, step.status, events)
         else:
             status = await self.commit(before, step.status, [] if opening else events)
         for note in step.notes:

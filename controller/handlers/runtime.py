@@ -80,12 +80,13 @@ class Runtime:
     """Position uid -> set when its slice of the account changed (or it must look again)."""
     acted_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time of its last exchange action: its next observation must be newer."""
-    written: dict[str, str] = field(default_factory=dict)
+    known_version: dict[str, str] = field(default_factory=dict)
+    """Position uid -> the resourceVersion this replica last wrote or read: kopf's body at that version is as fresh
+    as a read, and its watch event is no news."""
     suspected_untracked: dict[str, frozenset[tuple[str, Side]]] = field(default_factory=dict)
     """Account label -> untracked exchange positions the last sweep saw (the next one confirms them)."""
     reported: set[str] = field(default_factory=set)
     """Standing sweep findings already reported by this replica."""
-    """Position uid -> resourceVersion of the status this replica last wrote."""
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Position uid -> the object as the watch last delivered it (fed by ``positions.position_changed``): what
     the fleet gauges and the sweep read, instead of listing a thousand objects every few seconds."""
@@ -138,7 +139,7 @@ class Runtime:
         """The Position's daemon ended: drop what this replica kept about it."""
         for _, _, account in self._accounts.values():
             account.observer.unwatch(uid)
-        for kept in (self.wakes, self.acted_at, self.written, self.filled_at):
+        for kept in (self.wakes, self.acted_at, self.known_version, self.filled_at):
             kept.pop(uid, None)
 
     async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> Account:

@@ -524,6 +524,8 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
             second = crashed["stopOrder"]
             assert second["state"] == "Intended" and second["clientOrderId"] != first, crashed
             assert [r["clientOrderId"] for r in crashed["retiredOrders"]] == [first]
+            # The move is risk-reducing: its records rode in the status write before the send, not the store.
+            assert "StopMove" in [b["type"] for b in crashed["auditBacklog"]], crashed
             assert sorted(o["clientOrderId"] for o in resting_stops(trader.orders())) == sorted(
                 [first, second["clientOrderId"]]
             )
@@ -534,7 +536,7 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
     finally:
         if not controller.alive():
             controller.start()
-    assert status["stopOrder"]["clientOrderId"] == second["clientOrderId"]
+    assert status["stopOrder"]["clientOrderId"] == second["clientOrderId"] and not status.get("auditBacklog")
     assert_one_stop(trader, "0.010", "64000")
     uid = trader.uid("interrupted")
     stops = stop_ids(trader, uid)
@@ -544,6 +546,7 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
     assert len(sent) == len(set(sent)), f"a client order id was sent twice: {sent}"
     types = await audit_types(trader.stack, uid)
     assert_in_order(types, ["StopPlaced", "SpecChanged", "StopMove", "OrderFound", "OrderCancel", "OrderCanceled"])
+    assert "AuditBacklogFlushed" in types, types
     assert types.count("StopMove") == 1 and "DriftStopMissing" not in types, types
 
 

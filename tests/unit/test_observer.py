@@ -50,6 +50,8 @@ class PreparedGateway:
     reads: int = 0
     fail: bool = False
     symbols_asked: list[frozenset[str]] = field(default_factory=list)
+    every_position: list[bool] = field(default_factory=list)
+    orders: list[bool] = field(default_factory=list)
     resting: dict[str, OpenOrder] = field(default_factory=dict)
     peeks: int = 0
 
@@ -60,9 +62,11 @@ class PreparedGateway:
         self.peeks += 1
         return self.resting
 
-    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
         self.reads += 1
         self.symbols_asked.append(symbols)
+        self.every_position.append(every_position)
+        self.orders.append(orders)
         await asyncio.sleep(0.01)
         if self.fail:
             raise ccxt.NetworkError("connection refused")
@@ -72,9 +76,9 @@ class PreparedGateway:
 class TimedGateway(PreparedGateway):
     """Its snapshots are taken now (on the observer's clock), so a read asked for after a push can be told apart."""
 
-    async def snapshot(self, symbols: frozenset[str]) -> Snapshot:
+    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
         started = time.monotonic()
-        return dataclasses.replace(await super().snapshot(symbols), taken_at=started)
+        return dataclasses.replace(await super().snapshot(symbols, every_position, orders), taken_at=started)
 
 
 def snap(
@@ -127,6 +131,30 @@ async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_
     with pytest.raises(ccxt.NetworkError):
         await asyncio.gather(*(obs.snapshot(BTC, failed_at) for _ in range(10)))
     assert gateway.reads == 3  # ten callers, no new request
+    await obs.close()
+
+
+async def test_a_position_whose_orders_all_ended_reads_its_symbol_alone_after_acting() -> None:
+    gateway = TimedGateway([snap(0.0)])
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))
+    obs.watch("uid-b", watcher("uid-b", ETH))
+    shared = await obs.snapshot(BTC, 0.0)
+    assert gateway.symbols_asked == [frozenset({BTC, ETH})] and gateway.every_position == [True]
+    acted_at = time.monotonic()  # a market entry was sent (and filled) after the shared read, still fresh enough
+    got = await asyncio.gather(*(obs.snapshot(BTC, shared.taken_at, acted_at, answered=True) for _ in range(5)))
+    assert {s.taken_at for s in got} == {got[0].taken_at} and got[0].taken_at >= acted_at
+    assert gateway.symbols_asked[1:] == [frozenset({BTC})]
+    assert gateway.every_position[1:] == gateway.orders[1:] == [False]  # its position and mark, in one trip
+    assert obs.latest is shared  # it says nothing of ETH, nor of open orders: never shared as the account's
+    # Taken after the send already: asked again, it is not read again; a later send needs a later read.
+    assert (await obs.snapshot(BTC, shared.taken_at, acted_at, answered=True)) is got[0] and gateway.reads == 2
+    assert (await obs.snapshot(BTC, shared.taken_at, time.monotonic(), answered=True)).taken_at > got[0].taken_at
+    # An order that may still change (a limit entry resting) needs the account's read, shared from then on.
+    after = await obs.snapshot(BTC, shared.taken_at, time.monotonic())
+    assert after is obs.latest and gateway.every_position[-1] is True and gateway.orders[-1] is True
+    # So does one without a usable shared snapshot (too old).
+    assert (await obs.snapshot(BTC, time.monotonic(), acted_at, answered=True)).symbols == frozenset({BTC, ETH})
     await obs.close()
 
 
