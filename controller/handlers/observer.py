@@ -89,6 +89,10 @@ def peek_weight(symbols: int) -> int:
     return min(symbols, 40)
 
 
+def _read_failed(read: asyncio.Future[Snapshot]) -> bool:
+    return read.done() and (read.cancelled() or read.exception() is not None)
+
+
 def _entries(orders: dict[str, OpenOrder], prefixes: set[str]) -> set[tuple[str, Decimal]]:
     return {
         (client_id, open_order.order.filled)
@@ -170,8 +174,9 @@ class AccountObserver:
                 if self._inflight is not None and not self._inflight.done() and self._inflight_at >= acted_at:
                     return await asyncio.shield(self._inflight)
                 return await self._own_read(symbol, acted_at)
-            if self._failed is not None and self._failed[0] >= since:
-                # The exchange just failed a read that would have served this caller: no request storm.
+            if self._failed is not None and self._failed[0] >= max(since, self._retry_after_failure()):
+                # The exchange just failed a read that would have served this caller: no request storm. An older
+                # failure does not stand in for a read: a stop must not wait for the timed cycle after one refusal.
                 raise self._failed[1]
             await self.refresh()
 
@@ -186,11 +191,16 @@ class AccountObserver:
         """A read of ``symbol``'s position and mark begun after ``acted_at``: the one under way or just taken (or
         just failed: no request storm), else a new one."""
         known = self._own_reads.get(symbol)
-        if known is None or known[0] < acted_at:
+        if known is None or known[0] < max(acted_at, self._retry_after_failure() if _read_failed(known[1]) else 0.0):
             self._spend(1)
             read = self.gateway.snapshot(frozenset({symbol}), every_position=False, orders=False)
             known = self._own_reads[symbol] = (time.monotonic(), asyncio.ensure_future(read))
         return await asyncio.shield(known[1])
+
+    @staticmethod
+    def _retry_after_failure() -> float:
+        """A failed read begun before this (monotonic) is read again when asked for, not re-raised."""
+        return time.monotonic() - _FAILURE_BACKOFF_SECONDS
 
     def poke(self) -> None:
         """Something changed on the account (a pushed event): read it soon."""

@@ -17,6 +17,7 @@ import ccxt
 import pytest
 
 from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
+from controller.handlers import observer as observer_module
 from controller.handlers.observer import AccountObserver, Watcher, cycle_interval, cycle_weight
 from controller.reconcile.model import (
     CancelOrder,
@@ -155,6 +156,39 @@ async def test_a_position_whose_orders_all_ended_reads_its_symbol_alone_after_ac
     assert after is obs.latest and gateway.every_position[-1] is True and gateway.orders[-1] is True
     # So does one without a usable shared snapshot (too old).
     assert (await obs.snapshot(BTC, time.monotonic(), acted_at, answered=True)).symbols == frozenset({BTC, ETH})
+    await obs.close()
+
+
+async def test_an_older_failure_does_not_stand_in_for_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A refused read (a 418 in a chaos run) must not hold a Position that needs a newer snapshot (to re-place a
+    # refused stop) until the timed cycle reads again: after the back-off, its ask reads, once for all callers.
+    monkeypatch.setattr(observer_module, "_FAILURE_BACKOFF_SECONDS", 0.05)
+    gateway = TimedGateway([snap(0.0)])
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))
+    acted_at = time.monotonic()
+    gateway.fail = True
+    with pytest.raises(ccxt.NetworkError):
+        await obs.snapshot(BTC, 0.0, acted_at)
+    with pytest.raises(ccxt.NetworkError):
+        await asyncio.gather(*(obs.snapshot(BTC, 0.0, acted_at) for _ in range(10)))
+    assert gateway.reads == 1  # within the back-off: the failure answers them all
+    gateway.fail = False
+    await asyncio.sleep(0.06)
+    got = await asyncio.gather(*(obs.snapshot(BTC, 0.0, acted_at) for _ in range(10)))
+    assert gateway.reads == 2 and all(s.taken_at >= acted_at for s in got)
+    # The same for a Position's read of its own symbol (a market entry that filled).
+    shared, acted_at = obs.latest, time.monotonic()
+    assert shared is not None
+    gateway.fail = True
+    for _ in range(2):
+        with pytest.raises(ccxt.NetworkError):
+            await obs.snapshot(BTC, shared.taken_at, acted_at, answered=True)
+    assert gateway.reads == 3
+    gateway.fail = False
+    await asyncio.sleep(0.06)
+    assert (await obs.snapshot(BTC, shared.taken_at, acted_at, answered=True)).taken_at >= acted_at
+    assert gateway.reads == 4 and gateway.every_position[-1] is False
     await obs.close()
 
 
