@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -262,6 +263,11 @@ class Gateway:
             return None
         sent_at, order = known
         return order if order.state in _ENDED or sent_at > snapshot_taken_at else None
+
+    def ended(self, client_id: str) -> ObservedOrder | None:
+        """The order as its placement's answer described it, if that answer says it had already ended (a market
+        order that filled): nothing a later read can show changes it."""
+        return self.answer(client_id, math.inf)
 
     def _remember(self, sent_at: float, info: Any, parse: Callable[[dict[str, Any]], ObservedOrder]) -> None:
         try:

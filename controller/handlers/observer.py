@@ -395,7 +395,7 @@ class AccountObserver:
                 continue
             filled = Decimal(str(order.get("filled") or 0))
             seen = latest.open_orders.get(client_id) if latest is not None else None
-            answered = self.gateway.answer(client_id, math.inf)
+            answered = self.gateway.ended(client_id)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
             if filled > known:
                 return True

@@ -8,7 +8,6 @@ are flushed, exactly once by id, when the store is back.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -531,7 +530,7 @@ class Reconciler:
         # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs
         # only the position and the mark.
         records = records_to_observe(status)
-        answered = bool(records) and all(account.gateway.answer(client_id, math.inf) for client_id, _ in records)
+        answered = bool(records) and all(account.gateway.ended(client_id) for client_id, _ in records)
         acted_at = self.rt.acted_at.get(uid, 0.0)
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
         return await account.gateway.observe(spec, status, snapshot)

@@ -56,7 +56,7 @@ class PreparedGateway:
     resting: dict[str, OpenOrder] = field(default_factory=dict)
     peeks: int = 0
 
-    def answer(self, client_id: str, snapshot_taken_at: float) -> ObservedOrder | None:
+    def ended(self, client_id: str) -> ObservedOrder | None:
         return None
 
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
