@@ -1,5 +1,6 @@
 # Warden's image: the controller (`python -m controller run`, the default) and the paper exchange
-# (`python -m controller.paper`). Runtime dependencies come pinned from requirements.lock (`make lock`);
+# (`python -m controller.paper`). Runtime dependencies come pinned, with hashes, from requirements.lock (the runtime
+# part of uv.lock, `make lock`);
 # tests/chart/test_dockerfile.py runs these same install steps in a clean venv.
 
 FROM python:3.11-slim AS build
@@ -7,7 +8,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/warden
 COPY requirements.lock ./
-RUN /opt/warden/bin/pip install --no-cache-dir -r requirements.lock
+RUN /opt/warden/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml ./
 COPY controller ./controller
 RUN /opt/warden/bin/pip install --no-cache-dir --no-deps . \

@@ -32,9 +32,10 @@ lint:
 crds:
 	@$(PY) -m controller.api.crdgen
 
-# Pin the runtime dependencies the Dockerfile installs: resolve pyproject.toml's dependencies in a clean venv.
+# Re-lock after changing pyproject.toml: uv.lock (everything, with hashes) and requirements.lock (its runtime part,
+# for the Dockerfile). `make setup` installs exactly uv.lock; ARGS=--upgrade moves every pin to the newest allowed.
 lock:
-	@bash scripts/lock.sh
+	@bash scripts/lock.sh $(ARGS)
 
 # Warden's benchmark on the local real components (not part of make test); writes bench/results/<date>.json and
 # the table in docs/PERFORMANCE.md. Smaller runs: make bench ARGS="--sizes 1,10,100 --accounts 0 --shards 0".

