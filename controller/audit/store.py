@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
@@ -172,8 +173,8 @@ class AuditStore:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._pool: asyncpg.Pool | None = None
-        self._retry_at = 0.0
-        self._partitions_checked = 0.0
+        self._retry_at = -math.inf  # monotonic; writes are refused without trying until then (-inf: no back-off)
+        self._partitions_checked = -math.inf  # monotonic; -inf: never
         self._queued: list[tuple[list[AuditEvent], asyncio.Future[None]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
         AUDIT_UP.set(0)
@@ -194,7 +195,7 @@ class AuditStore:
     @property
     def available_soon(self) -> bool:
         """False only while backing off after a failure: then a write would be refused without trying."""
-        return not self._retry_at or time.monotonic() >= self._retry_at
+        return time.monotonic() >= self._retry_at
 
     async def _ready(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -235,7 +236,7 @@ class AuditStore:
             AUDIT_WRITES.labels("error").inc()
             AUDIT_UP.set(0)
             raise AuditUnavailable(f"audit store unavailable: {type(error).__name__}: {error}") from error
-        self._retry_at = 0.0
+        self._retry_at = -math.inf
         AUDIT_WRITES.labels("ok").inc()
         AUDIT_UP.set(1)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -78,7 +79,7 @@ class Leadership:
     settings: LeaseSettings
     announce: Announce | None = None
     epoch: int | None = None
-    _renewed_at: float = -1e18  # monotonic time of the last successful acquire/renew
+    _renewed_at: float = -math.inf  # monotonic time of the last successful acquire/renew (-inf: never)
     _api: Any = None
     _stopping: bool = False
     # One lease operation at a time: a renewal still in flight must not re-take a lease just released.

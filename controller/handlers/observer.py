@@ -64,10 +64,10 @@ class Watcher:
     follows_mark: bool
     wake: asyncio.Event
     seen: Hashable = None
-    acted_at: float = 0.0
-    """When the Position last sent an order or a cancel: the first snapshot taken after that wakes it whatever
-    it shows, because a change and its reversal between two snapshots (a stop placed, then cancelled by the
-    venue) leave the slice as it was."""
+    acted_at: float | None = None
+    """When the Position last sent an order or a cancel (monotonic; None: nothing sent since the last snapshot
+    that woke it): the first snapshot taken after that wakes it whatever it shows, because a change and its
+    reversal between two snapshots (a stop placed, then cancelled by the venue) leave the slice as it was."""
     resting: bool = False
     """Its entry rests on the book and may fill at any moment (without the user-data stream, peeked at often)."""
     protecting: frozenset[str] = frozenset()
@@ -116,7 +116,7 @@ class AccountObserver:
     """How many watchers follow each symbol (kept as they come and go: every pass asks for the interval)."""
     latest: Snapshot | None = None
     _inflight: asyncio.Future[Snapshot] | None = None
-    _inflight_at: float = 0.0
+    _inflight_at: float = -math.inf
     _own_reads: dict[str, tuple[float, asyncio.Future[Snapshot]]] = field(default_factory=dict)
     """Per symbol: the newest read of that symbol's position and mark alone, asked for by a Position that acted
     (see ``snapshot``)."""
@@ -125,10 +125,12 @@ class AccountObserver:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _urgent_read: asyncio.Task[None] | None = None
     _closed: bool = False
-    _last_read: float = 0.0
-    _last_peek: float = 0.0
+    # Monotonic times, -inf for "never": 0.0 would be "at boot", and on a machine booted less than an interval
+    # ago the first read and peek would wait for it.
+    _last_read: float = -math.inf
+    _last_peek: float = -math.inf
     _tokens: float = 0.0
-    _tokens_at: float = 0.0
+    _tokens_at: float = -math.inf
 
     # --- Positions ------------------------------------------------------------------------------
 
@@ -156,7 +158,9 @@ class AccountObserver:
         if previous is not None:
             self._symbols[previous.symbol] -= 1
 
-    async def snapshot(self, symbol: str, newer_than: float, acted_at: float = 0.0, answered: bool = False) -> Snapshot:
+    async def snapshot(
+        self, symbol: str, newer_than: float, acted_at: float = -math.inf, answered: bool = False
+    ) -> Snapshot:
         """A snapshot that covers ``symbol`` and began after ``newer_than`` and ``acted_at`` (monotonic).
 
         A Position that acted since the shared snapshot (which is otherwise fresh enough) and whose orders have all
@@ -191,7 +195,8 @@ class AccountObserver:
         """A read of ``symbol``'s position and mark begun after ``acted_at``: the one under way or just taken (or
         just failed: no request storm), else a new one."""
         known = self._own_reads.get(symbol)
-        if known is None or known[0] < max(acted_at, self._retry_after_failure() if _read_failed(known[1]) else 0.0):
+        retry_after = self._retry_after_failure() if known is not None and _read_failed(known[1]) else -math.inf
+        if known is None or known[0] < max(acted_at, retry_after):
             self._spend(1)
             read = self.gateway.snapshot(frozenset({symbol}), every_position=False, orders=False)
             known = self._own_reads[symbol] = (time.monotonic(), asyncio.ensure_future(read))
@@ -242,8 +247,8 @@ class AccountObserver:
                 tuple(by_owner.get(watcher.prefix, ())),
                 snapshot.marks.get(watcher.symbol) if watcher.follows_mark else None,
             )
-            if seen != watcher.seen or 0 < watcher.acted_at <= snapshot.taken_at:
-                watcher.seen, watcher.acted_at = seen, 0.0
+            if seen != watcher.seen or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at):
+                watcher.seen, watcher.acted_at = seen, None
                 watcher.wake.set()
 
     def _watched(self) -> int:
@@ -324,9 +329,10 @@ class AccountObserver:
         """Weight the account's reads may spend now: refilled at ``weight_per_minute``, capped at a few cycles'
         worth (the burst that lets pushes be answered at once), spent by every read whoever asked for it."""
         now, capacity = time.monotonic(), _BURST_CYCLES * cycle_weight(self._watched())
-        if self._tokens_at == 0.0:
+        if self._tokens_at == -math.inf:  # never refilled yet: a full bucket
             self._tokens = capacity
-        self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * self.weight_per_minute / 60)
+        else:
+            self._tokens = min(capacity, self._tokens + (now - self._tokens_at) * self.weight_per_minute / 60)
         self._tokens_at = now
         return self._tokens
 

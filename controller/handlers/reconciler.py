@@ -8,6 +8,7 @@ are flushed, exactly once by id, when the store is back.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -531,7 +532,7 @@ class Reconciler:
         # only the position and the mark.
         records = records_to_observe(status)
         answered = bool(records) and all(account.gateway.ended(client_id) for client_id, _ in records)
-        acted_at = self.rt.acted_at.get(uid, 0.0)
+        acted_at = self.rt.acted_at.get(uid, -math.inf)  # never acted: any snapshot fresh enough
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
         return await account.gateway.observe(spec, status, snapshot)
 

@@ -119,12 +119,15 @@ async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() 
 
 
 async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_retried_per_caller() -> None:
-    gateway = PreparedGateway([snap(10.0), snap(50.0)])
+    # The prepared reads were taken before the failed one below, on its clock (which reads a few seconds on a
+    # machine booted moments ago: t is then below zero, and no "never acted" default may stand for 0.0).
+    t = time.monotonic() - 60
+    gateway = PreparedGateway([snap(t + 10), snap(t + 50)])
     obs = observer(gateway)
     obs.watch("uid-a", watcher("uid-a"))
-    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0
-    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0 and gateway.reads == 1
-    assert (await obs.snapshot(BTC, 40.0)).taken_at == 50.0 and gateway.reads == 2
+    assert (await obs.snapshot(BTC, t)).taken_at == t + 10
+    assert (await obs.snapshot(BTC, t)).taken_at == t + 10 and gateway.reads == 1
+    assert (await obs.snapshot(BTC, t + 40)).taken_at == t + 50 and gateway.reads == 2
     gateway.fail = True
     with pytest.raises(ccxt.NetworkError):
         await obs.refresh()
@@ -204,12 +207,12 @@ async def test_a_position_that_sent_an_order_is_woken_by_the_next_snapshot_even_
     await obs.refresh()  # began before the send: says nothing about it
     assert not a.wake.is_set()
     await obs.refresh()
-    assert a.wake.is_set() and a.acted_at == 0.0
+    assert a.wake.is_set() and a.acted_at is None
     a.wake.clear()
     await obs.refresh()  # and only once
     assert not a.wake.is_set()
     obs.acted("uid-a")
-    assert a.acted_at > 0
+    assert a.acted_at is not None
     await obs.close()
 
 
