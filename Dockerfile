@@ -1,5 +1,5 @@
 # Warden's image: the controller (`python -m controller run`, the default) and the paper exchange
-# (`python -m controller.paper`). Runtime dependencies come pinned, with hashes, from requirements.lock (the runtime
+# (`python -m paper`). Runtime dependencies come pinned, with hashes, from requirements.lock (the runtime
 # part of uv.lock, `make lock`);
 # tests/chart/test_dockerfile.py runs these same install steps in a clean venv.
 
@@ -11,6 +11,7 @@ COPY requirements.lock ./
 RUN /opt/warden/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml ./
 COPY controller ./controller
+COPY paper ./paper
 RUN /opt/warden/bin/pip install --no-cache-dir --no-deps . \
     && /opt/warden/bin/pip check
 

@@ -8,13 +8,13 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@$(PY) -m controller.localenv run
+	@$(PY) -m devtools.localenv run
 
 up: setup
-	@$(PY) -m controller.localenv up
+	@$(PY) -m devtools.localenv up
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m controller.localenv down; else echo "nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m devtools.localenv down; else echo "nothing to stop"; fi
 
 test: setup
 	@bash scripts/test.sh
@@ -22,12 +22,12 @@ test: setup
 # The full chaos schedule on a fresh local environment, then the invariant check (docs/RELIABILITY.md):
 # 50 Positions, 200 kills, every fault mode; about 45 minutes. SEED=, POSITIONS=, KILLS= change it.
 chaos: setup
-	@$(PY) -m controller.chaos run --seed $(or $(SEED),1) --positions $(or $(POSITIONS),50) --kills $(or $(KILLS),200) $(ARGS)
+	@$(PY) -m devtools.chaos run --seed $(or $(SEED),1) --positions $(or $(POSITIONS),50) --kills $(or $(KILLS),200) $(ARGS)
 
 lint:
-	@.venv/bin/ruff check controller tests bench
-	@.venv/bin/ruff format --check controller tests bench
-	@.venv/bin/mypy controller bench
+	@.venv/bin/ruff check controller paper devtools tests bench
+	@.venv/bin/ruff format --check controller paper devtools tests bench
+	@.venv/bin/mypy controller paper devtools bench
 
 crds:
 	@$(PY) -m controller.api.crdgen

@@ -1,6 +1,6 @@
 """Throughput of the paper exchange with 1,000 resting orders on one account (a benchmark, not a test).
 
-Starts ``python -m controller.paper`` on loopback (rate limits lifted, prices on a random walk unless --no-walk),
+Starts ``python -m paper`` on loopback (rate limits lifted, prices on a random walk unless --no-walk),
 rests 800 far-away LIMIT orders (200 per symbol, Binance's MAX_NUM_ORDERS) and 200 far-away conditional orders (the
 algo-order cap) on one account, then runs N concurrent ccxt clients on that account for --seconds, each looping over
 Warden's mix: open orders, positions, mark price, and replacing one of its own resting orders (cancel + create, so
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from controller.exchange.client import make_exchange  # noqa: E402
-from controller.paper.markets import load_markets  # noqa: E402
+from paper.markets import load_markets  # noqa: E402
 
 API_KEY, SECRET = "bench-key", "bench-secret"
 LIMITS_PER_SYMBOL = 200  # MAX_NUM_ORDERS of every shipped symbol
@@ -54,7 +54,7 @@ def _free_port() -> int:
 @contextlib.asynccontextmanager
 async def paper_exchange(walk: bool) -> AsyncIterator[str]:
     port = _free_port()
-    args = [sys.executable, "-m", "controller.paper", "--port", str(port), "--log-level", "WARNING"]
+    args = [sys.executable, "-m", "paper", "--port", str(port), "--log-level", "WARNING"]
     args += ["--weight-limit", "1000000000", "--orders-per-10s", "1000000000", "--orders-per-minute", "1000000000"]
     if walk:
         args.append("--walk")

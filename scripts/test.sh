@@ -3,10 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "==> [test] ruff"
-.venv/bin/ruff check controller tests bench
-.venv/bin/ruff format --check controller tests bench
+.venv/bin/ruff check controller paper devtools tests bench
+.venv/bin/ruff format --check controller paper devtools tests bench
 echo "==> [test] mypy --strict"
-.venv/bin/mypy controller bench
+.venv/bin/mypy controller paper devtools bench
 # A directory of its own: pytest prunes all but the newest three under /tmp/pytest-of-$USER, which would remove
 # a running session's Postgres if another session started beside it.
 basetemp="$(mktemp -d -t warden-test-XXXXXX)"

@@ -22,10 +22,10 @@ from kubernetes.client import V1Namespace, V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
-from controller.paper.markets import load_markets
-from controller.paper.requestlog import LoggedRequest
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from paper.markets import load_markets
+from paper.requestlog import LoggedRequest
 
 GROUP, VERSION = "trading.warden.dev", "v1alpha1"
 USER_AGENT = "warden-bench"

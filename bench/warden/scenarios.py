@@ -32,8 +32,8 @@ from bench.warden.env import (
 )
 from controller.audit.store import AuditEvent, AuditStore
 from controller.exchange.client import make_exchange
-from controller.localenv.stack import PaperAccount
-from controller.paper.requestlog import LoggedRequest
+from devtools.localenv.stack import PaperAccount
+from paper.requestlog import LoggedRequest
 
 log = logging.getLogger("bench")
 TERMINAL = {"Closed", "Failed"}

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from controller.chaos.checker import check
-from controller.chaos.runner import Chaos
-from controller.chaos.schedule import make_plan
+from devtools.chaos.checker import check
+from devtools.chaos.runner import Chaos
+from devtools.chaos.schedule import make_plan
 
 SHORT_SEED = 11
 
@@ -19,7 +19,7 @@ SHORT_SEED = 11
 def run_and_check(tmp_path: Path, seed: int, positions: int, kills: int, duration: float | None) -> dict[str, Any]:
     plan = make_plan(seed, positions, kills, duration=duration)
     evidence, summary = Chaos(plan, tmp_path, say=lambda _: None).run()
-    evidence.save(tmp_path / "evidence.json")  # kept for `python -m controller.chaos check --evidence ...`
+    evidence.save(tmp_path / "evidence.json")  # kept for `python -m devtools.chaos check --evidence ...`
     report = check(evidence)
     print(report.text())
     assert report.violations == [], f"{summary}\n{report.text()}"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.localenv.controlplane import ControlPlane
-from controller.localenv.stack import bin_dir
+from devtools.localenv.controlplane import ControlPlane
+from devtools.localenv.stack import bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "warden"

@@ -123,7 +123,7 @@ def test_paper_exchange() -> None:
     [paper] = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"] == "warden-paper"]
     [container] = paper["spec"]["template"]["spec"]["containers"]
     assert container["command"] + container["args"] == [
-        "python", "-m", "controller.paper", "--host", "0.0.0.0", "--port", "8000",
+        "python", "-m", "paper", "--host", "0.0.0.0", "--port", "8000",
     ]  # fmt: skip
     [service] = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "warden-paper"]
     assert service["spec"]["ports"][0]["port"] == 8000

@@ -119,14 +119,16 @@ def test_build_stage_installs_a_working_warden(tmp_path: Path) -> None:
     python = root / "opt" / "warden" / "bin" / "python"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     probe = (
-        "import controller, controller.handlers, controller.paper.app, controller.audit.store, controller.metrics;"
+        "import controller, controller.handlers, paper.app, controller.audit.store, controller.metrics;"
         "import importlib.util, sys;"
         "assert 'site-packages' in controller.__file__, controller.__file__;"
-        "assert importlib.util.find_spec('pytest') is None, 'dev tools in the image'"
+        "assert 'site-packages' in paper.__file__, paper.__file__;"
+        "assert importlib.util.find_spec('pytest') is None, 'dev tools in the image';"
+        "assert importlib.util.find_spec('devtools') is None, 'the launcher and the chaos suite in the image'"
     )
     done = subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=clean, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    for module in ("controller", "controller.paper"):
+    for module in ("controller", "paper"):
         done = subprocess.run(
             [str(python), "-m", module, "--help"], cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=120
         )

@@ -76,4 +76,3 @@ def test_the_test_environment_is_exactly_the_lock() -> None:
         if canonicalize_name(dist.metadata["Name"]) != "warden"
     }
     assert installed == locked(), "`make setup` puts .venv back to uv.lock"
-

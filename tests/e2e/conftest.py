@@ -16,8 +16,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 from tests.e2e import audit_proof
 
 MARK = "65000"

@@ -16,8 +16,8 @@ import pytest
 
 from controller.audit.migrations import available, migrate
 from controller.audit.store import AuditEvent, AuditStore, Fill
-from controller.localenv.processes import Service
-from controller.localenv.stack import Stack
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import Stack
 from tests.e2e.conftest import Trader, position_manifest, wait_for
 
 

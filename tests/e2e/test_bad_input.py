@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import Stack
 from controller.reconcile.model import Purpose, client_order_id
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import Stack
 from tests.badinput.catalogue import Case, cases
 from tests.e2e.conftest import MARK, Trader, new_trader, wait_for
 

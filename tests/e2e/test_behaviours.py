@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import Stack, exchange_account_manifest
 from controller.reconcile.model import Purpose, client_order_id
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import Stack, exchange_account_manifest
 from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})

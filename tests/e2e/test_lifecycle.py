@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from controller.exchange.client import make_exchange
-from controller.localenv.processes import Service
-from controller.localenv.stack import Stack
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import Stack
 from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
 
 SYMBOL = "BTC/USDT:USDT"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.localenv.processes import Service
+from devtools.localenv.processes import Service
 from tests.e2e.conftest import Trader, position_manifest, wait_for
 
 MARK = "/fapi/v1/premiumIndex"

@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from controller.localenv.processes import Service, http_ok
-from controller.localenv.stack import Stack
+from devtools.localenv.processes import Service, http_ok
+from devtools.localenv.stack import Stack
 from tests.chart.metric_names import METRICS
 from tests.e2e.conftest import Trader, position_manifest, wait_for
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import PaperAccount, Stack
 from tests.chart.conftest import helm_template, manifests
 from tests.e2e.conftest import Trader, position_manifest, wait_for
 

@@ -12,8 +12,8 @@ import urllib.request
 
 import asyncpg
 
-from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import PaperAccount
 from tests.e2e.conftest import Trader
 from tests.e2e.test_rbac import run_lifecycle
 

@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 from controller.exchange.client import make_exchange
-from controller.localenv.processes import Service
 from controller.reconcile.model import Purpose, client_order_id
+from devtools.localenv.processes import Service
 from tests.e2e.conftest import Trader, wait_for
 
 SYMBOL = "BTC/USDT:USDT"

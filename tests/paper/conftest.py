@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 
 from controller.exchange.client import make_exchange
-from controller.paper.app import SERVICES, create_app
-from controller.paper.services import PaperOptions, Services
-from controller.paper.venue import Venue
+from paper.app import SERVICES, create_app
+from paper.services import PaperOptions, Services
+from paper.venue import Venue
 
 _account_numbers = itertools.count(1)
 

@@ -32,10 +32,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import ccxt
 import pytest
 
-from controller.paper import app as paper_app
-from controller.paper.markets import load_markets
-from controller.paper.params import Params
-from controller.paper.venue import Venue
+from paper import app as paper_app
+from paper.markets import load_markets
+from paper.params import Params
+from paper.venue import Venue
 from tests.paper.conftest import ExchangeFactory, PaperServer, serve
 
 BTC = "BTC/USDT:USDT"

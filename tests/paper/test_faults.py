@@ -9,9 +9,9 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from controller.paper.faults import FaultInjector, FaultSpecError, read_rules
-from controller.paper.requestlog import RequestRecord
-from controller.paper.services import PaperOptions
+from paper.faults import FaultInjector, FaultSpecError, read_rules
+from paper.requestlog import RequestRecord
+from paper.services import PaperOptions
 from tests.paper.conftest import ExchangeFactory, PaperServer, serve
 
 BTC = "BTC/USDT:USDT"

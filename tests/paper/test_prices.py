@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from controller.paper.clock import Clock
-from controller.paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
-from controller.paper.venue import Venue
+from paper.clock import Clock
+from paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
+from paper.venue import Venue
 from tests.paper.conftest import PaperServer
 
 BTC = "BTC/USDT:USDT"

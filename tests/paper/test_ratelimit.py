@@ -7,7 +7,7 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from controller.paper.ratelimit import RateLimiter, RateLimits
+from paper.ratelimit import RateLimiter, RateLimits
 from tests.paper.conftest import PaperServer
 
 BTC = "BTC/USDT:USDT"

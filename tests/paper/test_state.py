@@ -12,10 +12,10 @@ import ccxt.async_support as ccxt
 import pytest
 
 from controller.exchange.client import make_exchange
-from controller.paper.models import OrderRequest
-from controller.paper.services import PaperOptions
-from controller.paper.state import restore, snapshot
-from controller.paper.venue import Venue
+from paper.models import OrderRequest
+from paper.services import PaperOptions
+from paper.state import restore, snapshot
+from paper.venue import Venue
 from tests.paper.conftest import serve
 
 BTC = "BTC/USDT:USDT"

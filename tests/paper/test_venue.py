@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.paper.errors import VenueError
-from controller.paper.models import Account, AlgoRequest, OrderRequest
-from controller.paper.venue import Venue
+from paper.errors import VenueError
+from paper.models import Account, AlgoRequest, OrderRequest
+from paper.venue import Venue
 
 D = Decimal
 NOW = 1_790_000_000_000

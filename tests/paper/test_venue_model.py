@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from controller.paper.errors import VenueError
-from controller.paper.models import Account, AlgoRequest, OrderRequest, OrderUpdate
-from controller.paper.risk import liquidation_price
-from controller.paper.venue import Venue
+from paper.errors import VenueError
+from paper.models import Account, AlgoRequest, OrderRequest, OrderUpdate
+from paper.risk import liquidation_price
+from paper.venue import Venue
 from tests.paper.test_venue import NOW, error_code, make_venue, market, stop
 
 D = Decimal

@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.paper.errors import VenueError
-from controller.paper.models import AlgoOrder, AlgoRequest, OrderRequest, OrderUpdate
-from controller.paper.venue import Venue
+from paper.errors import VenueError
+from paper.models import AlgoOrder, AlgoRequest, OrderRequest, OrderUpdate
+from paper.venue import Venue
 from tests.paper.test_venue import make_venue
 
 D = Decimal

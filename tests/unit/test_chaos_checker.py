@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from controller.chaos.checker import Config, Report, check, held_by_venue, uncovered
-from controller.chaos.evidence import (
+from controller.reconcile.model import Purpose, client_id_prefix, client_order_id
+from devtools.chaos.checker import Config, Report, check, held_by_venue, uncovered
+from devtools.chaos.evidence import (
     AuditEventRow,
     AuditFillRow,
     Evidence,
@@ -19,7 +20,6 @@ from controller.chaos.evidence import (
     FaultRecord,
     PositionRecord,
 )
-from controller.reconcile.model import Purpose, client_id_prefix, client_order_id
 
 UID = "0b6b1d2c-1111-4c4c-8888-000000000001"
 KEY = "paper-key"

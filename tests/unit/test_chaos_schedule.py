@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.chaos.schedule import EXCHANGE_FAULTS, EXITS, FAILPOINTS, make_plan
 from controller.failpoints import parse
+from devtools.chaos.schedule import EXCHANGE_FAULTS, EXITS, FAILPOINTS, make_plan
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:

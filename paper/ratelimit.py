@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from controller.paper.requestlog import record_of
+from paper.requestlog import record_of
 
 MINUTE_MS = 60_000
 TEN_SECONDS_MS = 10_000

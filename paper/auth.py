@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from urllib.parse import parse_qsl
 
-from controller.paper import errors
+from paper import errors
 
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60000

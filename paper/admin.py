@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.paper import render
-from controller.paper.faults import FaultSpecError
-from controller.paper.models import AlgoOrder, Order, Trade
-from controller.paper.prices import paths_from_json
-from controller.paper.services import Services
-from controller.paper.venue import Venue
+from paper import render
+from paper.faults import FaultSpecError
+from paper.models import AlgoOrder, Order, Trade
+from paper.prices import paths_from_json
+from paper.services import Services
+from paper.venue import Venue
 
 
 class AdminError(Exception):

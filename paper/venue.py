@@ -37,11 +37,11 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import TypeVar
 
-from controller.paper import errors
-from controller.paper.clock import Clock
-from controller.paper.filters import check_client_id, check_percent_price, check_price, check_quantity
-from controller.paper.markets import MarketSpec, load_markets
-from controller.paper.models import (
+from paper import errors
+from paper.clock import Clock
+from paper.filters import check_client_id, check_percent_price, check_price, check_quantity
+from paper.markets import MarketSpec, load_markets
+from paper.models import (
     CONDITIONAL_TYPES,
     POSITION_SIDES,
     REGULAR_TYPES,
@@ -60,7 +60,7 @@ from controller.paper.models import (
     Trade,
     only_reduces,
 )
-from controller.paper.risk import MAKER_FEE_RATE, TAKER_FEE_RATE, AccountMetrics, account_metrics, liquidation_price, q8
+from paper.risk import MAKER_FEE_RATE, TAKER_FEE_RATE, AccountMetrics, account_metrics, liquidation_price, q8
 
 MAX_OPEN_ALGO_ORDERS = 200  # across all symbols (Binance change log 2025-12-29)
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})

@@ -32,10 +32,10 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.v1alpha1 import GROUP, VERSION
-from controller.chaos.evidence import Evidence, FaultRecord, PositionRecord, collect
-from controller.chaos.schedule import FAILPOINTS, MARKETS, Action, Plan
-from controller.localenv.processes import Service
-from controller.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from devtools.chaos.evidence import Evidence, FaultRecord, PositionRecord, collect
+from devtools.chaos.schedule import FAILPOINTS, MARKETS, Action, Plan
+from devtools.localenv.processes import Service
+from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 
 REPLICAS = ("replica-a", "replica-b")
 GAP_HOLD_S = 3.0

@@ -15,7 +15,7 @@ from typing import Any, Self
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from controller.paper.auth import parse_params
+from paper.auth import parse_params
 
 REPLICA_HEADER = "X-Warden-Replica"
 EPOCH_HEADER = "X-Warden-Epoch"

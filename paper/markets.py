@@ -3,7 +3,7 @@
 ``markets.json`` holds, per symbol, the Binance ``exchangeInfo`` symbol object verbatim (served as is), the leverage
 brackets of ``/fapi/v1/leverageBracket``, the initial mark price and ``bookDepth``: the paper venue's depth model, the
 quantity a resting limit order (all accounts together, per side) can fill on each contract-price update that reaches
-its price (see ``controller.paper.venue``).
+its price (see ``paper.venue``).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _parse_symbol(entry: dict[str, Any]) -> MarketSpec:
 def load_markets(text: str | None = None) -> dict[str, MarketSpec]:
     """Parse ``markets.json`` (the shipped file unless ``text`` is given) into specs keyed by symbol id."""
     if text is None:
-        text = resources.files("controller.paper").joinpath("markets.json").read_text(encoding="utf-8")
+        text = resources.files("paper").joinpath("markets.json").read_text(encoding="utf-8")
     data = json.loads(text)
     specs = [_parse_symbol(entry) for entry in data["symbols"]]
     return {spec.symbol: spec for spec in specs}

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.v1alpha1 import GROUP, VERSION
-from controller.localenv.controlplane import ControlPlane
-from controller.localenv.postgres import Postgres
-from controller.localenv.processes import Service, free_port, http_ok, wait_until
+from devtools.localenv.controlplane import ControlPlane
+from devtools.localenv.postgres import Postgres
+from devtools.localenv.processes import Service, free_port, http_ok, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ class Stack:
         self.paper = Service(
             "paper",
             [
-                *(sys.executable, "-m", "controller.paper", "--host", "127.0.0.1", "--port", str(self.paper_port)),
+                *(sys.executable, "-m", "paper", "--host", "127.0.0.1", "--port", str(self.paper_port)),
                 *("--weight-limit", str(self.paper_weight_limit)),
                 *self.paper_args,  # later options win
             ],

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from controller.chaos.evidence import (
+from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Purpose, client_id_prefix, is_warden_order, purpose_of
+from controller.reconcile.results import PROTECTION_RETRY
+from devtools.chaos.evidence import (
     AuditEventRow,
     Evidence,
     ExchangeOrder,
@@ -37,8 +39,6 @@ from controller.chaos.evidence import (
     ExchangeTrade,
     PositionRecord,
 )
-from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Purpose, client_id_prefix, is_warden_order, purpose_of
-from controller.reconcile.results import PROTECTION_RETRY
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
 TERMINAL = frozenset({"Closed", "Failed"})

@@ -1,7 +1,7 @@
 """What the invariant checker reads: the paper exchange's orders, trades and request log (admin API), the
 Positions (Kubernetes), the audit store (Postgres) and the run's own fault log, as plain records.
 
-Evidence is saved as JSON next to the run, so ``python -m controller.chaos check --evidence FILE`` re-checks a
+Evidence is saved as JSON next to the run, so ``python -m devtools.chaos check --evidence FILE`` re-checks a
 finished run without the environment. Times are milliseconds since the epoch; the exchange's own times are
 its clock's (wall clock in the chaos runs), the audit store's are the controller's wall clock.
 """
@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import asyncpg
 
-from controller.paper.requestlog import LoggedRequest
+from paper.requestlog import LoggedRequest
 
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "TRIGGERING"})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from controller.paper import errors
-from controller.paper.markets import MarketSpec
+from paper import errors
+from paper.markets import MarketSpec
 
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 

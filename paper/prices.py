@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from controller.paper.markets import MarketSpec
-from controller.paper.venue import Venue
+from paper.markets import MarketSpec
+from paper.venue import Venue
 
 
 class PricePath(Protocol):

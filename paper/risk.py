@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from controller.paper.markets import MarketSpec
-from controller.paper.models import ZERO, Account, Position
+from paper.markets import MarketSpec
+from paper.models import ZERO, Account, Position
 
 EIGHT = Decimal("0.00000001")
 TAKER_FEE_RATE = Decimal("0.0005")

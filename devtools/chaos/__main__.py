@@ -1,4 +1,4 @@
-"""``python -m controller.chaos run --seed S --positions N --kills K`` runs a seeded chaos schedule on a fresh
+"""``python -m devtools.chaos run --seed S --positions N --kills K`` runs a seeded chaos schedule on a fresh
 local environment, then checks the invariants; ``check --evidence FILE`` checks a saved run again.
 Both print the report and exit 1 on any violation."""
 
@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.chaos.checker import Config, Report, check
-from controller.chaos.evidence import Evidence
-from controller.chaos.runner import Chaos
-from controller.chaos.schedule import make_plan
+from devtools.chaos.checker import Config, Report, check
+from devtools.chaos.evidence import Evidence
+from devtools.chaos.runner import Chaos
+from devtools.chaos.schedule import make_plan
 
 
 def report_text(report: Report, summary: dict[str, object] | None) -> str:
@@ -23,7 +23,7 @@ def report_text(report: Report, summary: dict[str, object] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m controller.chaos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.chaos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a seeded schedule, then check it")
     run.add_argument("--seed", type=int, default=1)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report_text(report, summary)
     (workdir / "report.txt").write_text(text + "\n")
     print(text)
-    print(f"evidence: {workdir / 'evidence.json'}  (re-check: python -m controller.chaos check --evidence FILE)")
+    print(f"evidence: {workdir / 'evidence.json'}  (re-check: python -m devtools.chaos check --evidence FILE)")
     return 1 if report.violations else 0
 
 

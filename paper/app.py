@@ -10,15 +10,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from controller.paper import errors, render
-from controller.paper.admin import add_admin_routes
-from controller.paper.auth import check_signature, check_timestamp, parse_params, total_params
-from controller.paper.errors import VenueError
-from controller.paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest
-from controller.paper.params import Params
-from controller.paper.requestlog import REPLICA_HEADER
-from controller.paper.services import PaperOptions, Services
-from controller.paper.venue import Venue
+from paper import errors, render
+from paper.admin import add_admin_routes
+from paper.auth import check_signature, check_timestamp, parse_params, total_params
+from paper.errors import VenueError
+from paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest
+from paper.params import Params
+from paper.requestlog import REPLICA_HEADER
+from paper.services import PaperOptions, Services
+from paper.venue import Venue
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from controller.paper import render
-from controller.paper.errors import VenueError
-from controller.paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position
-from controller.paper.risk import break_even_price
-from controller.paper.venue import Venue
+from paper import render
+from paper.errors import VenueError
+from paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position
+from paper.risk import break_even_price
+from paper.venue import Venue
 
 LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000  # Binance: a key lives 60 minutes after its last keep-alive
 

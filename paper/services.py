@@ -17,14 +17,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from controller.paper import ratelimit
-from controller.paper.faults import FaultInjector
-from controller.paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
-from controller.paper.ratelimit import RateLimiter, RateLimits
-from controller.paper.requestlog import RequestLog
-from controller.paper.state import StateStore
-from controller.paper.stream import UserStream
-from controller.paper.venue import Venue
+from paper import ratelimit
+from paper.faults import FaultInjector
+from paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
+from paper.ratelimit import RateLimiter, RateLimits
+from paper.requestlog import RequestLog
+from paper.state import StateStore
+from paper.stream import UserStream
+from paper.venue import Venue
 
 log = logging.getLogger(__name__)
 

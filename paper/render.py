@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from controller.paper.markets import MarketSpec
-from controller.paper.models import ZERO, AlgoOrder, Candle, Order, SymbolStats, Trade
-from controller.paper.risk import AccountMetrics, PositionMetrics, break_even_price, liquidation_price
+from paper.markets import MarketSpec
+from paper.models import ZERO, AlgoOrder, Candle, Order, SymbolStats, Trade
+from paper.risk import AccountMetrics, PositionMetrics, break_even_price, liquidation_price
 
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000

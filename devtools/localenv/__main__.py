@@ -1,4 +1,4 @@
-"""``python -m controller.localenv up|down|run``: the local Warden environment behind ``make up/down/run``."""
+"""``python -m devtools.localenv up|down|run``: the local Warden environment behind ``make up/down/run``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.localenv.processes import free_port, stop_pid
-from controller.localenv.stack import REPO, Stack
+from devtools.localenv.processes import free_port, stop_pid
+from devtools.localenv.stack import REPO, Stack
 
 LOCAL = REPO / ".local"
 STATE = LOCAL / "state.json"

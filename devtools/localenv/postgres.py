@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.localenv.processes import Service, free_port, wait_until
+from devtools.localenv.processes import Service, free_port, wait_until
 
 DATABASE = "warden"
 

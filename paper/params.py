@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from controller.paper import errors
+from paper import errors
 
 _DECIMAL = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
 _INT = re.compile(r"^-?[0-9]{1,20}$")

@@ -35,7 +35,7 @@ import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from controller.paper.requestlog import RequestRecord, record_of
+from paper.requestlog import RequestRecord, record_of
 
 CORRUPTING_MODES = frozenset({"truncated", "missing_field", "wrong_type"})
 """Modes that execute the request and then spoil its answer."""

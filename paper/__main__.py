@@ -13,21 +13,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from controller.paper.app import create_app
-from controller.paper.faults import read_rules
-from controller.paper.markets import load_markets
-from controller.paper.prices import WalkConfig
-from controller.paper.ratelimit import RateLimits
-from controller.paper.services import PaperOptions
-from controller.paper.venue import MAX_OPEN_ALGO_ORDERS, Venue
+from paper.app import create_app
+from paper.faults import read_rules
+from paper.markets import load_markets
+from paper.prices import WalkConfig
+from paper.ratelimit import RateLimits
+from paper.services import PaperOptions
+from paper.venue import MAX_OPEN_ALGO_ORDERS, Venue
 
-log = logging.getLogger("controller.paper")
+log = logging.getLogger("paper")
 
 
 def _parser() -> argparse.ArgumentParser:
     defaults, walk = RateLimits(), WalkConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m controller.paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")

@@ -2,7 +2,7 @@
 
 The whole venue (accounts, orders, trades, marks, id counters) and the clock are written as JSON, atomically
 (temp file, fsync, rename, fsync of the directory), shortly after every mutating request or price move and on
-shutdown, and loaded at start. The encoding is generic over the dataclasses of :mod:`controller.paper.models`
+shutdown, and loaded at start. The encoding is generic over the dataclasses of :mod:`paper.models`
 (Decimals as strings, shared records written once and referenced after), so new fields with defaults load from
 old files.
 """
@@ -25,8 +25,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from controller.paper import models
-from controller.paper.venue import Venue
+from paper import models
+from paper.venue import Venue
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from controller.localenv.pki import LocalCA, service_account_keys
-from controller.localenv.processes import Service, free_port, http_ok, wait_until
+from devtools.localenv.pki import LocalCA, service_account_keys
+from devtools.localenv.processes import Service, free_port, http_ok, wait_until
 
 
 @dataclass
