@@ -350,15 +350,15 @@ class Chaos:
         queue = [(a.at, i, a, 0) for i, a in enumerate(self.plan.actions)]
         heapq.heapify(queue)
         counter = itertools.count(len(queue))
-        last_report = 0.0
+        report_due = 30.0  # seconds into the run, like the actions' times
         while queue:
             at, _, action, attempt = heapq.heappop(queue)
             delay = begin + at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             elapsed = time.monotonic() - begin
-            if elapsed - last_report >= 30:
-                last_report = elapsed
+            if elapsed >= report_due:
+                report_due = elapsed + 30
                 self.say(f"    t={elapsed:5.0f}s kills={sum(self.tally.kills.values())} positions={len(self.ledger)}")
             try:
                 self.do(action)
