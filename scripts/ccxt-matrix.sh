@@ -19,7 +19,7 @@ if [[ ! "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
   echo "ccxt-matrix: cannot tell which ccxt version to use (got '$version')" >&2
   exit 2
 fi
-venv="${WARDEN_CACHE_DIR:-$HOME/.cache/warden}/ccxt-$version"
+venv="${WARDEN_CACHE:-$HOME/.cache/warden}/ccxt-$version"
 installed() { "$venv/bin/python" -c "import ccxt, sys; sys.exit(ccxt.__version__ != '$version')" 2>/dev/null; }
 if ! installed || [ ! -x "$venv/bin/pytest" ]; then
   echo "==> [ccxt-matrix] building $venv"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${WARDEN_CACHE:-$HOME/.cache/warden}
-BIN=$CACHE/bin
+BIN=${WARDEN_BIN:-$CACHE/bin}
 PY=${PYTHON:-python3}
 STEP="start"
 trap 'echo "!! set-up failed during: $STEP" >&2' ERR

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.localenv.processes import free_port, stop_pid
-from devtools.localenv.stack import REPO, Stack
+from devtools.localenv.stack import REPO, Stack, bin_dir
 
 LOCAL = REPO / ".local"
 STATE = LOCAL / "state.json"
@@ -118,7 +118,7 @@ def run() -> int:
     signal.signal(signal.SIGTERM, interrupt)
     try:
         env = up()
-        kubectl = [str(Path(os.environ.get("WARDEN_BIN", Path.home() / ".cache/warden/bin")) / "kubectl")]
+        kubectl = [str(bin_dir() / "kubectl")]
         kubectl += ["--kubeconfig", env["KUBECONFIG"]]
         print("==> applying examples/paper-account.yaml and examples/position.yaml")
         _apply(kubectl, REPO / "examples" / "paper-account.yaml", env)

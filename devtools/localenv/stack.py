@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def bin_dir() -> Path:
-    return Path(os.environ.get("WARDEN_BIN", Path.home() / ".cache" / "warden" / "bin"))
+    """Where `make setup` put kube-apiserver, etcd, kubectl, helm, promtool and hadolint (as scripts/setup.sh)."""
+    cache = Path(os.environ.get("WARDEN_CACHE", Path.home() / ".cache" / "warden"))
+    return Path(os.environ.get("WARDEN_BIN", cache / "bin"))
 
 
 def kubectl_path() -> str:
