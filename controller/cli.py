@@ -4,16 +4,8 @@
 it before the controller starts). ``history NAMESPACE/NAME`` prints a Position's timeline from the audit store;
 ``history --account NAME --day YYYY-MM-DD`` summarizes an account's day.
 
-Configuration comes from the environment: ``WARDEN_DATABASE_URL`` (required), ``WARDEN_METRICS_ADDR``
-and ``WARDEN_METRICS_PORT`` (default 127.0.0.1:9464), ``WARDEN_NAMESPACE`` (default: all namespaces),
-``WARDEN_REPLICA_ID`` (default: ``WARDEN_POD_NAME``, else host name and pid: unique per process),
-``WARDEN_RECONCILE_INTERVAL`` seconds (default 1), ``WARDEN_HEALTH_ADDR``/``WARDEN_HEALTH_PORT``
-(default 127.0.0.1:8080: ``/healthz``, ``/readyz``),
-leader election on a Lease: ``WARDEN_LEASE_NAME`` (warden-leader), ``WARDEN_LEASE_NAMESPACE`` (default),
-``WARDEN_LEASE_DURATION``/``WARDEN_LEASE_RENEW_DEADLINE``/``WARDEN_LEASE_RETRY`` seconds (15/10/2);
-``WARDEN_LEADER_ELECTION=false`` runs without it (one replica only); observation per account:
-``WARDEN_OBSERVE_WEIGHT_PER_MINUTE`` (360), ``WARDEN_USER_STREAM`` (true), ``WARDEN_IDLE_RECHECK`` seconds (30),
-``WARDEN_SWEEP_INTERVAL`` seconds (30).
+Configuration comes from ``WARDEN_*`` variables, read once at start: ``controller/settings.py`` declares them
+all, and the README's table of settings is generated from it.
 """
 
 from __future__ import annotations
@@ -31,19 +23,22 @@ import prometheus_client
 from aiohttp import web
 
 import controller.handlers  # noqa: F401 - registers the handlers with kopf
+from controller import failpoints
 from controller.api.v1alpha1 import GROUP
 from controller.audit import history
 from controller.audit.migrations import migrate
 from controller.audit.store import AuditStore, AuditUnavailable
+from controller.handlers import sweep
 from controller.handlers.fleet import health_app, keep_refreshing
 from controller.handlers.kube import Kube
-from controller.handlers.leader import Announce, Leadership, LeaseSettings
+from controller.handlers.leader import Announce, Leadership
 from controller.handlers.runtime import Runtime
 from controller.memory import keep_trimming
+from controller.settings import Settings, SettingsError
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own names for kopf's bookkeeping, so it is visibly Warden's.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -54,7 +49,8 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.background.cancellation_polling = 1
     # One watched namespace: kopf would otherwise list and watch every namespace (cluster-scoped) to find it,
     # and watch CRDs; a namespaced install grants neither, so the namespace is taken as given.
-    settings.scanning.disabled = bool(os.environ.get("WARDEN_NAMESPACE"))
+    runtime: Runtime = memo["runtime"]
+    settings.scanning.disabled = runtime.settings.scope.namespace is not None
 
 
 @kopf.on.startup()
@@ -76,34 +72,28 @@ def _quiet_watch_events(record: logging.LogRecord) -> bool:
     return "'position_changed' succeeded" not in record.getMessage()
 
 
-def _dsn() -> str:
-    dsn = os.environ.get("WARDEN_DATABASE_URL")
-    if not dsn:
-        raise SystemExit("WARDEN_DATABASE_URL is required (the audit store)")
-    return dsn
-
-
-async def run() -> int:
+async def run(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kopf.objects").addFilter(_quiet_watch_events)
-    dsn = _dsn()
-    addr = os.environ.get("WARDEN_METRICS_ADDR", "127.0.0.1")
-    port = int(os.environ.get("WARDEN_METRICS_PORT", "9464"))
-    prometheus_client.start_http_server(port, addr=addr)
-    audit = AuditStore(dsn)
+    for name in Settings.unknown(os.environ):
+        logging.getLogger("warden").warning("%s is not a Warden setting (misspelt?): ignored", name)
+    failpoints.arm(settings.testing.failpoints)
+    sweep.register(settings.observation.sweep_interval_s)
+    serving = settings.serving
+    prometheus_client.start_http_server(serving.metrics_port, addr=serving.metrics_addr)
+    audit = AuditStore(settings.audit.dsn())
     try:
         await audit.ready()
     except AuditUnavailable as error:
         # Protection must not wait for the audit store: start anyway; entries wait until it is back.
         logging.getLogger("warden").warning("starting without the audit store: %s", error)
-    runtime = Runtime(kube=Kube(), audit=audit)
-    if os.environ.get("WARDEN_LEADER_ELECTION", "true") != "false":
-        runtime.leadership = Leadership(runtime.replica, LeaseSettings.from_env(), announce=announcer(runtime))
-    namespace = os.environ.get("WARDEN_NAMESPACE")
+    runtime = Runtime(kube=Kube(), audit=audit, settings=settings)
+    if settings.lease.election:
+        runtime.leadership = Leadership(runtime.replica, settings.lease, announce=announcer(runtime))
+    namespace = settings.scope.namespace
     health = web.AppRunner(health_app(runtime))
     await health.setup()
-    health_port = int(os.environ.get("WARDEN_HEALTH_PORT", "8080"))
-    await web.TCPSite(health, os.environ.get("WARDEN_HEALTH_ADDR", "127.0.0.1"), health_port).start()
+    await web.TCPSite(health, serving.health_addr, serving.health_port).start()
     background = [asyncio.create_task(keep_refreshing(runtime, namespace)), asyncio.create_task(keep_trimming())]
     if runtime.leadership is not None:
         background.append(asyncio.create_task(runtime.leadership.run()))
@@ -134,8 +124,8 @@ def announcer(runtime: Runtime) -> Announce:
     return announce
 
 
-async def run_migrate() -> int:
-    conn = await asyncpg.connect(_dsn())
+async def run_migrate(settings: Settings) -> int:
+    conn = await asyncpg.connect(settings.audit.dsn())
     try:
         applied = await migrate(conn)
     finally:
@@ -144,8 +134,8 @@ async def run_migrate() -> int:
     return 0
 
 
-async def run_history(args: argparse.Namespace) -> int:
-    conn = await asyncpg.connect(_dsn())
+async def run_history(settings: Settings, args: argparse.Namespace) -> int:
+    conn = await asyncpg.connect(settings.audit.dsn())
     try:
         if args.account:
             day = date.fromisoformat(args.day) if args.day else datetime.now(UTC).date()
@@ -182,8 +172,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    if args.command == "migrate":
-        return asyncio.run(run_migrate())
-    if args.command == "history":
-        return asyncio.run(run_history(args))
-    return asyncio.run(run())
+    try:
+        settings = Settings.from_env()
+        if args.command == "migrate":
+            return asyncio.run(run_migrate(settings))
+        if args.command == "history":
+            return asyncio.run(run_history(settings, args))
+        return asyncio.run(run(settings))
+    except SettingsError as error:
+        raise SystemExit(f"warden: {error}") from None

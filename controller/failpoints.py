@@ -1,6 +1,7 @@
 """Named crash points for tests: ``WARDEN_FAILPOINTS=entry:after-send`` SIGKILLs the process right there,
 exactly as a crash would (no cleanup, no finally blocks). ``name@N`` fires on the N-th time the point is
-reached instead of the first, so a seeded schedule can crash a process at any step of a long run."""
+reached instead of the first, so a seeded schedule can crash a process at any step of a long run. The command line
+arms them from the settings at start; unarmed, ``hit`` does nothing."""
 
 from __future__ import annotations
 
@@ -17,8 +18,14 @@ def parse(spec: str) -> dict[str, int]:
     return points
 
 
-_ACTIVE = parse(os.environ.get("WARDEN_FAILPOINTS", ""))
+_ACTIVE: dict[str, int] = {}
 _HITS: dict[str, int] = {}
+
+
+def arm(spec: str) -> None:
+    _ACTIVE.clear()
+    _ACTIVE.update(parse(spec))
+    _HITS.clear()
 
 
 def hit(name: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,32 +25,9 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from controller.metrics import LEADER, LEASE_TRANSITIONS
+from controller.settings import LeaseSettings
 
 log = logging.getLogger("warden.leader")
-
-
-@dataclass(frozen=True)
-class LeaseSettings:
-    name: str = "warden-leader"
-    namespace: str = "default"
-    duration_s: float = 15.0
-    renew_deadline_s: float = 10.0
-    retry_s: float = 2.0
-
-    @classmethod
-    def from_env(cls) -> LeaseSettings:
-        env = os.environ
-        return cls(
-            name=env.get("WARDEN_LEASE_NAME", cls.name),
-            namespace=env.get("WARDEN_LEASE_NAMESPACE", cls.namespace),
-            duration_s=float(env.get("WARDEN_LEASE_DURATION", cls.duration_s)),
-            renew_deadline_s=float(env.get("WARDEN_LEASE_RENEW_DEADLINE", cls.renew_deadline_s)),
-            retry_s=float(env.get("WARDEN_LEASE_RETRY", cls.retry_s)),
-        )
-
-    def __post_init__(self) -> None:
-        if not 0 < self.retry_s < self.renew_deadline_s < self.duration_s:
-            raise ValueError("lease timings must satisfy 0 < retry < renew deadline < duration")
 
 
 def _now() -> datetime:

@@ -103,7 +103,7 @@ async def position_daemon(
         while not stopped:
             if not runtime.may_act():  # a standby watches but never acts; it acts the moment it leads
                 assert runtime.leadership is not None, "without leader election a replica always acts"
-                await wait_for_change(stopped, runtime.leadership.gained, runtime.interval)
+                await wait_for_change(stopped, runtime.leadership.gained, runtime.observation.interval_s)
                 continue
             wake.clear()  # what happens from here on is seen by this pass or wakes the next one
             try:
@@ -117,15 +117,16 @@ async def position_daemon(
                 log.exception("reconcile of %s/%s failed", namespace, name)
                 done = None
             if done is None:
-                seconds = runtime.interval
+                seconds = runtime.observation.interval_s
             elif done.status.phase in TERMINAL and not done.status.auditBacklog:
                 runtime.forget(uid)
                 seconds = TERMINAL_RECHECK_SECONDS
             elif done.spec is None:
-                seconds = runtime.interval
+                seconds = runtime.observation.interval_s
             else:
                 now = datetime.now(UTC)
-                seconds = recheck_after(done.spec, done.status, now, runtime.idle_recheck, runtime.interval)
+                tuning = runtime.observation
+                seconds = recheck_after(done.spec, done.status, now, tuning.idle_recheck_s, tuning.interval_s)
             await wait_for_change(stopped, wake, seconds)
     finally:
         runtime.forget(uid)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from controller.handlers.kube import Kube
 from controller.handlers.leader import Leadership
 from controller.handlers.observer import AccountObserver
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
+from controller.settings import ObservationSettings, Settings
 
 REPLICA_HEADER = "X-Warden-Replica"
 EPOCH_HEADER = "X-Warden-Epoch"  # the leadership term a request is sent in (the chaos checker's evidence)
@@ -55,24 +54,10 @@ class AccountNotReady(Exception):
 class Runtime:
     kube: Kube
     audit: AuditStore
-    replica: str = field(
-        default_factory=lambda: (
-            os.environ.get("WARDEN_REPLICA_ID")
-            or os.environ.get("WARDEN_POD_NAME")
-            or f"{socket.gethostname()}-{os.getpid()}"
-        )
-    )
-    interval: float = float(os.environ.get("WARDEN_RECONCILE_INTERVAL", "1.0"))
-    """Seconds between looks while something is under way; also the floor of an account's observation cycle."""
-    idle_recheck: float = float(os.environ.get("WARDEN_IDLE_RECHECK", "30.0"))
-    """Seconds a settled Position waits for a wake before re-checking anyway (the safety net)."""
+    settings: Settings = field(default_factory=Settings)
     leadership: Leadership | None = None
     """None runs without leader election (a single replica, e.g. ``make run``)."""
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    user_stream: bool = os.environ.get("WARDEN_USER_STREAM", "true").lower() != "false"
-    weight_per_minute: int = int(os.environ.get("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "360"))
-    """Request weight each account's timed observation may spend per minute: with the sweep's ~170 (85 every
-    30 s), under a quarter of Binance's 2,400."""
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
     """(namespace, name) -> (generation and Secret version, monotonic time its read began, the account)."""
     _retiring: set[asyncio.Task[None]] = field(default_factory=set)
@@ -95,6 +80,15 @@ class Runtime:
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
     observed_at: dict[str, float] = field(default_factory=dict)
     """Account label -> monotonic time of its last successful exchange response."""
+    replica: str = field(init=False)
+    """This process's name (``settings.scope.replica``), fixed at start."""
+
+    def __post_init__(self) -> None:
+        self.replica = self.settings.scope.replica
+
+    @property
+    def observation(self) -> ObservationSettings:
+        return self.settings.observation
 
     async def audit_event(self, type_: str, message: str, namespace: str = "", name: str = "", **detail: Any) -> None:
         """An event about the controller or an account (not a Position). While the store is down these wait
@@ -201,9 +195,9 @@ class Runtime:
             label,
             gateway,
             self.may_act,
-            weight_per_minute=self.weight_per_minute,
-            floor_seconds=self.interval,
-            stream_client=client(pro=True) if self.user_stream else None,
+            weight_per_minute=self.observation.weight_per_minute,
+            floor_seconds=self.observation.interval_s,
+            stream_client=client(pro=True) if self.observation.user_stream else None,
         )
         if cached is not None:
             for uid, watcher in cached[2].observer.watchers.items():

@@ -8,7 +8,6 @@ so it runs far less often than the per-account observation cycle.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from typing import Any
 
@@ -23,12 +22,15 @@ from controller.reconcile.model import CancelOrder, client_id_prefix
 from controller.reconcile.planner import TERMINAL
 from controller.reconcile.sweep import Orphan, Owner, Untracked, plan_sweep
 
-SWEEP_SECONDS = float(os.environ.get("WARDEN_SWEEP_INTERVAL", "30"))
 ADOPTED_LABEL = f"{GROUP}/adopted"
 log = logging.getLogger("warden.sweep")
 
 
-@kopf.timer(GROUP, VERSION, "exchangeaccounts", interval=SWEEP_SECONDS)
+def register(interval_s: float) -> None:
+    """Registers the sweep with kopf at start: its interval is a setting, known only once they are read."""
+    kopf.timer(GROUP, VERSION, "exchangeaccounts", interval=interval_s)(account_sweep)
+
+
 async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     assert namespace is not None, "Warden's resources are namespaced"

@@ -17,9 +17,10 @@ import pytest
 from controller.api.v1alpha1 import Side
 from controller.handlers import leader as leader_module
 from controller.handlers import observer as observer_module
-from controller.handlers.leader import Leadership, LeaseSettings
+from controller.handlers.leader import Leadership
 from controller.handlers.observer import _BURST_CYCLES, AccountObserver, Watcher, cycle_weight
 from controller.reconcile.model import OpenOrder, Snapshot, client_id_prefix
+from controller.settings import LeaseSettings
 
 BTC = "BTC/USDT:USDT"
 UPTIME = 5.0

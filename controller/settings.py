@@ -1,0 +1,208 @@
+"""Every knob of the operator, in one place: ``Settings.from_env`` reads the ``WARDEN_*`` variables once, at start,
+and the command line hands the result to what needs it; no other module reads the environment.
+
+Each field names its variable, its unit and why its default is what it is; the README's table of settings is
+generated from these declarations (``python -m controller.settings``), and a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Self, TypeVar, Union, get_args, get_origin, get_type_hints
+
+_T = TypeVar("_T")
+PREFIX = "WARDEN_"
+
+
+def knob(env: str, default: _T, doc: str, *, secret: bool = False) -> _T:
+    """A field read from ``env``; ``doc`` is its line in the README (unit, and why the default)."""
+    value: _T = field(default=default, metadata={"env": env, "doc": doc, "secret": secret}, repr=not secret)
+    return value
+
+
+class SettingsError(ValueError):
+    """A variable whose value the operator cannot use: it refuses to start rather than guess."""
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    database_url: str = knob(
+        "WARDEN_DATABASE_URL",
+        "",
+        "PostgreSQL DSN of the audit store (required by `run`, `migrate`, `history`); from a Secret, never logged",
+        secret=True,
+    )
+
+    def dsn(self) -> str:
+        if not self.database_url:
+            raise SettingsError("WARDEN_DATABASE_URL is required (the audit store)")
+        return self.database_url
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    metrics_addr: str = knob("WARDEN_METRICS_ADDR", "127.0.0.1", "address of the Prometheus metrics endpoint")
+    metrics_port: int = knob("WARDEN_METRICS_PORT", 9464, "port of the metrics endpoint")
+    health_addr: str = knob("WARDEN_HEALTH_ADDR", "127.0.0.1", "address of `/healthz` and `/readyz`")
+    health_port: int = knob("WARDEN_HEALTH_PORT", 8080, "port of `/healthz` and `/readyz`")
+
+
+@dataclass(frozen=True)
+class ScopeSettings:
+    namespace: str | None = knob(
+        "WARDEN_NAMESPACE", None, "watch only this namespace (namespaced RBAC, no ClusterRole); unset: all namespaces"
+    )
+    replica_id: str | None = knob(
+        "WARDEN_REPLICA_ID", None, "this process's name in leases, audit rows and requests; unset: the pod's name"
+    )
+    pod_name: str | None = knob(
+        "WARDEN_POD_NAME", None, "set by the chart from the downward API; unset too: host name and pid"
+    )
+
+    @property
+    def replica(self) -> str:
+        """Unique per process: two replicas must never share a name in the Lease or the venue's logs."""
+        return self.replica_id or self.pod_name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    election: bool = knob(
+        "WARDEN_LEADER_ELECTION", True, "`false` runs without leader election: for one replica only (`make run`)"
+    )
+    name: str = knob("WARDEN_LEASE_NAME", "warden-leader", "the Lease the replicas elect a leader on")
+    namespace: str = knob("WARDEN_LEASE_NAMESPACE", "default", "the Lease's namespace (the chart: its own)")
+    duration_s: float = knob(
+        "WARDEN_LEASE_DURATION", 15.0, "seconds a leader that stopped renewing keeps the Lease (a crash's takeover)"
+    )
+    renew_deadline_s: float = knob(
+        "WARDEN_LEASE_RENEW_DEADLINE", 10.0, "seconds a leader may fail to renew before it stops acting (fencing)"
+    )
+    retry_s: float = knob(
+        "WARDEN_LEASE_RETRY", 2.0, "seconds between renewals, and a standby's tries (a handed-back Lease's takeover)"
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_s < self.renew_deadline_s < self.duration_s:
+            raise SettingsError("lease timings must satisfy 0 < retry < renew deadline < duration")
+
+
+@dataclass(frozen=True)
+class ObservationSettings:
+    interval_s: float = knob(
+        "WARDEN_RECONCILE_INTERVAL",
+        1.0,
+        "seconds between looks while something is under way; the floor of an account's observation cycle",
+    )
+    idle_recheck_s: float = knob(
+        "WARDEN_IDLE_RECHECK", 30.0, "seconds a settled Position waits for a wake before it re-checks (a safety net)"
+    )
+    user_stream: bool = knob(
+        "WARDEN_USER_STREAM", True, "`false`: no user-data stream; resting entries are peeked at instead"
+    )
+    weight_per_minute: int = knob(
+        "WARDEN_OBSERVE_WEIGHT_PER_MINUTE",
+        360,
+        "request weight an account's timed reads may spend a minute: with the sweep and the readiness check under "
+        "600, a quarter of Binance's 2,400",
+    )
+    sweep_interval_s: float = knob(
+        "WARDEN_SWEEP_INTERVAL", 30.0, "seconds between an account's sweeps for orphan orders and untracked positions"
+    )
+
+
+@dataclass(frozen=True)
+class TestingSettings:
+    failpoints: str = knob(
+        "WARDEN_FAILPOINTS", "", "tests only: `name[@N],…` crash points that SIGKILL the process (the chaos suite)"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
+    lease: LeaseSettings = field(default_factory=LeaseSettings)
+    observation: ObservationSettings = field(default_factory=ObservationSettings)
+    testing: TestingSettings = field(default_factory=TestingSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        groups: dict[str, Any] = {f.name: _read_group(_group_type(cls, f.name), env) for f in fields(cls)}
+        return cls(**groups)
+
+    @classmethod
+    def unknown(cls, environ: Mapping[str, str]) -> list[str]:
+        """``WARDEN_*`` variables no setting reads: most likely a misspelt one, whose default is in force."""
+        known = {env for _, _, env, _ in _knobs(cls)}
+        return sorted(name for name in environ if name.startswith(PREFIX) and name not in known)
+
+
+def _group_type(owner: type, name: str) -> type:
+    group = get_type_hints(owner)[name]
+    assert isinstance(group, type)
+    return group
+
+
+def _knobs(settings: type[Settings]) -> list[tuple[type, Any, str, str]]:
+    """(group, field, variable, doc) for every knob, in declaration order."""
+    found = []
+    for outer in fields(settings):
+        group = _group_type(settings, outer.name)
+        for inner in fields(group):
+            found.append((group, inner, inner.metadata["env"], inner.metadata["doc"]))
+    return found
+
+
+def _read_group(group: type[Any], env: Mapping[str, str]) -> Any:
+    hints = get_type_hints(group)
+    values = {
+        f.name: _parse(f.metadata["env"], env[f.metadata["env"]], hints[f.name])
+        for f in fields(group)
+        if f.metadata["env"] in env
+    }
+    try:
+        return group(**values)
+    except SettingsError as error:
+        raise SettingsError(f"{error} (from {', '.join(f.metadata['env'] for f in fields(group))})") from None
+
+
+def _parse(env: str, raw: str, kind: Any) -> Any:
+    optional = get_origin(kind) in (Union, types.UnionType) and type(None) in get_args(kind)
+    if optional:
+        return raw or None
+    if kind is bool:
+        if raw.lower() not in ("true", "false"):
+            raise SettingsError(f"{env} must be true or false, got {raw!r}")
+        return raw.lower() == "true"
+    if kind is int or kind is float:
+        unit = "a whole number" if kind is int else "a number of seconds"
+        try:
+            number = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{env} must be {unit} > 0, got {raw!r}") from None
+        if not number > 0:
+            raise SettingsError(f"{env} must be {unit} > 0, got {raw!r}")
+        return number
+    return raw
+
+
+def markdown_table() -> str:
+    """The README's table of settings."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for _, knob_field, env, doc in _knobs(Settings):
+        default = knob_field.default
+        shown = "unset" if default in (None, "") else str(default).lower() if isinstance(default, bool) else default
+        rows.append(f"| `{env}` | {shown if shown == 'unset' else f'`{shown}`'} | {doc} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())
