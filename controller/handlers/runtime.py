@@ -15,12 +15,12 @@ from typing import Any
 import ccxt
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode, Side
-from controller.audit.store import AuditEvent, AuditStore, AuditUnavailable
+from controller.audit.store import AuditEvent, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
-from controller.handlers.kube import Kube
 from controller.handlers.leader import Leadership
 from controller.handlers.observer import AccountObserver
+from controller.handlers.ports import AuditLog, KubeApi
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 
 REPLICA_HEADER = "X-Warden-Replica"
@@ -53,8 +53,8 @@ class AccountNotReady(Exception):
 
 @dataclass
 class Runtime:
-    kube: Kube
-    audit: AuditStore
+    kube: KubeApi
+    audit: AuditLog
     replica: str = field(
         default_factory=lambda: (
             os.environ.get("WARDEN_REPLICA_ID")
