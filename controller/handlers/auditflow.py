@@ -8,7 +8,8 @@
 - flush: what an outage left in the backlog is written once the store is back; ids are deterministic, so a
   crash mid-flush cannot duplicate a row.
 
-An entry (risk-increasing) is the caller's to refuse when ``write`` fails: no committed intent, no order.
+``record`` picks, for each step, the order its kind calls for; an entry (risk-increasing) is only sent once its
+intent is committed to the store: no committed intent, no order.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from controller.api.v1alpha1 import AUDIT_BACKLOG_LIMIT, BufferedAuditEvent, PositionStatus
+from controller.api.v1alpha1 import AUDIT_BACKLOG_LIMIT, BufferedAuditEvent, OrderState, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.ports import AuditLog
 from controller.metrics import AUDIT_BACKLOG_OVERFLOW
-from controller.reconcile.model import Note
-from controller.reconcile.planner import replace_status
+from controller.reconcile.model import (
+    Note,
+    PlaceLimitOrder,
+    PlaceMarketOrder,
+    Purpose,
+    SetLeverage,
+    SetMarginMode,
+    Step,
+)
+from controller.reconcile.planner import all_records, replace_status
 
 log = logging.getLogger("warden.reconcile")
 
@@ -41,6 +50,14 @@ def buffered(record: AuditEvent | Fill) -> BufferedAuditEvent:
         )
     return BufferedAuditEvent(
         id=record.event_id.hex, type=record.type, occurredAt=record.occurred_at.isoformat(), data=record.to_json()
+    )
+
+
+def resends(before: PositionStatus, step: Step) -> bool:
+    """Whether the step only sends again an order whose intent is recorded (a retry): same phase, same record."""
+    client_id = getattr(step.action, "client_order_id", None)
+    return step.status.phase is before.phase and any(
+        r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
     )
 
 
@@ -75,6 +92,24 @@ class AuditFlow:
 
     def defer(self, events: list[AuditEvent]) -> None:
         self.unsaved.extend(events)
+
+    async def record(self, before: PositionStatus, step: Step, events: list[AuditEvent]) -> PositionStatus | None:
+        """Record a step ahead of its send, as its kind calls for; returns the recorded status. None: an entry
+        whose intent the store could not take; nothing was written, and its order must not go out."""
+        action = step.action
+        opening = isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and action.purpose is Purpose.ENTRY
+        if opening:
+            # Risk-increasing: no committed intent, no order.
+            return await self.commit(before, step.status, []) if await self.write(events) else None
+        if action is not None and resends(before, step):
+            # Its intent is in status and the audit already: it goes out first, and this step is saved with its
+            # result (a stop the venue refused is sent again without two writes ahead of it).
+            self.defer(events)
+            return step.status
+        if action is not None and not isinstance(action, SetMarginMode | SetLeverage):
+            # Risk-reducing (a stop, a take profit, a close, a cancel): it never waits for the audit store.
+            return await self.carry(before, step.status, events)
+        return await self.commit(before, step.status, events)
 
     async def write(self, events: list[AuditEvent]) -> bool:
         """Try to commit events now; False when the store is unavailable (it never waits on a known outage)."""

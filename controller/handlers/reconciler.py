@@ -52,7 +52,6 @@ from controller.reconcile.model import (
     Outcome,
     PlaceLimitOrder,
     PlaceMarketOrder,
-    Purpose,
     SetLeverage,
     SetMarginMode,
     Step,
@@ -62,7 +61,6 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.planner import (
     TERMINAL,
-    all_records,
     entry_rests,
     follows_mark,
     plan,
@@ -88,14 +86,6 @@ _FILL_NOTES = frozenset(
 )
 _ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
 log = logging.getLogger("warden.reconcile")
-
-
-def resends(before: PositionStatus, step: Step) -> bool:
-    """Whether the step only sends again an order whose intent is recorded (a retry): same phase, same record."""
-    client_id = _client_id(step.action)
-    return step.status.phase is before.phase and any(
-        r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
-    )
 
 
 @dataclass
@@ -455,9 +445,9 @@ class Reconciler:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""
         action = step.action
         events = self.generation_events(before, now) + self.audit_events(before, step, now)
-        opening = isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and action.purpose is Purpose.ENTRY
-        if opening and not await self.audit.write(events):
-            # Risk-increasing: no committed intent, no order.
+        status = await self.audit.record(before, step, events)
+        if status is None:
+            # An entry whose intent the store could not take: it waits, and says so once.
             held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
             if not any(c.reason == "AuditUnavailable" for c in before.conditions):
                 waits = Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True)
@@ -469,16 +459,6 @@ class Reconciler:
                 held = self.audit.keep(held, [event])
             await self.save(before, held)
             return held, False
-        if action is not None and not opening and resends(before, step):
-            # Its intent is in status and the audit already: it goes out first, and this step is saved with its
-            # result (a stop the venue refused is sent again without two writes ahead of it).
-            self.audit.defer(events)
-            status = step.status
-        elif action is not None and not opening and not isinstance(action, SetMarginMode | SetLeverage):
-            # Risk-reducing (a stop, a take profit, a close, a cancel): it never waits for the audit store.
-            status = await self.audit.carry(before, step.status, events)
-        else:
-            status = await self.audit.commit(before, step.status, [] if opening else events)
         for note in step.notes:
             self.event(note)
             self.count(note)

@@ -8,10 +8,20 @@ from typing import Any
 
 import pytest
 
-from controller.api.v1alpha1 import AUDIT_BACKLOG_LIMIT, PositionStatus
+from controller.api.v1alpha1 import AUDIT_BACKLOG_LIMIT, OrderRecord, OrderState, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.auditflow import AuditFlow, buffered
-from controller.reconcile.model import Note
+from controller.reconcile.model import (
+    Action,
+    CancelOrder,
+    Note,
+    OrderSide,
+    PlaceMarketOrder,
+    PlaceStopOrder,
+    Purpose,
+    SetLeverage,
+    Step,
+)
 from controller.reconcile.planner import replace_status
 from tests.fakes import FakeAudit, Journal
 
@@ -47,6 +57,46 @@ class Harness:
 
 def backlog_of(n: int) -> PositionStatus:
     return PositionStatus(auditBacklog=[buffered(event("Old", str(i))) for i in range(n)])
+
+
+AMOUNT = Decimal("0.010")
+ENTRY = PlaceMarketOrder(Purpose.ENTRY, "w-en", OrderSide.BUY, AMOUNT, reduce_only=False)
+STOP = PlaceStopOrder("w-sl1", OrderSide.SELL, AMOUNT, Decimal("60000"))
+CLOSE = PlaceMarketOrder(Purpose.CLOSE, "w-cl", OrderSide.SELL, AMOUNT, reduce_only=True)
+CANCEL = CancelOrder("w-sl1", Purpose.STOP)
+
+
+@pytest.mark.parametrize(
+    ("action", "down", "journal", "pending"),
+    [
+        (ENTRY, False, ["audit", "status"], False),  # committed, then its intent saved: then the send
+        (ENTRY, True, [], False),  # refused: nothing written, no send
+        (STOP, False, ["status"], True),  # carried in the intent's status write, whatever the store
+        (STOP, True, ["status"], True),
+        (CLOSE, True, ["status"], True),
+        (CANCEL, True, ["status"], True),
+        (SetLeverage(5), False, ["audit", "status"], False),  # a setting is committed like a step without action
+        (None, False, ["audit", "status"], False),
+        (None, True, ["status"], False),
+    ],
+    ids=["entry", "entry-no-store", "stop", "stop-no-store", "close-no-store", "cancel-no-store", "setting",
+         "no-action", "no-action-no-store"],
+)  # fmt: skip
+async def test_each_kind_of_step_is_recorded_in_its_order(
+    action: Action | None, down: bool, journal: list[str], pending: bool
+) -> None:
+    h = Harness(down=down)
+    recorded = await h.flow.record(PositionStatus(), Step(PositionStatus(), action, []), [event("Intent")])
+    assert h.journal.kinds() == journal and h.flow.pending is pending
+    assert (recorded is None) is (action is ENTRY and down)
+
+
+async def test_a_resend_is_recorded_with_its_result() -> None:
+    """Its intent is in status already: the send goes first, its step's records with the next write."""
+    h = Harness()
+    before = PositionStatus(stopOrder=OrderRecord(clientOrderId="w-sl1", state=OrderState.INTENDED, amount=AMOUNT))
+    assert await h.flow.record(before, Step(before, STOP, []), [event("Intent")]) == before
+    assert h.journal.entries == [] and h.flow.unsaved == [event("Intent")]
 
 
 async def test_commit_writes_first_then_saves() -> None:

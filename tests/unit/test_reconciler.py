@@ -162,3 +162,18 @@ async def test_a_failed_send_is_one_write_with_its_error(posted: list[str]) -> N
     assert runtime.journal.kinds() == ["status", "send", "audit", "status"]
     assert "ExchangeError" in runtime.journal.of("audit")[0] and "ExchangeError" in posted
     assert any(c.type == "Synced" and c.reason == "ExchangeRejected" for c in status.conditions)
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["store-up", "store-down"])
+async def test_a_whole_pass_sends_its_entry_only_after_the_store_took_its_intent(down: bool) -> None:
+    runtime = FakeRuntime()
+    runtime.audit.down = down
+    runtime.account_of.gateway.observation = obs()
+    made = Reconciler(runtime, Target("ns", "p", UID, 1, spec(), body={}), FakeClock())
+    status = await made.run(PositionStatus(), deleting=False)
+    if down:
+        assert runtime.journal.kinds() == ["status"] and status.entryOrder is None
+    else:
+        # The send's own record rides in the next write (here the pass's end, as the entry is not yet seen).
+        assert runtime.journal.kinds() == ["audit", "status", "send", "audit", "status"]
+        assert runtime.journal.of("audit") == [["PositionCreated", "EntryIntent"], ["OrderPlaced", "PhaseChanged"]]
