@@ -86,7 +86,7 @@ async def test_each_kind_of_step_is_recorded_in_its_order(
     action: Action | None, down: bool, journal: list[str], pending: bool
 ) -> None:
     h = Harness(down=down)
-    recorded = await h.flow.record(PositionStatus(), Step(PositionStatus(), action, []), [event("Intent")])
+    recorded = await h.flow.record(PositionStatus(), Step(PositionStatus(), action, ()), [event("Intent")])
     assert h.journal.kinds() == journal and h.flow.pending is pending
     assert (recorded is None) is (action is ENTRY and down)
 
@@ -95,7 +95,7 @@ async def test_a_resend_is_recorded_with_its_result() -> None:
     """Its intent is in status already: the send goes first, its step's records with the next write."""
     h = Harness()
     before = PositionStatus(stopOrder=OrderRecord(clientOrderId="w-sl1", state=OrderState.INTENDED, amount=AMOUNT))
-    assert await h.flow.record(before, Step(before, STOP, []), [event("Intent")]) == before
+    assert await h.flow.record(before, Step(before, STOP, ()), [event("Intent")]) == before
     assert h.journal.entries == [] and h.flow.unsaved == [event("Intent")]
 
 

@@ -136,9 +136,9 @@ async def test_intent_is_written_before_every_send_and_once_per_action(case: Cas
     assert kinds.count("send") == 1 and kinds.count("status") == 1
     assert kinds.index("status") < kinds.index("send")
     written = runtime.journal.of("status")[0]
-    assert case.step.action is not None
-    client_id = getattr(case.step.action, "client_order_id", None)
-    assert client_id in str(written)  # the intent names the order the send then carries
+    action = case.step.action
+    assert isinstance(action, PlaceMarketOrder | PlaceStopOrder | CancelOrder)
+    assert action.client_order_id in str(written)  # the intent names the order the send then carries
     # The send's result is not a second write of its own: it waits for the next step's (here the pass's end).
     assert go_on and made.audit.pending
     await made.audit.commit(status, status, [])
@@ -149,7 +149,7 @@ async def test_a_resend_goes_out_before_any_write() -> None:
     """A retry of an order whose intent is already recorded: its step is saved with the send's result."""
     runtime = FakeRuntime()
     case = CASES[1]
-    again = Step(case.step.status, case.step.action, [Note("StopIntent", "again")])
+    again = Step(case.step.status, case.step.action, (Note("StopIntent", "again"),))
     await reconciler(runtime).apply(case.step.status, again, FakeClock().now())
     assert runtime.journal.kinds() == ["send"]
 
