@@ -7,16 +7,20 @@ writes and sends across all of them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.observer import Watcher
-from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, Snapshot
+from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, OpenOrder, Snapshot
 
 
 @dataclass
@@ -95,9 +99,22 @@ class FakeAudit:
 
 @dataclass
 class FakeGateway:
-    """An exchange that takes every order (or raises ``error``) and shows ``observation``."""
+    """An account's exchange. To the observer: ``snapshots`` in turn (the last one again and again), taken now on
+    ``clock`` if one is given, and ``resting`` orders to a peek. To a pass: ``observation``, and every order taken
+    (or ``error`` raised)."""
 
     journal: Journal = field(default_factory=Journal)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    clock: Callable[[], float] | None = None
+    fail: bool = False
+    resting: dict[str, OpenOrder] = field(default_factory=dict)
+    reads: int = 0
+    peeks: int = 0
+    symbols_asked: list[frozenset[str]] = field(default_factory=list)
+    every_position: list[bool] = field(default_factory=list)
+    orders: list[bool] = field(default_factory=list)
+    read: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the first read that succeeds."""
     observation: Observation | None = None
     error: Exception | None = None
     rules_of: MarketRules = field(
@@ -105,15 +122,33 @@ class FakeGateway:
     )
     client: Any = None
 
+    def ended(self, client_id: str) -> ObservedOrder | None:
+        return None
+
+    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
+        self.peeks += 1
+        return self.resting
+
+    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
+        started = None if self.clock is None else self.clock()
+        self.reads += 1
+        self.symbols_asked.append(symbols)
+        self.every_position.append(every_position)
+        self.orders.append(orders)
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ccxt.NetworkError("connection refused")
+        shown = self.snapshots or [Snapshot(0.0, {}, {}, {}, {})]
+        taken = shown[min(self.reads, len(shown)) - 1]
+        self.read.set()
+        return taken if started is None else dataclasses.replace(taken, taken_at=started)
+
     async def rules(self, symbol: str) -> MarketRules:
         return self.rules_of
 
     async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
         assert self.observation is not None, "set the observation the pass should see"
         return self.observation
-
-    def ended(self, client_id: str) -> ObservedOrder | None:
-        return None
 
     async def execute(self, symbol: str, action: Action) -> str | None:
         self.journal.entries.append(("send", action))
