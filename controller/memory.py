@@ -1,8 +1,9 @@
 """Give freed heap memory back to the operating system every few seconds.
 
 A ramp (a thousand Positions placing entries and stops at once) leaves glibc's heap with free pages that
-``free()`` keeps for reuse; the controller's resident memory then stays at the ramp's peak for good. At N = 1,000
-``malloc_trim`` took it from 262 to 219 MiB. Elsewhere than glibc this does nothing.
+``free()`` keeps for reuse; the controller's resident memory then stays at the ramp's peak for good, and
+``malloc_trim`` gives those pages back (the figure: docs/PERFORMANCE.md, "Why the code is as it is"). Elsewhere
+than glibc this does nothing.
 """
 
 from __future__ import annotations
@@ -32,5 +33,5 @@ async def keep_trimming(interval: float = TRIM_INTERVAL_S) -> None:
         return
     while True:
         await asyncio.sleep(interval)
-        # Off the event loop: it walks the whole heap (~0.1 s for 800 MiB), and ctypes lets go of the GIL.
+        # Off the event loop: it walks the whole heap, and ctypes lets go of the GIL.
         await asyncio.to_thread(trim, 0)

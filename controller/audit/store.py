@@ -38,26 +38,35 @@ class AuditUnavailable(Exception):
     """The audit store cannot take writes now."""
 
 
-class _JsonRecord:
-    """The wire form kept in a Position's status while the store is down (Decimals and times as strings)."""
+class JsonRecord:
+    """A dataclass as JSON, Decimals and datetimes as strings: the wire form kept in a Position's status while the
+    store is down, and the chaos suite's saved evidence."""
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)  # type: ignore[call-overload]
+        return {k: str(v) if isinstance(v, Decimal | datetime) else v for k, v in values.items()}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str, separators=(",", ":"))  # type: ignore[call-overload]
+        return json.dumps(self.to_dict(), default=str, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        values = dict(data)
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = values.get(f.name)
+            if value is not None and "Decimal" in str(f.type):
+                values[f.name] = Decimal(value)
+            elif value is not None and "datetime" in str(f.type):
+                values[f.name] = datetime.fromisoformat(value)
+        return cls(**values)
 
     @classmethod
     def from_json(cls, text: str) -> Self:
-        data = json.loads(text)
-        for f in fields(cls):  # type: ignore[arg-type]
-            value = data.get(f.name)
-            if value is not None and "Decimal" in str(f.type):
-                data[f.name] = Decimal(value)
-            elif value is not None and "datetime" in str(f.type):
-                data[f.name] = datetime.fromisoformat(value)
-        return cls(**data)
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
-class AuditEvent(_JsonRecord):
+class AuditEvent(JsonRecord):
     position_uid: str | None
     namespace: str
     name: str
@@ -86,7 +95,7 @@ class AuditEvent(_JsonRecord):
 
 
 @dataclass(frozen=True)
-class Fill(_JsonRecord):
+class Fill(JsonRecord):
     """One exchange trade of a Warden order."""
 
     account: str

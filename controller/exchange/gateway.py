@@ -192,7 +192,8 @@ class Gateway:
         """Open regular and (``conditional``) algo orders of these symbols (None: all symbols, in two calls).
 
         Read through ccxt's raw endpoints: only the exchange's own fields are used, and ccxt's order parsing
-        of every open order of the account, every cycle, was a tenth of the controller's CPU at N = 1,000."""
+        of every open order of the account, every cycle, is a large share of the controller's CPU with many
+        Positions."""
         client = self.client
         per_symbol: list[dict[str, str]] = (
             [{}] if symbols is None else [{"symbol": client.market_id(s)} for s in symbols]

@@ -1,7 +1,7 @@
 """Load only the ccxt exchanges Warden uses.
 
 Importing any part of ccxt imports every exchange it knows (over a hundred, each as a sync, an async and a
-websocket class, with its API table): 98 MiB of the controller's resident memory, for one exchange. ``install``,
+websocket class, with its API table): most of the controller's resident memory, for one exchange. ``install``,
 called before ccxt is first imported, puts a finder ahead of the import system that gives every other exchange's
 modules a placeholder: ccxt's package imports still succeed, and using an exchange that was left out raises.
 """

@@ -356,7 +356,7 @@ class AccountObserver:
     def _spend(self, symbols: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put
         # into debt: a burst of entries would otherwise hold back the timed cycle and every push (a stop the
-        # venue cancelled went unseen for 6 s in a chaos run). After any burst the next cycle waits one interval
+        # venue cancelled would go unseen for seconds). After any burst the next cycle waits one interval
         # at most (plus what peeks spent).
         tokens = self._tokens_now()
         self._tokens = min(tokens, max(tokens - cycle_weight(symbols), 0.0))

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import ccxt
@@ -20,22 +19,20 @@ import kopf
 
 from controller import failpoints
 from controller.api.v1alpha1 import (
-    AUDIT_BACKLOG_LIMIT,
-    BufferedAuditEvent,
     ConditionStatus,
     OrderState,
     Phase,
     PositionSpec,
     PositionStatus,
 )
-from controller.audit.store import AuditEvent, AuditUnavailable, Fill
+from controller.audit.store import AuditEvent, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
-from controller.exchange.gateway import Gateway
-from controller.handlers.observer import AccountObserver, Watcher
-from controller.handlers.runtime import Account, AccountNotReady, NotLeader, Runtime
+from controller.handlers.auditflow import AuditFlow
+from controller.handlers.observer import Watcher
+from controller.handlers.ports import AccountPort, AccountWatch, Clock, ExchangeGateway, Shell, SystemClock
+from controller.handlers.runtime import AccountNotReady, NotLeader
 from controller.metrics import (
-    AUDIT_BACKLOG_OVERFLOW,
     CLOSE_FAILURES,
     DRIFT,
     EXCHANGE_ERRORS,
@@ -55,7 +52,6 @@ from controller.reconcile.model import (
     Outcome,
     PlaceLimitOrder,
     PlaceMarketOrder,
-    Purpose,
     SetLeverage,
     SetMarginMode,
     Step,
@@ -65,7 +61,6 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.planner import (
     TERMINAL,
-    all_records,
     entry_rests,
     follows_mark,
     plan,
@@ -91,14 +86,6 @@ _FILL_NOTES = frozenset(
 )
 _ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
 log = logging.getLogger("warden.reconcile")
-
-
-def resends(before: PositionStatus, step: Step) -> bool:
-    """Whether the step only sends again an order whose intent is recorded (a retry): same phase, same record."""
-    client_id = _client_id(step.action)
-    return step.status.phase is before.phase and any(
-        r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
-    )
 
 
 @dataclass
@@ -129,18 +116,6 @@ def _client_id(action: Action | None) -> str | None:
     return getattr(action, "client_order_id", None)
 
 
-def _now_key() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _buffer(entry_id: str, type_: str, occurred_at: datetime, data: str) -> BufferedAuditEvent:
-    return BufferedAuditEvent(id=entry_id, type=type_, occurredAt=occurred_at.isoformat(), data=data)
-
-
-def _buffered(event: AuditEvent) -> BufferedAuditEvent:
-    return _buffer(event.event_id.hex, event.type, event.occurred_at, event.to_json())
-
-
 def counts_in_book(status: PositionStatus) -> bool:
     """Whether another Position's risk check sees this one's exposure (``risk.book_from``): a limit entry from
     its intent on, a market entry once a fill is recorded; or the entry ended."""
@@ -152,19 +127,16 @@ def counts_in_book(status: PositionStatus) -> bool:
 
 
 class Reconciler:
-    def __init__(self, runtime: Runtime, target: Target) -> None:
-        self.rt = runtime
-        self.t = target
-        self.gateway: Gateway | None = None
-        self.observer: AccountObserver | None = None
+    def __init__(self, runtime: Shell, target: Target, clock: Clock | None = None) -> None:
+        self.runtime = runtime
+        self.target = target
+        self.clock = clock or SystemClock()
+        self.gateway: ExchangeGateway | None = None
+        self.observer: AccountWatch | None = None
         self.deleting = False
-        self.unsaved: list[AuditEvent] = []
-        """Events of an order or cancel that was sent: they go out with the next step's status write, so the stop
-        that a fill calls for is one write nearer (a crash in between is repaired by the look-up by client id, the
-        intent being recorded before the send)."""
-        self.carried: list[AuditEvent] = []
-        """Events of a risk-reducing step that rode in the status write recording its intent (in the backlog), so
-        its order did not wait for the audit store; the next commit writes them and takes them out of the backlog."""
+        self.audit = AuditFlow(
+            runtime.audit, self.save, self.audit_event, self.event, f"{target.namespace}/{target.name}"
+        )
         self.saved: PositionStatus | None = None
         """The status as last read or written: what a write must change."""
         self.fills_due: Observation | None = None
@@ -174,11 +146,11 @@ class Reconciler:
 
     @property
     def account_label(self) -> str:
-        return f"{self.t.namespace}/{self.t.spec.accountRef.name}"
+        return f"{self.target.namespace}/{self.target.spec.accountRef.name}"
 
     def event(self, note: Note) -> None:
         post = kopf.warn if note.warning else kopf.info
-        post(self.t.body, reason=note.type, message=note.message)
+        post(self.target.body, reason=note.type, message=note.message)
 
     def count(self, note: Note) -> None:
         """Metrics that follow from what a step says happened."""
@@ -189,27 +161,27 @@ class Reconciler:
         elif note.type == "CloseRetry":
             CLOSE_FAILURES.labels(self.account_label).inc()
         elif note.type in ("EntryFilled", "EntryPartiallyFilled"):
-            self.rt.filled_at.setdefault(self.t.uid, time.monotonic())
-        elif note.type == "StopPlaced" and self.t.uid in self.rt.filled_at:
-            FILL_TO_PROTECT.observe(time.monotonic() - self.rt.filled_at.pop(self.t.uid))
+            self.runtime.filled_at.setdefault(self.target.uid, self.clock.monotonic())
+        elif note.type == "StopPlaced" and self.target.uid in self.runtime.filled_at:
+            FILL_TO_PROTECT.observe(self.clock.monotonic() - self.runtime.filled_at.pop(self.target.uid))
 
     def audit_event(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
         """An event about this Position, stamped with the acting replica and its leadership term."""
         values: dict[str, Any] = {
             "phase_before": status.phase.value,
             "phase_after": status.phase.value,
-            "account": self.t.spec.accountRef.name,
-            "symbol": self.t.spec.symbol,
-            "occurred_at": datetime.now(UTC),
+            "account": self.target.spec.accountRef.name,
+            "symbol": self.target.spec.symbol,
+            "occurred_at": self.clock.now(),
         } | fields
         return AuditEvent(
-            position_uid=self.t.uid,
-            namespace=self.t.namespace,
-            name=self.t.name,
+            position_uid=self.target.uid,
+            namespace=self.target.namespace,
+            name=self.target.name,
             type=type_,
             message=message,
-            epoch=self.rt.epoch,
-            replica=self.rt.replica,
+            epoch=self.runtime.epoch,
+            replica=self.runtime.replica,
             **values,
         )
 
@@ -253,9 +225,9 @@ class Reconciler:
     def generation_events(self, status: PositionStatus, now: datetime) -> list[AuditEvent]:
         """PositionCreated / SpecChanged, once per generation (the id carries the generation). Deleting an object
         also bumps its generation: that is the deletion (its own events), not a spec change."""
-        if status.observedGeneration == self.t.generation or (self.deleting and status.observedGeneration):
+        if status.observedGeneration == self.target.generation or (self.deleting and status.observedGeneration):
             return []
-        spec = self.t.spec.model_dump(mode="json", exclude_none=True)
+        spec = self.target.spec.model_dump(mode="json", exclude_none=True)
         if status.observedGeneration is None:
             return [
                 self.audit_event(
@@ -266,83 +238,14 @@ class Reconciler:
             self.audit_event(
                 "SpecChanged",
                 status,
-                f"spec changed (generation {self.t.generation})",
+                f"spec changed (generation {self.target.generation})",
                 occurred_at=now,
-                key=str(self.t.generation),
-                detail={"generation": self.t.generation, "spec": spec},
+                key=str(self.target.generation),
+                detail={"generation": self.target.generation, "spec": spec},
             )
         ]
 
     # --- bookkeeping ----------------------------------------------------------------------------
-
-    async def write(self, events: list[AuditEvent]) -> bool:
-        """Try to commit events now; False when the store is unavailable (it never waits on a known outage)."""
-        try:
-            await self.rt.audit.record(events)
-        except AuditUnavailable as error:
-            log.warning("audit write for %s/%s deferred: %s", self.t.namespace, self.t.name, error)
-            return False
-        return True
-
-    def buffered(self, status: PositionStatus, entries: list[BufferedAuditEvent]) -> PositionStatus:
-        """Keep records in status until the store returns; what exceeds the bound is counted and reported."""
-        room = max(AUDIT_BACKLOG_LIMIT - len(status.auditBacklog), 0)
-        lost = max(len(entries) - room, 0)
-        if lost:
-            AUDIT_BACKLOG_OVERFLOW.inc(lost)
-            self.event(Note("AuditBacklogOverflow", f"{lost} audit records did not fit in the backlog", warning=True))
-        return replace_status(
-            status,
-            auditBacklog=[*status.auditBacklog, *entries[:room]],
-            auditBacklogOverflow=status.auditBacklogOverflow + lost,
-        )
-
-    async def commit(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
-        """Audit now if the store takes it (with what earlier steps carried), else into status; then save status."""
-        events, self.unsaved = [*self.unsaved, *events], []
-        carried, self.carried = self.carried, []
-        if carried or events:
-            if await self.write([*carried, *events]):
-                written = {e.event_id.hex for e in carried}
-                after = replace_status(after, auditBacklog=[b for b in after.auditBacklog if b.id not in written])
-            else:  # what was carried stays in the backlog
-                after = self.buffered(after, [_buffered(e) for e in events])
-        await self.save(before, after)
-        return after
-
-    async def carry(self, before: PositionStatus, after: PositionStatus, events: list[AuditEvent]) -> PositionStatus:
-        """Risk-reducing bookkeeping before a send: the step's events ride in the status write that records its
-        intent, so the stop or close goes out without waiting for the audit store; the next commit writes them.
-        A crash in between leaves them in the backlog, which the next pass flushes."""
-        if len(after.auditBacklog) + len(self.unsaved) + len(events) > AUDIT_BACKLOG_LIMIT:
-            return await self.commit(before, after, events)  # no room in the backlog: nothing may be lost
-        events, self.unsaved = [*self.unsaved, *events], []
-        after = replace_status(after, auditBacklog=[*after.auditBacklog, *(_buffered(e) for e in events)])
-        await self.save(before, after)
-        self.carried.extend(events)
-        return after
-
-    async def flush_backlog(self, status: PositionStatus) -> PositionStatus:
-        """Write what an outage left in status; ids are deterministic, so a crash mid-flush cannot duplicate."""
-        if not status.auditBacklog or not self.rt.audit.available_soon:
-            return status
-        events = [AuditEvent.from_json(b.data) for b in status.auditBacklog if b.type != "Fill"]
-        fills = [Fill.from_json(b.data) for b in status.auditBacklog if b.type == "Fill"]
-        flushed = self.audit_event(
-            "AuditBacklogFlushed",
-            status,
-            f"{len(status.auditBacklog)} buffered audit records written",
-            key=status.auditBacklog[0].id,
-            detail={"events": len(events), "fills": len(fills), "overflow": status.auditBacklogOverflow},
-        )
-        try:
-            await self.rt.audit.record_fills(fills)
-            await self.rt.audit.record([*events, flushed])
-        except AuditUnavailable:
-            return status
-        after = replace_status(status, auditBacklog=[])
-        await self.save(status, after)
-        return after
 
     async def read_fills(self, observation: Observation) -> list[Fill]:
         """This Position's trades: of its own orders, and the venue's that closed it (``observation.trades``
@@ -355,9 +258,11 @@ class Reconciler:
             for order_id in (seen.exchange_order_id, seen.triggered_order_id)
             if order_id
         }
-        owner = FillOwner(self.t.spec.accountRef.name, self.t.uid, self.t.namespace, self.t.name, client_ids)
+        owner = FillOwner(
+            self.target.spec.accountRef.name, self.target.uid, self.target.namespace, self.target.name, client_ids
+        )
         order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
-        return await read_fills(self.gateway.client, self.t.spec.symbol, order_ids, owner)
+        return await read_fills(self.gateway.client, self.target.spec.symbol, order_ids, owner)
 
     async def with_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus | None:
         """Write this Position's trades to the fills table; while the store is down they go into the backlog
@@ -365,13 +270,9 @@ class Reconciler:
         try:
             fills = await self.read_fills(observation)
         except ccxt.BaseError as error:
-            log.warning("could not read trades for %s/%s: %s", self.t.namespace, self.t.name, describe(error))
+            log.warning("could not read trades for %s/%s: %s", self.target.namespace, self.target.name, describe(error))
             return None
-        try:
-            await self.rt.audit.record_fills(fills)
-        except AuditUnavailable:
-            return self.buffered(status, [_buffer(f.entry_id, "Fill", f.traded_at, f.to_json()) for f in fills])
-        return status
+        return await self.audit.fills(status, fills)
 
     async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
         """After a fill step; a read that fails is repaired when the Position closes."""
@@ -382,32 +283,34 @@ class Reconciler:
         return after
 
     async def save(self, before: PositionStatus, after: PositionStatus) -> None:
-        if not self.rt.may_act():
+        if not self.runtime.may_act():
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
-            raise NotLeader(f"replica {self.rt.replica} lost the leader lease; status not written")
+            raise NotLeader(f"replica {self.runtime.replica} lost the leader lease; status not written")
         if _dump(self.saved or before) != _dump(after):
             failpoints.hit("status:before-write")
-            written = await self.rt.kube.patch_status("positions", self.t.namespace, self.t.name, _dump(after))
+            written = await self.runtime.kube.patch_status(
+                "positions", self.target.namespace, self.target.name, _dump(after)
+            )
             failpoints.hit("status:after-write")
-            self.rt.known_version[self.t.uid] = written
+            self.runtime.known_version[self.target.uid] = written
             self.saved = after
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
     def with_condition(self, status: PositionStatus, type_: str, ok: bool, reason: str, message: str) -> PositionStatus:
         flag = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-        now = datetime.now(UTC)
-        conditions = set_condition(status.conditions, type_, flag, reason, message, self.t.generation, now)
+        now = self.clock.now()
+        conditions = set_condition(status.conditions, type_, flag, reason, message, self.target.generation, now)
         return replace_status(status, conditions=conditions)
 
     # --- the pass -------------------------------------------------------------------------------
 
     async def run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
-        started, self.saved = time.monotonic(), status
+        started, self.saved = self.clock.monotonic(), status
         try:
             status = await self._run(status, deleting)
-            if self.unsaved or self.carried:
-                status = await self.commit(status, status, [])
+            if self.audit.pending:
+                status = await self.audit.commit(status, status, [])
             if self.fills_due is not None:
                 # Read after the pass, so reading trades never delays the stop that a fill calls for.
                 status = await self.record_fills(status, self.fills_due)
@@ -417,15 +320,15 @@ class Reconciler:
             RECONCILES.labels("error").inc()
             raise
         finally:
-            RECONCILE_SECONDS.observe(time.monotonic() - started)
+            RECONCILE_SECONDS.observe(self.clock.monotonic() - started)
 
     async def _run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
         self.deleting = deleting
-        status = await self.flush_backlog(status)
+        status = await self.audit.flush(status)
         if status.phase in TERMINAL:
             return status
         try:
-            account = await self.rt.account(self.t.namespace, self.t.spec.accountRef.name)
+            account = await self.runtime.account(self.target.namespace, self.target.spec.accountRef.name)
         except AccountNotReady as problem:
             after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
             await self.save(status, after)
@@ -433,13 +336,15 @@ class Reconciler:
         self.gateway, self.observer = account.gateway, account.observer
         if status.entryOrder is None and not deleting:
             # The limits as they are now, not as cached: a limit set a moment ago must bind this entry.
-            account = await self.rt.account(self.t.namespace, account_name := self.t.spec.accountRef.name, fresh=True)
+            account = await self.runtime.account(
+                self.target.namespace, account_name := self.target.spec.accountRef.name, fresh=True
+            )
             self.gateway, self.observer = account.gateway, account.observer
             if account.spec.risk is not None:
                 # The entry decision reads the account's book; one Position of the account decides at a time, and
                 # holds the account until its entry counts in the book (a market entry: once its fill is recorded).
                 # Without limits there is nothing to decide together, and entries go side by side.
-                async with self.rt.account_lock(self.t.namespace, account_name):
+                async with self.runtime.account_lock(self.target.namespace, account_name):
                     risk = RiskContext(account.spec.risk, await self.book(account_name))
                     status = await self.steps(status, deleting, account, risk, until=counts_in_book)
                 if status.entryOrder is None or status.phase in TERMINAL:
@@ -449,16 +354,16 @@ class Reconciler:
     async def book(self, account_name: str) -> Any:
         others = [
             (PositionSpec.model_validate(o["spec"]), PositionStatus.model_validate(o.get("status") or {}))
-            for o in await self.rt.kube.list("positions", self.t.namespace)
-            if o["metadata"]["uid"] != self.t.uid and o["spec"].get("accountRef", {}).get("name") == account_name
+            for o in await self.runtime.kube.list("positions", self.target.namespace)
+            if o["metadata"]["uid"] != self.target.uid and o["spec"].get("accountRef", {}).get("name") == account_name
         ]
-        return book_from(others, datetime.now(UTC))
+        return book_from(others, self.clock.now())
 
     async def steps(
         self,
         status: PositionStatus,
         deleting: bool,
-        account: Account,
+        account: AccountPort,
         risk: RiskContext | None,
         until: Callable[[PositionStatus], bool] = lambda _: False,
     ) -> PositionStatus:
@@ -471,16 +376,16 @@ class Reconciler:
             except ccxt.BaseError as error:
                 status = await self.observe_failed(status, error)
                 break
-            now = datetime.now(UTC)
+            now = self.clock.now()
             step = plan(
-                self.t.spec,
+                self.target.spec,
                 status,
                 observation,
-                uid=self.t.uid,
-                generation=self.t.generation,
+                uid=self.target.uid,
+                generation=self.target.generation,
                 deleting=deleting,
                 now=now,
-                paused=self.t.paused,
+                paused=self.target.paused,
                 risk=risk,
             )
             after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
@@ -503,36 +408,36 @@ class Reconciler:
     async def observe_failed(self, status: PositionStatus, error: ccxt.BaseError) -> PositionStatus:
         EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
         if isinstance(error, ccxt.BadSymbol) and status.entryOrder is None:
-            now = datetime.now(UTC)
-            step = unknown_symbol(status, self.t.spec.symbol, generation=self.t.generation, now=now)
+            now = self.clock.now()
+            step = unknown_symbol(status, self.target.spec.symbol, generation=self.target.generation, now=now)
             return (await self.apply(status, step, now))[0]
         after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
         if after.conditions == status.conditions:  # each new kind of failure once, not every second
             return status
-        event = self.audit_event("ExchangeError", status, describe(error), key=_now_key())
-        return await self.commit(status, after, [event])
+        event = self.audit_event("ExchangeError", status, describe(error), key=self.clock.now().isoformat())
+        return await self.audit.commit(status, after, [event])
 
-    async def observe(self, account: Account, status: PositionStatus) -> Observation:
+    async def observe(self, account: AccountPort, status: PositionStatus) -> Observation:
         """This Position's view of the account's shared snapshot. It must be newer than this Position's last
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
-        spec, uid = self.t.spec, self.t.uid
+        spec, uid = self.target.spec, self.target.uid
         await account.gateway.rules(spec.symbol)  # an unknown symbol fails here, not in a wait for its mark
         watcher = Watcher(
             spec.symbol,
             spec.side,
             client_id_prefix(uid),
             follows_mark(spec, status),
-            self.rt.wake(uid),
+            self.runtime.wake(uid),
             resting=entry_rests(status),
             protecting=protecting_orders(status),
         )
         account.observer.watch(uid, watcher)
-        fresh_enough = time.monotonic() - 2 * account.observer.interval() - 1
+        fresh_enough = self.clock.monotonic() - 2 * account.observer.interval() - 1
         # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs
         # only the position and the mark.
         records = records_to_observe(status)
         answered = bool(records) and all(account.gateway.ended(client_id) for client_id, _ in records)
-        acted_at = self.rt.acted_at.get(uid, -math.inf)  # never acted: any snapshot fresh enough
+        acted_at = self.runtime.acted_at.get(uid, -math.inf)  # never acted: any snapshot fresh enough
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
         return await account.gateway.observe(spec, status, snapshot)
 
@@ -540,28 +445,20 @@ class Reconciler:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""
         action = step.action
         events = self.generation_events(before, now) + self.audit_events(before, step, now)
-        opening = isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and action.purpose is Purpose.ENTRY
-        if opening and not await self.write(events):
-            # Risk-increasing: no committed intent, no order.
+        status = await self.audit.record(before, step, events)
+        if status is None:
+            # An entry whose intent the store could not take: it waits, and says so once.
             held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
             if not any(c.reason == "AuditUnavailable" for c in before.conditions):
                 waits = Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True)
                 self.event(waits)
                 # The wait itself is part of the story: it reaches the store with the backlog.
-                event = self.audit_event(waits.type, before, waits.message, occurred_at=now, key=_now_key())
-                held = self.buffered(held, [_buffered(event)])
+                event = self.audit_event(
+                    waits.type, before, waits.message, occurred_at=now, key=self.clock.now().isoformat()
+                )
+                held = self.audit.keep(held, [event])
             await self.save(before, held)
             return held, False
-        if action is not None and not opening and resends(before, step):
-            # Its intent is in status and the audit already: it goes out first, and this step is saved with its
-            # result (a stop the venue refused is sent again without two writes ahead of it).
-            self.unsaved.extend(events)
-            status = step.status
-        elif action is not None and not opening and not isinstance(action, SetMarginMode | SetLeverage):
-            # Risk-reducing (a stop, a take profit, a close, a cancel): it never waits for the audit store.
-            status = await self.carry(before, step.status, events)
-        else:
-            status = await self.commit(before, step.status, [] if opening else events)
         for note in step.notes:
             self.event(note)
             self.count(note)
@@ -574,10 +471,10 @@ class Reconciler:
         observation must also be taken after the send. What the request weighed comes out of the account's
         read budget."""
         if self.observer is not None:
-            self.observer.acted(self.t.uid)
+            self.observer.acted(self.target.uid)
             self.observer.spent(request_weight(action))
         if moves_size:
-            self.rt.acted_at[self.t.uid] = time.monotonic()
+            self.runtime.acted_at[self.target.uid] = self.clock.monotonic()
 
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:
         purpose = _purpose(action)
@@ -588,7 +485,7 @@ class Reconciler:
         # snapshot predates is looked up by its client id.
         moves_size = isinstance(action, PlaceMarketOrder | PlaceLimitOrder)
         try:
-            order_id = await self.gateway.execute(self.t.spec.symbol, action)
+            order_id = await self.gateway.execute(self.target.spec.symbol, action)
         except ccxt.BaseError as error:
             self.sent(action, moves_size)  # the outcome may be unknown: look again
             # An entry or a close that may have gone through is looked up in the same pass (a filled entry's stop
@@ -615,7 +512,7 @@ class Reconciler:
             )
         # The next step follows at once and writes this with its own record (or the pass's end does): one status
         # write per action, not two.
-        self.unsaved.append(event)
+        self.audit.defer([event])
         return after, True
 
     async def failed(self, status: PositionStatus, action: Action, error: ccxt.BaseError) -> PositionStatus:
@@ -623,7 +520,9 @@ class Reconciler:
         outcome = classify(error)
         message = describe(error)
         purpose = _purpose(action)
-        after = record_failure(status, action, outcome, message, now=datetime.now(UTC), generation=self.t.generation)
+        after = record_failure(
+            status, action, outcome, message, now=self.clock.now(), generation=self.target.generation
+        )
         detail = {
             "purpose": purpose,
             "outcome": outcome.value,
@@ -631,13 +530,15 @@ class Reconciler:
             "attempt": after.failedAttempts,
         }
         # Each failure is its own row (the attempt is part of its identity).
-        event = self.order_event("ExchangeError", status, action, message, detail=detail, key=_now_key())
+        event = self.order_event(
+            "ExchangeError", status, action, message, detail=detail, key=self.clock.now().isoformat()
+        )
         self.event(Note("ExchangeError", f"{purpose}: {message}", warning=True))
         events = [event]
         if outcome is Outcome.REJECTED and not isinstance(action, CancelOrder | SetMarginMode | SetLeverage):
             events.append(self.order_event("OrderRejected", status, action, message))
         if after.phase is not status.phase:
-            events.append(self.phase_event(status.phase, after, datetime.now(UTC)))
+            events.append(self.phase_event(status.phase, after, self.clock.now()))
         after = self.with_condition(after, "Synced", False, f"Exchange{outcome.value.title()}", f"{purpose}: {message}")
         # The planner decides what a failure means next pass (retry after back-off, fail, escalate).
-        return await self.commit(status, after, events)
+        return await self.audit.commit(status, after, events)

@@ -13,12 +13,12 @@ from typing import Any
 import ccxt
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode, Side
-from controller.audit.store import AuditEvent, AuditStore, AuditUnavailable
+from controller.audit.store import AuditEvent, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
-from controller.handlers.kube import Kube
 from controller.handlers.leader import Leadership
 from controller.handlers.observer import AccountObserver
+from controller.handlers.ports import AuditLog, KubeApi
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 from controller.settings import ObservationSettings, Settings
 
@@ -52,8 +52,8 @@ class AccountNotReady(Exception):
 
 @dataclass
 class Runtime:
-    kube: Kube
-    audit: AuditStore
+    kube: KubeApi
+    audit: AuditLog
     settings: Settings = field(default_factory=Settings)
     leadership: Leadership | None = None
     """None runs without leader election (a single replica, e.g. ``make run``)."""

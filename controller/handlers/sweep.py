@@ -69,17 +69,17 @@ def _owner(position: dict[str, Any]) -> Owner:
 
 class Sweep:
     def __init__(self, runtime: Runtime, account: Account, namespace: str, name: str, body: kopf.Body) -> None:
-        self.rt, self.account, self.namespace, self.name, self.body = runtime, account, namespace, name, body
+        self.runtime, self.account, self.namespace, self.name, self.body = runtime, account, namespace, name, body
 
     async def report(self, type_: str, message: str, once: str, **detail: Any) -> None:
         """A Kubernetes event on the account, an audit row and a metric; a standing finding is reported once
         per replica, not every sweep."""
-        if once in self.rt.reported:
+        if once in self.runtime.reported:
             return
-        self.rt.reported.add(once)
+        self.runtime.reported.add(once)
         DRIFT.labels(type_.removeprefix("Drift")).inc()
         kopf.warn(self.body, reason=type_, message=message)
-        await self.rt.audit_event(type_, message, namespace=self.namespace, name=self.name, **detail)
+        await self.runtime.audit_event(type_, message, namespace=self.namespace, name=self.name, **detail)
 
     async def orphan(self, orphan: Orphan) -> None:
         detail = {"clientOrderId": orphan.client_order_id, "symbol": orphan.symbol, "repair": orphan.reason}
@@ -108,7 +108,7 @@ class Sweep:
             await self.report("DriftUntrackedPosition", message, once, repair="reported", **detail)
             return
         name = self.adoption_name(found, positions)
-        if await self.rt.kube.create("positions", self.namespace, self.adoption(found, name)):
+        if await self.runtime.kube.create("positions", self.namespace, self.adoption(found, name)):
             message = f"untracked position {what}: adopted as Position {name}"
             await self.report("DriftUntrackedPosition", message, once, repair=f"adopted as {name}", **detail)
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 
+from controller.audit.store import JsonRecord
 from paper.requestlog import LoggedRequest
 
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "TRIGGERING"})
@@ -27,23 +28,8 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-class _Record:
-    """JSON in and out; Decimal fields travel as strings."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}  # type: ignore[call-overload]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Self:
-        values = dict(data)
-        for f in fields(cls):  # type: ignore[arg-type]
-            if "Decimal" in str(f.type) and values.get(f.name) is not None:
-                values[f.name] = Decimal(values[f.name])
-        return cls(**values)
-
-
 @dataclass(frozen=True)
-class ExchangeOrder(_Record):
+class ExchangeOrder(JsonRecord):
     """A regular or algo (conditional) order as the venue recorded it."""
 
     api_key: str
@@ -67,7 +53,7 @@ class ExchangeOrder(_Record):
 
 
 @dataclass(frozen=True)
-class ExchangeTrade(_Record):
+class ExchangeTrade(JsonRecord):
     api_key: str
     symbol: str
     trade_id: str
@@ -88,12 +74,12 @@ class ExchangeTrade(_Record):
 
 
 @dataclass(frozen=True)
-class ExchangeRequest(LoggedRequest, _Record):
+class ExchangeRequest(LoggedRequest, JsonRecord):
     """An exchange request as the venue logged it, saved with the evidence."""
 
 
 @dataclass(frozen=True)
-class PositionRecord(_Record):
+class PositionRecord(JsonRecord):
     """A Position the run created; ``status`` is its last status (the final one unless it was deleted)."""
 
     namespace: str
@@ -112,7 +98,7 @@ class PositionRecord(_Record):
 
 
 @dataclass(frozen=True)
-class AuditEventRow(_Record):
+class AuditEventRow(JsonRecord):
     seq: int
     position_uid: str | None
     type: str
@@ -126,7 +112,7 @@ class AuditEventRow(_Record):
 
 
 @dataclass(frozen=True)
-class AuditFillRow(_Record):
+class AuditFillRow(JsonRecord):
     position_uid: str | None
     symbol: str
     trade_id: str
@@ -139,7 +125,7 @@ class AuditFillRow(_Record):
 
 
 @dataclass(frozen=True)
-class FaultRecord(_Record):
+class FaultRecord(JsonRecord):
     """One fault the run injected. ``target``: the replica for process faults, the api key for exchange ones."""
 
     kind: str
@@ -163,13 +149,13 @@ class Evidence:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "positions": [p.to_json() for p in self.positions],
-            "orders": [o.to_json() for o in self.orders],
-            "trades": [t.to_json() for t in self.trades],
-            "requests": [r.to_json() for r in self.requests],
-            "events": [e.to_json() for e in self.events],
-            "fills": [f.to_json() for f in self.fills],
-            "faults": [f.to_json() for f in self.faults],
+            "positions": [p.to_dict() for p in self.positions],
+            "orders": [o.to_dict() for o in self.orders],
+            "trades": [t.to_dict() for t in self.trades],
+            "requests": [r.to_dict() for r in self.requests],
+            "events": [e.to_dict() for e in self.events],
+            "fills": [f.to_dict() for f in self.fills],
+            "faults": [f.to_dict() for f in self.faults],
             "end": self.end,
             "leader_election": self.leader_election,
         }
@@ -177,13 +163,13 @@ class Evidence:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evidence:
         return cls(
-            positions=[PositionRecord.from_json(p) for p in data["positions"]],
-            orders=[ExchangeOrder.from_json(o) for o in data["orders"]],
-            trades=[ExchangeTrade.from_json(t) for t in data["trades"]],
-            requests=[ExchangeRequest.from_json(r) for r in data["requests"]],
-            events=[AuditEventRow.from_json(e) for e in data["events"]],
-            fills=[AuditFillRow.from_json(f) for f in data["fills"]],
-            faults=[FaultRecord.from_json(f) for f in data["faults"]],
+            positions=[PositionRecord.from_dict(p) for p in data["positions"]],
+            orders=[ExchangeOrder.from_dict(o) for o in data["orders"]],
+            trades=[ExchangeTrade.from_dict(t) for t in data["trades"]],
+            requests=[ExchangeRequest.from_dict(r) for r in data["requests"]],
+            events=[AuditEventRow.from_dict(e) for e in data["events"]],
+            fills=[AuditFillRow.from_dict(f) for f in data["fills"]],
+            faults=[FaultRecord.from_dict(f) for f in data["faults"]],
             end=data["end"],
             leader_election=data.get("leader_election", True),
         )

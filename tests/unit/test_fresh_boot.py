@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from types import ModuleType, SimpleNamespace
 from typing import Any, cast
 
@@ -19,8 +18,9 @@ from controller.handlers import leader as leader_module
 from controller.handlers import observer as observer_module
 from controller.handlers.leader import Leadership
 from controller.handlers.observer import _BURST_CYCLES, AccountObserver, Watcher, cycle_weight
-from controller.reconcile.model import OpenOrder, Snapshot, client_id_prefix
+from controller.reconcile.model import client_id_prefix
 from controller.settings import LeaseSettings
+from tests.fakes import FakeGateway
 
 BTC = "BTC/USDT:USDT"
 UPTIME = 5.0
@@ -47,29 +47,10 @@ def test_a_fresh_observer_has_never_read_peeked_or_spent(monkeypatch: pytest.Mon
     assert obs._last_peek + obs._peek_interval([BTC]) <= clock()  # and so is the first peek
 
 
-@dataclass
-class SignallingGateway:
-    """Snapshots taken now on the observer's clock; ``read`` is set by the first."""
-
-    clock: Any
-    read: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def ended(self, client_id: str) -> None:
-        return None
-
-    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
-        return {}
-
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
-        taken_at = self.clock()
-        self.read.set()
-        return Snapshot(taken_at, {}, {}, {}, {})
-
-
 async def test_a_fresh_observers_first_timed_read_does_not_wait_for_an_interval_after_boot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    gateway = SignallingGateway(booted_moments_ago(monkeypatch, observer_module))
+    gateway = FakeGateway(clock=booted_moments_ago(monkeypatch, observer_module))
     obs = AccountObserver("ns/paper", cast(Any, gateway), lambda: True, floor_seconds=3600)
     obs.watch("uid-a", Watcher(BTC, Side.LONG, client_id_prefix("uid-a"), False, asyncio.Event()))
     try:

@@ -6,7 +6,6 @@ the real read against the paper exchange is covered end to end."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from controller.reconcile.model import (
     request_weight,
 )
 from controller.reconcile.planner import recheck_after
+from tests.fakes import FakeGateway
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
@@ -43,43 +43,6 @@ def test_a_cycle_weighs_the_same_for_any_number_of_positions_and_stays_in_budget
         interval = cycle_interval(symbols, 420, 1.0)
         assert cycle_weight(symbols) * 60 / interval <= 420
     assert cycle_interval(1, 420, 1.0) == pytest.approx(8 * 60 / 420)
-
-
-@dataclass
-class PreparedGateway:
-    snapshots: list[Snapshot]
-    reads: int = 0
-    fail: bool = False
-    symbols_asked: list[frozenset[str]] = field(default_factory=list)
-    every_position: list[bool] = field(default_factory=list)
-    orders: list[bool] = field(default_factory=list)
-    resting: dict[str, OpenOrder] = field(default_factory=dict)
-    peeks: int = 0
-
-    def ended(self, client_id: str) -> ObservedOrder | None:
-        return None
-
-    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
-        self.peeks += 1
-        return self.resting
-
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
-        self.reads += 1
-        self.symbols_asked.append(symbols)
-        self.every_position.append(every_position)
-        self.orders.append(orders)
-        await asyncio.sleep(0.01)
-        if self.fail:
-            raise ccxt.NetworkError("connection refused")
-        return self.snapshots[min(self.reads - 1, len(self.snapshots) - 1)]
-
-
-class TimedGateway(PreparedGateway):
-    """Its snapshots are taken now (on the observer's clock), so a read asked for after a push can be told apart."""
-
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
-        started = time.monotonic()
-        return dataclasses.replace(await super().snapshot(symbols, every_position, orders), taken_at=started)
 
 
 def snap(
@@ -99,7 +62,7 @@ def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False) -> Watcher:
 
 
 async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() -> None:
-    gateway = PreparedGateway([snap(10.0), snap(20.0, mark="65100"), snap(30.0, size="0")])
+    gateway = FakeGateway(snapshots=[snap(10.0), snap(20.0, mark="65100"), snap(30.0, size="0")])
     obs = observer(gateway)
     a, b, c = watcher("uid-a"), watcher("uid-b", ETH), watcher("uid-c", follows_mark=True)
     for uid, w in (("uid-a", a), ("uid-b", b), ("uid-c", c)):
@@ -122,7 +85,7 @@ async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_
     # The prepared reads were taken before the failed one below, on its clock (which reads a few seconds on a
     # machine booted moments ago: t is then below zero, and no "never acted" default may stand for 0.0).
     t = time.monotonic() - 60
-    gateway = PreparedGateway([snap(t + 10), snap(t + 50)])
+    gateway = FakeGateway(snapshots=[snap(t + 10), snap(t + 50)])
     obs = observer(gateway)
     obs.watch("uid-a", watcher("uid-a"))
     assert (await obs.snapshot(BTC, t)).taken_at == t + 10
@@ -139,7 +102,7 @@ async def test_a_position_that_acted_gets_a_newer_snapshot_and_a_failure_is_not_
 
 
 async def test_a_position_whose_orders_all_ended_reads_its_symbol_alone_after_acting() -> None:
-    gateway = TimedGateway([snap(0.0)])
+    gateway = FakeGateway(snapshots=[snap(0.0)], clock=time.monotonic)
     obs = observer(gateway)
     obs.watch("uid-a", watcher("uid-a"))
     obs.watch("uid-b", watcher("uid-b", ETH))
@@ -166,7 +129,7 @@ async def test_an_older_failure_does_not_stand_in_for_a_read(monkeypatch: pytest
     # A refused read (a 418 in a chaos run) must not hold a Position that needs a newer snapshot (to re-place a
     # refused stop) until the timed cycle reads again: after the back-off, its ask reads, once for all callers.
     monkeypatch.setattr(observer_module, "_FAILURE_BACKOFF_SECONDS", 0.05)
-    gateway = TimedGateway([snap(0.0)])
+    gateway = FakeGateway(snapshots=[snap(0.0)], clock=time.monotonic)
     obs = observer(gateway)
     obs.watch("uid-a", watcher("uid-a"))
     acted_at = time.monotonic()
@@ -197,7 +160,7 @@ async def test_an_older_failure_does_not_stand_in_for_a_read(monkeypatch: pytest
 
 async def test_a_position_that_sent_an_order_is_woken_by_the_next_snapshot_even_if_its_slice_looks_unchanged() -> None:
     # Its stop was placed and then cancelled by the venue between two snapshots: the slice is as it was.
-    gateway = PreparedGateway([snap(10.0), snap(20.0), snap(40.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0), snap(20.0), snap(40.0)])
     obs = observer(gateway)
     a = watcher("uid-a")
     obs.watch("uid-a", a)
@@ -217,7 +180,7 @@ async def test_a_position_that_sent_an_order_is_woken_by_the_next_snapshot_even_
 
 
 async def test_pushes_are_answered_at_once_but_never_spend_more_than_the_weight_budget() -> None:
-    gateway = PreparedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)])
     # One cycle of one symbol weighs 8: a budget of 8 a second, and no timed cycle within the test.
     obs = observer(gateway, weight_per_minute=8 * 60)
     obs.watch("uid-a", watcher("uid-a"))
@@ -234,7 +197,7 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
     before = snap(10.0)
     before.open_orders.update(resting)
-    gateway = TimedGateway([before, snap(20.0)], resting=dict(resting))
+    gateway = FakeGateway(snapshots=[before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
     obs = observer(gateway, weight_per_minute=600)
     a = watcher("uid-a")
     a.resting = True
@@ -254,7 +217,7 @@ async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fi
     resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
     before = snap(10.0)
     before.open_orders.update(resting)
-    gateway = TimedGateway([before, before, snap(20.0)], resting=dict(resting))
+    gateway = FakeGateway(snapshots=[before, before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
     obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second; a peek every 0.5 s
     a = watcher("uid-a")
     a.resting = True
@@ -291,7 +254,7 @@ class PushedEvents:
 async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_others_wait_for_the_budget() -> None:
     entry = client_order_id("uid-a", Purpose.ENTRY)
     stop, old_stop = client_order_id("uid-a", Purpose.STOP, 2), client_order_id("uid-a", Purpose.STOP, 1)
-    gateway = TimedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
     stream = PushedEvents()
     obs = observer(gateway, weight_per_minute=8, stream_client=stream)  # one cycle's weight a minute
     a = watcher("uid-a")
@@ -322,7 +285,7 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
 
 
 async def test_a_read_a_push_called_for_happens_once_even_if_its_position_is_gone_by_then() -> None:
-    gateway = TimedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
     obs = observer(gateway)
     obs.watch("uid-a", watcher("uid-a", ETH))
     await obs.refresh()
@@ -340,7 +303,7 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
     assert (request_weight(place), request_weight(cancel)) == (0, 1)  # orders count against other limits
     reads, waits = [], []
     for moves in (0, 8, 1000):  # a trailing stop moved: each move placed a stop and cancelled the one before
-        gateway = TimedGateway([snap(10.0)])
+        gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
         obs = observer(gateway, weight_per_minute=8 * 60, floor_seconds=0.5)  # a read (8) a second
         obs.watch("uid-a", watcher("uid-a"))
         await asyncio.sleep(0.05)  # the first read
@@ -358,7 +321,7 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
 
 
 async def test_what_actions_weigh_is_paid_before_the_reads_that_pushes_call_for() -> None:
-    gateway = PreparedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)])
     obs = observer(gateway, weight_per_minute=8 * 60)  # a read (8) a second
     obs.watch("uid-a", watcher("uid-a"))
     await asyncio.sleep(0.05)
@@ -374,7 +337,7 @@ async def test_what_actions_weigh_is_paid_before_the_reads_that_pushes_call_for(
 
 
 async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_more_than_one_interval() -> None:
-    gateway = PreparedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)])
     obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second
     obs.watch("uid-a", watcher("uid-a"))
     await asyncio.sleep(0.05)
@@ -385,7 +348,7 @@ async def test_a_burst_of_positions_own_asks_never_holds_back_the_next_push_by_m
 
 
 async def test_a_replaced_observer_serves_a_late_pass_but_never_cycles_again() -> None:
-    gateway = PreparedGateway([snap(10.0)])
+    gateway = FakeGateway(snapshots=[snap(10.0)])
     obs = observer(gateway, floor_seconds=0.01)
     obs.watch("uid-a", watcher("uid-a"))
     await obs.close()

@@ -1,0 +1,137 @@
+"""What the shell needs of the world, as ``Protocol``s: the Kubernetes API, the audit store, an account's exchange
+gateway and observer, and the clock. The runtime passes the real ones; the unit tests pass fakes
+(``tests/fakes.py``), so a pass is tested without an API server, a database or an exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
+from controller.audit.store import AuditEvent, Fill
+from controller.handlers.observer import Watcher
+from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, Snapshot
+
+
+class KubeApi(Protocol):
+    """The Kubernetes API calls Warden makes itself (kopf does the watching)."""
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]: ...
+
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> bool: ...
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str: ...
+
+    async def secret(self, namespace: str, name: str) -> Any: ...
+
+
+class AuditLog(Protocol):
+    """The audit store: raises ``AuditUnavailable`` at once while it knows it is down."""
+
+    @property
+    def available_soon(self) -> bool: ...
+
+    async def record(self, events: list[AuditEvent]) -> None: ...
+
+    async def record_fills(self, fills: list[Fill]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ExchangeGateway(Protocol):
+    """What a pass asks of an account's exchange."""
+
+    @property
+    def client(self) -> Any: ...
+
+    async def rules(self, symbol: str) -> MarketRules: ...
+
+    # Awaitables, not coroutines: the gateway's methods are wrapped by a decorator that says only that.
+    def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Awaitable[Observation]: ...
+
+    def ended(self, client_id: str) -> ObservedOrder | None: ...
+
+    def execute(self, symbol: str, action: Action) -> Awaitable[str | None]: ...
+
+
+class AccountWatch(Protocol):
+    """An account's shared observation, as one Position uses it."""
+
+    def watch(self, uid: str, watcher: Watcher) -> None: ...
+
+    def interval(self) -> float: ...
+
+    async def snapshot(
+        self, symbol: str, newer_than: float, acted_at: float = ..., answered: bool = ...
+    ) -> Snapshot: ...
+
+    def acted(self, uid: str) -> None: ...
+
+    def spent(self, weight: int) -> None: ...
+
+
+class AccountPort(Protocol):
+    @property
+    def spec(self) -> ExchangeAccountSpec: ...
+
+    @property
+    def gateway(self) -> ExchangeGateway: ...
+
+    @property
+    def observer(self) -> AccountWatch: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Wall-clock time (UTC): what records and conditions carry."""
+        ...
+
+    def monotonic(self) -> float:
+        """For intervals: never goes back."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class Shell(Protocol):
+    """What one reconcile pass needs of the runtime it runs in."""
+
+    @property
+    def kube(self) -> KubeApi: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def replica(self) -> str: ...
+
+    @property
+    def epoch(self) -> int | None: ...
+
+    @property
+    def acted_at(self) -> dict[str, float]: ...
+
+    @property
+    def filled_at(self) -> dict[str, float]: ...
+
+    @property
+    def known_version(self) -> dict[str, str]: ...
+
+    def may_act(self) -> bool: ...
+
+    async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> AccountPort: ...
+
+    def account_lock(self, namespace: str, account_name: str) -> asyncio.Lock: ...
+
+    def wake(self, uid: str) -> asyncio.Event: ...

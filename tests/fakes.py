@@ -1,0 +1,237 @@
+"""Stand-ins for the shell's collaborators (``controller/handlers/ports.py``), shared by the unit tests.
+
+Every fake appends what it was asked to one ``Journal``, so a test reads the order of status writes, audit
+writes and sends across all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
+from controller.audit.store import AuditEvent, AuditUnavailable, Fill
+from controller.handlers.observer import Watcher
+from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, OpenOrder, Snapshot
+
+
+@dataclass
+class Journal:
+    """What happened, in order: ("status", status dict) / ("audit", event types) / ("fills", n) / ("send", action)."""
+
+    entries: list[tuple[str, Any]] = field(default_factory=list)
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.entries]
+
+    def of(self, kind: str) -> list[Any]:
+        return [what for k, what in self.entries if k == kind]
+
+
+@dataclass
+class FakeKube:
+    """The API server: objects by (plural, namespace, name), each read and status write journalled."""
+
+    journal: Journal = field(default_factory=Journal)
+    objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+    version: int = 10
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append(name)
+        return self.objects.get((plural, namespace, name))
+
+    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        return [o for (p, ns, _), o in self.objects.items() if p == plural and namespace in (None, ns)]
+
+    async def create(self, plural: str, namespace: str, body: dict[str, Any]) -> bool:
+        key = (plural, namespace, body["metadata"]["name"])
+        if key in self.objects:
+            return False
+        self.objects[key] = body
+        return True
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str:
+        self.journal.entries.append(("status", status))
+        self.version += 1
+        return str(self.version)
+
+    async def secret(self, namespace: str, name: str) -> Any:
+        raise LookupError(f"no Secret {namespace}/{name} in the fake")
+
+
+@dataclass
+class FakeAudit:
+    """The audit store; ``down`` refuses every write at once, as the real one does during a known outage."""
+
+    journal: Journal = field(default_factory=Journal)
+    down: bool = False
+    events: list[AuditEvent] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def available_soon(self) -> bool:
+        return not self.down
+
+    async def record(self, events: list[AuditEvent]) -> None:
+        if self.down:
+            raise AuditUnavailable("the fake store is down")
+        self.journal.entries.append(("audit", [e.type for e in events]))
+        self.events.extend(events)
+
+    async def record_fills(self, fills: list[Fill]) -> None:
+        if self.down:
+            raise AuditUnavailable("the fake store is down")
+        self.journal.entries.append(("fills", len(fills)))
+        self.fills.extend(fills)
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class FakeGateway:
+    """An account's exchange. To the observer: ``snapshots`` in turn (the last one again and again), taken now on
+    ``clock`` if one is given, and ``resting`` orders to a peek. To a pass: ``observation``, and every order taken
+    (or ``error`` raised)."""
+
+    journal: Journal = field(default_factory=Journal)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    clock: Callable[[], float] | None = None
+    fail: bool = False
+    resting: dict[str, OpenOrder] = field(default_factory=dict)
+    reads: int = 0
+    peeks: int = 0
+    symbols_asked: list[frozenset[str]] = field(default_factory=list)
+    every_position: list[bool] = field(default_factory=list)
+    orders: list[bool] = field(default_factory=list)
+    read: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the first read that succeeds."""
+    observation: Observation | None = None
+    error: Exception | None = None
+    rules_of: MarketRules = field(
+        default_factory=lambda: MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100"), Decimal("0.1"))
+    )
+    client: Any = None
+
+    def ended(self, client_id: str) -> ObservedOrder | None:
+        return None
+
+    async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
+        self.peeks += 1
+        return self.resting
+
+    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
+        started = None if self.clock is None else self.clock()
+        self.reads += 1
+        self.symbols_asked.append(symbols)
+        self.every_position.append(every_position)
+        self.orders.append(orders)
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ccxt.NetworkError("connection refused")
+        shown = self.snapshots or [Snapshot(0.0, {}, {}, {}, {})]
+        taken = shown[min(self.reads, len(shown)) - 1]
+        self.read.set()
+        return taken if started is None else dataclasses.replace(taken, taken_at=started)
+
+    async def rules(self, symbol: str) -> MarketRules:
+        return self.rules_of
+
+    async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
+        assert self.observation is not None, "set the observation the pass should see"
+        return self.observation
+
+    async def execute(self, symbol: str, action: Action) -> str | None:
+        self.journal.entries.append(("send", action))
+        if self.error is not None:
+            raise self.error
+        return f"x{len(self.journal.of('send'))}"
+
+
+@dataclass
+class FakeObserver:
+    acted_for: list[str] = field(default_factory=list)
+    weight: int = 0
+
+    def watch(self, uid: str, watcher: Watcher) -> None:
+        pass
+
+    def interval(self) -> float:
+        return 1.0
+
+    async def snapshot(
+        self, symbol: str, newer_than: float, acted_at: float = -math.inf, answered: bool = False
+    ) -> Snapshot:
+        return Snapshot(max(newer_than, acted_at), {}, {}, {}, {})
+
+    def acted(self, uid: str) -> None:
+        self.acted_for.append(uid)
+
+    def spent(self, weight: int) -> None:
+        self.weight += weight
+
+
+@dataclass
+class FakeAccount:
+    spec: ExchangeAccountSpec
+    gateway: FakeGateway
+    observer: FakeObserver
+
+
+@dataclass
+class FakeClock:
+    """Stands still unless a test moves it."""
+
+    wall: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    mono: float = 100.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+
+@dataclass
+class FakeRuntime:
+    """The runtime as one pass sees it (``ports.Shell``), with every collaborator fake and one journal."""
+
+    journal: Journal = field(default_factory=Journal)
+    leader: bool = True
+    replica: str = "replica-0"
+    epoch: int | None = 1
+    acted_at: dict[str, float] = field(default_factory=dict)
+    filled_at: dict[str, float] = field(default_factory=dict)
+    known_version: dict[str, str] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    wakes: dict[str, asyncio.Event] = field(default_factory=dict)
+    kube: FakeKube = field(init=False)
+    audit: FakeAudit = field(init=False)
+    account_of: FakeAccount = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kube = FakeKube(self.journal)
+        self.audit = FakeAudit(self.journal)
+        spec = ExchangeAccountSpec.model_validate({"exchange": "binanceusdm", "credentialsSecretRef": {"name": "s"}})
+        self.account_of = FakeAccount(spec, FakeGateway(self.journal), FakeObserver())
+
+    def may_act(self) -> bool:
+        return self.leader
+
+    async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> FakeAccount:
+        return self.account_of
+
+    def account_lock(self, namespace: str, account_name: str) -> asyncio.Lock:
+        return self.locks.setdefault(f"account/{namespace}/{account_name}", asyncio.Lock())
+
+    def wake(self, uid: str) -> asyncio.Event:
+        return self.wakes.setdefault(uid, asyncio.Event())

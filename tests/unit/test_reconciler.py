@@ -1,0 +1,179 @@
+"""The reconciler's steps against fakes (``tests/fakes.py``): the planner's real steps, applied by the shell, with
+every status write, audit write and send in one journal.
+
+The promises: an entry waits for its committed intent (no store, no entry); a stop's, a close's or a cancel's
+records ride in the status write that records its intent, whether the store is up or not; intent is written
+before every send; one status write per action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import ccxt
+import kopf
+import pytest
+
+from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.handlers.reconciler import Reconciler, Target
+from controller.reconcile.model import CancelOrder, Note, Observation, PlaceMarketOrder, PlaceStopOrder, Step
+from controller.reconcile.results import record_success
+from tests.fakes import FakeClock, FakeRuntime
+from tests.unit.test_planner import CLOSE, ENTRY, STOP1, UID, obs, run, seen, spec
+
+
+@pytest.fixture(autouse=True)
+def posted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Kubernetes events, which kopf posts only inside its operator."""
+    notes: list[str] = []
+    monkeypatch.setattr(kopf, "info", lambda body, reason, message: notes.append(reason))
+    monkeypatch.setattr(kopf, "warn", lambda body, reason, message: notes.append(reason))
+    yield notes
+
+
+def reconciler(runtime: FakeRuntime) -> Reconciler:
+    """One pass's reconciler, past its observation (which gives it the account's gateway and observer)."""
+    made = Reconciler(runtime, Target("ns", "p", UID, 1, spec(), body={}), FakeClock())
+    made.gateway, made.observer = runtime.account_of.gateway, runtime.account_of.observer
+    return made
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    before: PositionStatus
+    step: Step
+
+
+FILLED = seen(ENTRY, OrderState.FILLED, average_price=Decimal("65000"))
+RESTING = obs(size="0.010", orders={ENTRY: FILLED, STOP1: seen(STOP1, OrderState.OPEN, filled="0", exchange_id="2")})
+
+
+def sent(step: Step, order_id: str) -> PositionStatus:
+    assert step.action is not None
+    return record_success(step.status, step.action, order_id)
+
+
+def cases() -> list[Case]:
+    """The lifecycle's actions, each as the planner asks for it: entry, stop, close, cancel of the stop."""
+    entry = run(spec(), PositionStatus(), obs())
+    stop = run(spec(), sent(entry, "1"), obs(size="0.010", orders={ENTRY: FILLED}))
+    protected = run(spec(), sent(stop, "2"), RESTING).status
+    closing = run(spec(), run(spec(), protected, RESTING, deleting=True).status, RESTING, deleting=True)
+    flat: Observation = obs(orders={**RESTING.orders, CLOSE: seen(CLOSE, OrderState.FILLED, exchange_id="3")})
+    cancel = run(spec(), sent(closing, "3"), flat, deleting=True)
+    found = [
+        Case("entry", PositionStatus(), entry),
+        Case("stop", sent(entry, "1"), stop),
+        Case("close", run(spec(), protected, RESTING, deleting=True).status, closing),
+        Case("cancel", sent(closing, "3"), cancel),
+    ]
+    kinds = [type(c.step.action) for c in found]
+    assert kinds == [PlaceMarketOrder, PlaceStopOrder, PlaceMarketOrder, CancelOrder], kinds
+    return found
+
+
+CASES = cases()
+REDUCING = [c for c in CASES if c.name != "entry"]
+
+
+def ids(case: Case) -> str:
+    return case.name
+
+
+def intents(status: dict[str, object]) -> list[str]:
+    backlog = status.get("auditBacklog") or []
+    assert isinstance(backlog, list)
+    return [b["type"] for b in backlog]
+
+
+async def test_an_entry_is_refused_without_the_store(posted: list[str]) -> None:
+    runtime = FakeRuntime()
+    runtime.audit.down = True
+    case = CASES[0]
+    status, go_on = await reconciler(runtime).apply(case.before, case.step, FakeClock().now())
+    assert not go_on and runtime.journal.kinds() == ["status"]  # no send
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready.status.value, ready.reason) == ("False", "AuditUnavailable")
+    assert [b.type for b in status.auditBacklog] == ["AuditUnavailable"] and "AuditUnavailable" in posted
+    assert status.entryOrder is None  # the intent was not recorded either
+
+
+async def test_an_entry_commits_its_intent_to_the_store_before_the_send() -> None:
+    runtime = FakeRuntime()
+    case = CASES[0]
+    await reconciler(runtime).apply(case.before, case.step, FakeClock().now())
+    assert runtime.journal.kinds() == ["audit", "status", "send"]
+    assert "EntryIntent" in runtime.journal.of("audit")[0]
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["store-up", "store-down"])
+@pytest.mark.parametrize("case", REDUCING, ids=ids)
+async def test_a_risk_reducing_steps_records_ride_in_its_status_write(case: Case, down: bool) -> None:
+    runtime = FakeRuntime()
+    runtime.audit.down = down
+    made = reconciler(runtime)
+    status, _ = await made.apply(case.before, case.step, FakeClock().now())
+    # The store is not asked before the send: the records are in the status write that records the intent.
+    assert runtime.journal.kinds() == ["status", "send"]
+    carried = intents(runtime.journal.of("status")[0])
+    assert {n.type for n in case.step.notes} <= set(carried)
+    # The pass's end writes them with the send's own record, and takes them out of the backlog once stored.
+    runtime.audit.down = False
+    after = await made.audit.commit(status, status, [])
+    assert runtime.journal.kinds() == ["status", "send", "audit", "status"]
+    assert runtime.journal.of("audit")[0][: len(carried)] == carried and not after.auditBacklog
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+async def test_intent_is_written_before_every_send_and_once_per_action(case: Case) -> None:
+    runtime = FakeRuntime()
+    made = reconciler(runtime)
+    status, go_on = await made.apply(case.before, case.step, FakeClock().now())
+    kinds = runtime.journal.kinds()
+    assert kinds.count("send") == 1 and kinds.count("status") == 1
+    assert kinds.index("status") < kinds.index("send")
+    written = runtime.journal.of("status")[0]
+    action = case.step.action
+    assert isinstance(action, PlaceMarketOrder | PlaceStopOrder | CancelOrder)
+    assert action.client_order_id in str(written)  # the intent names the order the send then carries
+    # The send's result is not a second write of its own: it waits for the next step's (here the pass's end).
+    assert go_on and made.audit.pending
+    await made.audit.commit(status, status, [])
+    assert runtime.journal.kinds().count("status") == 2
+
+
+async def test_a_resend_goes_out_before_any_write() -> None:
+    """A retry of an order whose intent is already recorded: its step is saved with the send's result."""
+    runtime = FakeRuntime()
+    case = CASES[1]
+    again = Step(case.step.status, case.step.action, (Note("StopIntent", "again"),))
+    await reconciler(runtime).apply(case.step.status, again, FakeClock().now())
+    assert runtime.journal.kinds() == ["send"]
+
+
+async def test_a_failed_send_is_one_write_with_its_error(posted: list[str]) -> None:
+    runtime = FakeRuntime()
+    runtime.account_of.gateway.error = ccxt.InvalidOrder("-2021 would immediately trigger")
+    case = CASES[1]
+    status, _ = await reconciler(runtime).apply(case.before, case.step, FakeClock().now())
+    assert runtime.journal.kinds() == ["status", "send", "audit", "status"]
+    assert "ExchangeError" in runtime.journal.of("audit")[0] and "ExchangeError" in posted
+    assert any(c.type == "Synced" and c.reason == "ExchangeRejected" for c in status.conditions)
+
+
+@pytest.mark.parametrize("down", [False, True], ids=["store-up", "store-down"])
+async def test_a_whole_pass_sends_its_entry_only_after_the_store_took_its_intent(down: bool) -> None:
+    runtime = FakeRuntime()
+    runtime.audit.down = down
+    runtime.account_of.gateway.observation = obs()
+    made = Reconciler(runtime, Target("ns", "p", UID, 1, spec(), body={}), FakeClock())
+    status = await made.run(PositionStatus(), deleting=False)
+    if down:
+        assert runtime.journal.kinds() == ["status"] and status.entryOrder is None
+    else:
+        # The send's own record rides in the next write (here the pass's end, as the entry is not yet seen).
+        assert runtime.journal.kinds() == ["audit", "status", "send", "audit", "status"]
+        assert runtime.journal.of("audit") == [["PositionCreated", "EntryIntent"], ["OrderPlaced", "PhaseChanged"]]
