@@ -24,7 +24,6 @@ from controller.api.types import (
 
 GROUP = "trading.warden.dev"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 IMMUTABLE = "self == oldSelf"
 

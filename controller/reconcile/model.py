@@ -242,9 +242,6 @@ class CancelOrder:
     purpose: Purpose
 
 
-CancelStopOrder = CancelOrder  # the shell's name for it; every cancel carries its purpose now
-
-
 @dataclass(frozen=True)
 class SetMarginMode:
     mode: MarginMode
