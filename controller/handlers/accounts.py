@@ -11,7 +11,7 @@ import kopf
 from controller.api.v1alpha1 import GROUP, VERSION, ConditionStatus, ExchangeAccountStatus
 from controller.exchange.errors import describe
 from controller.handlers.runtime import AccountNotReady, Runtime
-from controller.reconcile.planner import set_condition
+from controller.reconcile.status import set_condition
 
 READY_CHECK_SECONDS = 15.0
 

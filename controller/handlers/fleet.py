@@ -27,7 +27,7 @@ from controller.metrics import (
     UNPROTECTED,
     UNPROTECTED_SECONDS,
 )
-from controller.reconcile.planner import TERMINAL
+from controller.reconcile.phases import TERMINAL
 
 REFRESH_S = 5.0
 STALE_OBSERVATION_S = 60.0

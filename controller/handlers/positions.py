@@ -22,7 +22,9 @@ from controller.api.v1alpha1 import (
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
-from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
+from controller.reconcile.phases import TERMINAL
+from controller.reconcile.planner import PAUSE_ANNOTATION
+from controller.reconcile.status import recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
 log = logging.getLogger("warden.positions")

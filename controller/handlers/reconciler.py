@@ -63,19 +63,19 @@ from controller.reconcile.model import (
     records_to_observe,
     request_weight,
 )
-from controller.reconcile.planner import (
-    TERMINAL,
+from controller.reconcile.phases import TERMINAL
+from controller.reconcile.planner import plan
+from controller.reconcile.results import record_failure, record_success
+from controller.reconcile.risk import RiskContext, book_from
+from controller.reconcile.status import (
     all_records,
     entry_rests,
     follows_mark,
-    plan,
     protecting_orders,
     replace_status,
     set_condition,
     unknown_symbol,
 )
-from controller.reconcile.results import record_failure, record_success
-from controller.reconcile.risk import RiskContext, book_from
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.

@@ -20,7 +20,7 @@ from controller.exchange.errors import describe
 from controller.handlers.runtime import Account, AccountNotReady, Runtime
 from controller.metrics import DRIFT, ORDERS_CANCELED
 from controller.reconcile.model import CancelOrder, client_id_prefix
-from controller.reconcile.planner import TERMINAL
+from controller.reconcile.phases import TERMINAL
 from controller.reconcile.sweep import Orphan, Owner, Untracked, plan_sweep
 
 SWEEP_SECONDS = float(os.environ.get("WARDEN_SWEEP_INTERVAL", "30"))

@@ -21,7 +21,7 @@ from controller.reconcile.model import (
     SetLeverage,
     SetMarginMode,
 )
-from controller.reconcile.planner import failed_status, replace_status, update_records
+from controller.reconcile.status import failed_status, replace_status, update_records
 
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=30)

@@ -31,7 +31,7 @@ from controller.reconcile.model import (
     client_order_id,
     request_weight,
 )
-from controller.reconcile.planner import recheck_after
+from controller.reconcile.status import recheck_after
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
