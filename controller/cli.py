@@ -32,6 +32,7 @@ from aiohttp import web
 
 import controller.handlers  # noqa: F401 - registers the handlers with kopf
 from controller.api.v1alpha1 import GROUP
+from controller.api.vocabulary import EventType
 from controller.audit import history
 from controller.audit.migrations import migrate
 from controller.audit.store import AuditStore, AuditUnavailable
@@ -60,7 +61,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.startup()
 async def announce_start(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    await runtime.audit_event("ControllerStarted", f"replica {runtime.replica} started")
+    await runtime.audit_event(EventType.CONTROLLER_STARTED, f"replica {runtime.replica} started")
 
 
 @kopf.on.cleanup()
@@ -119,7 +120,7 @@ async def run() -> int:
         # acting and hand the Lease to a standby at once, rather than let it wait out the lease duration.
         if runtime.leadership is not None:
             await runtime.leadership.release()
-        await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")
+        await runtime.audit_event(EventType.CONTROLLER_STOPPED, f"replica {runtime.replica} stopped")
         for task in background:
             task.cancel()
         await health.cleanup()
@@ -128,7 +129,7 @@ async def run() -> int:
 
 
 def announcer(runtime: Runtime) -> Announce:
-    async def announce(type_: str, message: str, epoch: int) -> None:
+    async def announce(type_: EventType, message: str, epoch: int) -> None:
         await runtime.audit_event(type_, message, epoch=epoch)
 
     return announce

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, Phase, PositionSpec, PositionStatus
+from controller.api.vocabulary import ConditionType
 from controller.handlers.runtime import Runtime
 from controller.metrics import (
     AUDIT_BACKLOG,
@@ -38,7 +39,7 @@ def _since(moment: datetime | None, now: datetime) -> float:
     return 0.0 if moment is None else max((now - moment).total_seconds(), 0.0)
 
 
-def _condition(status: PositionStatus, type_: str) -> Any:
+def _condition(status: PositionStatus, type_: ConditionType) -> Any:
     return next((c for c in status.conditions if c.type == type_), None)
 
 
@@ -79,10 +80,10 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
             if status.closedAt is not None and status.closedAt.date() == now.date() and status.realizedPnl:
                 pnl[account] += status.realizedPnl
             continue
-        ready = _condition(status, "Ready")
+        ready = _condition(status, ConditionType.READY)
         entered = ready.lastTransitionTime if ready is not None else None
         phase_age[status.phase.value] = max(phase_age.get(status.phase.value, 0.0), _since(entered, now))
-        protected = _condition(status, "Protected")
+        protected = _condition(status, ConditionType.PROTECTED)
         if status.filled and (protected is None or protected.status != "True"):
             since = protected.lastTransitionTime if protected is not None else entered
             unprotected.setdefault(account, []).append(_since(since, now))

@@ -28,6 +28,7 @@ from controller.api.v1alpha1 import (
     PositionSpec,
     PositionStatus,
 )
+from controller.api.vocabulary import ConditionType, EventType, Reason
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
@@ -81,15 +82,22 @@ MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
 _FILL_NOTES = frozenset(
     {
-        "EntryPartiallyFilled",
-        "EntryFilled",
-        "CloseFilled",
-        "StopTriggered",
-        "TakeProfitTriggered",
-        "TrailingStopTriggered",
+        EventType.ENTRY_PARTIALLY_FILLED,
+        EventType.ENTRY_FILLED,
+        EventType.CLOSE_FILLED,
+        EventType.STOP_TRIGGERED,
+        EventType.TAKE_PROFIT_TRIGGERED,
+        EventType.TRAILING_STOP_TRIGGERED,
     }
 )
-_ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
+_ENTRY_FILL_NOTES = frozenset({EventType.ENTRY_PARTIALLY_FILLED, EventType.ENTRY_FILLED})
+_EXCHANGE_FAILURE = {
+    Outcome.REJECTED: Reason.EXCHANGE_REJECTED,
+    Outcome.RETRY: Reason.EXCHANGE_RETRY,
+    Outcome.UNKNOWN: Reason.EXCHANGE_UNKNOWN,
+    Outcome.ACCOUNT: Reason.EXCHANGE_ACCOUNT,
+}
+"""The Synced condition's reason after a failed action."""
 log = logging.getLogger("warden.reconcile")
 
 
@@ -184,16 +192,16 @@ class Reconciler:
         """Metrics that follow from what a step says happened."""
         if note.type.startswith("Drift"):
             DRIFT.labels(note.type.removeprefix("Drift")).inc()
-        elif note.type == "RiskRefused":
-            RISK_REFUSALS.labels(note.message.split(":", 1)[0]).inc()
-        elif note.type == "CloseRetry":
+        elif note.type is EventType.RISK_REFUSED and note.limit is not None:
+            RISK_REFUSALS.labels(note.limit).inc()
+        elif note.type is EventType.CLOSE_RETRY:
             CLOSE_FAILURES.labels(self.account_label).inc()
-        elif note.type in ("EntryFilled", "EntryPartiallyFilled"):
+        elif note.type in _ENTRY_FILL_NOTES:
             self.rt.filled_at.setdefault(self.t.uid, time.monotonic())
-        elif note.type == "StopPlaced" and self.t.uid in self.rt.filled_at:
+        elif note.type is EventType.STOP_PLACED and self.t.uid in self.rt.filled_at:
             FILL_TO_PROTECT.observe(time.monotonic() - self.rt.filled_at.pop(self.t.uid))
 
-    def audit_event(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
+    def audit_event(self, type_: EventType, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
         """An event about this Position, stamped with the acting replica and its leadership term."""
         values: dict[str, Any] = {
             "phase_before": status.phase.value,
@@ -238,7 +246,7 @@ class Reconciler:
     def phase_event(self, before: Phase, status: PositionStatus, now: datetime) -> AuditEvent:
         detail = {"realizedPnl": status.realizedPnl, "fees": status.fees, "filled": status.filled}
         return self.audit_event(
-            "PhaseChanged",
+            EventType.PHASE_CHANGED,
             status,
             f"{before.value} -> {status.phase.value}",
             occurred_at=now,
@@ -246,7 +254,9 @@ class Reconciler:
             detail={k: str(v) for k, v in detail.items() if v is not None} | {"exitReason": status.exitReason},
         )
 
-    def order_event(self, type_: str, status: PositionStatus, action: Action, message: str, **kw: Any) -> AuditEvent:
+    def order_event(
+        self, type_: EventType, status: PositionStatus, action: Action, message: str, **kw: Any
+    ) -> AuditEvent:
         kw.setdefault("detail", {"purpose": _purpose(action)})
         return self.audit_event(type_, status, message, client_order_id=_client_id(action), **kw)
 
@@ -259,12 +269,16 @@ class Reconciler:
         if status.observedGeneration is None:
             return [
                 self.audit_event(
-                    "PositionCreated", status, "Warden saw the Position", occurred_at=now, detail={"spec": spec}
+                    EventType.POSITION_CREATED,
+                    status,
+                    "Warden saw the Position",
+                    occurred_at=now,
+                    detail={"spec": spec},
                 )
             ]
         return [
             self.audit_event(
-                "SpecChanged",
+                EventType.SPEC_CHANGED,
                 status,
                 f"spec changed (generation {self.t.generation})",
                 occurred_at=now,
@@ -290,7 +304,9 @@ class Reconciler:
         lost = max(len(entries) - room, 0)
         if lost:
             AUDIT_BACKLOG_OVERFLOW.inc(lost)
-            self.event(Note("AuditBacklogOverflow", f"{lost} audit records did not fit in the backlog", warning=True))
+            self.event(
+                Note(EventType.AUDIT_BACKLOG_OVERFLOW, f"{lost} audit records did not fit in the backlog", warning=True)
+            )
         return replace_status(
             status,
             auditBacklog=[*status.auditBacklog, *entries[:room]],
@@ -329,7 +345,7 @@ class Reconciler:
         events = [AuditEvent.from_json(b.data) for b in status.auditBacklog if b.type != "Fill"]
         fills = [Fill.from_json(b.data) for b in status.auditBacklog if b.type == "Fill"]
         flushed = self.audit_event(
-            "AuditBacklogFlushed",
+            EventType.AUDIT_BACKLOG_FLUSHED,
             status,
             f"{len(status.auditBacklog)} buffered audit records written",
             key=status.auditBacklog[0].id,
@@ -394,7 +410,9 @@ class Reconciler:
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
-    def with_condition(self, status: PositionStatus, type_: str, ok: bool, reason: str, message: str) -> PositionStatus:
+    def with_condition(
+        self, status: PositionStatus, type_: ConditionType, ok: bool, reason: Reason, message: str
+    ) -> PositionStatus:
         flag = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
         now = datetime.now(UTC)
         conditions = set_condition(status.conditions, type_, flag, reason, message, self.t.generation, now)
@@ -427,7 +445,7 @@ class Reconciler:
         try:
             account = await self.rt.account(self.t.namespace, self.t.spec.accountRef.name)
         except AccountNotReady as problem:
-            after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
+            after = self.with_condition(status, ConditionType.SYNCED, False, problem.reason, problem.message)
             await self.save(status, after)
             return after
         self.gateway, self.observer = account.gateway, account.observer
@@ -483,7 +501,9 @@ class Reconciler:
                 paused=self.t.paused,
                 risk=risk,
             )
-            after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
+            after = self.with_condition(
+                step.status, ConditionType.SYNCED, True, Reason.OBSERVED, "exchange state observed"
+            )
             if after.phase is Phase.CLOSED and status.phase is not Phase.CLOSED:
                 # Every trade reaches the fills (or the backlog, in the same status write) before the Position is
                 # Closed, which also repairs a fill step that a crash or a failed read cut short.
@@ -506,10 +526,10 @@ class Reconciler:
             now = datetime.now(UTC)
             step = unknown_symbol(status, self.t.spec.symbol, generation=self.t.generation, now=now)
             return (await self.apply(status, step, now))[0]
-        after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
+        after = self.with_condition(status, ConditionType.SYNCED, False, Reason.OBSERVE_FAILED, describe(error))
         if after.conditions == status.conditions:  # each new kind of failure once, not every second
             return status
-        event = self.audit_event("ExchangeError", status, describe(error), key=_now_key())
+        event = self.audit_event(EventType.EXCHANGE_ERROR, status, describe(error), key=_now_key())
         return await self.commit(status, after, [event])
 
     async def observe(self, account: Account, status: PositionStatus) -> Observation:
@@ -543,9 +563,11 @@ class Reconciler:
         opening = isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and action.purpose is Purpose.ENTRY
         if opening and not await self.write(events):
             # Risk-increasing: no committed intent, no order.
-            held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
-            if not any(c.reason == "AuditUnavailable" for c in before.conditions):
-                waits = Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True)
+            held = self.with_condition(
+                before, ConditionType.READY, False, Reason.AUDIT_UNAVAILABLE, "waiting for the audit store"
+            )
+            if not any(c.reason == Reason.AUDIT_UNAVAILABLE for c in before.conditions):
+                waits = Note(EventType.AUDIT_UNAVAILABLE, "the entry waits: its intent cannot be audited", warning=True)
                 self.event(waits)
                 # The wait itself is part of the story: it reaches the store with the backlog.
                 event = self.audit_event(waits.type, before, waits.message, occurred_at=now, key=_now_key())
@@ -598,14 +620,14 @@ class Reconciler:
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
-            event = self.order_event("SettingApplied", status, action, f"{action} applied", key=str(action))
+            event = self.order_event(EventType.SETTING_APPLIED, status, action, f"{action} applied", key=str(action))
         elif isinstance(action, CancelOrder):
             ORDERS_CANCELED.labels(purpose).inc()
-            event = self.order_event("OrderCanceled", status, action, f"{purpose} order canceled")
+            event = self.order_event(EventType.ORDER_CANCELED, status, action, f"{purpose} order canceled")
         else:
             ORDERS_PLACED.labels(purpose).inc()
             event = self.order_event(
-                "OrderPlaced",
+                EventType.ORDER_PLACED,
                 status,
                 action,
                 f"{purpose} order placed",
@@ -631,13 +653,15 @@ class Reconciler:
             "attempt": after.failedAttempts,
         }
         # Each failure is its own row (the attempt is part of its identity).
-        event = self.order_event("ExchangeError", status, action, message, detail=detail, key=_now_key())
-        self.event(Note("ExchangeError", f"{purpose}: {message}", warning=True))
+        event = self.order_event(EventType.EXCHANGE_ERROR, status, action, message, detail=detail, key=_now_key())
+        self.event(Note(EventType.EXCHANGE_ERROR, f"{purpose}: {message}", warning=True))
         events = [event]
         if outcome is Outcome.REJECTED and not isinstance(action, CancelOrder | SetMarginMode | SetLeverage):
-            events.append(self.order_event("OrderRejected", status, action, message))
+            events.append(self.order_event(EventType.ORDER_REJECTED, status, action, message))
         if after.phase is not status.phase:
             events.append(self.phase_event(status.phase, after, datetime.now(UTC)))
-        after = self.with_condition(after, "Synced", False, f"Exchange{outcome.value.title()}", f"{purpose}: {message}")
+        after = self.with_condition(
+            after, ConditionType.SYNCED, False, _EXCHANGE_FAILURE[outcome], f"{purpose}: {message}"
+        )
         # The planner decides what a failure means next pass (retry after back-off, fail, escalate).
         return await self.commit(status, after, events)

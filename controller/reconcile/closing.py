@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import (
     Note,
@@ -18,16 +19,16 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.status import replace_status
 
-EXTERNAL_EXITS = ("ExternalClose", "Liquidation")
+EXTERNAL_EXITS = (ExitReason.EXTERNAL_CLOSE, ExitReason.LIQUIDATION)
 EXITS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE})  # each covers the whole holding it saw
 
 
-def start_closing(ctx: Context, status: PositionStatus, reason: str, message: str) -> Step:
+def start_closing(ctx: Context, status: PositionStatus, reason: ExitReason, message: str) -> Step:
     status = replace_status(status, phase=Phase.CLOSING, exitReason=reason)
-    status = ctx.condition(status, "Ready", False, "Closing", message)
-    notes = [Note("CloseStarted", f"{reason}: {message}")]
+    status = ctx.condition(status, ConditionType.READY, False, Reason.CLOSING, message)
+    notes = [Note(EventType.CLOSE_STARTED, f"{reason}: {message}")]
     if reason in EXTERNAL_EXITS:
-        notes.insert(0, Note("DriftExternalClose", f"{reason}: {message}", warning=True))
+        notes.insert(0, Note(EventType.DRIFT_EXTERNAL_CLOSE, f"{reason}: {message}", warning=True))
     return Step(status, notes=tuple(notes))
 
 
@@ -53,7 +54,7 @@ def still_held(ctx: Context, status: PositionStatus) -> Decimal:
     nothing of this one is left; after its stop fired, what the stop covered is gone."""
     entry = status.entryOrder
     filled = status.filled or (entry.filled if entry is not None else None) or Decimal(0)
-    if status.exitReason in (*EXTERNAL_EXITS, "TakeProfit"):
+    if status.exitReason in (*EXTERNAL_EXITS, ExitReason.TAKE_PROFIT):
         return Decimal(0)
     exits = (status.stopOrder, status.trailingOrder, status.closeOrder, *status.retiredOrders)
     fired = [r.amount for r in exits if r is not None and r.state in HIT and purpose_of(r.clientOrderId) in EXITS]
@@ -72,14 +73,14 @@ def close_position(ctx: Context, status: PositionStatus, size: Decimal) -> Step:
     cid = client_order_id(ctx.uid, Purpose.CLOSE, number if number > 1 else 0)
     record = OrderRecord(clientOrderId=cid, state=OrderState.INTENDED, amount=amount)
     after = replace_status(status, closeOrder=record, closeSequence=number)
-    notes = [Note("CloseIntent", f"reduce-only market {exit_side(ctx.spec.side)} {amount}")]
+    notes = [Note(EventType.CLOSE_INTENT, f"reduce-only market {exit_side(ctx.spec.side)} {amount}")]
     if close is not None and close.state is OrderState.FILLED:
         after = replace_status(after, retiredOrders=[*status.retiredOrders, close])  # its fills count
     if close is not None and close.state is OrderState.REJECTED:
         message = f"the close was rejected ({close.message or 'no reason given'}); trying again"
-        after = ctx.condition(after, "Ready", False, "CloseFailing", message)
+        after = ctx.condition(after, ConditionType.READY, False, Reason.CLOSE_FAILING, message)
         after, escalated = ctx.escalation(after, "closing")
-        notes = [Note("CloseRetry", message, warning=True), *escalated, *notes]
+        notes = [Note(EventType.CLOSE_RETRY, message, warning=True), *escalated, *notes]
     return ctx.act(status, after, close_action(ctx, record), *notes)
 
 
@@ -97,6 +98,10 @@ def closed(ctx: Context, status: PositionStatus) -> Step:
     fees = sum((t.fee for t in trades), Decimal(0))
     pnl = sum((t.realized_pnl for t in trades), Decimal(0)) - fees
     status = replace_status(status, phase=Phase.CLOSED, realizedPnl=pnl, fees=fees, closedAt=ctx.now)
-    status = ctx.condition(status, "Protected", False, "Flat", "no position is open")
-    status = ctx.condition(status, "Ready", True, "Closed", f"closed ({status.exitReason}); realized PnL {pnl}")
-    return Step(status, notes=(Note("PositionClosed", f"{status.exitReason}; realized PnL {pnl}, fees {fees}"),))
+    status = ctx.condition(status, ConditionType.PROTECTED, False, Reason.FLAT, "no position is open")
+    status = ctx.condition(
+        status, ConditionType.READY, True, Reason.CLOSED, f"closed ({status.exitReason}); realized PnL {pnl}"
+    )
+    return Step(
+        status, notes=(Note(EventType.POSITION_CLOSED, f"{status.exitReason}; realized PnL {pnl}, fees {fees}"),)
+    )

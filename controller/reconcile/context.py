@@ -16,6 +16,7 @@ from controller.api.v1alpha1 import (
     Side,
     TrailingMode,
 )
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.model import (
     Action,
     CancelOrder,
@@ -66,10 +67,12 @@ class Context:
     def wants_closed(self) -> bool:
         return self.deleting or self.spec.state is DesiredState.CLOSED
 
-    def condition(self, status: PositionStatus, type_: str, value: bool, reason: str, message: str) -> PositionStatus:
+    def condition(
+        self, status: PositionStatus, type_: ConditionType, value: bool, reason: Reason | ExitReason, message: str
+    ) -> PositionStatus:
         return with_condition(status, type_, value, reason, message, generation=self.generation, now=self.now)
 
-    def fail(self, status: PositionStatus, reason: str, message: str) -> Step:
+    def fail(self, status: PositionStatus, reason: ExitReason, message: str) -> Step:
         return rejected(status, reason, message, generation=self.generation, now=self.now)
 
     def act(self, before: PositionStatus, after: PositionStatus, action: Action, *notes: Note) -> Step:
@@ -103,15 +106,17 @@ class Context:
 
     def cancel(self, status: PositionStatus, record: OrderRecord, why: str) -> Step:
         action = CancelOrder(record.clientOrderId, purpose_of(record.clientOrderId))
-        return self.act(status, status, action, Note("OrderCancel", f"{record.clientOrderId}: {why}"))
+        return self.act(status, status, action, Note(EventType.ORDER_CANCEL, f"{record.clientOrderId}: {why}"))
 
     def escalation(self, status: PositionStatus, what: str) -> tuple[PositionStatus, tuple[Note, ...]]:
         """With exposure, repeated failures never stop the retries; they raise a condition for a human."""
         if status.failedAttempts < ESCALATE_AFTER:
             return status, ()
         message = f"{what} failed {status.failedAttempts} times in a row; last: {status.lastFailure or 'unknown'}"
-        notes = () if condition_is(status, "Escalated") else (Note("Escalated", message, warning=True),)
-        return self.condition(status, "Escalated", True, "RepeatedFailures", message), notes
+        notes = (
+            () if condition_is(status, ConditionType.ESCALATED) else (Note(EventType.ESCALATED, message, warning=True),)
+        )
+        return self.condition(status, ConditionType.ESCALATED, True, Reason.REPEATED_FAILURES, message), notes
 
     def reference_price(self) -> Decimal:
         """The price the entry is expected at: its limit price, or the mark for a market entry."""

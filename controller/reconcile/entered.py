@@ -6,6 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closed, start_closing
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, Purpose, Step, purpose_of
@@ -24,10 +25,12 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
         return start_closing(ctx, status, *exit_)
     if filled > 0 and ctx.obs.position_size == 0:
         return flat_while_open(ctx, status)
-    if condition_is(status, "Vanished"):
-        status = ctx.condition(status, "Vanished", False, "Reappeared", "the exchange reports the position again")
+    if condition_is(status, ConditionType.VANISHED):
+        status = ctx.condition(
+            status, ConditionType.VANISHED, False, Reason.REAPPEARED, "the exchange reports the position again"
+        )
     if ctx.wants_closed:
-        reason = "Deleted" if ctx.deleting else "Requested"
+        reason = ExitReason.DELETED if ctx.deleting else ExitReason.REQUESTED
         return start_closing(ctx, status, reason, "closing on request")
     if filled == 0:
         return unfilled(ctx, status, entry)
@@ -49,15 +52,15 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
     return Step(status)
 
 
-def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[str, str] | None:
+def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[ExitReason, str] | None:
     for record in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
         if record is None or record.state not in HIT:
             continue
         purpose = purpose_of(record.clientOrderId)
         if purpose is Purpose.TRAILING or (purpose is Purpose.STOP and trailed(ctx, status, record)):
-            return "TrailingStop", f"the trailing stop triggered at {record.triggerPrice or 'its trail'}"
+            return ExitReason.TRAILING_STOP, f"the trailing stop triggered at {record.triggerPrice or 'its trail'}"
         if purpose is Purpose.STOP:
-            return "StopLoss", f"the stop loss at {record.triggerPrice} triggered on the exchange"
+            return ExitReason.STOP_LOSS, f"the stop loss at {record.triggerPrice} triggered on the exchange"
     return None
 
 
@@ -72,15 +75,19 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     ours = ctx.own_order_ids(status)
     foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if any(t.liquidation for t in foreign):
-        return start_closing(ctx, status, "Liquidation", "the exchange liquidated the position")
+        return start_closing(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
     if foreign:
-        return start_closing(ctx, status, "ExternalClose", "the position was closed outside Warden")
+        return start_closing(ctx, status, ExitReason.EXTERNAL_CLOSE, "the position was closed outside Warden")
     if any(r.state in HIT for r in status.takeProfitOrders + status.retiredOrders):
-        return start_closing(ctx, status, "TakeProfit", "the take profits closed the position")
+        return start_closing(ctx, status, ExitReason.TAKE_PROFIT, "the take profits closed the position")
     # Nothing explains it: say so, and touch nothing (a stale position report must not cancel the stop).
     message = f"the exchange reports no {ctx.spec.symbol} position, and no trade explains it"
-    notes = () if condition_is(status, "Vanished") else (Note("DriftPositionVanished", message, warning=True),)
-    return Step(ctx.condition(status, "Vanished", True, "NoExplainingTrade", message), notes=notes)
+    notes = (
+        ()
+        if condition_is(status, ConditionType.VANISHED)
+        else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
+    )
+    return Step(ctx.condition(status, ConditionType.VANISHED, True, Reason.NO_EXPLAINING_TRADE, message), notes=notes)
 
 
 def expired(ctx: Context, status: PositionStatus) -> bool:
@@ -90,11 +97,11 @@ def expired(ctx: Context, status: PositionStatus) -> bool:
 
 def unfilled(ctx: Context, status: PositionStatus, entry: OrderRecord) -> Step:
     if entry.state in (OrderState.CANCELED, OrderState.REJECTED):
-        reason = "EntryExpired" if expired(ctx, status) else "EntryCanceled"
+        reason = ExitReason.ENTRY_EXPIRED if expired(ctx, status) else ExitReason.ENTRY_CANCELED
         return closed(ctx, replace_status(status, exitReason=reason))
     if entry.state is OrderState.OPEN and expired(ctx, status):
         step = ctx.cancel(status, entry, "the entry expired unfilled")
-        return replace(step, notes=(Note("EntryExpired", "the entry expired unfilled"), *step.notes))
+        return replace(step, notes=(Note(EventType.ENTRY_EXPIRED, "the entry expired unfilled"), *step.notes))
     return Step(status)
 
 
@@ -102,5 +109,7 @@ def expire_entry(ctx: Context, status: PositionStatus) -> Step | None:
     entry = status.entryOrder
     if entry is not None and entry.state is OrderState.OPEN and expired(ctx, status):
         step = ctx.cancel(status, entry, "the entry expired; the filled part stays protected")
-        return replace(step, notes=(Note("EntryExpired", "the unfilled rest of the entry expired"), *step.notes))
+        return replace(
+            step, notes=(Note(EventType.ENTRY_EXPIRED, "the unfilled rest of the entry expired"), *step.notes)
+        )
     return None

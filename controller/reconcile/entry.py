@@ -7,10 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from controller.api.v1alpha1 import PositionSpec, Side
+from controller.api.vocabulary import ExitReason
 from controller.reconcile.model import MarketRules, beyond, floor_to_step, plain
 
 
-def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple[str, str] | None:
+def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple[ExitReason, str] | None:
     """Everything that would make an order of this Position fail, found before the first order."""
     long = spec.side is Side.LONG
     where = "limit price" if spec.entry.price is not None else "mark price"
@@ -18,35 +19,35 @@ def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple
     for name, price in fixed_prices(spec):
         if price % rules.price_tick != 0:
             return (
-                "InvalidPrice",
+                ExitReason.INVALID_PRICE,
                 f"{name} {plain(price)} must be a multiple of the tick size {plain(rules.price_tick)}",
             )
     stop = spec.stopLoss.price
     if stop is not None and not beyond(stop, ref, above=not long):
         return (
-            "StopOnWrongSide",
+            ExitReason.STOP_ON_WRONG_SIDE,
             f"stop loss {plain(stop)} is not {below} the {where} {plain(ref)}; "
             f"a {spec.side}'s stop must be {below} the price",
         )
     for i, target in enumerate(spec.takeProfit, start=1):
         if target.price is not None and not beyond(target.price, ref, above=long):
             return (
-                "TakeProfitOnWrongSide",
+                ExitReason.TAKE_PROFIT_ON_WRONG_SIDE,
                 f"take profit {i} at {plain(target.price)} is not {above} the {where} {plain(ref)}",
             )
     amount = floor_to_step(spec.amount, rules.amount_step)
     if amount < rules.min_amount or amount != spec.amount:
         return (
-            "InvalidAmount",
+            ExitReason.INVALID_AMOUNT,
             f"amount {plain(spec.amount)} must be a multiple of {plain(rules.amount_step)} "
             f"and at least {plain(rules.min_amount)} for {spec.symbol}",
         )
     if rules.max_amount is not None and amount > rules.max_amount:
         maximum = plain(rules.max_amount)
-        return ("InvalidAmount", f"amount {plain(amount)} is above the maximum {maximum} for {spec.symbol}")
+        return (ExitReason.INVALID_AMOUNT, f"amount {plain(amount)} is above the maximum {maximum} for {spec.symbol}")
     if amount * ref < rules.min_notional:
         return (
-            "AmountBelowMinimum",
+            ExitReason.AMOUNT_BELOW_MINIMUM,
             f"amount {plain(amount)} is worth {plain(amount * ref)} at {plain(ref)}; "
             f"{spec.symbol} needs at least {plain(rules.min_notional)}",
         )
@@ -54,7 +55,7 @@ def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple
         share = floor_to_step(target.portion * amount, rules.amount_step)
         if share < rules.min_amount:
             return (
-                "AmountBelowMinimum",
+                ExitReason.AMOUNT_BELOW_MINIMUM,
                 f"take profit {i} would close {plain(share)} ({plain(target.portion)} of {plain(amount)}), "
                 f"below the minimum {plain(rules.min_amount)} for {spec.symbol}",
             )

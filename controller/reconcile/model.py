@@ -17,6 +17,7 @@ from controller.api.v1alpha1 import (
     TimeInForce,
     WorkingType,
 )
+from controller.api.vocabulary import EventType, RiskLimit
 
 
 class OrderSide(StrEnum):
@@ -276,12 +277,13 @@ def request_weight(action: Action) -> int:
 
 @dataclass(frozen=True)
 class Note:
-    """Something worth telling a human and the audit history (an event type from docs/audit-events.md)."""
+    """Something worth telling a human and the audit history."""
 
-    type: str
+    type: EventType
     message: str
     warning: bool = False
     client_order_id: str | None = None
+    limit: RiskLimit | None = None  # a RiskRefused note's refusing limit
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from controller.api.v1alpha1 import EntryType, OrderRecord, OrderState, Phase, PositionStatus, TimeInForce
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
 from controller.reconcile.entry import entry_problem
@@ -33,27 +34,31 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
         return adopt(ctx, status)
     if entry is None or ctx.unsent(entry):
         if ctx.wants_closed:
-            status = replace_status(status, phase=Phase.CLOSED, exitReason="CanceledBeforeEntry", closedAt=ctx.now)
-            status = ctx.condition(status, "Ready", True, "Closed", "closed before any order was sent")
-            return Step(status, notes=(Note("PositionClosed", "closed before any order was sent"),))
+            status = replace_status(
+                status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=ctx.now
+            )
+            status = ctx.condition(status, ConditionType.READY, True, Reason.CLOSED, "closed before any order was sent")
+            return Step(status, notes=(Note(EventType.POSITION_CLOSED, "closed before any order was sent"),))
         if status.failedAttempts >= MAX_ATTEMPTS_BEFORE_EXPOSURE and (entry is None or ctx.absent(entry)):
             return ctx.fail(
                 status,
-                "RetriesExhausted",
+                ExitReason.RETRIES_EXHAUSTED,
                 f"gave up after {status.failedAttempts} failed attempts before any exposure: "
                 f"{status.lastFailure or 'unknown error'}",
             )
         if entry is not None:
-            notes = (Note("EntryIntent", "re-sending the recorded entry under the same id"),)
+            notes = (Note(EventType.ENTRY_INTENT, "re-sending the recorded entry under the same id"),)
             return ctx.act(status, status, entry_action(ctx, entry), *notes)
         setting = account_setting(ctx, status)
         if setting is not None:
-            return ctx.act(status, status, setting, Note("SettingIntent", f"setting {setting} before entry"))
+            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, f"setting {setting} before entry"))
         return place_entry(ctx, status)
     if entry.state is OrderState.REJECTED:
-        return ctx.fail(status, "EntryRejected", f"the exchange rejected the entry: {entry.message or ''}")
+        return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")
     status = replace_status(status, phase=Phase.ENTRY_PLACED)
-    status = ctx.condition(status, "Ready", False, "EntryPlaced", "entry order placed; waiting for the fill")
+    status = ctx.condition(
+        status, ConditionType.READY, False, Reason.ENTRY_PLACED, "entry order placed; waiting for the fill"
+    )
     # Decided in the same step: a market entry is filled by now, and its stop goes out with this record
     # (one audit write and one status write nearer) instead of after a step that only moves the phase.
     return entered(ctx, status)
@@ -63,10 +68,12 @@ def adopt(ctx: Context, status: PositionStatus) -> Step:
     """An exchange position Warden found and now owns: it is the entry (filled, at the exchange's price)."""
     size = floor_to_step(ctx.obs.position_size, ctx.rules.amount_step)
     if size == 0:
-        status = replace_status(status, phase=Phase.CLOSED, exitReason="AdoptedPositionGone", closedAt=ctx.now)
+        status = replace_status(
+            status, phase=Phase.CLOSED, exitReason=ExitReason.ADOPTED_POSITION_GONE, closedAt=ctx.now
+        )
         message = f"the {ctx.spec.symbol} {ctx.spec.side} position to adopt is gone from the exchange"
-        status = ctx.condition(status, "Ready", True, "Closed", message)
-        return Step(status, notes=(Note("PositionClosed", message),))
+        status = ctx.condition(status, ConditionType.READY, True, Reason.CLOSED, message)
+        return Step(status, notes=(Note(EventType.POSITION_CLOSED, message),))
     price = ctx.obs.entry_price or ctx.obs.mark_price
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
@@ -77,7 +84,7 @@ def adopt(ctx: Context, status: PositionStatus) -> Step:
     )
     status = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, phase=Phase.ENTRY_PLACED)
     message = f"adopted {size} {ctx.spec.symbol} {ctx.spec.side} at {price} from the exchange"
-    return Step(status, notes=(Note("PositionAdopted", message, warning=True),))
+    return Step(status, notes=(Note(EventType.POSITION_ADOPTED, message, warning=True),))
 
 
 def account_setting(ctx: Context, status: PositionStatus) -> SetMarginMode | SetLeverage | None:
@@ -96,8 +103,16 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     if ctx.risk is not None:
         refusal = check_risk(ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now)
         if refusal is not None:
-            step = ctx.fail(status, "RiskLimit", f"refused by the account's {refusal.limit}: {refusal.message}")
-            return replace(step, notes=(Note("RiskRefused", f"{refusal.limit}: {refusal.message}"), *step.notes))
+            step = ctx.fail(
+                status, ExitReason.RISK_LIMIT, f"refused by the account's {refusal.limit}: {refusal.message}"
+            )
+            return replace(
+                step,
+                notes=(
+                    Note(EventType.RISK_REFUSED, f"{refusal.limit}: {refusal.message}", limit=refusal.limit),
+                    *step.notes,
+                ),
+            )
     entry = ctx.spec.entry
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
@@ -108,7 +123,7 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now)
     action = entry_action(ctx, record)
     kind = f"limit at {entry.price}" if entry.type is EntryType.LIMIT else "market"
-    return ctx.act(status, after, action, Note("EntryIntent", f"placing {kind} {action.side} {record.amount}"))
+    return ctx.act(status, after, action, Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {record.amount}"))
 
 
 def entry_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder | PlaceLimitOrder:

@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from controller.api.v1alpha1 import DeletionPolicy, OrderState, Phase, PositionSpec, PositionStatus
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closing
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
@@ -69,10 +70,10 @@ def plan(
 
 
 def hold_paused(ctx: Context, status: PositionStatus) -> Step:
-    if not condition_is(status, "Paused"):
-        ctx.notes = (Note("Paused", f"{PAUSE_ANNOTATION} is set: observing only, no orders"),)
+    if not condition_is(status, ConditionType.PAUSED):
+        ctx.notes = (Note(EventType.PAUSED, f"{PAUSE_ANNOTATION} is set: observing only, no orders"),)
     message = f"{PAUSE_ANNOTATION} is set: Warden observes and reports but sends no orders"
-    return Step(paused_protection(ctx, ctx.condition(status, "Paused", True, "Annotated", message)))
+    return Step(paused_protection(ctx, ctx.condition(status, ConditionType.PAUSED, True, Reason.ANNOTATED, message)))
 
 
 def paused_protection(ctx: Context, status: PositionStatus) -> PositionStatus:
@@ -87,14 +88,14 @@ def paused_protection(ctx: Context, status: PositionStatus) -> PositionStatus:
     if stop is not None and stop.state is OrderState.OPEN and stop.amount >= exposure:
         return protection_restored(ctx, status)
     message = f"paused with no resting stop covering {exposure} {ctx.spec.symbol}"
-    return ctx.condition(status, "Protected", False, "StopMissing", message)
+    return ctx.condition(status, ConditionType.PROTECTED, False, Reason.STOP_MISSING, message)
 
 
 def resumed(ctx: Context, status: PositionStatus) -> PositionStatus:
-    if not condition_is(status, "Paused"):
+    if not condition_is(status, ConditionType.PAUSED):
         return status
-    ctx.notes = (Note("Resumed", f"{PAUSE_ANNOTATION} removed: acting again"),)
-    return ctx.condition(status, "Paused", False, "Resumed", "acting on the exchange again")
+    ctx.notes = (Note(EventType.RESUMED, f"{PAUSE_ANNOTATION} removed: acting again"),)
+    return ctx.condition(status, ConditionType.PAUSED, False, Reason.RESUMED, "acting on the exchange again")
 
 
 def orphan(ctx: Context, status: PositionStatus) -> Step:
@@ -103,14 +104,16 @@ def orphan(ctx: Context, status: PositionStatus) -> Step:
         f"deleted with deletionPolicy Orphan: left untouched on the exchange: position "
         f"{ctx.obs.position_size} {ctx.spec.symbol}, open orders {', '.join(left) or 'none'}"
     )
-    status = replace_status(status, phase=Phase.CLOSED, exitReason="Orphaned", closedAt=ctx.now)
-    status = ctx.condition(status, "Ready", True, "Orphaned", message)
-    return Step(status, notes=(Note("PositionOrphaned", message, warning=True),))
+    status = replace_status(status, phase=Phase.CLOSED, exitReason=ExitReason.ORPHANED, closedAt=ctx.now)
+    status = ctx.condition(status, ConditionType.READY, True, ExitReason.ORPHANED, message)
+    return Step(status, notes=(Note(EventType.POSITION_ORPHANED, message, warning=True),))
 
 
 def decide(ctx: Context, status: PositionStatus) -> Step:
-    if status.failedAttempts == 0 and condition_is(status, "Escalated"):
-        status = ctx.condition(status, "Escalated", False, "Recovered", "the last exchange action succeeded")
+    if status.failedAttempts == 0 and condition_is(status, ConditionType.ESCALATED):
+        status = ctx.condition(
+            status, ConditionType.ESCALATED, False, Reason.RECOVERED, "the last exchange action succeeded"
+        )
     if status.phase is Phase.PENDING:
         return pending(ctx, status)
     if status.phase is Phase.CLOSING:

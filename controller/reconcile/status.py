@@ -16,6 +16,7 @@ from controller.api.v1alpha1 import (
     PositionStatus,
     TrailingMode,
 )
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.model import Note, Observation, Purpose, Step, purpose_of
 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
@@ -128,11 +129,11 @@ def _by_id(records: list[OrderRecord]) -> dict[str, OrderRecord]:
 
 
 _EVENTS = {
-    (Purpose.ENTRY, OrderState.FILLED): "EntryFilled",
-    (Purpose.CLOSE, OrderState.FILLED): "CloseFilled",
-    (Purpose.STOP, OrderState.TRIGGERED): "StopTriggered",
-    (Purpose.TAKE_PROFIT, OrderState.TRIGGERED): "TakeProfitTriggered",
-    (Purpose.TRAILING, OrderState.TRIGGERED): "TrailingStopTriggered",
+    (Purpose.ENTRY, OrderState.FILLED): EventType.ENTRY_FILLED,
+    (Purpose.CLOSE, OrderState.FILLED): EventType.CLOSE_FILLED,
+    (Purpose.STOP, OrderState.TRIGGERED): EventType.STOP_TRIGGERED,
+    (Purpose.TAKE_PROFIT, OrderState.TRIGGERED): EventType.TAKE_PROFIT_TRIGGERED,
+    (Purpose.TRAILING, OrderState.TRIGGERED): EventType.TRAILING_STOP_TRIGGERED,
 }
 
 
@@ -152,22 +153,24 @@ def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...
             notes.append(Note(type_, f"{cid}: {detail}", client_order_id=cid))
         elif purpose is Purpose.ENTRY and new.state is OrderState.OPEN and (new.filled or 0) > (previous.filled or 0):
             notes.append(
-                Note("EntryPartiallyFilled", f"{cid}: filled {new.filled} of {new.amount}", client_order_id=cid)
+                Note(
+                    EventType.ENTRY_PARTIALLY_FILLED, f"{cid}: filled {new.filled} of {new.amount}", client_order_id=cid
+                )
             )
         elif purpose is Purpose.STOP and new.state is OrderState.CANCELED and previous.state is OrderState.OPEN:
-            notes.append(Note("StopCanceled", f"{cid}: canceled", client_order_id=cid))
+            notes.append(Note(EventType.STOP_CANCELED, f"{cid}: canceled", client_order_id=cid))
         elif previous.state is OrderState.INTENDED and new.state is OrderState.OPEN:
             # Sent, but the answer was lost (a crash or an unknown outcome): no OrderPlaced was recorded for it.
             message = f"{cid}: found resting on the exchange as order {new.exchangeOrderId}"
-            notes.append(Note("OrderFound", message, client_order_id=cid))
+            notes.append(Note(EventType.ORDER_FOUND, message, client_order_id=cid))
     return tuple(notes)
 
 
 def set_condition(
     conditions: list[Condition],
-    type_: str,
+    type_: ConditionType,
     status: ConditionStatus,
-    reason: str,
+    reason: Reason | ExitReason,
     message: str,
     generation: int,
     now: datetime,
@@ -186,12 +189,19 @@ def set_condition(
     return [c for c in conditions if c.type != type_] + [updated]
 
 
-def condition_is(status: PositionStatus, type_: str) -> bool:
+def condition_is(status: PositionStatus, type_: ConditionType) -> bool:
     return any(c.type == type_ and c.status is ConditionStatus.TRUE for c in status.conditions)
 
 
 def with_condition(
-    status: PositionStatus, type_: str, value: bool, reason: str, message: str, *, generation: int, now: datetime
+    status: PositionStatus,
+    type_: ConditionType,
+    value: bool,
+    reason: Reason | ExitReason,
+    message: str,
+    *,
+    generation: int,
+    now: datetime,
 ) -> PositionStatus:
     flag = ConditionStatus.TRUE if value else ConditionStatus.FALSE
     return replace_status(
@@ -200,20 +210,20 @@ def with_condition(
 
 
 def failed_status(
-    status: PositionStatus, reason: str, message: str, *, generation: int, now: datetime
+    status: PositionStatus, reason: ExitReason, message: str, *, generation: int, now: datetime
 ) -> PositionStatus:
-    status = with_condition(status, "Ready", False, reason, message, generation=generation, now=now)
+    status = with_condition(status, ConditionType.READY, False, reason, message, generation=generation, now=now)
     return replace_status(status, phase=Phase.FAILED, exitReason=reason, closedAt=now)
 
 
-def rejected(status: PositionStatus, reason: str, message: str, *, generation: int, now: datetime) -> Step:
+def rejected(status: PositionStatus, reason: ExitReason, message: str, *, generation: int, now: datetime) -> Step:
     """The Position cannot be traded as written: it fails, and says why."""
     status = failed_status(status, reason, message, generation=generation, now=now)
-    return Step(status, notes=(Note("PositionRejected", message, warning=True),))
+    return Step(status, notes=(Note(EventType.POSITION_REJECTED, message, warning=True),))
 
 
 def unknown_symbol(status: PositionStatus, symbol: str, *, generation: int, now: datetime) -> Step:
     """The exchange does not list the symbol (only its form can be checked by the API server). Only decided
     before the entry, when nothing is on the exchange."""
     message = f"{symbol} is not a market of the exchange; check the symbol (ccxt unified, e.g. BTC/USDT:USDT)"
-    return rejected(status, "UnknownSymbol", message, generation=generation, now=now)
+    return rejected(status, ExitReason.UNKNOWN_SYMBOL, message, generation=generation, now=now)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus, TrailingState
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import start_closing
 from controller.reconcile.context import Context
 from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, to_tick
@@ -47,7 +48,7 @@ def track_best_price(ctx: Context, status: PositionStatus) -> PositionStatus:
         if activation is not None and beyond(activation, mark, above=ctx.long):
             return replace_status(status, trailing=state) if status.trailing is None else status
         state = state.model_copy(update={"activated": True, "highWaterMark": mark})
-        ctx.notes = (*ctx.notes, Note("TrailingActivated", f"the trailing stop is active from {mark}"))
+        ctx.notes = (*ctx.notes, Note(EventType.TRAILING_ACTIVATED, f"the trailing stop is active from {mark}"))
     best = state.highWaterMark if state.highWaterMark is not None else mark
     best = max(best, mark) if ctx.long else min(best, mark)
     if best != state.highWaterMark or status.trailing != state:
@@ -83,9 +84,13 @@ def protect(ctx: Context, status: PositionStatus) -> Step | None:
         return None
     if not beyond(price, ctx.obs.mark_price, above=not ctx.long):
         # The price already passed where the stop would rest: it would trigger at once, so exit now.
-        return start_closing(ctx, status, "StopLoss", f"the price passed the stop ({price}) before it could rest")
+        return start_closing(
+            ctx, status, ExitReason.STOP_LOSS, f"the price passed the stop ({price}) before it could rest"
+        )
     if stop is not None and stop.state is OrderState.INTENDED and matches:
-        return ctx.act(status, status, stop_action(ctx, stop), Note("StopIntent", "re-sending the recorded stop"))
+        return ctx.act(
+            status, status, stop_action(ctx, stop), Note(EventType.STOP_INTENT, "re-sending the recorded stop")
+        )
     return replace_stop(ctx, status, stop, exposure, price)
 
 
@@ -102,23 +107,25 @@ def replace_stop(
     sequence = status.stopSequence + 1
     record = ctx.intent(Purpose.STOP, sequence, amount, price)
     after = replace_status(status, stopOrder=record, stopSequence=sequence)
-    notes = [Note("StopIntent", f"placing a reduce-only stop for {amount} at {price}")]
+    notes = [Note(EventType.STOP_INTENT, f"placing a reduce-only stop for {amount} at {price}")]
     if old is not None and ctx.on_exchange(old):
         # The old stop keeps protecting until the new one rests; then it is cancelled.
         after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
         move = f"{old.triggerPrice}/{old.amount} -> {price}/{amount}"
-        notes[0] = Note("StopMove", f"moving the stop {move}")
+        notes[0] = Note(EventType.STOP_MOVE, f"moving the stop {move}")
         if ctx.emulating() and old.amount == amount and status.trailing is not None:
             after = replace_status(after, trailing=status.trailing.model_copy(update={"lastMoveAt": ctx.now}))
-            notes[0] = Note("TrailingMoved", f"trailing the stop {move}")
+            notes[0] = Note(EventType.TRAILING_MOVED, f"trailing the stop {move}")
     elif old is not None and old.state is OrderState.REJECTED:
         message = f"the stop was rejected ({old.message or 'no reason given'}); placing it again"
-        after = ctx.condition(after, "Protected", False, "StopRejected", message)
+        after = ctx.condition(after, ConditionType.PROTECTED, False, Reason.STOP_REJECTED, message)
         after, escalated = ctx.escalation(after, "placing the stop")
-        notes = [Note("StopRetry", message, warning=True), *escalated, *notes]
+        notes = [Note(EventType.STOP_RETRY, message, warning=True), *escalated, *notes]
     elif old is not None and old.state is not OrderState.INTENDED:  # an intent that never arrived is no drift
-        after = ctx.condition(after, "Protected", False, "StopMissing", "the stop disappeared; re-placing")
-        notes.insert(0, Note("DriftStopMissing", f"stop {old.clientOrderId} is gone", warning=True))
+        after = ctx.condition(
+            after, ConditionType.PROTECTED, False, Reason.STOP_MISSING, "the stop disappeared; re-placing"
+        )
+        notes.insert(0, Note(EventType.DRIFT_STOP_MISSING, f"stop {old.clientOrderId} is gone", warning=True))
     return ctx.act(status, after, stop_action(ctx, record), *notes)
 
 
@@ -142,8 +149,8 @@ def mark_protected(ctx: Context, status: PositionStatus) -> Step | None:
     if status.phase is Phase.PROTECTED:
         return None
     status = replace_status(status, phase=Phase.PROTECTED)
-    status = ctx.condition(status, "Ready", True, "Protected", "filled and protected by a stop loss")
-    return Step(status, notes=(Note("StopPlaced", f"stop {stop.clientOrderId} rests at {stop.triggerPrice}"),))
+    status = ctx.condition(status, ConditionType.READY, True, Reason.PROTECTED, "filled and protected by a stop loss")
+    return Step(status, notes=(Note(EventType.STOP_PLACED, f"stop {stop.clientOrderId} rests at {stop.triggerPrice}"),))
 
 
 def protection_restored(ctx: Context, status: PositionStatus) -> PositionStatus:
@@ -151,4 +158,6 @@ def protection_restored(ctx: Context, status: PositionStatus) -> PositionStatus:
     stop = status.stopOrder
     if stop is None or stop.state is not OrderState.OPEN or stop.amount < ctx.exposure(status):
         return status
-    return ctx.condition(status, "Protected", True, "StopResting", f"stop for {stop.amount} at {stop.triggerPrice}")
+    return ctx.condition(
+        status, ConditionType.PROTECTED, True, Reason.STOP_RESTING, f"stop for {stop.amount} at {stop.triggerPrice}"
+    )

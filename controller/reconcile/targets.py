@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus, TakeProfit, TrailingMode
+from controller.api.vocabulary import EventType
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import (
     Note,
@@ -81,7 +82,7 @@ def trail_natively(ctx: Context, status: PositionStatus) -> Step | None:
     after = replace_status(status, trailingOrder=record, trailingSequence=sequence)
     if current is not None and ctx.on_exchange(current):
         after = replace_status(after, retiredOrders=[*status.retiredOrders, current])
-    notes = [Note("TrailingStopIntent", f"trailing {trailing.callbackPercent}% for {amount}")]
+    notes = [Note(EventType.TRAILING_STOP_INTENT, f"trailing {trailing.callbackPercent}% for {amount}")]
     if current is not None and current.state is OrderState.REJECTED:
         after, escalated = ctx.escalation(after, "placing the trailing stop")
         notes.extend(escalated)
@@ -135,9 +136,11 @@ def replace_take_profit(
     record = ctx.intent(Purpose.TAKE_PROFIT, sequence, amount, price, index)
     others = [r for r in status.takeProfitOrders if r.target != index]
     after = replace_status(status, takeProfitOrders=[*others, record], takeProfitSequence=sequence)
-    notes = [Note("TakeProfitIntent", f"take profit {index + 1}: {amount} at {price}")]
+    notes = [Note(EventType.TAKE_PROFIT_INTENT, f"take profit {index + 1}: {amount} at {price}")]
     if old is not None and ctx.on_exchange(old):
         after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
     elif old is not None and old.state is OrderState.CANCELED:
-        notes.insert(0, Note("DriftTakeProfitMissing", f"take profit {old.clientOrderId} is gone", warning=True))
+        notes.insert(
+            0, Note(EventType.DRIFT_TAKE_PROFIT_MISSING, f"take profit {old.clientOrderId} is gone", warning=True)
+        )
     return ctx.act(status, after, stop_action(ctx, record, Purpose.TAKE_PROFIT), *notes)

@@ -21,6 +21,7 @@ from controller.api.v1alpha1 import (
     TimeInForce,
     TrailingState,
 )
+from controller.api.vocabulary import EventType, RiskLimit
 from controller.exchange.errors import classify
 from controller.reconcile.model import (
     CancelOrder,
@@ -149,6 +150,12 @@ def test_risk_refusal_fails_the_position_naming_the_limit() -> None:
     assert step.status.phase is Phase.FAILED and step.status.exitReason == "RiskLimit"
     assert step.action is None
     assert "maxPositionNotional" in condition(step, "Ready").message
+
+
+def test_a_risk_refusal_note_carries_its_limit_as_a_field() -> None:
+    risk = RiskContext(RiskLimits(maxPositionNotional=Decimal("500")), Book())
+    [note] = [n for n in run(spec(), PositionStatus(), obs(), risk=risk).notes if n.type is EventType.RISK_REFUSED]
+    assert note.limit is RiskLimit.MAX_POSITION_NOTIONAL and note.message.startswith("maxPositionNotional: ")
 
 
 @pytest.mark.parametrize(
