@@ -15,7 +15,8 @@ def render() -> str:
     lines = [
         "# Audit events",
         "",
-        "Generated from `controller/audit/catalogue.py` (`python -m controller.audit.catalogue`); do not edit.",
+        "Generated from `EventType` in `controller/api/vocabulary.py` (`python -m controller.audit.catalogue`); "
+        "do not edit.",
         "",
         "Every row of the `events` table has: a deterministic `event_id` (so a retried or re-flushed write never",
         "duplicates a row), the Position's uid, namespace and name, account, symbol, `type`, the phase before and",
