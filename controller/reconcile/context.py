@@ -39,6 +39,8 @@ HIT = frozenset({OrderState.TRIGGERED, OrderState.FILLED})
 
 
 class Context:
+    """One planning call's inputs, and what its decisions note on the way (``notes``)."""
+
     def __init__(
         self,
         spec: PositionSpec,
@@ -113,9 +115,8 @@ class Context:
         if status.failedAttempts < ESCALATE_AFTER:
             return status, ()
         message = f"{what} failed {status.failedAttempts} times in a row; last: {status.lastFailure or 'unknown'}"
-        notes = (
-            () if condition_is(status, ConditionType.ESCALATED) else (Note(EventType.ESCALATED, message, warning=True),)
-        )
+        raised = condition_is(status, ConditionType.ESCALATED)
+        notes = () if raised else (Note(EventType.ESCALATED, message, warning=True),)
         return self.condition(status, ConditionType.ESCALATED, True, Reason.REPEATED_FAILURES, message), notes
 
     def reference_price(self) -> Decimal:

@@ -82,11 +82,8 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
         return start_closing(ctx, status, ExitReason.TAKE_PROFIT, "the take profits closed the position")
     # Nothing explains it: say so, and touch nothing (a stale position report must not cancel the stop).
     message = f"the exchange reports no {ctx.spec.symbol} position, and no trade explains it"
-    notes = (
-        ()
-        if condition_is(status, ConditionType.VANISHED)
-        else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
-    )
+    reported = condition_is(status, ConditionType.VANISHED)
+    notes = () if reported else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
     return Step(ctx.condition(status, ConditionType.VANISHED, True, Reason.NO_EXPLAINING_TRADE, message), notes=notes)
 
 
