@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, Phase, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import ConditionStatus, ExchangeAccountSpec, Phase, PositionSpec, PositionStatus
 from controller.api.vocabulary import ConditionType
 from controller.handlers.runtime import Runtime
 from controller.metrics import (
@@ -84,7 +84,7 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
         entered = ready.lastTransitionTime if ready is not None else None
         phase_age[status.phase.value] = max(phase_age.get(status.phase.value, 0.0), _since(entered, now))
         protected = _condition(status, ConditionType.PROTECTED)
-        if status.filled and (protected is None or protected.status != "True"):
+        if status.filled and (protected is None or protected.status is not ConditionStatus.TRUE):
             since = protected.lastTransitionTime if protected is not None else entered
             unprotected.setdefault(account, []).append(_since(since, now))
     POSITIONS.clear()
