@@ -25,6 +25,7 @@ from aiohttp import web
 import controller.handlers  # noqa: F401 - registers the handlers with kopf
 from controller import failpoints
 from controller.api.v1alpha1 import GROUP
+from controller.api.vocabulary import EventType
 from controller.audit import history
 from controller.audit.migrations import migrate
 from controller.audit.store import AuditStore, AuditUnavailable
@@ -56,7 +57,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 @kopf.on.startup()
 async def announce_start(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
-    await runtime.audit_event("ControllerStarted", f"replica {runtime.replica} started")
+    await runtime.audit_event(EventType.CONTROLLER_STARTED, f"replica {runtime.replica} started")
 
 
 @kopf.on.cleanup()
@@ -109,7 +110,7 @@ async def run(settings: Settings) -> int:
         # acting and hand the Lease to a standby at once, rather than let it wait out the lease duration.
         if runtime.leadership is not None:
             await runtime.leadership.release()
-        await runtime.audit_event("ControllerStopped", f"replica {runtime.replica} stopped")
+        await runtime.audit_event(EventType.CONTROLLER_STOPPED, f"replica {runtime.replica} stopped")
         for task in background:
             task.cancel()
         await health.cleanup()
@@ -118,7 +119,7 @@ async def run(settings: Settings) -> int:
 
 
 def announcer(runtime: Runtime) -> Announce:
-    async def announce(type_: str, message: str, epoch: int) -> None:
+    async def announce(type_: EventType, message: str, epoch: int) -> None:
         await runtime.audit_event(type_, message, epoch=epoch)
 
     return announce

@@ -9,9 +9,10 @@ import ccxt
 import kopf
 
 from controller.api.v1alpha1 import GROUP, VERSION, ConditionStatus, ExchangeAccountStatus
+from controller.api.vocabulary import ConditionType, EventType, Reason
 from controller.exchange.errors import describe
 from controller.handlers.runtime import AccountNotReady, Runtime
-from controller.reconcile.planner import set_condition
+from controller.reconcile.status import set_condition
 
 READY_CHECK_SECONDS = 15.0
 
@@ -24,7 +25,7 @@ async def account_ready(
     assert namespace is not None, "Warden's resources are namespaced"
     if not runtime.may_act():
         return
-    ok, reason, message = True, "Ready", "credentials found, exchange reachable, markets loaded"
+    ok, reason, message = True, Reason.READY, "credentials found, exchange reachable, markets loaded"
     try:
         gateway = (await runtime.account(namespace, name)).gateway
         await gateway.load_markets()
@@ -32,14 +33,14 @@ async def account_ready(
     except AccountNotReady as problem:
         ok, reason, message = False, problem.reason, problem.message
     except ccxt.BaseError as error:
-        ok, reason, message = False, "ExchangeUnreachable", describe(error)
+        ok, reason, message = False, Reason.EXCHANGE_UNREACHABLE, describe(error)
     current = ExchangeAccountStatus.model_validate(dict(status))
     flag = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
-    previous = next((c for c in current.conditions if c.type == "Ready"), None)
+    previous = next((c for c in current.conditions if c.type == ConditionType.READY), None)
     if previous is not None and previous.status is flag and previous.reason == reason:
         return
     conditions = set_condition(
-        current.conditions, "Ready", flag, reason, message, meta.get("generation", 1), datetime.now(UTC)
+        current.conditions, ConditionType.READY, flag, reason, message, meta.get("generation", 1), datetime.now(UTC)
     )
     updated = current.model_copy(update={"conditions": conditions, "observedGeneration": meta.get("generation")})
     await runtime.kube.patch_status(
@@ -47,5 +48,9 @@ async def account_ready(
     )
     (kopf.info if ok else kopf.warn)(body, reason=reason, message=message)
     await runtime.audit_event(
-        "AccountReady" if ok else "AccountNotReady", message, namespace=namespace, name=name, reason=reason
+        EventType.ACCOUNT_READY if ok else EventType.ACCOUNT_NOT_READY,
+        message,
+        namespace=namespace,
+        name=name,
+        reason=reason,
     )

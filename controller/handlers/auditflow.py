@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from controller.api.v1alpha1 import AUDIT_BACKLOG_LIMIT, BufferedAuditEvent, OrderState, PositionStatus
+from controller.api.vocabulary import EventType
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.ports import AuditLog
 from controller.metrics import AUDIT_BACKLOG_OVERFLOW
@@ -31,7 +32,7 @@ from controller.reconcile.model import (
     SetMarginMode,
     Step,
 )
-from controller.reconcile.planner import all_records, replace_status
+from controller.reconcile.status import all_records, replace_status
 
 log = logging.getLogger("warden.reconcile")
 
@@ -39,7 +40,7 @@ log = logging.getLogger("warden.reconcile")
 class Stamp(Protocol):
     """Makes an audit event about the Position (the reconciler's ``audit_event``)."""
 
-    def __call__(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent: ...
+    def __call__(self, type_: EventType, status: PositionStatus, message: str, **fields: Any) -> AuditEvent: ...
 
 
 def buffered(record: AuditEvent | Fill) -> BufferedAuditEvent:
@@ -126,7 +127,9 @@ class AuditFlow:
         lost = max(len(records) - room, 0)
         if lost:
             AUDIT_BACKLOG_OVERFLOW.inc(lost)
-            self.report(Note("AuditBacklogOverflow", f"{lost} audit records did not fit in the backlog", warning=True))
+            self.report(
+                Note(EventType.AUDIT_BACKLOG_OVERFLOW, f"{lost} audit records did not fit in the backlog", warning=True)
+            )
         return replace_status(
             status,
             auditBacklog=[*status.auditBacklog, *(buffered(r) for r in records[:room])],
@@ -165,7 +168,7 @@ class AuditFlow:
         events = [AuditEvent.from_json(b.data) for b in status.auditBacklog if b.type != "Fill"]
         fills = [Fill.from_json(b.data) for b in status.auditBacklog if b.type == "Fill"]
         flushed = self.stamp(
-            "AuditBacklogFlushed",
+            EventType.AUDIT_BACKLOG_FLUSHED,
             status,
             f"{len(status.auditBacklog)} buffered audit records written",
             key=status.auditBacklog[0].id,

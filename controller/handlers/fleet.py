@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, Phase, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import ConditionStatus, ExchangeAccountSpec, Phase, PositionSpec, PositionStatus
+from controller.api.vocabulary import ConditionType
 from controller.handlers.runtime import Runtime
 from controller.metrics import (
     AUDIT_BACKLOG,
@@ -27,7 +28,7 @@ from controller.metrics import (
     UNPROTECTED,
     UNPROTECTED_SECONDS,
 )
-from controller.reconcile.planner import TERMINAL
+from controller.reconcile.phases import TERMINAL
 
 REFRESH_S = 5.0
 STALE_OBSERVATION_S = 60.0
@@ -38,7 +39,7 @@ def _since(moment: datetime | None, now: datetime) -> float:
     return 0.0 if moment is None else max((now - moment).total_seconds(), 0.0)
 
 
-def _condition(status: PositionStatus, type_: str) -> Any:
+def _condition(status: PositionStatus, type_: ConditionType) -> Any:
     return next((c for c in status.conditions if c.type == type_), None)
 
 
@@ -79,11 +80,11 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
             if status.closedAt is not None and status.closedAt.date() == now.date() and status.realizedPnl:
                 pnl[account] += status.realizedPnl
             continue
-        ready = _condition(status, "Ready")
+        ready = _condition(status, ConditionType.READY)
         entered = ready.lastTransitionTime if ready is not None else None
         phase_age[status.phase.value] = max(phase_age.get(status.phase.value, 0.0), _since(entered, now))
-        protected = _condition(status, "Protected")
-        if status.filled and (protected is None or protected.status != "True"):
+        protected = _condition(status, ConditionType.PROTECTED)
+        if status.filled and (protected is None or protected.status is not ConditionStatus.TRUE):
             since = protected.lastTransitionTime if protected is not None else entered
             unprotected.setdefault(account, []).append(_since(since, now))
     POSITIONS.clear()

@@ -24,6 +24,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from controller.api.vocabulary import EventType
 from controller.metrics import LEADER, LEASE_TRANSITIONS
 from controller.settings import LeaseSettings
 
@@ -46,7 +47,7 @@ def _parse(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-Announce = Callable[[str, str, int], Awaitable[None]]
+Announce = Callable[[EventType, str, int], Awaitable[None]]
 
 
 @dataclass
@@ -99,7 +100,9 @@ class Leadership:
             self.gained.set()
             self.gained.clear()
             if self.announce is not None:
-                await self.announce("LeadershipAcquired", f"{self.identity} holds {self.settings.name}", self.epoch)
+                await self.announce(
+                    EventType.LEADERSHIP_ACQUIRED, f"{self.identity} holds {self.settings.name}", self.epoch
+                )
         if not held and self.epoch is not None and not self.may_act():
             await self._step_down("the lease could not be renewed in time")
 
@@ -120,14 +123,14 @@ class Leadership:
                 why = f"shutting down; the lease was not released ({error})"
             log.info("leadership ended (epoch %d): %s", epoch, why)
             if self.announce is not None:
-                await self.announce("LeadershipLost", why, epoch)
+                await self.announce(EventType.LEADERSHIP_LOST, why, epoch)
 
     async def _step_down(self, why: str) -> None:
         epoch, self.epoch = self.epoch, None
         LEADER.set(0)
         log.error("leadership lost (epoch %s): %s", epoch, why)
         if self.announce is not None and epoch is not None:
-            await self.announce("LeadershipLost", why, epoch)
+            await self.announce(EventType.LEADERSHIP_LOST, why, epoch)
 
     def _give_back(self) -> bool:
         s = self.settings

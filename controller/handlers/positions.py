@@ -19,10 +19,13 @@ from controller.api.v1alpha1 import (
     PositionSpec,
     PositionStatus,
 )
+from controller.api.vocabulary import EventType, ExitReason
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
-from controller.reconcile.planner import PAUSE_ANNOTATION, TERMINAL, recheck_after
+from controller.reconcile.phases import TERMINAL
+from controller.reconcile.planner import PAUSE_ANNOTATION
+from controller.reconcile.status import recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
 log = logging.getLogger("warden.positions")
@@ -80,9 +83,9 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
             message = f"invalid spec: {error.errors()[0]['msg']}"
-            kopf.warn(body, reason="PositionRejected", message=message)
+            kopf.warn(body, reason=EventType.POSITION_REJECTED, message=message)
             await runtime.kube.patch_status(
-                "positions", namespace, name, {"phase": Phase.FAILED.value, "exitReason": "InvalidSpec"}
+                "positions", namespace, name, {"phase": Phase.FAILED.value, "exitReason": ExitReason.INVALID_SPEC.value}
             )
             return Pass(status.model_copy(update={"phase": Phase.FAILED}), None)
         annotations = obj["metadata"].get("annotations") or {}
@@ -156,7 +159,7 @@ async def position_deleted(namespace: str | None, name: str, body: kopf.Body, me
         raise kopf.TemporaryError("this replica is not the leader; the leader closes the Position", delay=2)
     done = await reconcile(runtime, namespace, name, body, deleting=True)
     status = done.status if done is not None else None
-    if status is not None and status.exitReason == "Orphaned":
+    if status is not None and status.exitReason == ExitReason.ORPHANED:
         await remember_orphaned(runtime, namespace, body)
     if status is not None and status.phase not in TERMINAL:
         raise kopf.TemporaryError(f"closing before deletion (phase {status.phase.value})", delay=1)

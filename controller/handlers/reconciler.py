@@ -25,6 +25,7 @@ from controller.api.v1alpha1 import (
     PositionSpec,
     PositionStatus,
 )
+from controller.api.vocabulary import ConditionType, EventType, Reason
 from controller.audit.store import AuditEvent, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
@@ -59,32 +60,39 @@ from controller.reconcile.model import (
     records_to_observe,
     request_weight,
 )
-from controller.reconcile.planner import (
-    TERMINAL,
+from controller.reconcile.phases import TERMINAL
+from controller.reconcile.planner import plan
+from controller.reconcile.results import record_failure, record_success
+from controller.reconcile.risk import RiskContext, book_from
+from controller.reconcile.status import (
     entry_rests,
     follows_mark,
-    plan,
     protecting_orders,
     replace_status,
     set_condition,
     unknown_symbol,
 )
-from controller.reconcile.results import record_failure, record_success
-from controller.reconcile.risk import RiskContext, book_from
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
 _FILL_NOTES = frozenset(
     {
-        "EntryPartiallyFilled",
-        "EntryFilled",
-        "CloseFilled",
-        "StopTriggered",
-        "TakeProfitTriggered",
-        "TrailingStopTriggered",
+        EventType.ENTRY_PARTIALLY_FILLED,
+        EventType.ENTRY_FILLED,
+        EventType.CLOSE_FILLED,
+        EventType.STOP_TRIGGERED,
+        EventType.TAKE_PROFIT_TRIGGERED,
+        EventType.TRAILING_STOP_TRIGGERED,
     }
 )
-_ENTRY_FILL_NOTES = frozenset({"EntryPartiallyFilled", "EntryFilled"})
+_ENTRY_FILL_NOTES = frozenset({EventType.ENTRY_PARTIALLY_FILLED, EventType.ENTRY_FILLED})
+_EXCHANGE_FAILURE = {
+    Outcome.REJECTED: Reason.EXCHANGE_REJECTED,
+    Outcome.RETRY: Reason.EXCHANGE_RETRY,
+    Outcome.UNKNOWN: Reason.EXCHANGE_UNKNOWN,
+    Outcome.ACCOUNT: Reason.EXCHANGE_ACCOUNT,
+}
+"""The Synced condition's reason after a failed action."""
 log = logging.getLogger("warden.reconcile")
 
 
@@ -156,16 +164,16 @@ class Reconciler:
         """Metrics that follow from what a step says happened."""
         if note.type.startswith("Drift"):
             DRIFT.labels(note.type.removeprefix("Drift")).inc()
-        elif note.type == "RiskRefused":
-            RISK_REFUSALS.labels(note.message.split(":", 1)[0]).inc()
-        elif note.type == "CloseRetry":
+        elif note.type is EventType.RISK_REFUSED and note.limit is not None:
+            RISK_REFUSALS.labels(note.limit).inc()
+        elif note.type is EventType.CLOSE_RETRY:
             CLOSE_FAILURES.labels(self.account_label).inc()
-        elif note.type in ("EntryFilled", "EntryPartiallyFilled"):
+        elif note.type in _ENTRY_FILL_NOTES:
             self.runtime.filled_at.setdefault(self.target.uid, self.clock.monotonic())
-        elif note.type == "StopPlaced" and self.target.uid in self.runtime.filled_at:
+        elif note.type is EventType.STOP_PLACED and self.target.uid in self.runtime.filled_at:
             FILL_TO_PROTECT.observe(self.clock.monotonic() - self.runtime.filled_at.pop(self.target.uid))
 
-    def audit_event(self, type_: str, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
+    def audit_event(self, type_: EventType, status: PositionStatus, message: str, **fields: Any) -> AuditEvent:
         """An event about this Position, stamped with the acting replica and its leadership term."""
         values: dict[str, Any] = {
             "phase_before": status.phase.value,
@@ -210,7 +218,7 @@ class Reconciler:
     def phase_event(self, before: Phase, status: PositionStatus, now: datetime) -> AuditEvent:
         detail = {"realizedPnl": status.realizedPnl, "fees": status.fees, "filled": status.filled}
         return self.audit_event(
-            "PhaseChanged",
+            EventType.PHASE_CHANGED,
             status,
             f"{before.value} -> {status.phase.value}",
             occurred_at=now,
@@ -218,7 +226,9 @@ class Reconciler:
             detail={k: str(v) for k, v in detail.items() if v is not None} | {"exitReason": status.exitReason},
         )
 
-    def order_event(self, type_: str, status: PositionStatus, action: Action, message: str, **kw: Any) -> AuditEvent:
+    def order_event(
+        self, type_: EventType, status: PositionStatus, action: Action, message: str, **kw: Any
+    ) -> AuditEvent:
         kw.setdefault("detail", {"purpose": _purpose(action)})
         return self.audit_event(type_, status, message, client_order_id=_client_id(action), **kw)
 
@@ -231,12 +241,16 @@ class Reconciler:
         if status.observedGeneration is None:
             return [
                 self.audit_event(
-                    "PositionCreated", status, "Warden saw the Position", occurred_at=now, detail={"spec": spec}
+                    EventType.POSITION_CREATED,
+                    status,
+                    "Warden saw the Position",
+                    occurred_at=now,
+                    detail={"spec": spec},
                 )
             ]
         return [
             self.audit_event(
-                "SpecChanged",
+                EventType.SPEC_CHANGED,
                 status,
                 f"spec changed (generation {self.target.generation})",
                 occurred_at=now,
@@ -297,7 +311,9 @@ class Reconciler:
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
-    def with_condition(self, status: PositionStatus, type_: str, ok: bool, reason: str, message: str) -> PositionStatus:
+    def with_condition(
+        self, status: PositionStatus, type_: ConditionType, ok: bool, reason: Reason, message: str
+    ) -> PositionStatus:
         flag = ConditionStatus.TRUE if ok else ConditionStatus.FALSE
         now = self.clock.now()
         conditions = set_condition(status.conditions, type_, flag, reason, message, self.target.generation, now)
@@ -330,7 +346,7 @@ class Reconciler:
         try:
             account = await self.runtime.account(self.target.namespace, self.target.spec.accountRef.name)
         except AccountNotReady as problem:
-            after = self.with_condition(status, "Synced", False, problem.reason, problem.message)
+            after = self.with_condition(status, ConditionType.SYNCED, False, problem.reason, problem.message)
             await self.save(status, after)
             return after
         self.gateway, self.observer = account.gateway, account.observer
@@ -388,7 +404,9 @@ class Reconciler:
                 paused=self.target.paused,
                 risk=risk,
             )
-            after = self.with_condition(step.status, "Synced", True, "Observed", "exchange state observed")
+            after = self.with_condition(
+                step.status, ConditionType.SYNCED, True, Reason.OBSERVED, "exchange state observed"
+            )
             if after.phase is Phase.CLOSED and status.phase is not Phase.CLOSED:
                 # Every trade reaches the fills (or the backlog, in the same status write) before the Position is
                 # Closed, which also repairs a fill step that a crash or a failed read cut short.
@@ -411,10 +429,10 @@ class Reconciler:
             now = self.clock.now()
             step = unknown_symbol(status, self.target.spec.symbol, generation=self.target.generation, now=now)
             return (await self.apply(status, step, now))[0]
-        after = self.with_condition(status, "Synced", False, "ObserveFailed", describe(error))
+        after = self.with_condition(status, ConditionType.SYNCED, False, Reason.OBSERVE_FAILED, describe(error))
         if after.conditions == status.conditions:  # each new kind of failure once, not every second
             return status
-        event = self.audit_event("ExchangeError", status, describe(error), key=self.clock.now().isoformat())
+        event = self.audit_event(EventType.EXCHANGE_ERROR, status, describe(error), key=self.clock.now().isoformat())
         return await self.audit.commit(status, after, [event])
 
     async def observe(self, account: AccountPort, status: PositionStatus) -> Observation:
@@ -448,9 +466,11 @@ class Reconciler:
         status = await self.audit.record(before, step, events)
         if status is None:
             # An entry whose intent the store could not take: it waits, and says so once.
-            held = self.with_condition(before, "Ready", False, "AuditUnavailable", "waiting for the audit store")
-            if not any(c.reason == "AuditUnavailable" for c in before.conditions):
-                waits = Note("AuditUnavailable", "the entry waits: its intent cannot be audited", warning=True)
+            held = self.with_condition(
+                before, ConditionType.READY, False, Reason.AUDIT_UNAVAILABLE, "waiting for the audit store"
+            )
+            if not any(c.reason == Reason.AUDIT_UNAVAILABLE for c in before.conditions):
+                waits = Note(EventType.AUDIT_UNAVAILABLE, "the entry waits: its intent cannot be audited", warning=True)
                 self.event(waits)
                 # The wait itself is part of the story: it reaches the store with the backlog.
                 event = self.audit_event(
@@ -495,14 +515,14 @@ class Reconciler:
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
-            event = self.order_event("SettingApplied", status, action, f"{action} applied", key=str(action))
+            event = self.order_event(EventType.SETTING_APPLIED, status, action, f"{action} applied", key=str(action))
         elif isinstance(action, CancelOrder):
             ORDERS_CANCELED.labels(purpose).inc()
-            event = self.order_event("OrderCanceled", status, action, f"{purpose} order canceled")
+            event = self.order_event(EventType.ORDER_CANCELED, status, action, f"{purpose} order canceled")
         else:
             ORDERS_PLACED.labels(purpose).inc()
             event = self.order_event(
-                "OrderPlaced",
+                EventType.ORDER_PLACED,
                 status,
                 action,
                 f"{purpose} order placed",
@@ -531,14 +551,16 @@ class Reconciler:
         }
         # Each failure is its own row (the attempt is part of its identity).
         event = self.order_event(
-            "ExchangeError", status, action, message, detail=detail, key=self.clock.now().isoformat()
+            EventType.EXCHANGE_ERROR, status, action, message, detail=detail, key=self.clock.now().isoformat()
         )
-        self.event(Note("ExchangeError", f"{purpose}: {message}", warning=True))
+        self.event(Note(EventType.EXCHANGE_ERROR, f"{purpose}: {message}", warning=True))
         events = [event]
         if outcome is Outcome.REJECTED and not isinstance(action, CancelOrder | SetMarginMode | SetLeverage):
-            events.append(self.order_event("OrderRejected", status, action, message))
+            events.append(self.order_event(EventType.ORDER_REJECTED, status, action, message))
         if after.phase is not status.phase:
             events.append(self.phase_event(status.phase, after, self.clock.now()))
-        after = self.with_condition(after, "Synced", False, f"Exchange{outcome.value.title()}", f"{purpose}: {message}")
+        after = self.with_condition(
+            after, ConditionType.SYNCED, False, _EXCHANGE_FAILURE[outcome], f"{purpose}: {message}"
+        )
         # The planner decides what a failure means next pass (retry after back-off, fail, escalate).
         return await self.audit.commit(status, after, events)

@@ -13,6 +13,7 @@ from typing import Any
 import ccxt
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode, Side
+from controller.api.vocabulary import EventType, Reason
 from controller.audit.store import AuditEvent, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
@@ -44,7 +45,7 @@ class Account:
 
 
 class AccountNotReady(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -90,7 +91,9 @@ class Runtime:
     def observation(self) -> ObservationSettings:
         return self.settings.observation
 
-    async def audit_event(self, type_: str, message: str, namespace: str = "", name: str = "", **detail: Any) -> None:
+    async def audit_event(
+        self, type_: EventType, message: str, namespace: str = "", name: str = "", **detail: Any
+    ) -> None:
         """An event about the controller or an account (not a Position). While the store is down these wait
         in memory (bounded) and go out with the next successful write."""
         event = AuditEvent(
@@ -161,19 +164,21 @@ class Runtime:
         read_at = time.monotonic()
         obj = await self.kube.get("exchangeaccounts", namespace, account_name)
         if obj is None:
-            raise AccountNotReady("AccountNotFound", f"ExchangeAccount {account_name!r} not found in {namespace}")
+            raise AccountNotReady(
+                Reason.ACCOUNT_NOT_FOUND, f"ExchangeAccount {account_name!r} not found in {namespace}"
+            )
         spec = ExchangeAccountSpec.model_validate(obj["spec"])
         try:
             secret = await self.kube.secret(namespace, spec.credentialsSecretRef.name)
         except Exception as error:
             status = getattr(error, "status", None)
             raise AccountNotReady(
-                "CredentialsNotFound",
+                Reason.CREDENTIALS_NOT_FOUND,
                 f"Secret {spec.credentialsSecretRef.name!r} could not be read (HTTP {status})",
             ) from None
         data = secret.data or {}
         if "apiKey" not in data or "secret" not in data:
-            raise AccountNotReady("CredentialsInvalid", "the Secret must have the keys `apiKey` and `secret`")
+            raise AccountNotReady(Reason.CREDENTIALS_INVALID, "the Secret must have the keys `apiKey` and `secret`")
         # The spec's generation, not the resourceVersion: status writes and kopf's annotations change the
         # latter every few seconds, and each rebuild would start the account's observation over.
         version = (str(obj["metadata"].get("generation")), secret.metadata.resource_version)

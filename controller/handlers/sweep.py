@@ -15,11 +15,12 @@ import ccxt
 import kopf
 
 from controller.api.v1alpha1 import GROUP, VERSION, ExchangeAccountStatus, Side, UntrackedPositions
+from controller.api.vocabulary import EventType, ExitReason
 from controller.exchange.errors import describe
 from controller.handlers.runtime import Account, AccountNotReady, Runtime
 from controller.metrics import DRIFT, ORDERS_CANCELED
 from controller.reconcile.model import CancelOrder, client_id_prefix
-from controller.reconcile.planner import TERMINAL
+from controller.reconcile.phases import TERMINAL
 from controller.reconcile.sweep import Orphan, Owner, Untracked, plan_sweep
 
 ADOPTED_LABEL = f"{GROUP}/adopted"
@@ -63,7 +64,10 @@ def _account_of(position: dict[str, Any]) -> str | None:
 def _owner(position: dict[str, Any]) -> Owner:
     spec, status = position["spec"], position.get("status") or {}
     # An orphaned Position's orders are left alone from the moment it is decided, not only once recorded.
-    live = status.get("phase", "Pending") not in {p.value for p in TERMINAL} or status.get("exitReason") == "Orphaned"
+    live = (
+        status.get("phase", "Pending") not in {p.value for p in TERMINAL}
+        or status.get("exitReason") == ExitReason.ORPHANED
+    )
     return Owner(client_id_prefix(position["metadata"]["uid"]), spec["symbol"], Side(spec["side"]), live)
 
 
@@ -71,7 +75,7 @@ class Sweep:
     def __init__(self, runtime: Runtime, account: Account, namespace: str, name: str, body: kopf.Body) -> None:
         self.runtime, self.account, self.namespace, self.name, self.body = runtime, account, namespace, name, body
 
-    async def report(self, type_: str, message: str, once: str, **detail: Any) -> None:
+    async def report(self, type_: EventType, message: str, once: str, **detail: Any) -> None:
         """A Kubernetes event on the account, an audit row and a metric; a standing finding is reported once
         per replica, not every sweep."""
         if once in self.runtime.reported:
@@ -85,7 +89,7 @@ class Sweep:
         detail = {"clientOrderId": orphan.client_order_id, "symbol": orphan.symbol, "repair": orphan.reason}
         if not orphan.cancel:
             message = f"orphan order {orphan.client_order_id}: {orphan.reason}"
-            await self.report("DriftOrphanOrder", message, f"kept/{orphan.client_order_id}", **detail)
+            await self.report(EventType.DRIFT_ORPHAN_ORDER, message, f"kept/{orphan.client_order_id}", **detail)
             return
         try:
             await self.account.gateway.execute(orphan.symbol, CancelOrder(orphan.client_order_id, orphan.purpose))
@@ -94,7 +98,7 @@ class Sweep:
             return
         ORDERS_CANCELED.labels("orphan").inc()
         message = f"orphan order {orphan.client_order_id} on {orphan.symbol}: {orphan.reason}"
-        await self.report("DriftOrphanOrder", message, f"cancelled/{orphan.client_order_id}", **detail)
+        await self.report(EventType.DRIFT_ORPHAN_ORDER, message, f"cancelled/{orphan.client_order_id}", **detail)
 
     async def untracked(self, found: Untracked, positions: list[dict[str, Any]]) -> None:
         policy = self.account.spec.untrackedPositions
@@ -105,12 +109,12 @@ class Sweep:
             return
         if policy is UntrackedPositions.ALERT:
             message = f"untracked position {what}: no Position owns it (untrackedPositions: Alert)"
-            await self.report("DriftUntrackedPosition", message, once, repair="reported", **detail)
+            await self.report(EventType.DRIFT_UNTRACKED_POSITION, message, once, repair="reported", **detail)
             return
         name = self.adoption_name(found, positions)
         if await self.runtime.kube.create("positions", self.namespace, self.adoption(found, name)):
             message = f"untracked position {what}: adopted as Position {name}"
-            await self.report("DriftUntrackedPosition", message, once, repair=f"adopted as {name}", **detail)
+            await self.report(EventType.DRIFT_UNTRACKED_POSITION, message, once, repair=f"adopted as {name}", **detail)
 
     def adoption_name(self, found: Untracked, positions: list[dict[str, Any]]) -> str:
         """Deterministic: a second sweep (or a second replica) finds the name taken and creates nothing."""

@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from controller.api.v1alpha1 import (
@@ -17,6 +17,7 @@ from controller.api.v1alpha1 import (
     TimeInForce,
     WorkingType,
 )
+from controller.api.vocabulary import EventType, RiskLimit
 
 
 class OrderSide(StrEnum):
@@ -77,6 +78,18 @@ def purpose_of(client_id: str) -> Purpose:
 def plain(value: Decimal) -> str:
     """A number as a trader writes it: ``65000``, not ``65000.00000000`` (exchange strings) or ``1.2E+2``."""
     return format(value.normalize(), "f")
+
+
+def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def to_tick(value: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    return (value / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR) * tick
+
+
+def beyond(price: Decimal, mark: Decimal, *, above: bool) -> bool:
+    return price > mark if above else price < mark
 
 
 @dataclass(frozen=True)
@@ -264,12 +277,13 @@ def request_weight(action: Action) -> int:
 
 @dataclass(frozen=True)
 class Note:
-    """Something worth telling a human and the audit history (an event type from docs/audit-events.md)."""
+    """Something worth telling a human and the audit history."""
 
-    type: str
+    type: EventType
     message: str
     warning: bool = False
     client_order_id: str | None = None
+    limit: RiskLimit | None = None  # a RiskRefused note's refusing limit
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.api.vocabulary import ExitReason
 from controller.reconcile.model import (
     Action,
     CancelOrder,
@@ -21,7 +22,7 @@ from controller.reconcile.model import (
     SetLeverage,
     SetMarginMode,
 )
-from controller.reconcile.planner import failed_status, replace_status, update_records
+from controller.reconcile.status import failed_status, replace_status, update_records
 
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=30)
@@ -86,5 +87,5 @@ def record_failure(
     if isinstance(action, SetMarginMode | SetLeverage):
         # Settings come before the entry, so nothing is exposed yet.
         message = f"the exchange refused {describe_action(action)}: {message}"
-        return failed_status(status, "SettingRejected", message, generation=generation, now=now)
+        return failed_status(status, ExitReason.SETTING_REJECTED, message, generation=generation, now=now)
     return update_records(status, action.client_order_id, state=OrderState.REJECTED, message=message[:1024])

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from controller.api.v1alpha1 import Phase, PositionSpec, PositionStatus, RiskLimits
+from controller.api.vocabulary import RiskLimit
 from controller.reconcile.model import plain
 
 
@@ -23,7 +24,7 @@ class Book:
 
 @dataclass(frozen=True)
 class Refusal:
-    limit: str  # the RiskLimits field that refused
+    limit: RiskLimit
     message: str
 
 
@@ -44,32 +45,32 @@ def check_risk(
     notional = spec.amount * price
     if limits.maxOpenPositions is not None and book.open_positions >= limits.maxOpenPositions:
         return Refusal(
-            "maxOpenPositions",
+            RiskLimit.MAX_OPEN_POSITIONS,
             f"the account already has {book.open_positions} open Positions "
             f"(maxOpenPositions {limits.maxOpenPositions})",
         )
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
-            "maxPositionNotional",
+            RiskLimit.MAX_POSITION_NOTIONAL,
             f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {plain(notional)}, above "
             f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:
         return Refusal(
-            "maxTotalNotional",
+            RiskLimit.MAX_TOTAL_NOTIONAL,
             f"the account's open notional {plain(book.total_notional)} plus {plain(notional)} exceeds "
             f"maxTotalNotional {plain(limits.maxTotalNotional)}",
         )
     if limits.dailyLossLimit is not None and -book.realized_pnl_today >= limits.dailyLossLimit:
         return Refusal(
-            "dailyLossLimit",
+            RiskLimit.DAILY_LOSS_LIMIT,
             f"today's realized loss {plain(-book.realized_pnl_today)} reached dailyLossLimit "
             f"{plain(limits.dailyLossLimit)}",
         )
     last_loss = book.last_loss_at.get(spec.symbol)
     if limits.cooldownAfterLoss is not None and last_loss is not None and now - last_loss < limits.cooldownAfterLoss:
         return Refusal(
-            "cooldownAfterLoss",
+            RiskLimit.COOLDOWN_AFTER_LOSS,
             f"{spec.symbol} closed at a loss at {last_loss.isoformat()}; no new entry before "
             f"{(last_loss + limits.cooldownAfterLoss).isoformat()} (cooldownAfterLoss)",
         )

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from controller.api.v1alpha1 import Phase
 from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Purpose, client_id_prefix, is_warden_order, purpose_of
+from controller.reconcile.phases import INITIAL, TERMINAL, allowed
 from controller.reconcile.results import PROTECTION_RETRY
 from devtools.chaos.evidence import (
     AuditEventRow,
@@ -41,7 +43,6 @@ from devtools.chaos.evidence import (
 )
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
-TERMINAL = frozenset({"Closed", "Failed"})
 # Exchange answers that mean the venue refused or could not say (Warden cannot act then).
 REFUSED_STATUSES = frozenset({408, 418, 429, 500, 502, 503, 504})
 # Process faults during which the acting replica cannot act; the API server's stops every replica.
@@ -436,8 +437,9 @@ def check_audit(index: Index, report: Report) -> None:
 def check_phase_chain(position: PositionRecord, events: list[AuditEventRow], report: Report) -> None:
     """Each change starts where the last one ended, or where the last one started: events are written before
     the status, so a change whose status write was lost (a crash, the API server down) is in the audit although
-    the Position stayed put, and the next change starts from there. A lost event breaks the chain either way."""
-    phase, previous = "Pending", "Pending"
+    the Position stayed put, and the next change starts from there. A lost event breaks the chain either way.
+    Each change must also be one the planner's transition table allows."""
+    phase, previous = INITIAL.value, INITIAL.value
     when = 0
     for e in events:
         if e.type != "PhaseChanged":
@@ -447,6 +449,9 @@ def check_phase_chain(position: PositionRecord, events: list[AuditEventRow], rep
             report.flag(
                 4, position.ref, e.occurred_at, f"phase change {e.phase_before} -> {e.phase_after} follows {phase}"
             )
+        if not _allowed(e.phase_before, e.phase_after):
+            forbidden = f"phase change {e.phase_before} -> {e.phase_after} is not in the planner's table"
+            report.flag(4, position.ref, e.occurred_at, forbidden)
         previous, phase, when = e.phase_before or phase, e.phase_after or phase, e.occurred_at
     report.checks[4] += 1
     final = "Closed" if position.deleted else position.status.get("phase", "Pending")
@@ -454,6 +459,11 @@ def check_phase_chain(position: PositionRecord, events: list[AuditEventRow], rep
         final = "Failed"
     if phase != final:
         report.flag(4, position.ref, when, f"the audit's last phase is {phase}, the Position's is {final}")
+
+
+def _allowed(before: str | None, after: str | None) -> bool:
+    phases = {p.value: p for p in Phase}
+    return before in phases and after in phases and allowed(phases[before], phases[after])
 
 
 # --- 5. realized PnL ------------------------------------------------------------------------------

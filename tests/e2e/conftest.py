@@ -43,7 +43,7 @@ def check_the_whole_session(environment: Stack) -> None:
     if seen_file := os.environ.get("WARDEN_E2E_SEEN_TYPES"):
         Path(seen_file).write_text("\n".join(sorted({r["type"] for r in rows})) + "\n")
     unknown = audit_proof.uncatalogued(rows)
-    assert not unknown, f"audit event types missing from controller/audit/catalogue.py: {unknown}"
+    assert not unknown, f"audit event types missing from EventType (controller/api/vocabulary.py): {unknown}"
     requests = environment.paper_admin("/_paper/requests")
     assert isinstance(requests, list)
     unaudited = audit_proof.unaudited_exchange_calls(requests, rows)

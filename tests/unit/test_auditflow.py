@@ -22,7 +22,7 @@ from controller.reconcile.model import (
     SetLeverage,
     Step,
 )
-from controller.reconcile.planner import replace_status
+from controller.reconcile.status import replace_status
 from tests.fakes import FakeAudit, Journal
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

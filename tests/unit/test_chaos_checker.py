@@ -329,6 +329,12 @@ def test_a_phase_change_whose_status_write_was_lost_may_be_followed_from_where_i
     assert flagged(evidence) == []
 
 
+def test_a_phase_change_outside_the_planners_table_is_flagged() -> None:
+    evidence = lifecycle()
+    evidence.events[4] = replace(evidence.events[4], phase_after="Pending")  # EntryPlaced -> Pending
+    assert (4, "phase change EntryPlaced -> Pending is not in the planner's table") in flagged(evidence)
+
+
 def test_a_deleted_position_must_have_closed_in_the_audit() -> None:
     evidence = lifecycle()
     evidence.positions[0] = replace(evidence.positions[0], deleted=True, status={})

@@ -21,6 +21,7 @@ from controller.api.v1alpha1 import (
     TimeInForce,
     TrailingState,
 )
+from controller.api.vocabulary import EventType, RiskLimit
 from controller.exchange.errors import classify
 from controller.reconcile.model import (
     CancelOrder,
@@ -40,9 +41,10 @@ from controller.reconcile.model import (
     Trade,
     client_order_id,
 )
-from controller.reconcile.planner import TRAILING_MIN_INTERVAL, plan
+from controller.reconcile.planner import plan
 from controller.reconcile.results import backoff, record_failure, record_success
 from controller.reconcile.risk import Book, RiskContext, check_risk
+from controller.reconcile.stops import TRAILING_MIN_INTERVAL
 
 UID = "9a8b7c6d-0000-4000-8000-00000000beef"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -148,6 +150,12 @@ def test_risk_refusal_fails_the_position_naming_the_limit() -> None:
     assert step.status.phase is Phase.FAILED and step.status.exitReason == "RiskLimit"
     assert step.action is None
     assert "maxPositionNotional" in condition(step, "Ready").message
+
+
+def test_a_risk_refusal_note_carries_its_limit_as_a_field() -> None:
+    risk = RiskContext(RiskLimits(maxPositionNotional=Decimal("500")), Book())
+    [note] = [n for n in run(spec(), PositionStatus(), obs(), risk=risk).notes if n.type is EventType.RISK_REFUSED]
+    assert note.limit is RiskLimit.MAX_POSITION_NOTIONAL and note.message.startswith("maxPositionNotional: ")
 
 
 @pytest.mark.parametrize(

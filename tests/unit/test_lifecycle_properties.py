@@ -30,7 +30,8 @@ from controller.reconcile.model import (
     Trade,
     records_to_observe,
 )
-from controller.reconcile.planner import TERMINAL, plan
+from controller.reconcile.phases import TERMINAL
+from controller.reconcile.planner import plan
 from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import Book, RiskContext
 

@@ -30,7 +30,7 @@ from controller.reconcile.model import (
     client_order_id,
     request_weight,
 )
-from controller.reconcile.planner import recheck_after
+from controller.reconcile.status import recheck_after
 from tests.fakes import FakeGateway
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"

@@ -17,6 +17,7 @@ import kopf
 import pytest
 
 from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.api.vocabulary import EventType
 from controller.handlers.reconciler import Reconciler, Target
 from controller.reconcile.model import CancelOrder, Note, Observation, PlaceMarketOrder, PlaceStopOrder, Step
 from controller.reconcile.results import record_success
@@ -149,7 +150,7 @@ async def test_a_resend_goes_out_before_any_write() -> None:
     """A retry of an order whose intent is already recorded: its step is saved with the send's result."""
     runtime = FakeRuntime()
     case = CASES[1]
-    again = Step(case.step.status, case.step.action, (Note("StopIntent", "again"),))
+    again = Step(case.step.status, case.step.action, (Note(EventType.STOP_INTENT, "again"),))
     await reconciler(runtime).apply(case.step.status, again, FakeClock().now())
     assert runtime.journal.kinds() == ["send"]
 

@@ -1,0 +1,247 @@
+"""Warden's vocabulary, declared once: condition types and reasons, exit reasons, risk limits and audit event types.
+
+``StrEnum`` members are their strings, so status, audit rows, Kubernetes events and metric labels read exactly as
+before; a misspelt name is a ``mypy`` error, not a condition or an alert that never matches.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PROTECTED = "Protected"
+    """A resting stop covers the whole exposure (the alerts read it)."""
+    SYNCED = "Synced"
+    """The exchange was observed and the last action's outcome is known."""
+    ESCALATED = "Escalated"
+    """Protection or a close keeps failing with exposure: a human is needed."""
+    PAUSED = "Paused"
+    VANISHED = "Vanished"
+    """The exchange reports no position, and no trade explains it."""
+
+
+class ExitReason(StrEnum):
+    """Why a Position left its open phases (``status.exitReason``); a Failed Position's is also its Ready reason."""
+
+    # Closed
+    STOP_LOSS = "StopLoss"
+    TRAILING_STOP = "TrailingStop"
+    TAKE_PROFIT = "TakeProfit"
+    LIQUIDATION = "Liquidation"
+    EXTERNAL_CLOSE = "ExternalClose"
+    REQUESTED = "Requested"
+    DELETED = "Deleted"
+    ORPHANED = "Orphaned"
+    CANCELED_BEFORE_ENTRY = "CanceledBeforeEntry"
+    ENTRY_CANCELED = "EntryCanceled"
+    ENTRY_EXPIRED = "EntryExpired"
+    ADOPTED_POSITION_GONE = "AdoptedPositionGone"
+    # Failed
+    INVALID_SPEC = "InvalidSpec"
+    UNKNOWN_SYMBOL = "UnknownSymbol"
+    INVALID_PRICE = "InvalidPrice"
+    INVALID_AMOUNT = "InvalidAmount"
+    AMOUNT_BELOW_MINIMUM = "AmountBelowMinimum"
+    STOP_ON_WRONG_SIDE = "StopOnWrongSide"
+    TAKE_PROFIT_ON_WRONG_SIDE = "TakeProfitOnWrongSide"
+    RISK_LIMIT = "RiskLimit"
+    ENTRY_REJECTED = "EntryRejected"
+    SETTING_REJECTED = "SettingRejected"
+    RETRIES_EXHAUSTED = "RetriesExhausted"
+
+
+class Reason(StrEnum):
+    """Why a condition is what it is; a Position that ended says so with its exit reason instead (Failed, Orphaned)."""
+
+    # Ready
+    ENTRY_PLACED = "EntryPlaced"
+    PROTECTED = "Protected"
+    CLOSING = "Closing"
+    CLOSE_FAILING = "CloseFailing"
+    CLOSED = "Closed"
+    AUDIT_UNAVAILABLE = "AuditUnavailable"
+    # Protected
+    STOP_RESTING = "StopResting"
+    STOP_MISSING = "StopMissing"
+    STOP_REJECTED = "StopRejected"
+    FLAT = "Flat"
+    # Escalated
+    REPEATED_FAILURES = "RepeatedFailures"
+    RECOVERED = "Recovered"
+    # Paused
+    ANNOTATED = "Annotated"
+    RESUMED = "Resumed"
+    # Vanished
+    NO_EXPLAINING_TRADE = "NoExplainingTrade"
+    REAPPEARED = "Reappeared"
+    # Synced: observed, or how the exchange failed (``Outcome``), or why the account cannot be used
+    OBSERVED = "Observed"
+    OBSERVE_FAILED = "ObserveFailed"
+    EXCHANGE_REJECTED = "ExchangeRejected"
+    EXCHANGE_RETRY = "ExchangeRetry"
+    EXCHANGE_UNKNOWN = "ExchangeUnknown"
+    EXCHANGE_ACCOUNT = "ExchangeAccount"
+    # An ExchangeAccount's Ready (also a Position's Synced while its account is not ready)
+    READY = "Ready"
+    ACCOUNT_NOT_FOUND = "AccountNotFound"
+    CREDENTIALS_NOT_FOUND = "CredentialsNotFound"
+    CREDENTIALS_INVALID = "CredentialsInvalid"
+    EXCHANGE_UNREACHABLE = "ExchangeUnreachable"
+
+
+class RiskLimit(StrEnum):
+    """The ``RiskLimits`` field that refused an entry (the ``warden_risk_refusals_total`` label)."""
+
+    MAX_OPEN_POSITIONS = "maxOpenPositions"
+    MAX_POSITION_NOTIONAL = "maxPositionNotional"
+    MAX_TOTAL_NOTIONAL = "maxTotalNotional"
+    DAILY_LOSS_LIMIT = "dailyLossLimit"
+    COOLDOWN_AFTER_LOSS = "cooldownAfterLoss"
+
+
+class EventType(StrEnum):
+    """Every audit event type Warden writes (also the reason of its Kubernetes events), with what it means: the
+    audit catalogue. ``docs/audit-events.md`` is generated from it (``python -m controller.audit.catalogue``; a
+    test fails on drift), and the end-to-end suite fails when the store holds a type that is not listed here."""
+
+    group: str
+    meaning: str
+    detail: str
+
+    def __new__(cls, value: str, group: str, meaning: str, detail: str = "") -> EventType:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.group, member.meaning, member.detail = group, meaning, detail
+        return member
+
+    # Position
+    POSITION_CREATED = ("PositionCreated", "position", "Warden saw the Position for the first time.", "spec")
+    SPEC_CHANGED = ("SpecChanged", "position", "The Position's spec changed (a new generation).", "generation, spec")
+    POSITION_REJECTED = (
+        "PositionRejected",
+        "position",
+        "The spec cannot be traded (market rules, stop side); ends Failed.",
+    )
+    RISK_REFUSED = ("RiskRefused", "position", "A risk limit of the account refused the entry; ends Failed.", "limit")
+    PAUSED = ("Paused", "position", "The paused annotation was set: observe only, no orders.")
+    RESUMED = ("Resumed", "position", "The paused annotation was removed.")
+    SETTING_INTENT = ("SettingIntent", "position", "Leverage or margin mode is about to be set, before the entry.")
+    SETTING_APPLIED = (
+        "SettingApplied",
+        "position",
+        "The exchange accepted the leverage or margin mode (the message names it).",
+    )
+    PHASE_CHANGED = ("PhaseChanged", "position", "A phase transition.", "realizedPnl, fees, filled, exitReason")
+    POSITION_CLOSED = ("PositionClosed", "position", "The Position is flat and Closed.", "reason, realized PnL, fees")
+    POSITION_ORPHANED = (
+        "PositionOrphaned",
+        "position",
+        "Deleted with deletionPolicy Orphan: the exchange was left as is.",
+    )
+    # Orders (every order kind: entry, stop, takeProfit, close)
+    ENTRY_INTENT = ("EntryIntent", "entry", "The entry order is about to be sent (committed before the call).")
+    ENTRY_PARTIALLY_FILLED = (
+        "EntryPartiallyFilled",
+        "entry",
+        "Part of a limit entry filled; the stop follows the filled amount.",
+    )
+    ENTRY_FILLED = ("EntryFilled", "entry", "The entry order filled.", "filled, average price")
+    ENTRY_EXPIRED = ("EntryExpired", "entry", "The unfilled rest of a limit entry was cancelled after expireAfter.")
+    ORDER_PLACED = ("OrderPlaced", "order", "The exchange accepted an order.", "purpose, exchange order id, amount")
+    ORDER_REJECTED = ("OrderRejected", "order", "The exchange refused an order.", "purpose, error")
+    ORDER_FOUND = ("OrderFound", "order", "An order sent without an answer (crash, timeout) rests on the exchange.")
+    ORDER_CANCELED = ("OrderCanceled", "order", "Warden cancelled one of its orders.", "purpose")
+    STOP_INTENT = (
+        "StopIntent",
+        "stop",
+        "A reduce-only stop is about to be sent (in the status write before the call; stored after it).",
+        "amount, trigger",
+    )
+    STOP_PLACED = ("StopPlaced", "stop", "The stop rests on the exchange.")
+    STOP_MOVE = ("StopMove", "stop", "A new stop is placed; the old one is cancelled once it rests (never a gap).")
+    STOP_RETRY = ("StopRetry", "stop", "The stop was rejected; it is placed again after a back-off.")
+    ORDER_CANCEL = ("OrderCancel", "order", "An order is about to be cancelled (replaced, or no longer needed).")
+    STOP_CANCELED = ("StopCanceled", "stop", "The stop was seen cancelled on the exchange.")
+    STOP_TRIGGERED = ("StopTriggered", "stop", "The stop triggered and closed the position.")
+    TAKE_PROFIT_INTENT = ("TakeProfitIntent", "takeProfit", "A take-profit order is about to be sent.")
+    TAKE_PROFIT_TRIGGERED = ("TakeProfitTriggered", "takeProfit", "A take profit triggered (fully or partly).")
+    TRAILING_STOP_INTENT = (
+        "TrailingStopIntent",
+        "trailing",
+        "A native trailing stop (TRAILING_STOP_MARKET) is about to be sent.",
+    )
+    TRAILING_ACTIVATED = ("TrailingActivated", "trailing", "The emulated trailing stop's activation price was reached.")
+    TRAILING_MOVED = ("TrailingMoved", "trailing", "The emulated trailing stop moved with the high-water mark.")
+    TRAILING_STOP_TRIGGERED = (
+        "TrailingStopTriggered",
+        "trailing",
+        "The trailing stop triggered and closed the position.",
+    )
+    CLOSE_STARTED = ("CloseStarted", "close", "Closing began.", "reason")
+    CLOSE_INTENT = ("CloseIntent", "close", "The reduce-only market close is about to be sent.")
+    CLOSE_RETRY = ("CloseRetry", "close", "The close was rejected; it is sent again after a back-off.")
+    CLOSE_FILLED = ("CloseFilled", "close", "The close order filled.")
+    # Drift found by observation
+    DRIFT_EXTERNAL_CLOSE = (
+        "DriftExternalClose",
+        "drift",
+        "The position was closed outside Warden (website, liquidation).",
+    )
+    DRIFT_STOP_MISSING = ("DriftStopMissing", "drift", "Warden's stop is gone; a new one is placed at once.")
+    DRIFT_TAKE_PROFIT_MISSING = ("DriftTakeProfitMissing", "drift", "A take profit is gone; it is placed again.")
+    DRIFT_ORPHAN_ORDER = (
+        "DriftOrphanOrder",
+        "drift",
+        "A Warden order with no live Position: cancelled, or kept (and reported) while it is the only stop "
+        "of an open exchange position.",
+        "clientOrderId, symbol, repair",
+    )
+    DRIFT_UNTRACKED_POSITION = (
+        "DriftUntrackedPosition",
+        "drift",
+        "An exchange position with no Position resource: reported, or adopted per the account's untrackedPositions.",
+        "symbol, side, size, repair",
+    )
+    POSITION_ADOPTED = (
+        "PositionAdopted",
+        "position",
+        "Warden took over an untracked exchange position (spec.adopted).",
+    )
+    DRIFT_POSITION_VANISHED = (
+        "DriftPositionVanished",
+        "drift",
+        "The exchange position vanished with no trade explaining it.",
+    )
+    # Errors
+    EXCHANGE_ERROR = ("ExchangeError", "error", "An exchange call failed.", "class, code, message, outcome, attempt")
+    ESCALATED = ("Escalated", "error", "Protection keeps failing with exposure; a human is needed.")
+    # Account and controller
+    ACCOUNT_READY = ("AccountReady", "account", "The ExchangeAccount's credentials and exchange answered.")
+    ACCOUNT_NOT_READY = ("AccountNotReady", "account", "The ExchangeAccount cannot be used.", "reason")
+    CONTROLLER_STARTED = ("ControllerStarted", "controller", "A Warden replica started.", "replica")
+    CONTROLLER_STOPPED = (
+        "ControllerStopped",
+        "controller",
+        "A Warden replica stopped (after handing back its Lease).",
+        "replica",
+    )
+    LEADERSHIP_ACQUIRED = ("LeadershipAcquired", "controller", "This replica holds the Lease and may act.", "epoch")
+    LEADERSHIP_LOST = ("LeadershipLost", "controller", "This replica stopped acting (lease lost or released).", "epoch")
+    # The audit store itself
+    AUDIT_BACKLOG_FLUSHED = (
+        "AuditBacklogFlushed",
+        "audit",
+        "Events buffered in status (an outage, or a crash right after a stop or close was sent) reached the store.",
+    )
+    AUDIT_BACKLOG_OVERFLOW = (
+        "AuditBacklogOverflow",
+        "audit",
+        "A Position's bounded backlog overflowed; events were counted.",
+    )
+    AUDIT_UNAVAILABLE = (
+        "AuditUnavailable",
+        "audit",
+        "An entry waits: its intent cannot be committed to the audit store.",
+    )

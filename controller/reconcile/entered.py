@@ -1,0 +1,112 @@
+"""EntryPlaced and Protected: keep a stop covering exactly the filled amount, and notice every way out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
+from controller.reconcile.closing import closed, start_closing
+from controller.reconcile.context import HIT, Context
+from controller.reconcile.model import Note, Purpose, Step, purpose_of
+from controller.reconcile.status import condition_is, replace_status
+from controller.reconcile.stops import base_stop_price, mark_protected, protect, protection_restored, track_best_price
+from controller.reconcile.targets import cancel_replaced, drop_removed_targets, take_profits, trail_natively
+
+
+def entered(ctx: Context, status: PositionStatus) -> Step:
+    entry = status.entryOrder
+    assert entry is not None, "an open phase always has an entry record"
+    filled = entry.filled or Decimal(0)
+    status = replace_status(status, filled=filled, averageEntryPrice=entry.averagePrice)
+    exit_ = exit_by_our_orders(ctx, status)
+    if exit_ is not None:
+        return start_closing(ctx, status, *exit_)
+    if filled > 0 and ctx.obs.position_size == 0:
+        return flat_while_open(ctx, status)
+    if condition_is(status, ConditionType.VANISHED):
+        status = ctx.condition(
+            status, ConditionType.VANISHED, False, Reason.REAPPEARED, "the exchange reports the position again"
+        )
+    if ctx.wants_closed:
+        reason = ExitReason.DELETED if ctx.deleting else ExitReason.REQUESTED
+        return start_closing(ctx, status, reason, "closing on request")
+    if filled == 0:
+        return unfilled(ctx, status, entry)
+    status = drop_removed_targets(ctx, track_best_price(ctx, status))
+    step = protect(ctx, status)
+    if step is not None:
+        return step
+    status = protection_restored(ctx, status)
+    for decide in (
+        mark_protected,
+        cancel_replaced,
+        expire_entry,
+        trail_natively,
+        take_profits,
+    ):
+        step = decide(ctx, status)
+        if step is not None:
+            return step
+    return Step(status)
+
+
+def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[ExitReason, str] | None:
+    for record in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
+        if record is None or record.state not in HIT:
+            continue
+        purpose = purpose_of(record.clientOrderId)
+        if purpose is Purpose.TRAILING or (purpose is Purpose.STOP and trailed(ctx, status, record)):
+            return ExitReason.TRAILING_STOP, f"the trailing stop triggered at {record.triggerPrice or 'its trail'}"
+        if purpose is Purpose.STOP:
+            return ExitReason.STOP_LOSS, f"the stop loss at {record.triggerPrice} triggered on the exchange"
+    return None
+
+
+def trailed(ctx: Context, status: PositionStatus, stop: OrderRecord) -> bool:
+    """Whether an emulated trailing stop had moved this stop away from the stop loss."""
+    base = base_stop_price(ctx, status)
+    return status.trailing is not None and status.trailing.activated and stop.triggerPrice != base
+
+
+def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
+    """The exchange holds nothing although this Position filled: find out why before closing the books."""
+    ours = ctx.own_order_ids(status)
+    foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
+    if any(t.liquidation for t in foreign):
+        return start_closing(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
+    if foreign:
+        return start_closing(ctx, status, ExitReason.EXTERNAL_CLOSE, "the position was closed outside Warden")
+    if any(r.state in HIT for r in status.takeProfitOrders + status.retiredOrders):
+        return start_closing(ctx, status, ExitReason.TAKE_PROFIT, "the take profits closed the position")
+    # Nothing explains it: say so, and touch nothing (a stale position report must not cancel the stop).
+    message = f"the exchange reports no {ctx.spec.symbol} position, and no trade explains it"
+    reported = condition_is(status, ConditionType.VANISHED)
+    notes = () if reported else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
+    return Step(ctx.condition(status, ConditionType.VANISHED, True, Reason.NO_EXPLAINING_TRADE, message), notes=notes)
+
+
+def expired(ctx: Context, status: PositionStatus) -> bool:
+    after = ctx.spec.entry.expireAfter
+    return after is not None and status.entryPlacedAt is not None and ctx.now >= status.entryPlacedAt + after
+
+
+def unfilled(ctx: Context, status: PositionStatus, entry: OrderRecord) -> Step:
+    if entry.state in (OrderState.CANCELED, OrderState.REJECTED):
+        reason = ExitReason.ENTRY_EXPIRED if expired(ctx, status) else ExitReason.ENTRY_CANCELED
+        return closed(ctx, replace_status(status, exitReason=reason))
+    if entry.state is OrderState.OPEN and expired(ctx, status):
+        step = ctx.cancel(status, entry, "the entry expired unfilled")
+        return replace(step, notes=(Note(EventType.ENTRY_EXPIRED, "the entry expired unfilled"), *step.notes))
+    return Step(status)
+
+
+def expire_entry(ctx: Context, status: PositionStatus) -> Step | None:
+    entry = status.entryOrder
+    if entry is not None and entry.state is OrderState.OPEN and expired(ctx, status):
+        step = ctx.cancel(status, entry, "the entry expired; the filled part stays protected")
+        return replace(
+            step, notes=(Note(EventType.ENTRY_EXPIRED, "the unfilled rest of the entry expired"), *step.notes)
+        )
+    return None

@@ -1,0 +1,134 @@
+"""Pending: nothing is on the exchange yet, or the entry's intent is recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controller.api.v1alpha1 import EntryType, OrderRecord, OrderState, Phase, PositionStatus, TimeInForce
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
+from controller.reconcile.context import Context
+from controller.reconcile.entered import entered
+from controller.reconcile.entry import entry_problem
+from controller.reconcile.model import (
+    Note,
+    PlaceLimitOrder,
+    PlaceMarketOrder,
+    Purpose,
+    SetLeverage,
+    SetMarginMode,
+    Step,
+    client_order_id,
+    entry_side,
+    floor_to_step,
+)
+from controller.reconcile.risk import check_risk
+from controller.reconcile.status import replace_status
+
+MAX_ATTEMPTS_BEFORE_EXPOSURE = 5
+"""Consecutive failures after which a Position that holds nothing gives up (Failed)."""
+
+
+def pending(ctx: Context, status: PositionStatus) -> Step:
+    entry = status.entryOrder
+    if ctx.spec.adopted and entry is None:
+        return adopt(ctx, status)
+    if entry is None or ctx.unsent(entry):
+        if ctx.wants_closed:
+            status = replace_status(
+                status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=ctx.now
+            )
+            status = ctx.condition(status, ConditionType.READY, True, Reason.CLOSED, "closed before any order was sent")
+            return Step(status, notes=(Note(EventType.POSITION_CLOSED, "closed before any order was sent"),))
+        if status.failedAttempts >= MAX_ATTEMPTS_BEFORE_EXPOSURE and (entry is None or ctx.absent(entry)):
+            return ctx.fail(
+                status,
+                ExitReason.RETRIES_EXHAUSTED,
+                f"gave up after {status.failedAttempts} failed attempts before any exposure: "
+                f"{status.lastFailure or 'unknown error'}",
+            )
+        if entry is not None:
+            notes = (Note(EventType.ENTRY_INTENT, "re-sending the recorded entry under the same id"),)
+            return ctx.act(status, status, entry_action(ctx, entry), *notes)
+        setting = account_setting(ctx, status)
+        if setting is not None:
+            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, f"setting {setting} before entry"))
+        return place_entry(ctx, status)
+    if entry.state is OrderState.REJECTED:
+        return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")
+    status = replace_status(status, phase=Phase.ENTRY_PLACED)
+    status = ctx.condition(
+        status, ConditionType.READY, False, Reason.ENTRY_PLACED, "entry order placed; waiting for the fill"
+    )
+    # Decided in the same step: a market entry is filled by now, and its stop goes out with this record
+    # (one audit write and one status write nearer) instead of after a step that only moves the phase.
+    return entered(ctx, status)
+
+
+def adopt(ctx: Context, status: PositionStatus) -> Step:
+    """An exchange position Warden found and now owns: it is the entry (filled, at the exchange's price)."""
+    size = floor_to_step(ctx.obs.position_size, ctx.rules.amount_step)
+    if size == 0:
+        status = replace_status(
+            status, phase=Phase.CLOSED, exitReason=ExitReason.ADOPTED_POSITION_GONE, closedAt=ctx.now
+        )
+        message = f"the {ctx.spec.symbol} {ctx.spec.side} position to adopt is gone from the exchange"
+        status = ctx.condition(status, ConditionType.READY, True, Reason.CLOSED, message)
+        return Step(status, notes=(Note(EventType.POSITION_CLOSED, message),))
+    price = ctx.obs.entry_price or ctx.obs.mark_price
+    record = OrderRecord(
+        clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
+        state=OrderState.FILLED,
+        amount=size,
+        filled=size,
+        averagePrice=price,
+    )
+    status = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, phase=Phase.ENTRY_PLACED)
+    message = f"adopted {size} {ctx.spec.symbol} {ctx.spec.side} at {price} from the exchange"
+    return Step(status, notes=(Note(EventType.POSITION_ADOPTED, message, warning=True),))
+
+
+def account_setting(ctx: Context, status: PositionStatus) -> SetMarginMode | SetLeverage | None:
+    """Account settings for the symbol, before the entry: the margin mode cannot change once a position exists."""
+    if ctx.spec.marginMode is not None and status.marginMode is not ctx.spec.marginMode:
+        return SetMarginMode(ctx.spec.marginMode)
+    if ctx.spec.leverage is not None and status.leverage != ctx.spec.leverage:
+        return SetLeverage(ctx.spec.leverage)
+    return None
+
+
+def place_entry(ctx: Context, status: PositionStatus) -> Step:
+    problem = entry_problem(ctx.spec, ctx.rules, ctx.reference_price())
+    if problem is not None:
+        return ctx.fail(status, *problem)
+    if ctx.risk is not None:
+        refusal = check_risk(ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now)
+        if refusal is not None:
+            step = ctx.fail(
+                status, ExitReason.RISK_LIMIT, f"refused by the account's {refusal.limit}: {refusal.message}"
+            )
+            return replace(
+                step,
+                notes=(
+                    Note(EventType.RISK_REFUSED, f"{refusal.limit}: {refusal.message}", limit=refusal.limit),
+                    *step.notes,
+                ),
+            )
+    entry = ctx.spec.entry
+    record = OrderRecord(
+        clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
+        state=OrderState.INTENDED,
+        amount=ctx.spec.amount,
+        price=entry.price,
+    )
+    after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now)
+    action = entry_action(ctx, record)
+    kind = f"limit at {entry.price}" if entry.type is EntryType.LIMIT else "market"
+    return ctx.act(status, after, action, Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {record.amount}"))
+
+
+def entry_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder | PlaceLimitOrder:
+    side = entry_side(ctx.spec.side)
+    if record.price is None:
+        return PlaceMarketOrder(Purpose.ENTRY, record.clientOrderId, side, record.amount, reduce_only=False)
+    tif = ctx.spec.entry.timeInForce or TimeInForce.GTC
+    return PlaceLimitOrder(record.clientOrderId, side, record.amount, record.price, tif)

@@ -1,0 +1,229 @@
+"""Status as the planner and the shell both keep it: order records, conditions, what the exchange did to
+our orders, and when to look again. Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from controller.api.v1alpha1 import (
+    Condition,
+    ConditionStatus,
+    OrderRecord,
+    OrderState,
+    Phase,
+    PositionSpec,
+    PositionStatus,
+    TrailingMode,
+)
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
+from controller.reconcile.model import Note, Observation, Purpose, Step, purpose_of
+
+_GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
+
+
+_SINGLE_RECORDS = ("entryOrder", "stopOrder", "closeOrder", "trailingOrder")
+_LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
+
+
+def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
+    """Whether mark price moves alone can call for an action (an emulated trailing stop follows them)."""
+    trailing = spec.trailingStop
+    return trailing is not None and trailing.mode is TrailingMode.EMULATED and status.phase is Phase.PROTECTED
+
+
+def entry_rests(status: PositionStatus) -> bool:
+    """Whether the entry is an order resting on the book, which can fill without Warden doing anything."""
+    entry = status.entryOrder
+    return entry is not None and entry.state is OrderState.OPEN and entry.price is not None
+
+
+def protecting_orders(status: PositionStatus) -> frozenset[str]:
+    """Client ids of the orders that protect the position now: their ending (triggered, cancelled by someone
+    else, expired) calls for this Position's attention at once."""
+    stops = (status.stopOrder, status.trailingOrder)
+    return frozenset(r.clientOrderId for r in stops if r is not None and r.state is OrderState.OPEN)
+
+
+def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
+    """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
+    something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by
+    its rate limit), until an open entry expires, else ``idle`` (the safety net). A back-off wakes it when it
+    ends, even sooner than ``busy``: a refused stop or close is tried again when its retry is due, not up to
+    ``busy`` later."""
+    unsettled = any(
+        r.state is OrderState.INTENDED or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
+        for r in all_records(status)
+    )
+    if unsettled or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
+        wait = busy
+    else:
+        wait = idle
+        expire = spec.entry.expireAfter
+        # A resting entry expires in any open phase: a partly filled one rests on beside its stop.
+        if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:
+            wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
+        wait = max(wait, busy)
+    if status.retryAfter is not None:
+        due = (status.retryAfter - now).total_seconds()
+        wait = min(wait, due if due > 0 else busy)  # one already due: the pass that saw it did not act
+    return wait
+
+
+def replace_status(status: PositionStatus, **changes: object) -> PositionStatus:
+    return status.model_copy(update=changes)
+
+
+def all_records(status: PositionStatus) -> list[OrderRecord]:
+    singles = [getattr(status, name) for name in _SINGLE_RECORDS]
+    return [r for r in singles if r is not None] + status.takeProfitOrders + status.retiredOrders
+
+
+def update_records(status: PositionStatus, client_id: str, **changes: object) -> PositionStatus:
+    """Apply ``changes`` to the record with ``client_id`` wherever status keeps it."""
+    update: dict[str, object] = {}
+    for name in _SINGLE_RECORDS:
+        record: OrderRecord | None = getattr(status, name)
+        if record is not None and record.clientOrderId == client_id:
+            update[name] = record.model_copy(update=changes)
+    for name in _LIST_RECORDS:
+        records: list[OrderRecord] = getattr(status, name)
+        if any(r.clientOrderId == client_id for r in records):
+            update[name] = [r.model_copy(update=changes) if r.clientOrderId == client_id else r for r in records]
+    return status.model_copy(update=update) if update else status
+
+
+def absorb(status: PositionStatus, observation: Observation) -> PositionStatus:
+    """Bring every order record in line with what the exchange reports for its client id.
+
+    An intended order found on the exchange was sent after all: the failure whose outcome was unknown was a
+    success, so its back-off ends (a filled entry must not wait out the back-off before its stop is placed)."""
+    for record in all_records(status):
+        if record.clientOrderId not in observation.orders:
+            continue
+        seen = observation.orders[record.clientOrderId]
+        if seen is not None and record.state is OrderState.INTENDED and status.failedAttempts:
+            status = replace_status(status, failedAttempts=0, retryAfter=None)
+        if seen is None:
+            # Intended but never arrived: stays intended, so it is sent again under the same id (unless it
+            # was replaced meanwhile: then it is never sent). Anything else that vanished is gone from the book.
+            if record.state is not OrderState.INTENDED or record in status.retiredOrders:
+                status = update_records(status, record.clientOrderId, state=OrderState.CANCELED)
+            continue
+        status = update_records(
+            status,
+            record.clientOrderId,
+            exchangeOrderId=seen.exchange_order_id,
+            state=seen.state,
+            filled=seen.filled,
+            averagePrice=seen.average_price,
+            triggeredOrderId=seen.triggered_order_id or record.triggeredOrderId,
+        )
+    # Replaced orders that never filled are forgotten once gone; filled ones stay for the PnL.
+    kept = [r for r in status.retiredOrders if r.state not in _GONE_UNFILLED]
+    return replace_status(status, retiredOrders=kept) if len(kept) != len(status.retiredOrders) else status
+
+
+def _by_id(records: list[OrderRecord]) -> dict[str, OrderRecord]:
+    return {r.clientOrderId: r for r in records}
+
+
+_EVENTS = {
+    (Purpose.ENTRY, OrderState.FILLED): EventType.ENTRY_FILLED,
+    (Purpose.CLOSE, OrderState.FILLED): EventType.CLOSE_FILLED,
+    (Purpose.STOP, OrderState.TRIGGERED): EventType.STOP_TRIGGERED,
+    (Purpose.TAKE_PROFIT, OrderState.TRIGGERED): EventType.TAKE_PROFIT_TRIGGERED,
+    (Purpose.TRAILING, OrderState.TRIGGERED): EventType.TRAILING_STOP_TRIGGERED,
+}
+
+
+def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...]:
+    """What the exchange did to our orders since the last observation (fills, triggers, outside cancels)."""
+    old = _by_id(all_records(before))
+    notes = []
+    for new in all_records(after):
+        previous = old.get(new.clientOrderId)
+        if previous is None or (previous.state is new.state and previous.filled == new.filled):
+            continue
+        purpose = purpose_of(new.clientOrderId)
+        cid = new.clientOrderId
+        type_ = _EVENTS.get((purpose, new.state))
+        if type_ is not None:
+            detail = f"filled {new.filled} at {new.averagePrice}" if new.state is OrderState.FILLED else "triggered"
+            notes.append(Note(type_, f"{cid}: {detail}", client_order_id=cid))
+        elif purpose is Purpose.ENTRY and new.state is OrderState.OPEN and (new.filled or 0) > (previous.filled or 0):
+            notes.append(
+                Note(
+                    EventType.ENTRY_PARTIALLY_FILLED, f"{cid}: filled {new.filled} of {new.amount}", client_order_id=cid
+                )
+            )
+        elif purpose is Purpose.STOP and new.state is OrderState.CANCELED and previous.state is OrderState.OPEN:
+            notes.append(Note(EventType.STOP_CANCELED, f"{cid}: canceled", client_order_id=cid))
+        elif previous.state is OrderState.INTENDED and new.state is OrderState.OPEN:
+            # Sent, but the answer was lost (a crash or an unknown outcome): no OrderPlaced was recorded for it.
+            message = f"{cid}: found resting on the exchange as order {new.exchangeOrderId}"
+            notes.append(Note(EventType.ORDER_FOUND, message, client_order_id=cid))
+    return tuple(notes)
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: ConditionType,
+    status: ConditionStatus,
+    reason: Reason | ExitReason,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[Condition]:
+    """Upsert a condition; lastTransitionTime moves only when its status changes."""
+    previous = next((c for c in conditions if c.type == type_), None)
+    since = previous.lastTransitionTime if previous is not None and previous.status is status else now
+    updated = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        observedGeneration=generation,
+        lastTransitionTime=since,
+    )
+    return [c for c in conditions if c.type != type_] + [updated]
+
+
+def condition_is(status: PositionStatus, type_: ConditionType) -> bool:
+    return any(c.type == type_ and c.status is ConditionStatus.TRUE for c in status.conditions)
+
+
+def with_condition(
+    status: PositionStatus,
+    type_: ConditionType,
+    value: bool,
+    reason: Reason | ExitReason,
+    message: str,
+    *,
+    generation: int,
+    now: datetime,
+) -> PositionStatus:
+    flag = ConditionStatus.TRUE if value else ConditionStatus.FALSE
+    return replace_status(
+        status, conditions=set_condition(status.conditions, type_, flag, reason, message, generation, now)
+    )
+
+
+def failed_status(
+    status: PositionStatus, reason: ExitReason, message: str, *, generation: int, now: datetime
+) -> PositionStatus:
+    status = with_condition(status, ConditionType.READY, False, reason, message, generation=generation, now=now)
+    return replace_status(status, phase=Phase.FAILED, exitReason=reason, closedAt=now)
+
+
+def rejected(status: PositionStatus, reason: ExitReason, message: str, *, generation: int, now: datetime) -> Step:
+    """The Position cannot be traded as written: it fails, and says why."""
+    status = failed_status(status, reason, message, generation=generation, now=now)
+    return Step(status, notes=(Note(EventType.POSITION_REJECTED, message, warning=True),))
+
+
+def unknown_symbol(status: PositionStatus, symbol: str, *, generation: int, now: datetime) -> Step:
+    """The exchange does not list the symbol (only its form can be checked by the API server). Only decided
+    before the entry, when nothing is on the exchange."""
+    message = f"{symbol} is not a market of the exchange; check the symbol (ccxt unified, e.g. BTC/USDT:USDT)"
+    return rejected(status, ExitReason.UNKNOWN_SYMBOL, message, generation=generation, now=now)

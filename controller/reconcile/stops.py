@@ -1,0 +1,163 @@
+"""The stop loss: a reduce-only stop covering exactly the exposure, moved by an emulated trailing stop.
+
+Never amended in place: a new stop is placed under a new client id and the old one is cancelled only once the
+new one rests (it waits in ``retiredOrders``), so there is never a moment without a stop.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus, TrailingState
+from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
+from controller.reconcile.closing import start_closing
+from controller.reconcile.context import Context
+from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, to_tick
+from controller.reconcile.status import replace_status
+
+TRAILING_MIN_INTERVAL = timedelta(seconds=2)
+"""An emulated trailing stop moves at most this often: each move is a place and a cancel on the exchange."""
+
+
+def base_stop_price(ctx: Context, status: PositionStatus) -> Decimal:
+    stop = ctx.spec.stopLoss
+    if stop.price is not None:
+        return stop.price
+    assert stop.percent is not None, "validated: exactly one of price or percent"
+    return ctx.from_entry(status, stop.percent, toward_profit=False)
+
+
+def activation_price(ctx: Context, status: PositionStatus) -> Decimal | None:
+    trailing = ctx.spec.trailingStop
+    if trailing is None or trailing.activationPrice is not None:
+        return trailing.activationPrice if trailing else None
+    if trailing.activationPercent is None:
+        return None
+    return ctx.from_entry(status, trailing.activationPercent, toward_profit=True)
+
+
+def track_best_price(ctx: Context, status: PositionStatus) -> PositionStatus:
+    """The emulated trailing stop's memory: activation and the best price since, kept in status."""
+    if not ctx.emulating():
+        return status
+    mark = ctx.obs.mark_price
+    state = status.trailing or TrailingState()
+    if not state.activated:
+        activation = activation_price(ctx, status)
+        if activation is not None and beyond(activation, mark, above=ctx.long):
+            return replace_status(status, trailing=state) if status.trailing is None else status
+        state = state.model_copy(update={"activated": True, "highWaterMark": mark})
+        ctx.notes = (*ctx.notes, Note(EventType.TRAILING_ACTIVATED, f"the trailing stop is active from {mark}"))
+    best = state.highWaterMark if state.highWaterMark is not None else mark
+    best = max(best, mark) if ctx.long else min(best, mark)
+    if best != state.highWaterMark or status.trailing != state:
+        state = state.model_copy(update={"highWaterMark": best})
+        return replace_status(status, trailing=state)
+    return status
+
+
+def stop_price(ctx: Context, status: PositionStatus) -> Decimal:
+    base = base_stop_price(ctx, status)
+    trailing, state = ctx.spec.trailingStop, status.trailing
+    if not ctx.emulating() or trailing is None or state is None or state.highWaterMark is None:
+        return base
+    if not state.activated:
+        return base
+    distance = trailing.callbackPercent / 100
+    best = state.highWaterMark
+    # Rounded towards the best price: the stop trails by at most the callback.
+    raw = best * (1 - distance) if ctx.long else best * (1 + distance)
+    trail = to_tick(raw, ctx.rules.price_tick, up=ctx.long)
+    return max(base, trail) if ctx.long else min(base, trail)
+
+
+def protect(ctx: Context, status: PositionStatus) -> Step | None:
+    exposure = ctx.exposure(status)
+    if exposure < ctx.rules.min_amount:
+        return None
+    price = stop_price(ctx, status)
+    stop = status.stopOrder
+    matches = stop is not None and stop.amount == exposure and stop.triggerPrice == price
+    trailing_wait = stop is not None and stop.amount == exposure and trailing_too_soon(ctx, status)
+    if stop is not None and stop.state is OrderState.OPEN and (matches or trailing_wait):
+        return None
+    if not beyond(price, ctx.obs.mark_price, above=not ctx.long):
+        # The price already passed where the stop would rest: it would trigger at once, so exit now.
+        return start_closing(
+            ctx, status, ExitReason.STOP_LOSS, f"the price passed the stop ({price}) before it could rest"
+        )
+    if stop is not None and stop.state is OrderState.INTENDED and matches:
+        return ctx.act(
+            status, status, stop_action(ctx, stop), Note(EventType.STOP_INTENT, "re-sending the recorded stop")
+        )
+    return replace_stop(ctx, status, stop, exposure, price)
+
+
+def trailing_too_soon(ctx: Context, status: PositionStatus) -> bool:
+    state = status.trailing
+    if not ctx.emulating() or state is None or state.lastMoveAt is None:
+        return False
+    return ctx.now - state.lastMoveAt < TRAILING_MIN_INTERVAL
+
+
+def replace_stop(
+    ctx: Context, status: PositionStatus, old: OrderRecord | None, amount: Decimal, price: Decimal
+) -> Step:
+    sequence = status.stopSequence + 1
+    record = ctx.intent(Purpose.STOP, sequence, amount, price)
+    after = replace_status(status, stopOrder=record, stopSequence=sequence)
+    notes = [Note(EventType.STOP_INTENT, f"placing a reduce-only stop for {amount} at {price}")]
+    if old is not None and ctx.on_exchange(old):
+        # The old stop keeps protecting until the new one rests; then it is cancelled.
+        after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
+        move = f"{old.triggerPrice}/{old.amount} -> {price}/{amount}"
+        notes[0] = Note(EventType.STOP_MOVE, f"moving the stop {move}")
+        if ctx.emulating() and old.amount == amount and status.trailing is not None:
+            after = replace_status(after, trailing=status.trailing.model_copy(update={"lastMoveAt": ctx.now}))
+            notes[0] = Note(EventType.TRAILING_MOVED, f"trailing the stop {move}")
+    elif old is not None and old.state is OrderState.REJECTED:
+        message = f"the stop was rejected ({old.message or 'no reason given'}); placing it again"
+        after = ctx.condition(after, ConditionType.PROTECTED, False, Reason.STOP_REJECTED, message)
+        after, escalated = ctx.escalation(after, "placing the stop")
+        notes = [Note(EventType.STOP_RETRY, message, warning=True), *escalated, *notes]
+    elif old is not None and old.state is not OrderState.INTENDED:  # an intent that never arrived is no drift
+        after = ctx.condition(
+            after, ConditionType.PROTECTED, False, Reason.STOP_MISSING, "the stop disappeared; re-placing"
+        )
+        notes.insert(0, Note(EventType.DRIFT_STOP_MISSING, f"stop {old.clientOrderId} is gone", warning=True))
+    return ctx.act(status, after, stop_action(ctx, record), *notes)
+
+
+def stop_action(ctx: Context, record: OrderRecord, purpose: Purpose = Purpose.STOP) -> PlaceStopOrder:
+    """A reduce-only conditional exit (stop loss or take profit) for the record."""
+    assert record.triggerPrice is not None
+    return PlaceStopOrder(
+        record.clientOrderId,
+        exit_side(ctx.spec.side),
+        record.amount,
+        record.triggerPrice,
+        purpose=purpose,
+        working_type=ctx.spec.stopLoss.workingType,
+    )
+
+
+def mark_protected(ctx: Context, status: PositionStatus) -> Step | None:
+    stop = status.stopOrder
+    if stop is None or stop.state is not OrderState.OPEN:
+        return None
+    if status.phase is Phase.PROTECTED:
+        return None
+    status = replace_status(status, phase=Phase.PROTECTED)
+    status = ctx.condition(status, ConditionType.READY, True, Reason.PROTECTED, "filled and protected by a stop loss")
+    return Step(status, notes=(Note(EventType.STOP_PLACED, f"stop {stop.clientOrderId} rests at {stop.triggerPrice}"),))
+
+
+def protection_restored(ctx: Context, status: PositionStatus) -> PositionStatus:
+    """Protected is True only while a resting stop covers the whole exposure."""
+    stop = status.stopOrder
+    if stop is None or stop.state is not OrderState.OPEN or stop.amount < ctx.exposure(status):
+        return status
+    return ctx.condition(
+        status, ConditionType.PROTECTED, True, Reason.STOP_RESTING, f"stop for {stop.amount} at {stop.triggerPrice}"
+    )

@@ -1,0 +1,146 @@
+"""Beside the stop: cancelling replaced orders once their replacement rests, the native trailing stop, and
+the take profits.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus, TakeProfit, TrailingMode
+from controller.api.vocabulary import EventType
+from controller.reconcile.context import HIT, Context
+from controller.reconcile.model import (
+    Note,
+    PlaceTrailingStopOrder,
+    Purpose,
+    Step,
+    beyond,
+    exit_side,
+    floor_to_step,
+    purpose_of,
+)
+from controller.reconcile.status import replace_status
+from controller.reconcile.stops import activation_price, stop_action
+
+
+def cancel_replaced(ctx: Context, status: PositionStatus) -> Step | None:
+    for record in status.retiredOrders:
+        if ctx.on_exchange(record) and replacement_rests(ctx, status, record):
+            return ctx.cancel(status, record, "replaced by a resting order")
+    return None
+
+
+def replacement_rests(ctx: Context, status: PositionStatus, record: OrderRecord) -> bool:
+    purpose = purpose_of(record.clientOrderId)
+    if purpose is Purpose.STOP:
+        current = status.stopOrder
+    elif purpose is Purpose.TRAILING:
+        current = status.trailingOrder
+        if not ctx.native_trailing():
+            return True
+    else:
+        if record.target is None or record.target >= len(ctx.spec.takeProfit):
+            return True
+        current = next((r for r in status.takeProfitOrders if r.target == record.target), None)
+    return current is not None and current.state in (OrderState.OPEN, *HIT)
+
+
+def drop_removed_targets(ctx: Context, status: PositionStatus) -> PositionStatus:
+    """Orders for take profits (or a native trailing stop) the spec no longer has are retired."""
+    count = len(ctx.spec.takeProfit)
+    removed = [r for r in status.takeProfitOrders if r.target is None or r.target >= count]
+    trailing = status.trailingOrder if not ctx.native_trailing() else None
+    if not removed and trailing is None:
+        return status
+    retired = [r for r in [*removed, trailing] if r is not None and ctx.on_exchange(r)]
+    return replace_status(
+        status,
+        takeProfitOrders=[r for r in status.takeProfitOrders if r not in removed],
+        trailingOrder=status.trailingOrder if trailing is None else None,
+        retiredOrders=[*status.retiredOrders, *retired],
+    )
+
+
+def trail_natively(ctx: Context, status: PositionStatus) -> Step | None:
+    trailing = ctx.spec.trailingStop
+    if trailing is None or trailing.mode is not TrailingMode.NATIVE:
+        return None
+    amount = ctx.exposure(status)
+    current = status.trailingOrder
+    if amount < ctx.rules.min_amount:
+        return None
+    if current is not None and ctx.on_exchange(current) and not ctx.unsent(current):
+        if current.amount == amount:
+            return None
+    elif current is not None and ctx.unsent(current):
+        return ctx.act(status, status, trailing_action(ctx, status, current))
+    activation = activation_price(ctx, status)
+    if activation is not None and not beyond(activation, ctx.obs.mark_price, above=ctx.long):
+        activation = None  # already reached: Binance would refuse it; trail from the current price
+    sequence = status.trailingSequence + 1
+    record = ctx.intent(Purpose.TRAILING, sequence, amount, activation)
+    after = replace_status(status, trailingOrder=record, trailingSequence=sequence)
+    if current is not None and ctx.on_exchange(current):
+        after = replace_status(after, retiredOrders=[*status.retiredOrders, current])
+    notes = [Note(EventType.TRAILING_STOP_INTENT, f"trailing {trailing.callbackPercent}% for {amount}")]
+    if current is not None and current.state is OrderState.REJECTED:
+        after, escalated = ctx.escalation(after, "placing the trailing stop")
+        notes.extend(escalated)
+    return ctx.act(status, after, trailing_action(ctx, after, record), *notes)
+
+
+def trailing_action(ctx: Context, status: PositionStatus, record: OrderRecord) -> PlaceTrailingStopOrder:
+    trailing = ctx.spec.trailingStop
+    assert trailing is not None
+    return PlaceTrailingStopOrder(
+        record.clientOrderId,
+        exit_side(ctx.spec.side),
+        record.amount,
+        trailing.callbackPercent,
+        record.triggerPrice,
+        working_type=ctx.spec.stopLoss.workingType,
+    )
+
+
+def take_profit_price(ctx: Context, status: PositionStatus, target: TakeProfit) -> Decimal:
+    if target.price is not None:
+        return target.price
+    assert target.percent is not None, "validated: exactly one of price or percent"
+    return ctx.from_entry(status, target.percent, toward_profit=True)
+
+
+def take_profits(ctx: Context, status: PositionStatus) -> Step | None:
+    exposure = ctx.exposure(status)
+    filled = status.filled or Decimal(0)
+    for index, target in enumerate(ctx.spec.takeProfit):
+        current = next((r for r in status.takeProfitOrders if r.target == index), None)
+        if current is not None and current.state in HIT:
+            continue
+        amount = min(floor_to_step(target.portion * filled, ctx.rules.amount_step), exposure)
+        price = take_profit_price(ctx, status, target)
+        if amount < ctx.rules.min_amount or not beyond(price, ctx.obs.mark_price, above=ctx.long):
+            continue  # not enough filled yet, or the price is already past it (it would trigger at once)
+        matches = current is not None and current.amount == amount and current.triggerPrice == price
+        if current is not None and matches and ctx.unsent(current):
+            return ctx.act(status, status, stop_action(ctx, current, Purpose.TAKE_PROFIT))
+        if current is not None and matches and ctx.on_exchange(current):
+            continue
+        return replace_take_profit(ctx, status, index, current, amount, price)
+    return None
+
+
+def replace_take_profit(
+    ctx: Context, status: PositionStatus, index: int, old: OrderRecord | None, amount: Decimal, price: Decimal
+) -> Step:
+    sequence = status.takeProfitSequence + 1
+    record = ctx.intent(Purpose.TAKE_PROFIT, sequence, amount, price, index)
+    others = [r for r in status.takeProfitOrders if r.target != index]
+    after = replace_status(status, takeProfitOrders=[*others, record], takeProfitSequence=sequence)
+    notes = [Note(EventType.TAKE_PROFIT_INTENT, f"take profit {index + 1}: {amount} at {price}")]
+    if old is not None and ctx.on_exchange(old):
+        after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
+    elif old is not None and old.state is OrderState.CANCELED:
+        notes.insert(
+            0, Note(EventType.DRIFT_TAKE_PROFIT_MISSING, f"take profit {old.clientOrderId} is gone", warning=True)
+        )
+    return ctx.act(status, after, stop_action(ctx, record, Purpose.TAKE_PROFIT), *notes)
