@@ -14,12 +14,13 @@ from pathlib import Path
 from aiohttp import web
 
 from paper.app import create_app
+from paper.engine import MAX_OPEN_ALGO_ORDERS
 from paper.faults import read_rules
 from paper.markets import load_markets
 from paper.prices import WalkConfig
 from paper.ratelimit import RateLimits
 from paper.services import PaperOptions
-from paper.venue import MAX_OPEN_ALGO_ORDERS, Venue
+from paper.venue import Venue
 
 log = logging.getLogger("paper")
 
