@@ -17,6 +17,8 @@ KEY, SECRET = "peer-key", "peer-secret"
 
 # Binance's documented examples (Order Book, Symbol Order Book Ticker, Recent Trades List, Get Current Multi-Assets
 # Mode, Get Income History, Symbol Configuration, Position Information V2, Account Information V2's position row).
+# symbolConfig's isAutoAddMargin: the docs print "false"; nautilus_trader, which runs against the live venue, requires
+# a JSON bool, so the live venue sends one.
 DOCUMENTED: dict[str, Any] = {
     "depth": {
         "lastUpdateId": 1027024,
@@ -44,7 +46,7 @@ DOCUMENTED: dict[str, Any] = {
         | {"time": 1570608000000, "tranId": 9689322392, "tradeId": ""}
     ],
     "symbol_config": [
-        {"symbol": "BTCUSDT", "marginType": "CROSSED", "isAutoAddMargin": "false", "leverage": 21}
+        {"symbol": "BTCUSDT", "marginType": "CROSSED", "isAutoAddMargin": False, "leverage": 21}
         | {"maxNotionalValue": "1000000"}
     ],
     "position_risk_v2": [
