@@ -160,7 +160,7 @@ async def symbol_config(ctx: Ctx) -> Any:
             {
                 "symbol": spec.symbol,
                 "marginType": cfg.margin_type,
-                "isAutoAddMargin": False,  # a JSON bool here (nautilus_trader's schema for the live venue), "false" in v2
+                "isAutoAddMargin": False,  # a JSON bool (nautilus_trader's schema of the live venue); v2 has "false"
                 "leverage": cfg.leverage,
                 "maxNotionalValue": f"{spec.max_notional_for_leverage(cfg.leverage).normalize():f}",
             }

@@ -103,6 +103,21 @@ class Process:
             self.kill9()
 
 
+class ProcessPeer:
+    """A peer that is one ``Process``: alive, SIGKILL and stop go to it."""
+
+    process: Process
+
+    def alive(self) -> bool:
+        return self.process.alive()
+
+    def kill9(self) -> None:
+        self.process.kill9()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
 # --- freqtrade -----------------------------------------------------------------------------------------------
 
 
@@ -166,7 +181,7 @@ def freqtrade_config(paper_url: str, account: PaperAccount, port: int, throttle_
 
 
 @dataclass
-class Freqtrade:
+class Freqtrade(ProcessPeer):
     name: str
     account: PaperAccount
     paper_url: str
@@ -209,15 +224,6 @@ class Freqtrade:
 
         wait_for(f"{self.name} running", running, 180, 0.5)
 
-    def alive(self) -> bool:
-        return self.process.alive()
-
-    def kill9(self) -> None:
-        self.process.kill9()
-
-    def stop(self) -> None:
-        self.process.stop()
-
     def _enter(self, symbol: str, body: dict[str, Any]) -> None:
         trade = self._api("/forceenter", {"pair": unified(symbol), "side": "long", **body})
         self.trades[symbol] = int(trade["trade_id"])
@@ -244,7 +250,7 @@ class Freqtrade:
 
 
 @dataclass
-class Nautilus:
+class Nautilus(ProcessPeer):
     name: str
     account: PaperAccount
     paper_url: str
@@ -282,15 +288,6 @@ class Nautilus:
         wait_for(f"{self.name} connected", connected, 120, 0.25)
         self._starts += 1
         time.sleep(1.0)  # the strategy's command timer starts once the node is running
-
-    def alive(self) -> bool:
-        return self.process.alive()
-
-    def kill9(self) -> None:
-        self.process.kill9()
-
-    def stop(self) -> None:
-        self.process.stop()
 
     def _send(self, command: dict[str, str]) -> None:
         with self.commands.open("a") as f:
