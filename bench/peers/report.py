@@ -55,10 +55,11 @@ def table(results: dict[str, Any]) -> str:
         cells = [_cell(systems[s].get(key), unit) for s in names]
         ratios = [_ratio(systems["warden"].get(key), systems[s].get(key)) for s in peers]
         lines.append("| " + " | ".join([label, *cells, *ratios]) + " |")
-    counts = ", ".join(f"{NAMES[s]} {systems[s]['samples']}" for s in names)
+    counts = "; ".join(f"{NAMES[s]} {'/'.join(str(n) for n in systems[s]['samples'].values())}" for s in names)
     return (
         f"Run of {results['date']} at `{results['git_commit']}` on {results['machine'].get('cores')} cores "
-        f"(load at start {results['machine'].get('load_average_at_start')}). Samples per scenario: {counts}.\n\n"
+        f"(load at start {results['machine'].get('load_average_at_start')[0]:.2f}, shared with other work). "
+        f"Samples of (1) / (2) / (3a) / (3b): {counts}.\n\n"
         + "\n".join(lines)
         + "\n\nA ratio below 1 means Warden is faster or lighter; above 1, Warden is behind."
         " nautilus_trader's figures are nautilus's event path **plus the bench's own minimal policy**"
