@@ -110,11 +110,21 @@ def limit_probes(env: Env, peer: Peer, samples: int, timeout: float) -> list[flo
     return out
 
 
+def _cleaned(env: Env, peer: Peer, symbol: str, closed_at: int) -> int | None:
+    """When the last of the symbol's stops was cancelled after ``closed_at``, once none rests any more."""
+    algos = _algos(env, peer, symbol)
+    if any(o["status"] == "NEW" for o in algos):
+        return None
+    late = [o["updateTime"] for o in algos if o["updateTime"] >= closed_at and o["status"] == "CANCELED"]
+    return max(late) if late else None
+
+
 def drift_probes(
     env: Env, peer: Peer, samples: int, timeout: float, close_wait: float
 ) -> tuple[list[float], list[float | None]]:
     """(3a) the venue cancels the resting stop -> a new one resting (``samples`` times on one position); then (3b)
-    the position closed outside -> the leftover stop cancelled, or ``None`` if not within ``close_wait`` s."""
+    the position closed outside -> the leftover stop cancelled, ``samples`` times (a new position each), or ``None``
+    if not within ``close_wait`` s, which ends the scenario (the peer still holds that trade)."""
     symbol, key = DRIFT_SYMBOL, peer.account.api_key
     replaced: list[float] = []
     _open_protected(env, peer, symbol, timeout)
@@ -135,21 +145,22 @@ def drift_probes(
         except BenchTimeout as error:
             log.warning("%s", error)
             break
-    time.sleep(random.uniform(0, 1))
-    closed_at = int(env.paper.call("/_paper/external-close", {"apiKey": key, "symbol": symbol})["order"]["updateTime"])
-
-    def cleaned() -> int | None:
-        algos = _algos(env, peer, symbol)
-        if any(o["status"] == "NEW" for o in algos):
-            return None
-        late = [o["updateTime"] for o in algos if o["updateTime"] >= closed_at and o["status"] == "CANCELED"]
-        return max(late) if late else None
-
-    try:
-        cleaned_at: int = wait_for("leftover stop cancelled", cleaned, close_wait, 0.05)
-        cleanup: list[float | None] = [float(cleaned_at - closed_at)]
-    except BenchTimeout:
-        cleanup = [None]
+    cleanup: list[float | None] = []
+    for i in range(samples):
+        if i:  # a fresh protected position for every sample after the first
+            _open_protected(env, peer, symbol, timeout)
+        time.sleep(random.uniform(0, 1))
+        closed_at = int(
+            env.paper.call("/_paper/external-close", {"apiKey": key, "symbol": symbol})["order"]["updateTime"]
+        )
+        try:
+            cleaned_at: int = wait_for(
+                "leftover stop cancelled", partial(_cleaned, env, peer, symbol, closed_at), close_wait, 0.05
+            )
+        except BenchTimeout:
+            cleanup.append(None)  # not within the wait: the peer still holds the trade, so the scenario stops here
+            break
+        cleanup.append(float(cleaned_at - closed_at))
     return replaced, cleanup
 
 
