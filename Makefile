@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: setup run up down test lint crds bench lock bench-paper ccxt-matrix chaos
+.PHONY: setup run up down test lint crds bench bench-peers lock bench-paper ccxt-matrix chaos
 
 setup:
 	@bash scripts/setup.sh
@@ -41,6 +41,13 @@ lock:
 # the table in docs/PERFORMANCE.md. Smaller runs: make bench ARGS="--sizes 1,10,100 --accounts 0 --shards 0".
 bench: setup
 	@$(PY) -m bench.warden $(ARGS)
+
+# Warden side by side with freqtrade and nautilus_trader on one paper exchange (issue 18; not part of make test):
+# builds each peer's venv once under ~/.cache/warden/peers/ (PyPI, pinned), then writes bench/results/peers-<date>.json,
+# the table in docs/PERFORMANCE.md and a PNG. Smaller: make bench-peers ARGS="--samples 5 --idle-seconds 30".
+bench-peers: setup
+	@bash scripts/peers-venv.sh
+	@$(PY) -m bench.peers $(ARGS)
 
 # Paper-exchange throughput with 1,000 resting orders (a benchmark, not a test); prints one JSON line.
 bench-paper: setup

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from paper import errors, render
+from paper import errors, peer_routes, render
 from paper.admin import add_admin_routes
 from paper.auth import check_signature, check_timestamp, parse_params, total_params
 from paper.errors import VenueError
@@ -431,6 +431,8 @@ def create_app(venue: Venue, options: PaperOptions | None = None) -> web.Applica
     r.add_get("/fapi/v1/allAlgoOrders", signed(_all_algo_orders))
     r.add_delete("/fapi/v1/algoOpenOrders", signed(_cancel_all_algo_orders))
     r.add_get("/fapi/v1/userTrades", signed(_user_trades))
+    for path, kind, handler in peer_routes.ROUTES:  # the read routes other trading systems need
+        r.add_get(path, public(handler) if kind == "public" else signed(handler))
     services.install(app)
     add_admin_routes(app, services)
     return app

@@ -37,12 +37,25 @@ WEIGHTS: dict[tuple[str, str], int | tuple[int, int]] = {
     ("GET", "/fapi/v1/openAlgoOrders"): (1, 40),
     ("GET", "/fapi/v1/allAlgoOrders"): 5,
     ("GET", "/fapi/v1/userTrades"): 5,
+    # the read routes for other systems (paper.peer_routes); depth's weight goes by ``limit`` (DEPTH_WEIGHTS)
+    ("GET", "/fapi/v1/ticker/bookTicker"): (2, 5),
+    ("GET", "/fapi/v1/trades"): 5,
+    ("GET", "/fapi/v1/multiAssetsMargin"): 30,
+    ("GET", "/fapi/v1/income"): 30,
+    ("GET", "/fapi/v1/symbolConfig"): 5,
+    ("GET", "/fapi/v2/positionRisk"): 5,
+    ("GET", "/fapi/v2/account"): 5,
 }
+# GET /fapi/v1/depth by limit (Binance: 5-50 -> 2, 100 -> 5, 500 -> 10, 1000 -> 20; the default is 500)
+DEPTH_WEIGHTS = ((50, 2), (100, 5), (500, 10))
 # Requests that count against the per-account order limits (and carry the X-MBX-ORDER-COUNT-* headers).
 ORDER_ROUTES = frozenset({("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder")})
 
 
 def request_weight(method: str, path: str, params: Mapping[str, str]) -> int:
+    if (method, path) == ("GET", "/fapi/v1/depth"):
+        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 500
+        return next((w for most, w in DEPTH_WEIGHTS if limit <= most), 20)
     weight = WEIGHTS.get((method, path), 1)
     if isinstance(weight, tuple):
         return weight[0] if params.get("symbol") else weight[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,16 +185,24 @@ def tables(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, results: dict[str, Any], json_path: Path) -> None:
+def write_docs(
+    path: Path,
+    results: dict[str, Any],
+    json_path: Path,
+    *,
+    markers: tuple[str, str] = (BEGIN, END),
+    render: Callable[[dict[str, Any]], str] | None = None,
+) -> None:
     """Replace the generated section (between the markers) and leave the rest of the document alone."""
+    begin, end = markers  # the module's by default; bench.peers has its own
     try:
         rel = json_path.resolve().relative_to(path.resolve().parents[1])
     except ValueError:
         rel = json_path
-    block = f"{BEGIN}\n\n{tables(results)}\n\nFull results: `{rel}`.\n\n{END}"
-    text = path.read_text() if path.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text = f"{text.rstrip()}\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1] if END in rest else ""
+    block = f"{begin}\n\n{(render or tables)(results)}\n\nFull results: `{rel}`.\n\n{end}"
+    text = path.read_text() if path.exists() else f"# Performance\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text = f"{text.rstrip()}\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1] if end in rest else ""
     path.write_text(head + block + tail)
