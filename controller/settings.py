@@ -114,6 +114,12 @@ class ObservationSettings:
     sweep_interval_s: float = knob(
         "WARDEN_SWEEP_INTERVAL", 30.0, "seconds between an account's sweeps for orphan orders and untracked positions"
     )
+    pnl_refresh_s: float = knob(
+        "WARDEN_PNL_REFRESH",
+        15.0,
+        "seconds between refreshes of an open Position's `status.unrealizedPnl`, each only when it moved by more "
+        "than a tick's worth: bounds the status writes of a thousand Positions whose marks move",
+    )
 
 
 @dataclass(frozen=True)

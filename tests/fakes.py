@@ -21,6 +21,7 @@ from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionS
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.observer import Watcher
 from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, OpenOrder, Snapshot
+from controller.settings import ObservationSettings
 
 
 @dataclass
@@ -214,6 +215,7 @@ class FakeRuntime:
     known_version: dict[str, str] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
+    observation: ObservationSettings = field(default_factory=ObservationSettings)
     kube: FakeKube = field(init=False)
     audit: FakeAudit = field(init=False)
     account_of: FakeAccount = field(init=False)

@@ -1,7 +1,8 @@
 """Reusable field types for the Warden API.
 
 Money and quantities travel as decimal strings (never JSON numbers, which parse as floats) and are
-``Decimal`` inside Warden.
+``Decimal`` inside Warden. Written out, they keep their value but not an exchange's padding or an exponent:
+``3240.00000000`` is written ``3240``, ``0E-8`` ``0`` (which the schema's pattern would refuse).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
+
+from controller.api.display import plain
 
 DECIMAL_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,18})?$"
 SIGNED_DECIMAL_PATTERN = r"^-?[0-9]{1,16}(\.[0-9]{1,18})?$"
@@ -45,7 +48,7 @@ def cel_matches(pattern: str) -> str:
 PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
-    PlainSerializer(str, return_type=str),
+    PlainSerializer(plain, return_type=str),
     WithJsonSchema(
         {
             "type": "string",
@@ -66,7 +69,7 @@ PositiveDecimal = Annotated[
 SignedDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
-    PlainSerializer(str, return_type=str),
+    PlainSerializer(plain, return_type=str),
     WithJsonSchema({"type": "string", "maxLength": 40, "pattern": SIGNED_DECIMAL_PATTERN}),
 ]
 """A decimal string written by the controller; may be negative (a realized loss)."""

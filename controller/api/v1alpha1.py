@@ -470,6 +470,16 @@ class TrailingState(WireModel):
     lastMoveAt: datetime | None = None
 
 
+class StatusDisplay(WireModel):
+    """Status figures as ``kubectl get`` shows them (``controller.api.display``): prices at the market's tick,
+    money at the quote's precision. Decisions never read these; the full-precision fields beside them decide."""
+
+    entry: str | None = Field(default=None, max_length=40, description="Average entry price.")
+    stop: str | None = Field(default=None, max_length=40, description="The stop's trigger price.")
+    realizedPnl: str | None = Field(default=None, max_length=40)
+    unrealizedPnl: str | None = Field(default=None, max_length=40)
+
+
 class PositionStatus(WireModel):
     phase: Phase = Phase.PENDING
     observedGeneration: int | None = None
@@ -498,7 +508,19 @@ class PositionStatus(WireModel):
     filled: SignedDecimal | None = None
     averageEntryPrice: SignedDecimal | None = None
     realizedPnl: SignedDecimal | None = Field(default=None, description="Net of fees, from the exchange's trades.")
-    fees: SignedDecimal | None = None
+    fees: SignedDecimal | None = Field(
+        default=None, description="Fees paid: the entry's while open (from its trades), every fill's once Closed."
+    )
+    unrealizedPnl: SignedDecimal | None = Field(
+        default=None,
+        description="While open: (mark - average entry) x open amount (negated for a short), net of the fees paid. "
+        "Refreshed at most every WARDEN_PNL_REFRESH, and only when it moved by more than a tick's worth.",
+    )
+    unrealizedPnlMark: SignedDecimal | None = Field(default=None, description="The mark unrealizedPnl is valued at.")
+    unrealizedPnlAt: datetime | None = Field(default=None, description="When unrealizedPnl was valued.")
+    display: StatusDisplay | None = Field(
+        default=None, description="The figures a person reads (printer columns), rounded for display only."
+    )
     exitReason: str | None = Field(default=None, max_length=64)
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     auditBacklog: list[BufferedAuditEvent] = Field(

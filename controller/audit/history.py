@@ -1,4 +1,7 @@
-"""What happened to a Position, or to an account on one day, read back from the audit store for people."""
+"""What happened to a Position, or to an account on one day, read back from the audit store for people.
+
+Numbers follow ``controller.api.display``: the store keeps full precision, the text shows prices and amounts
+plainly (no exponent, no padding) and money at the quote's precision; ``--json`` gives the stored values."""
 
 from __future__ import annotations
 
@@ -11,16 +14,19 @@ from typing import Any
 
 import asyncpg
 
+from controller.api.display import money, plain, quote_of
+
 _TIMELINE = """
-SELECT occurred_at, type, phase_before, phase_after, client_order_id, exchange_order_id, amount, price, message,
-       detail, replica, epoch
+SELECT occurred_at, type, symbol, phase_before, phase_after, client_order_id, exchange_order_id, amount, price,
+       message, detail, replica, epoch
 FROM events
 WHERE namespace = $1 AND name = $2 AND occurred_at >= $3
 ORDER BY occurred_at, seq
 """
 
 _FILLS = """
-SELECT traded_at, trade_id, client_order_id, exchange_order_id, side, amount, price, fee, fee_asset, realized_pnl
+SELECT traded_at, trade_id, symbol, client_order_id, exchange_order_id, side, amount, price, fee, fee_asset,
+       realized_pnl
 FROM fills WHERE namespace = $1 AND name = $2 AND traded_at >= $3 ORDER BY traded_at, trade_id
 """
 
@@ -57,6 +63,11 @@ class Timeline:
     events: list[dict[str, Any]]
     fills: list[dict[str, Any]]
 
+    @property
+    def quote(self) -> str:
+        """The quote currency of the Position's symbol, which its PnL and fees are counted in."""
+        return next((quote_of(r["symbol"]) for r in [*self.events, *self.fills] if r.get("symbol")), "")
+
 
 async def timeline(conn: asyncpg.Connection, namespace: str, name: str, since: datetime) -> Timeline:
     events = [dict(r) for r in await conn.fetch(_TIMELINE, namespace, name, since)]
@@ -89,7 +100,15 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, Decimal):
+        return plain(value)
     return str(value)
+
+
+def _fee(fill: dict[str, Any], quote: str) -> str:
+    asset = fill["fee_asset"] or quote
+    shown = money(fill["fee"], quote) if asset == quote else plain(fill["fee"])
+    return f"{shown} {asset}".rstrip()
 
 
 def render_timeline(t: Timeline, title: str) -> str:
@@ -98,21 +117,29 @@ def render_timeline(t: Timeline, title: str) -> str:
         phase = f"{e['phase_before']} -> {e['phase_after']}" if e["phase_before"] != e["phase_after"] else ""
         order = " ".join(x for x in (e["client_order_id"], e["exchange_order_id"]) if x)
         size = " ".join(
-            f"{label} {e[key]}" for label, key in (("amount", "amount"), ("price", "price")) if e[key] is not None
+            f"{label} {plain(e[key])}"
+            for label, key in (("amount", "amount"), ("price", "price"))
+            if e[key] is not None
         )
-        pnl = " ".join(f"{k} {v}" for k, v in (e["detail"] or {}).items() if k in ("realizedPnl", "fees") and v)
+        pnl = " ".join(
+            f"{k} {money(Decimal(v), t.quote)}"
+            for k, v in (e["detail"] or {}).items()
+            if k in ("realizedPnl", "fees") and v
+        )
         parts = [_cell(e["occurred_at"]), f"{e['type']:<22}", phase, order, size, pnl, e["message"]]
         lines.append("  ".join(p for p in parts if p))
     if t.fills:
         lines += ["", "Fills (from the exchange's trades):"]
         for f in t.fills:
             lines.append(
-                f"{_cell(f['traded_at'])}  trade {f['trade_id']}  {f['side']} {f['amount']} @ {f['price']}  "
-                f"fee {f['fee']} {f['fee_asset'] or ''}  realized {f['realized_pnl']}  order {f['exchange_order_id']}"
+                f"{_cell(f['traded_at'])}  trade {f['trade_id']}  {f['side']} {plain(f['amount'])} @ "
+                f"{plain(f['price'])}  fee {_fee(f, t.quote)}  realized {money(f['realized_pnl'], t.quote)}  "
+                f"order {f['exchange_order_id']}"
             )
         realized = sum((f["realized_pnl"] for f in t.fills), Decimal(0))
         fees = sum((f["fee"] for f in t.fills), Decimal(0))
-        lines.append(f"Total: realized {realized}, fees {fees}, net {realized - fees}")
+        shown = [money(v, t.quote) for v in (realized, fees, realized - fees)]
+        lines.append("Total: realized {}, fees {}, net {}".format(*shown))
     if not t.events and not t.fills:
         lines.append("(no audit records)")
     return "\n".join(lines) + "\n"
@@ -121,20 +148,16 @@ def render_timeline(t: Timeline, title: str) -> str:
 def render_day(rows: list[dict[str, Any]], account: str, day: date) -> str:
     lines = [f"Account {account} on {day.isoformat()} (UTC)", ""]
     header = ("POSITION", "SYMBOL", "PHASE", "FILLS", "REALIZED", "FEES", "NET", "ERRORS", "DRIFT")
+    quote = next((quote_of(r["symbol"]) for r in rows if r.get("symbol")), "")
     table = [header] + [
-        tuple(
-            _cell(v)
-            for v in (
-                f"{r['namespace']}/{r['name']}",
-                r.get("symbol"),
-                r.get("phase"),
-                r["fills"],
-                r["realized"],
-                r["fees"],
-                r["net"],
-                r.get("errors", 0),
-                r.get("drift", 0),
-            )
+        (
+            f"{r['namespace']}/{r['name']}",
+            _cell(r.get("symbol")),
+            _cell(r.get("phase")),
+            _cell(r["fills"]),
+            *(money(r[k], quote) for k in ("realized", "fees", "net")),
+            _cell(r.get("errors", 0)),
+            _cell(r.get("drift", 0)),
         )
         for r in rows
     ]
@@ -142,7 +165,7 @@ def render_day(rows: list[dict[str, Any]], account: str, day: date) -> str:
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     net = sum((r["net"] for r in rows), Decimal(0))
     fees = sum((r["fees"] for r in rows), Decimal(0))
-    lines += ["", f"Positions {len(rows)}, net realized PnL {net}, fees {fees}"]
+    lines += ["", f"Positions {len(rows)}, net realized PnL {money(net, quote)}, fees {money(fees, quote)}"]
     return "\n".join(lines) + "\n"
 
 

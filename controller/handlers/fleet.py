@@ -27,6 +27,7 @@ from controller.metrics import (
     POSITIONS,
     UNPROTECTED,
     UNPROTECTED_SECONDS,
+    UNREALIZED_PNL,
 )
 from controller.reconcile.phases import TERMINAL
 
@@ -70,12 +71,14 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
     unprotected: dict[str, list[float]] = {}
     phase_age: dict[str, float] = {}
     pnl: dict[str, Decimal] = {}
+    unrealized: dict[str, Decimal] = {}
     backlog = 0
     for obj, spec, status in _parsed(positions):
         account = f"{obj['metadata']['namespace']}/{spec.accountRef.name}"
         by_phase[(account, status.phase.value)] = by_phase.get((account, status.phase.value), 0) + 1
         backlog += len(status.auditBacklog)
         pnl.setdefault(account, Decimal(0))
+        unrealized[account] = unrealized.get(account, Decimal(0)) + (status.unrealizedPnl or Decimal(0))
         if status.phase in TERMINAL:
             if status.closedAt is not None and status.closedAt.date() == now.date() and status.realizedPnl:
                 pnl[account] += status.realizedPnl
@@ -90,12 +93,13 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
     POSITIONS.clear()
     for (account, phase), count in by_phase.items():
         POSITIONS.labels(account, phase).set(count)
-    for gauge in (UNPROTECTED, UNPROTECTED_SECONDS, PNL_TODAY, LOSS_LIMIT_REACHED):
+    for gauge in (UNPROTECTED, UNPROTECTED_SECONDS, PNL_TODAY, UNREALIZED_PNL, LOSS_LIMIT_REACHED):
         gauge.clear()
     for account in pnl:
         UNPROTECTED.labels(account).set(len(unprotected.get(account, [])))
         UNPROTECTED_SECONDS.labels(account).set(max(unprotected.get(account, [0.0])))
         PNL_TODAY.labels(account).set(pnl[account])  # type: ignore[arg-type]  # exported as a float
+        UNREALIZED_PNL.labels(account).set(unrealized[account])  # type: ignore[arg-type]
     for obj in accounts:
         limits = ExchangeAccountSpec.model_validate(obj["spec"]).risk
         account = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"

@@ -54,6 +54,20 @@ _BURST_CYCLES = 3
 _BUDGET_SLACK_SECONDS = 0.005
 
 
+@dataclass(frozen=True)
+class Revaluation:
+    """When an open Position's unrealized PnL is due again (``controller.reconcile.valuation``): its mark moved
+    by more than a tick from the one it was valued at, and ``due`` (monotonic) has passed. Marks alone wake no
+    one else, so a Position that has nothing to do is not woken at every price change."""
+
+    mark: Decimal
+    tick: Decimal
+    due: float
+
+    def wanted(self, mark: Decimal | None, now: float) -> bool:
+        return mark is not None and now >= self.due and abs(mark - self.mark) > self.tick
+
+
 @dataclass
 class Watcher:
     """One Position's interest in the account's state."""
@@ -72,6 +86,7 @@ class Watcher:
     """Its entry rests on the book and may fill at any moment (without the user-data stream, peeked at often)."""
     protecting: frozenset[str] = frozenset()
     """Client ids of its resting stops: a push that says one ended is read at once."""
+    revaluation: Revaluation | None = None
 
 
 def cycle_weight(symbols: int) -> int:
@@ -241,13 +256,19 @@ class AccountObserver:
         for client_id, open_order in sorted(snapshot.open_orders.items()):
             order = open_order.order
             by_owner[client_id[:CLIENT_ID_PREFIX_LENGTH]].append((client_id, order.state, order.filled))
+        now = time.monotonic()
         for watcher in self.watchers.values():
+            mark = snapshot.marks.get(watcher.symbol)
             seen = (
                 snapshot.sizes.get((watcher.symbol, watcher.side)),
                 tuple(by_owner.get(watcher.prefix, ())),
-                snapshot.marks.get(watcher.symbol) if watcher.follows_mark else None,
+                mark if watcher.follows_mark else None,
             )
-            if seen != watcher.seen or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at):
+            if (
+                seen != watcher.seen
+                or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at)
+                or (watcher.revaluation is not None and watcher.revaluation.wanted(mark, now))
+            ):
                 watcher.seen, watcher.acted_at = seen, None
                 watcher.wake.set()
 

@@ -14,6 +14,7 @@ from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionS
 from controller.audit.store import AuditEvent, Fill
 from controller.handlers.observer import Watcher
 from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, Snapshot
+from controller.settings import ObservationSettings
 
 
 class KubeApi(Protocol):
@@ -127,6 +128,9 @@ class Shell(Protocol):
 
     @property
     def known_version(self) -> dict[str, str]: ...
+
+    @property
+    def observation(self) -> ObservationSettings: ...
 
     def may_act(self) -> bool: ...
 

@@ -11,7 +11,8 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import ccxt
@@ -30,7 +31,7 @@ from controller.audit.store import AuditEvent, Fill
 from controller.exchange.errors import classify, describe
 from controller.exchange.fills import FillOwner, read_fills
 from controller.handlers.auditflow import AuditFlow
-from controller.handlers.observer import Watcher
+from controller.handlers.observer import Revaluation, Watcher
 from controller.handlers.ports import AccountPort, AccountWatch, Clock, ExchangeGateway, Shell, SystemClock
 from controller.handlers.runtime import AccountNotReady, NotLeader
 from controller.metrics import (
@@ -72,6 +73,7 @@ from controller.reconcile.status import (
     set_condition,
     unknown_symbol,
 )
+from controller.reconcile.valuation import shown, with_fees_paid
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
@@ -114,6 +116,25 @@ def _dump(status: PositionStatus) -> dict[str, Any]:
     return dumped
 
 
+def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) from ``before`` to ``after``: a field that is gone is sent as null, at any
+    depth, or the API server would keep it (an unrealized PnL after the close, a back-off that ended)."""
+    patch = {key: None for key in before.keys() - after.keys()}
+    for key, value in after.items():
+        old = before.get(key)
+        patch[key] = merge_patch(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return patch
+
+
+def _figure(own: Decimal | None, note: Note, action: Action | None, *names: str) -> Decimal | None:
+    """An audit row's amount or price: the note's own (a fill's), else its step's action's when the note is about
+    that action (not about another order, e.g. the entry fill noted in the step that places its stop)."""
+    if own is not None or note.client_order_id not in (None, _client_id(action)):
+        return own
+    found: Decimal | None = next((getattr(action, n) for n in names if getattr(action, n, None) is not None), None)
+    return found
+
+
 def _purpose(action: Action) -> str:
     if isinstance(action, SetMarginMode | SetLeverage):
         return "settings"
@@ -149,6 +170,7 @@ class Reconciler:
         """The status as last read or written: what a write must change."""
         self.fills_due: Observation | None = None
         """The observation of this pass's last fill: its trades go to the audit fills when the pass ends."""
+        self.pnl_refresh = timedelta(seconds=runtime.observation.pnl_refresh_s)
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -205,8 +227,8 @@ class Reconciler:
                 occurred_at=now,
                 phase_after=step.status.phase.value,
                 client_order_id=note.client_order_id or _client_id(action),
-                amount=getattr(action, "amount", None),
-                price=getattr(action, "trigger_price", None),
+                amount=_figure(note.amount, note, action, "amount"),
+                price=_figure(note.price, note, action, "trigger_price", "price"),
                 key=f"{step.status.stopSequence}/{step.status.exitReason or ''}{setting}",
             )
             for note in step.notes
@@ -278,7 +300,9 @@ class Reconciler:
         order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
         return await read_fills(self.gateway.client, self.target.spec.symbol, order_ids, owner)
 
-    async def with_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus | None:
+    async def with_fills(
+        self, status: PositionStatus, observation: Observation
+    ) -> tuple[PositionStatus, list[Fill]] | None:
         """Write this Position's trades to the fills table; while the store is down they go into the backlog
         of the returned status. None: the trades could not be read (they stay on the exchange)."""
         try:
@@ -286,13 +310,24 @@ class Reconciler:
         except ccxt.BaseError as error:
             log.warning("could not read trades for %s/%s: %s", self.target.namespace, self.target.name, describe(error))
             return None
-        return await self.audit.fills(status, fills)
+        return await self.audit.fills(status, fills), fills
 
     async def record_fills(self, status: PositionStatus, observation: Observation) -> PositionStatus:
-        """After a fill step; a read that fails is repaired when the Position closes."""
-        after = await self.with_fills(status, observation)
-        if after is None:
+        """After a fill step; a read that fails is repaired when the Position closes. The entry's trades also say
+        what it paid in fees, which the unrealized PnL of an open Position is net of."""
+        read = await self.with_fills(status, observation)
+        if read is None:
             return status
+        after, fills = read
+        entry = status.entryOrder
+        if entry is not None and status.phase not in TERMINAL and self.gateway is not None:
+            rules = await self.gateway.rules(self.target.spec.symbol)
+            # A fee paid in another asset (BNB) is not in the quote's PnL; Binance charges it beside.
+            paid = [
+                f.fee for f in fills if f.client_order_id == entry.clientOrderId and f.fee_asset in (None, rules.quote)
+            ]
+            if paid:
+                after = shown(with_fees_paid(after, sum(paid, Decimal(0))), rules)
         await self.save(status, after)
         return after
 
@@ -300,10 +335,10 @@ class Reconciler:
         if not self.runtime.may_act():
             # A replica that lost the lease mid-pass must not overwrite what the new leader records.
             raise NotLeader(f"replica {self.runtime.replica} lost the leader lease; status not written")
-        if _dump(self.saved or before) != _dump(after):
+        if (last := _dump(self.saved or before)) != (dumped := _dump(after)):
             failpoints.hit("status:before-write")
             written = await self.runtime.kube.patch_status(
-                "positions", self.target.namespace, self.target.name, _dump(after)
+                "positions", self.target.namespace, self.target.name, merge_patch(last, dumped)
             )
             failpoints.hit("status:after-write")
             self.runtime.known_version[self.target.uid] = written
@@ -384,6 +419,7 @@ class Reconciler:
         until: Callable[[PositionStatus], bool] = lambda _: False,
     ) -> PositionStatus:
         """Plan and act until nothing more happens now."""
+        observed = False
         for _ in range(MAX_STEPS_PER_PASS):
             if until(status):
                 break
@@ -392,6 +428,7 @@ class Reconciler:
             except ccxt.BaseError as error:
                 status = await self.observe_failed(status, error)
                 break
+            observed = True
             now = self.clock.now()
             step = plan(
                 self.target.spec,
@@ -403,6 +440,7 @@ class Reconciler:
                 now=now,
                 paused=self.target.paused,
                 risk=risk,
+                pnl_refresh=self.pnl_refresh,
             )
             after = self.with_condition(
                 step.status, ConditionType.SYNCED, True, Reason.OBSERVED, "exchange state observed"
@@ -413,7 +451,7 @@ class Reconciler:
                 closing = await self.with_fills(after, observation)
                 if closing is None:
                     return status  # not closed until its trades could be read
-                after = closing
+                after = closing[0]
             status, progressed = await self.apply(status, Step(after, step.action, step.notes), now)
             if any(note.type in _ENTRY_FILL_NOTES for note in step.notes):
                 self.fills_due = observation  # read after the pass: the stop this fill calls for goes first
@@ -421,6 +459,10 @@ class Reconciler:
                 status = await self.record_fills(status, observation)
             if not progressed or status.phase in TERMINAL:
                 break
+        if observed and status.phase not in TERMINAL:
+            # The watcher was made from the status before the last step: one made from what that step recorded (a
+            # fresh valuation) keeps the next snapshot from waking this Position for the valuation just made.
+            account.observer.watch(self.target.uid, await self.watcher(account, status))
         return status
 
     async def observe_failed(self, status: PositionStatus, error: ccxt.BaseError) -> PositionStatus:
@@ -439,17 +481,7 @@ class Reconciler:
         """This Position's view of the account's shared snapshot. It must be newer than this Position's last
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
         spec, uid = self.target.spec, self.target.uid
-        await account.gateway.rules(spec.symbol)  # an unknown symbol fails here, not in a wait for its mark
-        watcher = Watcher(
-            spec.symbol,
-            spec.side,
-            client_id_prefix(uid),
-            follows_mark(spec, status),
-            self.runtime.wake(uid),
-            resting=entry_rests(status),
-            protecting=protecting_orders(status),
-        )
-        account.observer.watch(uid, watcher)
+        account.observer.watch(uid, await self.watcher(account, status))
         fresh_enough = self.clock.monotonic() - 2 * account.observer.interval() - 1
         # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs
         # only the position and the mark.
@@ -458,6 +490,26 @@ class Reconciler:
         acted_at = self.runtime.acted_at.get(uid, -math.inf)  # never acted: any snapshot fresh enough
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
         return await account.gateway.observe(spec, status, snapshot)
+
+    async def watcher(self, account: AccountPort, status: PositionStatus) -> Watcher:
+        """What of the account's state concerns this Position now, for the observer to wake it on."""
+        spec = self.target.spec
+        rules = await account.gateway.rules(spec.symbol)  # an unknown symbol fails here, not in a wait for its mark
+        revaluation = None
+        if status.unrealizedPnlMark is not None and status.unrealizedPnlAt is not None:
+            wait = status.unrealizedPnlAt + self.pnl_refresh - self.clock.now()
+            due = self.clock.monotonic() + wait.total_seconds()
+            revaluation = Revaluation(status.unrealizedPnlMark, rules.price_tick, due)
+        return Watcher(
+            spec.symbol,
+            spec.side,
+            client_id_prefix(self.target.uid),
+            follows_mark(spec, status),
+            self.runtime.wake(self.target.uid),
+            resting=entry_rests(status),
+            protecting=protecting_orders(status),
+            revaluation=revaluation,
+        )
 
     async def apply(self, before: PositionStatus, step: Step, now: datetime) -> tuple[PositionStatus, bool]:
         """Record the step, then act. Returns the recorded status and whether to go on planning."""

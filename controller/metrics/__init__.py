@@ -41,4 +41,10 @@ LEADER = Gauge("warden_leader", "1 while this replica holds the leader lease")
 LEASE_TRANSITIONS = Counter("warden_lease_transitions_total", "Times this replica acquired the leader lease")
 OBSERVATION_AGE = Gauge("warden_observation_age_seconds", "Time since the account was last observed", ["account"])
 PNL_TODAY = Gauge("warden_realized_pnl_today", "Realized PnL (net of fees) of Positions closed today, UTC", ["account"])
+UNREALIZED_PNL = Gauge(
+    "warden_unrealized_pnl",
+    "Unrealized PnL (net of fees paid) of the account's open Positions, as last valued in their status; per account, "
+    "not per Position (cardinality)",
+    ["account"],
+)
 LOSS_LIMIT_REACHED = Gauge("warden_daily_loss_limit_reached", "1 when today's loss reached dailyLossLimit", ["account"])

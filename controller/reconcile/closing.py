@@ -73,7 +73,7 @@ def close_position(ctx: Context, status: PositionStatus, size: Decimal) -> Step:
     cid = client_order_id(ctx.uid, Purpose.CLOSE, number if number > 1 else 0)
     record = OrderRecord(clientOrderId=cid, state=OrderState.INTENDED, amount=amount)
     after = replace_status(status, closeOrder=record, closeSequence=number)
-    notes = [Note(EventType.CLOSE_INTENT, f"reduce-only market {exit_side(ctx.spec.side)} {amount}")]
+    notes = [Note(EventType.CLOSE_INTENT, f"reduce-only market {exit_side(ctx.spec.side)} {ctx.rules.size(amount)}")]
     if close is not None and close.state is OrderState.FILLED:
         after = replace_status(after, retiredOrders=[*status.retiredOrders, close])  # its fills count
     if close is not None and close.state is OrderState.REJECTED:
@@ -100,8 +100,18 @@ def closed(ctx: Context, status: PositionStatus) -> Step:
     status = replace_status(status, phase=Phase.CLOSED, realizedPnl=pnl, fees=fees, closedAt=ctx.now)
     status = ctx.condition(status, ConditionType.PROTECTED, False, Reason.FLAT, "no position is open")
     status = ctx.condition(
-        status, ConditionType.READY, True, Reason.CLOSED, f"closed ({status.exitReason}); realized PnL {pnl}"
+        status,
+        ConditionType.READY,
+        True,
+        Reason.CLOSED,
+        f"closed ({status.exitReason}); realized PnL {ctx.rules.money(pnl)}",
     )
     return Step(
-        status, notes=(Note(EventType.POSITION_CLOSED, f"{status.exitReason}; realized PnL {pnl}, fees {fees}"),)
+        status,
+        notes=(
+            Note(
+                EventType.POSITION_CLOSED,
+                f"{status.exitReason}; realized PnL {ctx.rules.money(pnl)}, fees {ctx.rules.money(fees)}",
+            ),
+        ),
     )

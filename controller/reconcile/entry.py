@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from controller.api.display import plain
 from controller.api.v1alpha1 import PositionSpec, Side
 from controller.api.vocabulary import ExitReason
-from controller.reconcile.model import MarketRules, beyond, floor_to_step, plain
+from controller.reconcile.model import MarketRules, beyond, floor_to_step
 
 
 def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple[ExitReason, str] | None:
@@ -48,7 +49,7 @@ def entry_problem(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> tuple
     if amount * ref < rules.min_notional:
         return (
             ExitReason.AMOUNT_BELOW_MINIMUM,
-            f"amount {plain(amount)} is worth {plain(amount * ref)} at {plain(ref)}; "
+            f"amount {plain(amount)} is worth {rules.money(amount * ref)} at {rules.price(ref)}; "
             f"{spec.symbol} needs at least {plain(rules.min_notional)}",
         )
     for i, target in enumerate(spec.takeProfit, start=1):

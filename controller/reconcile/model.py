@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
+from controller.api.display import at_step, money
 from controller.api.v1alpha1 import (
     MarginMode,
     OrderState,
@@ -75,11 +76,6 @@ def purpose_of(client_id: str) -> Purpose:
     return Purpose(client_id.rsplit("-", 1)[-1].rstrip("0123456789"))
 
 
-def plain(value: Decimal) -> str:
-    """A number as a trader writes it: ``65000``, not ``65000.00000000`` (exchange strings) or ``1.2E+2``."""
-    return format(value.normalize(), "f")
-
-
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
@@ -99,6 +95,17 @@ class MarketRules:
     min_notional: Decimal
     price_tick: Decimal
     max_amount: Decimal | None = None  # the market-order lot limit, when the exchange has one
+    quote: str = "USDT"  # the currency prices, PnL and fees are counted in (USDⓈ-M and linear perpetuals: USDT)
+
+    # What a person reads (controller.api.display): prices at the tick, amounts at the step, money at the quote's.
+    def price(self, value: Decimal) -> str:
+        return at_step(value, self.price_tick)
+
+    def size(self, value: Decimal) -> str:
+        return at_step(value, self.amount_step)
+
+    def money(self, value: Decimal) -> str:
+        return money(value, self.quote)
 
 
 @dataclass(frozen=True)
@@ -284,6 +291,9 @@ class Note:
     warning: bool = False
     client_order_id: str | None = None
     limit: RiskLimit | None = None  # a RiskRefused note's refusing limit
+    amount: Decimal | None = None
+    price: Decimal | None = None
+    """The note's own figures (a fill's amount and price); without them the step's action's are its figures."""
 
 
 @dataclass(frozen=True)

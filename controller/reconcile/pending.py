@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.api.v1alpha1 import EntryType, OrderRecord, OrderState, Phase, PositionStatus, TimeInForce
+from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus, TimeInForce
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
@@ -61,7 +61,12 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
     )
     # Decided in the same step: a market entry is filled by now, and its stop goes out with this record
     # (one audit write and one status write nearer) instead of after a step that only moves the phase.
-    return entered(ctx, status)
+    step = entered(ctx, status)
+    if step.status.phase is Phase.PROTECTED:
+        # A stop already rests (a status older than the exchange, e.g. restored): EntryPlaced is recorded first,
+        # as its own transition; the next step finds the stop.
+        return Step(status)
+    return step
 
 
 def adopt(ctx: Context, status: PositionStatus) -> Step:
@@ -101,7 +106,9 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     if problem is not None:
         return ctx.fail(status, *problem)
     if ctx.risk is not None:
-        refusal = check_risk(ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now)
+        refusal = check_risk(
+            ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, quote=ctx.rules.quote
+        )
         if refusal is not None:
             step = ctx.fail(
                 status, ExitReason.RISK_LIMIT, f"refused by the account's {refusal.limit}: {refusal.message}"
@@ -122,8 +129,13 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     )
     after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now)
     action = entry_action(ctx, record)
-    kind = f"limit at {entry.price}" if entry.type is EntryType.LIMIT else "market"
-    return ctx.act(status, after, action, Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {record.amount}"))
+    kind = "market" if entry.price is None else f"limit at {ctx.rules.price(entry.price)}"
+    return ctx.act(
+        status,
+        after,
+        action,
+        Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {ctx.rules.size(record.amount)}"),
+    )
 
 
 def entry_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder | PlaceLimitOrder:

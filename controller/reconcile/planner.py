@@ -19,7 +19,7 @@ The decisions live by phase: ``pending`` (before and during the entry, checked b
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from controller.api.v1alpha1 import DeletionPolicy, OrderState, Phase, PositionSpec, PositionStatus
@@ -33,6 +33,7 @@ from controller.reconcile.phases import TERMINAL, check_transition
 from controller.reconcile.risk import RiskContext
 from controller.reconcile.status import absorb, all_records, condition_is, fill_notes, replace_status
 from controller.reconcile.stops import protection_restored
+from controller.reconcile.valuation import DEFAULT_REFRESH, revalued, shown
 
 PAUSE_ANNOTATION = "trading.warden.dev/paused"
 
@@ -48,9 +49,11 @@ def plan(
     now: datetime,
     paused: bool = False,
     risk: RiskContext | None = None,
+    pnl_refresh: timedelta = DEFAULT_REFRESH,
 ) -> Step:
     """``paused``: the pause annotation is set (observe and report only). ``risk``: the account's limits and
-    book, checked before the entry is placed; the shell serializes entries per account while it holds it."""
+    book, checked before the entry is placed; the shell serializes entries per account while it holds it.
+    ``pnl_refresh``: how often the unrealized PnL may be refreshed (``valuation``)."""
     if status.phase in TERMINAL:
         return Step(replace_status(status, observedGeneration=generation))
     absorbed = replace_status(absorb(status, observation), observedGeneration=generation)
@@ -62,8 +65,17 @@ def plan(
     else:
         step = decide(ctx, resumed(ctx, absorbed))
     check_transition(status.phase, step.status.phase)
-    notes = fill_notes(status, step.status) + ctx.notes + step.notes
-    return replace(step, notes=notes)
+    notes = fill_notes(status, step.status, ctx.rules) + ctx.notes + step.notes
+    valued = revalued(
+        step.status,
+        side=spec.side,
+        amount=ctx.exposure(step.status),
+        mark=observation.mark_price,
+        rules=ctx.rules,
+        now=now,
+        every=pnl_refresh,
+    )
+    return replace(step, status=shown(valued, ctx.rules), notes=notes)
 
 
 # --- pause, orphan, and which phase decides ------------------------------------------------------

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from controller.api.display import money, plain
 from controller.api.v1alpha1 import Phase, PositionSpec, PositionStatus, RiskLimits
 from controller.api.vocabulary import RiskLimit
-from controller.reconcile.model import plain
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,9 @@ class RiskContext:
 
 
 def check_risk(
-    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime
+    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime, quote: str
 ) -> Refusal | None:
-    """Whether entering ``spec`` at ``price`` stays within the account's limits."""
+    """Whether entering ``spec`` at ``price`` stays within the account's limits (amounts of ``quote``)."""
     if limits is None:
         return None
     notional = spec.amount * price
@@ -52,19 +52,19 @@ def check_risk(
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
             RiskLimit.MAX_POSITION_NOTIONAL,
-            f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {plain(notional)}, above "
+            f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {money(notional, quote)}, above "
             f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:
         return Refusal(
             RiskLimit.MAX_TOTAL_NOTIONAL,
-            f"the account's open notional {plain(book.total_notional)} plus {plain(notional)} exceeds "
+            f"the account's open notional {money(book.total_notional, quote)} plus {money(notional, quote)} exceeds "
             f"maxTotalNotional {plain(limits.maxTotalNotional)}",
         )
     if limits.dailyLossLimit is not None and -book.realized_pnl_today >= limits.dailyLossLimit:
         return Refusal(
             RiskLimit.DAILY_LOSS_LIMIT,
-            f"today's realized loss {plain(-book.realized_pnl_today)} reached dailyLossLimit "
+            f"today's realized loss {money(-book.realized_pnl_today, quote)} reached dailyLossLimit "
             f"{plain(limits.dailyLossLimit)}",
         )
     last_loss = book.last_loss_at.get(spec.symbol)

@@ -5,6 +5,7 @@ our orders, and when to look again. Pure.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from controller.api.v1alpha1 import (
     Condition,
@@ -17,7 +18,7 @@ from controller.api.v1alpha1 import (
     TrailingMode,
 )
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
-from controller.reconcile.model import Note, Observation, Purpose, Step, purpose_of
+from controller.reconcile.model import MarketRules, Note, Observation, Purpose, Step, purpose_of
 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
 
@@ -137,7 +138,7 @@ _EVENTS = {
 }
 
 
-def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...]:
+def fill_notes(before: PositionStatus, after: PositionStatus, rules: MarketRules) -> tuple[Note, ...]:
     """What the exchange did to our orders since the last observation (fills, triggers, outside cancels)."""
     old = _by_id(all_records(before))
     notes = []
@@ -149,12 +150,19 @@ def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...
         cid = new.clientOrderId
         type_ = _EVENTS.get((purpose, new.state))
         if type_ is not None:
-            detail = f"filled {new.filled} at {new.averagePrice}" if new.state is OrderState.FILLED else "triggered"
-            notes.append(Note(type_, f"{cid}: {detail}", client_order_id=cid))
+            if new.state is OrderState.FILLED:
+                detail, amount, price = _filled(new, rules), new.filled, new.averagePrice
+            else:
+                detail, amount, price = "triggered", new.amount, new.triggerPrice
+            notes.append(Note(type_, f"{cid}: {detail}", client_order_id=cid, amount=amount, price=price))
         elif purpose is Purpose.ENTRY and new.state is OrderState.OPEN and (new.filled or 0) > (previous.filled or 0):
             notes.append(
                 Note(
-                    EventType.ENTRY_PARTIALLY_FILLED, f"{cid}: filled {new.filled} of {new.amount}", client_order_id=cid
+                    EventType.ENTRY_PARTIALLY_FILLED,
+                    f"{cid}: filled {rules.size(new.filled or Decimal(0))} of {rules.size(new.amount)}",
+                    client_order_id=cid,
+                    amount=new.filled,
+                    price=new.averagePrice,
                 )
             )
         elif purpose is Purpose.STOP and new.state is OrderState.CANCELED and previous.state is OrderState.OPEN:
@@ -164,6 +172,11 @@ def fill_notes(before: PositionStatus, after: PositionStatus) -> tuple[Note, ...
             message = f"{cid}: found resting on the exchange as order {new.exchangeOrderId}"
             notes.append(Note(EventType.ORDER_FOUND, message, client_order_id=cid))
     return tuple(notes)
+
+
+def _filled(record: OrderRecord, rules: MarketRules) -> str:
+    price = "" if record.averagePrice is None else f" at {rules.price(record.averagePrice)}"
+    return f"filled {rules.size(record.filled or Decimal(0))}{price}"
 
 
 def set_condition(

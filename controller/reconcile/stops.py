@@ -48,7 +48,10 @@ def track_best_price(ctx: Context, status: PositionStatus) -> PositionStatus:
         if activation is not None and beyond(activation, mark, above=ctx.long):
             return replace_status(status, trailing=state) if status.trailing is None else status
         state = state.model_copy(update={"activated": True, "highWaterMark": mark})
-        ctx.notes = (*ctx.notes, Note(EventType.TRAILING_ACTIVATED, f"the trailing stop is active from {mark}"))
+        ctx.notes = (
+            *ctx.notes,
+            Note(EventType.TRAILING_ACTIVATED, f"the trailing stop is active from {ctx.rules.price(mark)}"),
+        )
     best = state.highWaterMark if state.highWaterMark is not None else mark
     best = max(best, mark) if ctx.long else min(best, mark)
     if best != state.highWaterMark or status.trailing != state:
@@ -107,11 +110,16 @@ def replace_stop(
     sequence = status.stopSequence + 1
     record = ctx.intent(Purpose.STOP, sequence, amount, price)
     after = replace_status(status, stopOrder=record, stopSequence=sequence)
-    notes = [Note(EventType.STOP_INTENT, f"placing a reduce-only stop for {amount} at {price}")]
+    notes = [
+        Note(
+            EventType.STOP_INTENT,
+            f"placing a reduce-only stop for {ctx.rules.size(amount)} at {ctx.rules.price(price)}",
+        )
+    ]
     if old is not None and ctx.on_exchange(old):
         # The old stop keeps protecting until the new one rests; then it is cancelled.
         after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
-        move = f"{old.triggerPrice}/{old.amount} -> {price}/{amount}"
+        move = f"{_at(ctx, old)} -> {ctx.rules.size(amount)} at {ctx.rules.price(price)}"
         notes[0] = Note(EventType.STOP_MOVE, f"moving the stop {move}")
         if ctx.emulating() and old.amount == amount and status.trailing is not None:
             after = replace_status(after, trailing=status.trailing.model_copy(update={"lastMoveAt": ctx.now}))
@@ -127,6 +135,12 @@ def replace_stop(
         )
         notes.insert(0, Note(EventType.DRIFT_STOP_MISSING, f"stop {old.clientOrderId} is gone", warning=True))
     return ctx.act(status, after, stop_action(ctx, record), *notes)
+
+
+def _at(ctx: Context, stop: OrderRecord) -> str:
+    """A stop as a trader reads it: ``0.01 at 3168.00``."""
+    trigger = "" if stop.triggerPrice is None else f" at {ctx.rules.price(stop.triggerPrice)}"
+    return f"{ctx.rules.size(stop.amount)}{trigger}"
 
 
 def stop_action(ctx: Context, record: OrderRecord, purpose: Purpose = Purpose.STOP) -> PlaceStopOrder:
@@ -150,7 +164,7 @@ def mark_protected(ctx: Context, status: PositionStatus) -> Step | None:
         return None
     status = replace_status(status, phase=Phase.PROTECTED)
     status = ctx.condition(status, ConditionType.READY, True, Reason.PROTECTED, "filled and protected by a stop loss")
-    return Step(status, notes=(Note(EventType.STOP_PLACED, f"stop {stop.clientOrderId} rests at {stop.triggerPrice}"),))
+    return Step(status, notes=(Note(EventType.STOP_PLACED, f"stop {stop.clientOrderId} rests at {_at(ctx, stop)}"),))
 
 
 def protection_restored(ctx: Context, status: PositionStatus) -> PositionStatus:

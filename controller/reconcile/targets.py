@@ -82,7 +82,7 @@ def trail_natively(ctx: Context, status: PositionStatus) -> Step | None:
     after = replace_status(status, trailingOrder=record, trailingSequence=sequence)
     if current is not None and ctx.on_exchange(current):
         after = replace_status(after, retiredOrders=[*status.retiredOrders, current])
-    notes = [Note(EventType.TRAILING_STOP_INTENT, f"trailing {trailing.callbackPercent}% for {amount}")]
+    notes = [Note(EventType.TRAILING_STOP_INTENT, f"trailing {trailing.callbackPercent}% for {ctx.rules.size(amount)}")]
     if current is not None and current.state is OrderState.REJECTED:
         after, escalated = ctx.escalation(after, "placing the trailing stop")
         notes.extend(escalated)
@@ -136,7 +136,12 @@ def replace_take_profit(
     record = ctx.intent(Purpose.TAKE_PROFIT, sequence, amount, price, index)
     others = [r for r in status.takeProfitOrders if r.target != index]
     after = replace_status(status, takeProfitOrders=[*others, record], takeProfitSequence=sequence)
-    notes = [Note(EventType.TAKE_PROFIT_INTENT, f"take profit {index + 1}: {amount} at {price}")]
+    notes = [
+        Note(
+            EventType.TAKE_PROFIT_INTENT,
+            f"take profit {index + 1}: {ctx.rules.size(amount)} at {ctx.rules.price(price)}",
+        )
+    ]
     if old is not None and ctx.on_exchange(old):
         after = replace_status(after, retiredOrders=[*status.retiredOrders, old])
     elif old is not None and old.state is OrderState.CANCELED:

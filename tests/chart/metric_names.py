@@ -34,6 +34,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "warden_lease_transitions_total": ("counter", ()),
     "warden_observation_age_seconds": ("gauge", ("account",)),
     "warden_realized_pnl_today": ("gauge", ("account",)),
+    "warden_unrealized_pnl": ("gauge", ("account",)),
     "warden_daily_loss_limit_reached": ("gauge", ("account",)),
 }
 

@@ -253,9 +253,13 @@ def test_history_tells_the_story(stack: Stack, trader: Trader, controller: Servi
     text = history(f"{trader.namespace}/story")
     for expected in ("PositionCreated", "EntryIntent", "Pending -> EntryPlaced", "StopPlaced", "PositionClosed"):
         assert expected in text, text
-    assert f"net {status['realizedPnl']}" in text, text  # the fills add up to the status' PnL
+    net = f"{Decimal(status['realizedPnl']):.2f}"  # USDT, at the quote's display precision
+    assert f"net {net}" in text, text  # the fills add up to the status' PnL
+    filled = next(line for line in text.splitlines() if "EntryFilled" in line)
+    assert "amount 0.01 price 65000" in filled, filled  # the fill's own figures, not its stop's (63000)
+    assert "E-" not in text and "00000000" not in text, text
     story = json.loads(history(f"{trader.namespace}/story", "--json"))
     assert story["events"][0]["type"] == "PositionCreated"
     assert len(story["fills"]) == 2
     day = history("--account", "paper", "--day", datetime.now(UTC).date().isoformat())
-    assert f"{trader.namespace}/story" in day and status["realizedPnl"] in day, day
+    assert f"{trader.namespace}/story" in day and net in day, day

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +47,7 @@ def net_pnl(trades: list[dict[str, Any]]) -> Decimal:
 async def test_protected_then_stop_triggers(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("btc-long"))
     status = trader.wait_phase("btc-long", "Protected", controller)
-    assert status["filled"] == "0.010"
+    assert Decimal(status["filled"]) == Decimal("0.010")
     assert Decimal(status["averageEntryPrice"]) == Decimal("65000")
     stops = await open_stops(trader)
     assert len(stops) == 1, stops
@@ -69,6 +70,40 @@ async def test_protected_then_stop_triggers(trader: Trader, controller: Service)
     for expected in (*expected_types, "CloseStarted", "PositionClosed"):
         assert expected in types, types
     assert types.count("PhaseChanged") >= 4  # Pending→EntryPlaced→Protected→Closing→Closed
+
+
+def board(trader: Trader, name: str) -> dict[str, str]:
+    """``kubectl get pos NAME`` as a trader reads it: column → value."""
+    header, row = trader.stack.kubectl("get", "pos", name, "-n", trader.namespace).stdout.splitlines()
+    starts = [match.start() for match in re.finditer(r"\S+", header)]  # an empty cell is blank: cut by position
+    ends = [*starts[1:], None]
+    return {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, ends, strict=True)}
+
+
+async def test_the_board_shows_unrealized_pnl_while_open_and_realized_after(
+    trader: Trader, controller: Service
+) -> None:
+    trader.apply(position_manifest("board"))
+    trader.wait_phase("board", "Protected", controller)
+    _, trades = await exchange_state(trader)
+    fee = sum((Decimal(t["info"]["commission"]) for t in trades), Decimal(0))
+    assert fee > 0
+    # Valued at the fill's mark, net of the entry's fee, once its trades are read: BTC's tick is 0.10.
+    at_entry = f"{-fee:.2f}"
+    shown = wait_for("the entry's fee in UPNL", lambda: (b := board(trader, "board"))["UPNL"] == at_entry and b)
+    assert list(shown) == ["NAME", "SYMBOL", "SIDE", "AMOUNT", "PHASE", "ENTRY", "STOP", "UPNL", "PNL", "AGE"]
+    assert shown["ENTRY"] == "65000.0" and shown["STOP"] == "63000.0" and shown["PNL"] == ""
+    assert Decimal(trader.status("board")["unrealizedPnl"]) == -fee  # the stored figure keeps its precision
+
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "65432.1"})
+    moved = f"{Decimal('432.1') * Decimal('0.010') - fee:.2f}"
+    wait_for("UPNL at the new mark", lambda: board(trader, "board")["UPNL"] == moved, service=controller)
+
+    trader.patch_spec("board", {"state": "Closed"})
+    status = trader.wait_phase("board", "Closed", controller)
+    shown = board(trader, "board")
+    assert shown["UPNL"] == "" and shown["PNL"] == f"{Decimal(status['realizedPnl']):.2f}", shown
+    assert "E" not in status["realizedPnl"] and not status["realizedPnl"].endswith("0000")
 
 
 async def test_closed_on_request(trader: Trader, controller: Service) -> None:
@@ -120,7 +155,7 @@ async def test_crash_around_entry_never_duplicates(
         entries = [o for o in trader.orders() if o["clientOrderId"] == intent["clientOrderId"]]
         assert len(entries) == 1, entries
         assert status["entryOrder"]["clientOrderId"] == intent["clientOrderId"]
-        assert status["filled"] == "0.010"
+        assert Decimal(status["filled"]) == Decimal("0.010")
     finally:
         if not controller.alive():
             controller.start()

@@ -17,7 +17,7 @@ import pytest
 
 from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.handlers import observer as observer_module
-from controller.handlers.observer import AccountObserver, Watcher, cycle_interval, cycle_weight
+from controller.handlers.observer import AccountObserver, Revaluation, Watcher, cycle_interval, cycle_weight
 from controller.reconcile.model import (
     CancelOrder,
     ObservedOrder,
@@ -78,6 +78,26 @@ async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() 
     c.wake.clear()
     await obs.refresh()  # the stop's position is gone: its owner wakes, the ETH Position does not
     assert (a.wake.is_set(), b.wake.is_set()) == (True, False)
+    await obs.close()
+
+
+async def test_a_valued_position_wakes_for_its_mark_only_once_its_valuation_is_due_and_moved() -> None:
+    gateway = FakeGateway(snapshots=[snap(10.0), snap(20.0, mark="65000.1"), snap(30.0, mark="65000.2")])
+    obs = observer(gateway)
+    now = time.monotonic()
+    later = watcher("uid-a")
+    later.revaluation = Revaluation(Decimal("65000"), Decimal("0.1"), now + 3600)  # not due for an hour
+    due = watcher("uid-b")
+    due.revaluation = Revaluation(Decimal("65000"), Decimal("0.1"), now - 1)
+    obs.watch("uid-a", later)
+    obs.watch("uid-b", due)
+    await obs.refresh()
+    for w in (later, due):
+        w.wake.clear()
+    await obs.refresh()  # a tick's move is not more than a tick
+    assert (later.wake.is_set(), due.wake.is_set()) == (False, False)
+    await obs.refresh()  # two ticks: the due one wakes, the other is not due however far the mark went
+    assert (later.wake.is_set(), due.wake.is_set()) == (False, True)
     await obs.close()
 
 
