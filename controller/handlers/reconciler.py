@@ -119,7 +119,7 @@ def _dump(status: PositionStatus) -> dict[str, Any]:
 def merge_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch (RFC 7386) from ``before`` to ``after``: a field that is gone is sent as null, at any
     depth, or the API server would keep it (an unrealized PnL after the close, a back-off that ended)."""
-    patch = {key: None for key in before.keys() - after.keys()}
+    patch: dict[str, Any] = {key: None for key in before.keys() - after.keys()}
     for key, value in after.items():
         old = before.get(key)
         patch[key] = merge_patch(old, value) if isinstance(old, dict) and isinstance(value, dict) else value

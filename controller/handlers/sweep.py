@@ -14,6 +14,7 @@ from typing import Any
 import ccxt
 import kopf
 
+from controller.api.display import plain
 from controller.api.v1alpha1 import GROUP, VERSION, ExchangeAccountStatus, Side, UntrackedPositions
 from controller.api.vocabulary import EventType, ExitReason
 from controller.exchange.errors import describe
@@ -102,7 +103,7 @@ class Sweep:
 
     async def untracked(self, found: Untracked, positions: list[dict[str, Any]]) -> None:
         policy = self.account.spec.untrackedPositions
-        what = f"{found.size} {found.symbol} {found.side}"
+        what = f"{plain(found.size)} {found.symbol} {found.side}"
         detail = {"symbol": found.symbol, "side": found.side.value, "size": str(found.size)}
         once = f"untracked/{self.namespace}/{self.name}/{found.symbol}/{found.side}/{found.size}"
         if policy is UntrackedPositions.IGNORE:

@@ -88,7 +88,8 @@ def adopt(ctx: Context, status: PositionStatus) -> Step:
         averagePrice=price,
     )
     status = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, phase=Phase.ENTRY_PLACED)
-    message = f"adopted {size} {ctx.spec.symbol} {ctx.spec.side} at {price} from the exchange"
+    what = f"{ctx.rules.size(size)} {ctx.spec.symbol} {ctx.spec.side} at {ctx.rules.price(price)}"
+    message = f"adopted {what} from the exchange"
     return Step(status, notes=(Note(EventType.POSITION_ADOPTED, message, warning=True),))
 
 

@@ -99,7 +99,7 @@ def paused_protection(ctx: Context, status: PositionStatus) -> PositionStatus:
     stop = status.stopOrder
     if stop is not None and stop.state is OrderState.OPEN and stop.amount >= exposure:
         return protection_restored(ctx, status)
-    message = f"paused with no resting stop covering {exposure} {ctx.spec.symbol}"
+    message = f"paused with no resting stop covering {ctx.rules.size(exposure)} {ctx.spec.symbol}"
     return ctx.condition(status, ConditionType.PROTECTED, False, Reason.STOP_MISSING, message)
 
 
@@ -114,7 +114,7 @@ def orphan(ctx: Context, status: PositionStatus) -> Step:
     left = [r.clientOrderId for r in all_records(status) if ctx.on_exchange(r)]
     message = (
         f"deleted with deletionPolicy Orphan: left untouched on the exchange: position "
-        f"{ctx.obs.position_size} {ctx.spec.symbol}, open orders {', '.join(left) or 'none'}"
+        f"{ctx.rules.size(ctx.obs.position_size)} {ctx.spec.symbol}, open orders {', '.join(left) or 'none'}"
     )
     status = replace_status(status, phase=Phase.CLOSED, exitReason=ExitReason.ORPHANED, closedAt=ctx.now)
     status = ctx.condition(status, ConditionType.READY, True, ExitReason.ORPHANED, message)

@@ -87,9 +87,8 @@ def protect(ctx: Context, status: PositionStatus) -> Step | None:
         return None
     if not beyond(price, ctx.obs.mark_price, above=not ctx.long):
         # The price already passed where the stop would rest: it would trigger at once, so exit now.
-        return start_closing(
-            ctx, status, ExitReason.STOP_LOSS, f"the price passed the stop ({price}) before it could rest"
-        )
+        message = f"the price passed the stop ({ctx.rules.price(price)}) before it could rest"
+        return start_closing(ctx, status, ExitReason.STOP_LOSS, message)
     if stop is not None and stop.state is OrderState.INTENDED and matches:
         return ctx.act(
             status, status, stop_action(ctx, stop), Note(EventType.STOP_INTENT, "re-sending the recorded stop")
@@ -172,6 +171,4 @@ def protection_restored(ctx: Context, status: PositionStatus) -> PositionStatus:
     stop = status.stopOrder
     if stop is None or stop.state is not OrderState.OPEN or stop.amount < ctx.exposure(status):
         return status
-    return ctx.condition(
-        status, ConditionType.PROTECTED, True, Reason.STOP_RESTING, f"stop for {stop.amount} at {stop.triggerPrice}"
-    )
+    return ctx.condition(status, ConditionType.PROTECTED, True, Reason.STOP_RESTING, f"stop for {_at(ctx, stop)}")
