@@ -108,7 +108,7 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
         return ctx.fail(status, *problem)
     if ctx.risk is not None:
         refusal = check_risk(
-            ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, quote=ctx.rules.quote
+            ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, rules=ctx.rules
         )
         if refusal is not None:
             step = ctx.fail(

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from controller.api.display import money, plain
+from controller.api.display import plain
 from controller.api.v1alpha1 import Phase, PositionSpec, PositionStatus, RiskLimits
 from controller.api.vocabulary import RiskLimit
+from controller.reconcile.model import MarketRules
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class RiskContext:
 
 
 def check_risk(
-    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime, quote: str
+    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime, rules: MarketRules
 ) -> Refusal | None:
-    """Whether entering ``spec`` at ``price`` stays within the account's limits (amounts of ``quote``)."""
+    """Whether entering ``spec`` at ``price`` stays within the account's limits (figures shown by ``rules``)."""
     if limits is None:
         return None
     notional = spec.amount * price
@@ -52,19 +53,19 @@ def check_risk(
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
             RiskLimit.MAX_POSITION_NOTIONAL,
-            f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {money(notional, quote)}, above "
+            f"{plain(spec.amount)} {spec.symbol} at {rules.price(price)} is worth {rules.money(notional)}, above "
             f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:
         return Refusal(
             RiskLimit.MAX_TOTAL_NOTIONAL,
-            f"the account's open notional {money(book.total_notional, quote)} plus {money(notional, quote)} exceeds "
+            f"the account's open notional {rules.money(book.total_notional)} plus {rules.money(notional)} exceeds "
             f"maxTotalNotional {plain(limits.maxTotalNotional)}",
         )
     if limits.dailyLossLimit is not None and -book.realized_pnl_today >= limits.dailyLossLimit:
         return Refusal(
             RiskLimit.DAILY_LOSS_LIMIT,
-            f"today's realized loss {money(-book.realized_pnl_today, quote)} reached dailyLossLimit "
+            f"today's realized loss {rules.money(-book.realized_pnl_today)} reached dailyLossLimit "
             f"{plain(limits.dailyLossLimit)}",
         )
     last_loss = book.last_loss_at.get(spec.symbol)
