@@ -135,7 +135,7 @@ def run() -> int:
             )
             _watch_until(kubectl, {"Closed", "Failed"}, seen)
             print("    exit reason:", _field(kubectl, "{.status.exitReason}"))
-            print("    realized PnL (USDT, net of fees):", _field(kubectl, "{.status.realizedPnl}"))
+            print("    realized PnL (USDT, net of fees):", _field(kubectl, "{.status.display.realizedPnl}"))
         print(f"\nWarden is running. KUBECONFIG={env['KUBECONFIG']}; in another terminal:")
         print(f"    source {ENV_FILE}; export PATH={kubectl[0].rsplit('/', 1)[0]}:$PATH; kubectl get positions")
         print("Press Ctrl-C to stop everything.")
