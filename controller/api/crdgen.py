@@ -140,7 +140,8 @@ def render() -> dict[str, str]:
             [
                 _column("SYMBOL", ".spec.symbol"),
                 _column("SIDE", ".spec.side"),
-                _column("AMOUNT", ".spec.amount"),
+                # Resolved at entry: the spec may size by notional or risk.
+                _column("AMOUNT", ".status.amount"),
                 _column("PHASE", ".status.phase"),
                 _column("ENTRY", ".status.averageEntryPrice"),
                 # The resting stop, not the spec: percent-based and trailing stops move.

@@ -355,8 +355,16 @@ _LIMIT_SIDES = (
 )
 
 
+_SIZES = ("amount", "notional", "risk")
+_SIZE_COUNT = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in _SIZES)
+_SIZING = (
+    (f"{_SIZE_COUNT} >= 1", "set the size: one of amount, notional or risk"),
+    (f"{_SIZE_COUNT} <= 1", "set only one of amount, notional or risk"),
+)
+
+
 class PositionSpec(WireModel):
-    model_config = ConfigDict(json_schema_extra=_rules(*_LIMIT_SIDES))
+    model_config = ConfigDict(json_schema_extra=_rules(*_SIZING, *_LIMIT_SIDES))
 
     accountRef: AccountRef = Field(json_schema_extra=_immutable("accountRef cannot be changed after creation"))
     symbol: Symbol = Field(
@@ -367,7 +375,19 @@ class PositionSpec(WireModel):
         description="`long` or `short`.",
         json_schema_extra=_immutable("side cannot be changed after creation; create a new Position"),
     )
-    amount: PositiveDecimal = Field(description='Size in the base asset, as a decimal string, e.g. "0.01".')
+    amount: PositiveDecimal | None = Field(
+        default=None, description='Size in the base asset, as a decimal string, e.g. "0.01".'
+    )
+    notional: PositiveDecimal | None = Field(
+        default=None,
+        description='Size as a value in the quote currency, e.g. "500": amount = notional / entry price, '
+        "resolved once at entry and rounded down to the lot step.",
+    )
+    risk: PositiveDecimal | None = Field(
+        default=None,
+        description='Size as the quote currency lost if the stop triggers, e.g. "10": amount = risk / '
+        "|entry price - stop price|, resolved once at entry and rounded down to the lot step.",
+    )
     entry: Entry = Field(default_factory=Entry)
     stopLoss: StopLoss = Field(description="Required: every filled Position rests behind a stop loss.")
     takeProfit: list[TakeProfit] = Field(
@@ -406,6 +426,9 @@ class PositionSpec(WireModel):
 
     @model_validator(mode="after")
     def _portions(self) -> Self:
+        sizes = sum(getattr(self, name) is not None for name in _SIZES)
+        if sizes != 1:
+            raise ValueError(_SIZING[0][1] if sizes == 0 else _SIZING[1][1])
         if sum((t.portion for t in self.takeProfit), Decimal(0)) > 1:
             raise ValueError("the take-profit portions add up to more than 1 (the whole filled amount)")
         if self.leverage is not None and not 1 <= self.leverage <= 125:
@@ -473,6 +496,9 @@ class TrailingState(WireModel):
 class PositionStatus(WireModel):
     phase: Phase = Phase.PENDING
     observedGeneration: int | None = None
+    amount: SignedDecimal | None = Field(
+        default=None, description="The size in the base asset, resolved at entry from amount, notional or risk."
+    )
     entryOrder: OrderRecord | None = None
     stopOrder: OrderRecord | None = None
     closeOrder: OrderRecord | None = None

@@ -37,12 +37,12 @@ class RiskContext:
 
 
 def check_risk(
-    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime
+    spec: PositionSpec, amount: Decimal, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime
 ) -> Refusal | None:
-    """Whether entering ``spec`` at ``price`` stays within the account's limits."""
+    """Whether entering ``amount`` of ``spec`` at ``price`` stays within the account's limits."""
     if limits is None:
         return None
-    notional = spec.amount * price
+    notional = amount * price
     if limits.maxOpenPositions is not None and book.open_positions >= limits.maxOpenPositions:
         return Refusal(
             RiskLimit.MAX_OPEN_POSITIONS,
@@ -52,7 +52,7 @@ def check_risk(
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
             RiskLimit.MAX_POSITION_NOTIONAL,
-            f"{plain(spec.amount)} {spec.symbol} at {plain(price)} is worth {plain(notional)}, above "
+            f"{plain(amount)} {spec.symbol} at {plain(price)} is worth {plain(notional)}, above "
             f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:
