@@ -257,6 +257,39 @@ class WorkingType(StrEnum):
 
 
 _EXACTLY_ONE_PRICE = ("has(self.price) != has(self.percent)", "set exactly one of price or percent")
+MAX_TAKE_PROFITS = 8
+_EXACTLY_ONE_TRIGGER = (
+    "has(self.afterPercent) != has(self.afterTakeProfit)",
+    "set exactly one of afterPercent or afterTakeProfit",
+)
+
+
+class Breakeven(WireModel):
+    """Once reached, the stop moves to the average entry price (plus the offset) and never back."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_TRIGGER))
+
+    afterPercent: Percent | None = Field(
+        default=None, description='Reached once the mark price is this far in profit from the average entry, e.g. "1".'
+    )
+    afterTakeProfit: int | None = Field(
+        default=None,
+        description="Reached once this take profit (1 is the first in spec.takeProfit) has triggered.",
+        json_schema_extra=_rules(
+            (f"self >= 1 && self <= {MAX_TAKE_PROFITS}", f"afterTakeProfit must be between 1 and {MAX_TAKE_PROFITS}")
+        ),
+    )
+    offsetPercent: Percent | None = Field(
+        default=None,
+        description='The stop rests this far in profit from the entry instead of at it (to cover fees), e.g. "0.1".',
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Self:
+        _one_of(self, "afterPercent", "afterTakeProfit", "breakeven")
+        if self.afterTakeProfit is not None and not 1 <= self.afterTakeProfit <= MAX_TAKE_PROFITS:
+            raise ValueError(f"afterTakeProfit must be between 1 and {MAX_TAKE_PROFITS}")
+        return self
 
 
 class StopLoss(WireModel):
@@ -270,6 +303,9 @@ class StopLoss(WireModel):
     )
     workingType: WorkingType = Field(
         default=WorkingType.MARK_PRICE, description="Which price triggers: `MARK_PRICE` or `CONTRACT_PRICE`."
+    )
+    breakeven: Breakeven | None = Field(
+        default=None, description="Move the stop to the entry price once the Position is this far in profit."
     )
 
     @model_validator(mode="after")
@@ -337,7 +373,6 @@ class DeletionPolicy(StrEnum):
     ORPHAN = "Orphan"
 
 
-MAX_TAKE_PROFITS = 8
 _LIMIT = "has(self.entry) && self.entry.type == 'limit' && has(self.entry.price)"
 _LIMIT_SIDES = (
     # double(): exact enough for prices a tick apart; the planner checks ticks and market prices at runtime.
@@ -363,8 +398,15 @@ _SIZING = (
 )
 
 
+_BREAKEVEN_TARGET = (
+    "!has(self.stopLoss.breakeven) || !has(self.stopLoss.breakeven.afterTakeProfit) || "
+    "(has(self.takeProfit) && self.stopLoss.breakeven.afterTakeProfit <= size(self.takeProfit))",
+    "stopLoss.breakeven.afterTakeProfit names a take profit the Position does not have",
+)
+
+
 class PositionSpec(WireModel):
-    model_config = ConfigDict(json_schema_extra=_rules(*_SIZING, *_LIMIT_SIDES))
+    model_config = ConfigDict(json_schema_extra=_rules(*_SIZING, _BREAKEVEN_TARGET, *_LIMIT_SIDES))
 
     accountRef: AccountRef = Field(json_schema_extra=_immutable("accountRef cannot be changed after creation"))
     symbol: Symbol = Field(
@@ -433,6 +475,9 @@ class PositionSpec(WireModel):
             raise ValueError("the take-profit portions add up to more than 1 (the whole filled amount)")
         if self.leverage is not None and not 1 <= self.leverage <= 125:
             raise ValueError("leverage must be between 1 and 125")
+        breakeven = self.stopLoss.breakeven
+        if breakeven is not None and (breakeven.afterTakeProfit or 0) > len(self.takeProfit):
+            raise ValueError(_BREAKEVEN_TARGET[1])
         limit = self.entry.price if self.entry.type is EntryType.LIMIT else None
         if limit is None:
             return self
@@ -514,6 +559,10 @@ class PositionStatus(WireModel):
         description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
     )
     trailing: TrailingState | None = Field(default=None, description="Emulated trailing stop's memory.")
+    breakevenAt: datetime | None = Field(
+        default=None,
+        description="When the breakeven was reached: from then on the stop never rests below the entry (plus offset).",
+    )
     leverage: int | None = Field(default=None, description="Leverage Warden set on the symbol.")
     marginMode: MarginMode | None = Field(default=None, description="Margin mode Warden set on the symbol.")
     entryPlacedAt: datetime | None = Field(default=None, description="When the entry's intent was recorded.")

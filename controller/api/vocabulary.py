@@ -161,6 +161,12 @@ class EventType(StrEnum):
     )
     STOP_PLACED = ("StopPlaced", "stop", "The stop rests on the exchange.")
     STOP_MOVE = ("StopMove", "stop", "A new stop is placed; the old one is cancelled once it rests (never a gap).")
+    BREAKEVEN_REACHED = (
+        "BreakevenReached",
+        "stop",
+        "The breakeven was reached: the stop moves to the entry price (plus the offset), never back.",
+        "what was reached, the new stop price",
+    )
     STOP_RETRY = ("StopRetry", "stop", "The stop was rejected; it is placed again after a back-off.")
     ORDER_CANCEL = ("OrderCancel", "order", "An order is about to be cancelled (replaced, or no longer needed).")
     STOP_CANCELED = ("StopCanceled", "stop", "The stop was seen cancelled on the exchange.")
