@@ -21,6 +21,8 @@ from controller.api.v1alpha1 import (
     ExchangeAccountStatus,
     PositionSpec,
     PositionStatus,
+    SignalSourceSpec,
+    SignalSourceStatus,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,6 +149,22 @@ def render() -> dict[str, str]:
                 # The resting stop, not the spec: percent-based and trailing stops move.
                 _column("STOP", ".status.stopOrder.triggerPrice"),
                 _column("PNL", ".status.realizedPnl"),
+                _column("AGE", ".metadata.creationTimestamp", "date"),
+            ],
+        ),
+        f"{GROUP}_signalsources.yaml": _crd(
+            "SignalSource",
+            "signalsources",
+            ["sigsrc"],
+            SignalSourceSpec,
+            SignalSourceStatus,
+            [
+                _column("ACCOUNT", ".spec.accountRef.name"),
+                _column("READY", '.status.conditions[?(@.type=="Ready")].status'),
+                _column("ACCEPTED", ".status.accepted", "integer"),
+                _column("REFUSED", ".status.refused", "integer"),
+                _column("DUPLICATE", ".status.duplicate", "integer"),
+                _column("LAST", ".status.lastSignalTime", "date"),
                 _column("AGE", ".metadata.creationTimestamp", "date"),
             ],
         ),

@@ -1,10 +1,10 @@
-"""v1alpha1 of trading.warden.dev: ExchangeAccount and Position."""
+"""v1alpha1 of trading.warden.dev: ExchangeAccount, Position and SignalSource."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Self
@@ -584,3 +584,75 @@ class PositionStatus(WireModel):
     auditBacklogOverflow: int = Field(
         default=0, description="Events that did not fit in the backlog; counted and alerted, see the runbook."
     )
+
+
+# --- SignalSource ----------------------------------------------------------------------------------
+
+
+class SignalTemplate(WireModel):
+    """Position fields a signal may leave out; what a signal carries wins."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(_SIZING[1]))
+
+    amount: PositiveDecimal | None = Field(default=None, description="Size in the base asset.")
+    notional: PositiveDecimal | None = Field(default=None, description="Size in the quote currency.")
+    risk: PositiveDecimal | None = Field(default=None, description="Quote currency lost if the stop triggers.")
+    stopLoss: StopLoss | None = Field(default=None, description="The stop loss of a signal that carries none.")
+    takeProfit: list[TakeProfit] = Field(default_factory=list, max_length=MAX_TAKE_PROFITS)
+    trailingStop: TrailingStop | None = None
+    leverage: int | None = Field(
+        default=None, json_schema_extra=_rules(("self >= 1 && self <= 125", "leverage must be between 1 and 125"))
+    )
+    marginMode: MarginMode | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Self:
+        if sum(getattr(self, name) is not None for name in _SIZES) > 1:
+            raise ValueError(_SIZING[1][1])
+        return self
+
+
+class SignalLimits(WireModel):
+    maxNotional: PositiveDecimal | None = Field(
+        default=None,
+        description="Largest notional (quote currency) of one signal: a notional, or an amount at the venue's "
+        "price; a signal above it is refused (422).",
+    )
+    perMinute: int = Field(
+        default=60,
+        description="Signals answered per minute (per receiver replica); more are answered 429.",
+        json_schema_extra=_rules(("self >= 1", "perMinute must be at least 1")),
+    )
+
+
+MAX_ALLOWED_SYMBOLS = 64
+
+
+class SignalSourceSpec(WireModel):
+    accountRef: AccountRef = Field(description="The ExchangeAccount (same namespace) the signals' Positions trade on.")
+    secretRef: SecretRef = Field(description="Secret whose key `token` is the shared secret of the signals.")
+    allowedSymbols: list[Symbol] = Field(
+        min_length=1,
+        max_length=MAX_ALLOWED_SYMBOLS,
+        description="The ccxt unified symbols a signal may trade; any other is refused (422).",
+    )
+    template: SignalTemplate = Field(default_factory=SignalTemplate)
+    limits: SignalLimits = Field(default_factory=SignalLimits)
+    maxAge: Duration = Field(
+        default=timedelta(seconds=60), description='A signal whose `time` is older is refused (409), e.g. "60s".'
+    )
+    dryRun: bool = Field(default=False, description="Answer with the Position a signal would create; create none.")
+    requireSignature: bool = Field(
+        default=False,
+        description="Refuse a token in the body: accept only `X-Warden-Signature: sha256=<HMAC-SHA256 of the raw "
+        "body with the token>`.",
+    )
+
+
+class SignalSourceStatus(WireModel):
+    observedGeneration: int | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    accepted: int = Field(default=0, description="Signals that created (or, in a dry run, would create) a Position.")
+    refused: int = Field(default=0, description="Signals refused (any answer 4xx).")
+    duplicate: int = Field(default=0, description="Signals whose Position existed already (a resend or a replay).")
+    lastSignalTime: datetime | None = Field(default=None, description="When the last signal was received.")
