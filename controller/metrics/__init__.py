@@ -42,3 +42,8 @@ LEASE_TRANSITIONS = Counter("warden_lease_transitions_total", "Times this replic
 OBSERVATION_AGE = Gauge("warden_observation_age_seconds", "Time since the account was last observed", ["account"])
 PNL_TODAY = Gauge("warden_realized_pnl_today", "Realized PnL (net of fees) of Positions closed today, UTC", ["account"])
 LOSS_LIMIT_REACHED = Gauge("warden_daily_loss_limit_reached", "1 when today's loss reached dailyLossLimit", ["account"])
+SIGNALS = Counter(
+    "warden_signals_total",
+    "Signals the receiver answered, by source (empty when unknown), outcome and reason",
+    ["namespace", "source", "outcome", "reason"],
+)

@@ -155,6 +155,30 @@ class Stack:
         self.controllers.append(service)
         return service
 
+    def start_signals(self, name: str = "signals", **extra: str) -> tuple[Service, str]:
+        """The signal receiver on 127.0.0.1 and a free port; returns it and its URL (``WARDEN_SIGNALS_URL``)."""
+        port = free_port()
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "WARDEN_DATABASE_URL": self.postgres.url,
+            "WARDEN_SIGNALS_PORT": str(port),
+            "WARDEN_SIGNALS_METRICS_PORT": str(free_port()),
+            "MALLOC_ARENA_MAX": "2",
+            **extra,
+        }
+        service = Service(
+            name,
+            [sys.executable, "-m", "controller.signals"],
+            self.workdir / "logs" / f"{name}.log",
+            env=env,
+            detach=self.detach,
+        )
+        service.start()
+        self.controllers.append(service)
+        url = f"http://127.0.0.1:{port}"
+        wait_until("the signal receiver", lambda: http_ok(f"{url}/healthz"), 30, service)
+        return service, url
+
     def stop(self) -> None:
         for service in self.controllers:
             service.stop()
