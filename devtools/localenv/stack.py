@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -155,8 +156,11 @@ class Stack:
         self.controllers.append(service)
         return service
 
-    def start_signals(self, name: str = "signals", **extra: str) -> tuple[Service, str]:
-        """The signal receiver on 127.0.0.1 and a free port; returns it and its URL (``WARDEN_SIGNALS_URL``)."""
+    def start_signals(
+        self, name: str = "signals", context: ssl.SSLContext | None = None, **extra: str
+    ) -> tuple[Service, str]:
+        """The signal receiver on 127.0.0.1 and a free port; returns it and its URL (``WARDEN_SIGNALS_URL``). With
+        ``WARDEN_SIGNALS_TLS_CERT`` it serves HTTPS, and ``context`` is how to reach it (a client certificate)."""
         port = free_port()
         env = {
             "KUBECONFIG": str(self.kubeconfig),
@@ -175,8 +179,8 @@ class Stack:
         )
         service.start()
         self.controllers.append(service)
-        url = f"http://127.0.0.1:{port}"
-        wait_until("the signal receiver", lambda: http_ok(f"{url}/healthz"), 30, service)
+        url = f"{'https' if 'WARDEN_SIGNALS_TLS_CERT' in extra else 'http'}://127.0.0.1:{port}"
+        wait_until("the signal receiver", lambda: http_ok(f"{url}/healthz", context), 30, service)
         return service, url
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class Sender:
 
     trader: Trader
     url: str
+    context: ssl.SSLContext | None = None
 
     def post(self, source: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
         request = urllib.request.Request(
@@ -52,7 +54,7 @@ class Sender:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
                 return Answer(response.status, json.loads(response.read()))
         except urllib.error.HTTPError as error:
             return Answer(error.code, json.loads(error.read() or b"{}"))

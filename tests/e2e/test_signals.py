@@ -8,17 +8,20 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from controller.signals.wire import SIGNATURE_HEADER, signed
+from devtools.localenv.pki import LocalCA
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack
 from tests.e2e.conftest import Trader, wait_for
@@ -224,3 +227,54 @@ def test_the_receiver_answers_over_http_on_the_loopback_only(receiver: tuple[Ser
     assert receiver[1].startswith("http://127.0.0.1:")
     with urllib.request.urlopen(f"{receiver[1]}/healthz", timeout=5) as response:
         assert response.status == 200
+
+
+def test_https_with_tradingviews_client_certificate(sender: Sender, tmp_path: Path) -> None:
+    """The receiver serves HTTPS from a certificate and answers only a client whose certificate the given CA signed
+    for the common name TradingView presents."""
+    ca = LocalCA(tmp_path)
+    server = ca.issue("server", "signals.local", server=True)
+    tradingview = ca.issue("tradingview", "TradingView Webhooks")
+    someone = ca.issue("someone", "Someone Else")
+
+    def client(cert: Path | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(ca.cert_path))
+        if cert is not None:
+            context.load_cert_chain(cert, cert.with_suffix(".key"))
+        return context
+
+    tls = {
+        "WARDEN_SIGNALS_TLS_CERT": str(server),
+        "WARDEN_SIGNALS_TLS_KEY": str(server.with_suffix(".key")),
+        "WARDEN_SIGNALS_CLIENT_CA": str(ca.cert_path),
+    }
+    service, url = sender.trader.stack.start_signals("signals-tls", client(tradingview), **tls)
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        token = sender.add_source("tls-tv", dryRun=True)
+        answer = Sender(sender.trader, url, client(tradingview)).signal("tls-tv", token, id="tls-1")
+        assert answer.code == 202, answer
+        other = Sender(sender.trader, url, client(someone)).signal("tls-tv", token, id="tls-2")
+        assert (other.code, other.body["reason"]) == (401, "Unauthorized")
+        with pytest.raises(OSError):  # no client certificate: the handshake fails, nothing is answered
+            Sender(sender.trader, url, client(None)).signal("tls-tv", token, id="tls-3")
+        with pytest.raises(OSError):  # plain HTTP to the HTTPS port
+            Sender(sender.trader, url.replace("https://", "http://")).signal("tls-tv", token, id="tls-4")
+    finally:
+        service.stop()
+
+
+def test_an_unreachable_api_server_is_answered_503_and_the_resend_is_safe(sender: Sender) -> None:
+    """TradingView resends on a 5xx: the receiver answers 503 only when the API server cannot be reached, and the
+    resend, once it can, creates the Position once."""
+    token = sender.add_source("outage", account="no-such-account")  # its Positions wait: nothing trades
+    plane = sender.trader.stack.control_plane
+    plane.stop_apiserver()
+    try:
+        answer = sender.signal("outage", token, id="o1")
+    finally:
+        plane.start_apiserver()
+    assert (answer.code, answer.body["reason"]) == (503, "Unavailable"), answer
+    resent = [sender.signal("outage", token, id="o1") for _ in range(2)]
+    assert [(a.code, a.body["reason"]) for a in resent] == [(201, "Created"), (200, "Duplicate")]
+    assert [p["metadata"]["name"] for p in sender.positions()] == [resent[0].body["name"]]
