@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import ssl
 import time
 import uuid
@@ -64,6 +65,9 @@ ANSWER_WITHIN_S = 2.5
 """Under TradingView's 3 s, with room for the audit write and the network."""
 AUDIT_WITHIN_S = 0.3
 BINANCE_USDM = "https://fapi.binance.com"
+SOURCE_CACHE_LIMIT = 1024
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _NO_TOKEN = "no token: compared against anyway, so a missing one costs what a wrong one does"
 _EVENT = {
     SignalOutcome.ACCEPTED: EventType.SIGNAL_ACCEPTED,
@@ -259,7 +263,7 @@ class Receiver:
         try:
             return await pending
         except ApiException as error:
-            if error.status == 422:
+            if error.status in (400, 422):
                 raise Refusal(SignalReason.INVALID, _api_message(error)) from None
             if error.status in (401, 403, 404):
                 # The receiver may not act in this namespace, or it is gone: as for an unknown source.
@@ -296,13 +300,15 @@ class Receiver:
     async def source(self, namespace: str, name: str) -> Source | None:
         """The SignalSource and its token, through a short cache (a flood costs no API calls)."""
         scope = self.settings.scope.namespace
-        if scope is not None and namespace != scope:
-            return None
+        if (scope is not None and namespace != scope) or not (_NAMESPACE.match(namespace) and _NAME.match(name)):
+            return None  # no such object can exist: the API server is not asked
         key = (namespace, name)
         cached = self._sources.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.settings.signals.source_cache_s:
             return cached[1]
         found = await self.read_source(namespace, name)
+        if len(self._sources) >= SOURCE_CACHE_LIMIT:
+            self._sources.clear()  # bounded, whatever names are probed
         self._sources[key] = (time.monotonic(), found)
         return found
 
@@ -333,7 +339,8 @@ class Receiver:
         outcome = answer.reason.outcome
         known = answer.source is not None
         SIGNALS.labels(namespace if known else "", name if known else "", outcome.value, answer.reason.value).inc()
-        log.info("signal for %s/%s: %s %s %s", namespace, name, answer.code, answer.reason, ",".join(answer.positions))
+        # %r: the names come from the URL, and a newline in them must not forge a log line.
+        log.info("signal for %r/%r: %s %s %s", namespace, name, answer.code, answer.reason, ",".join(answer.positions))
         if answer.source is not None:
             tally = self._tallies.setdefault((namespace, name), Tally())
             setattr(tally, outcome.value, getattr(tally, outcome.value) + 1)

@@ -116,6 +116,7 @@ def refusals(sender: Sender, token: str) -> dict[str, Answer]:
         "wrong token": sender.signal("guarded", "not-the-token", id="r1"),
         "no token": sender.signal("guarded", None, id="r2"),
         "unknown source": sender.signal("no-such-source", token, id="r3"),
+        "a name no source can have": sender.signal("Not_A%0AName", token, id="r3b"),
         "stale": sender.signal("guarded", token, id="r4", time=(now() - STALE).isoformat()),
         "too large": sender.signal("guarded", token, id="r5", comment=big),
         "malformed JSON": sender.post("guarded", b'{"token": "' + token.encode() + b'", "id": '),
@@ -136,6 +137,7 @@ def test_every_refusal_has_its_code_and_creates_nothing(sender: Sender) -> None:
         "wrong token": (401, "Unauthorized"),
         "no token": (401, "Unauthorized"),
         "unknown source": (401, "Unauthorized"),
+        "a name no source can have": (401, "Unauthorized"),
         "stale": (409, "Stale"),
         "too large": (413, "TooLarge"),
         "malformed JSON": (422, "Malformed"),
@@ -145,7 +147,7 @@ def test_every_refusal_has_its_code_and_creates_nothing(sender: Sender) -> None:
         "a Position the API server would refuse": (422, "Invalid"),
     }
     # An unknown source cannot be told from a wrong token.
-    assert answers["unknown source"].body == answers["wrong token"].body
+    assert answers["unknown source"].body == answers["wrong token"].body == answers["a name no source can have"].body
     assert answers["unknown field"].body["message"] == 'unknown field "leverage"'
     assert (
         "set only one of amount, notional or risk" in answers["a Position the API server would refuse"].body["message"]
