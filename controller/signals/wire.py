@@ -101,11 +101,13 @@ class Signal(BaseModel):
 
 
 def _plain_number(text: str) -> str:
-    """A JSON number as a plain decimal string (``1e3`` is ``1000``); never a float."""
+    """A JSON number as a plain decimal string (``1e3`` is ``1000``); never a float. An absurd exponent stays as
+    written (and is refused as a size): ``1e999999999`` written out would be a gigabyte."""
     try:
-        return format(Decimal(text), "f")
+        number = Decimal(text)
     except InvalidOperation:
         return text
+    return format(number, "f") if abs(number.adjusted()) <= 40 else text
 
 
 def parse(body: bytes) -> dict[str, Any]:

@@ -68,8 +68,8 @@ def test_a_symbol_the_source_does_not_allow_is_refused_by_name() -> None:
 
 
 def test_numbers_are_read_as_exact_decimal_strings_never_floats() -> None:
-    data = parse(b'{"notional": 500.10, "amount": 1e-3, "risk": 10}')
-    assert data == {"notional": "500.10", "amount": "0.001", "risk": "10"}
+    data = parse(b'{"notional": 500.10, "amount": 1e-3, "risk": 10, "entry": 1e999999999}')
+    assert data == {"notional": "500.10", "amount": "0.001", "risk": "10", "entry": "1e999999999"}
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe", b""])
@@ -169,6 +169,8 @@ def test_an_open_takes_what_the_signal_leaves_out_from_the_template() -> None:
         ({"side": None}, None, "side: Required value"),
         ({"side": "up"}, None, 'side: Unsupported value: "up"'),
         ({"amount": "0.01", "notional": "5"}, None, "set only one of amount, notional or risk"),
+        ({"amount": "1e999999999"}, None, 'spec.amount: Invalid value: must be a plain decimal string such as "0.01"'),
+        ({"entry": "-5"}, None, "spec.entry.price: Invalid value: must be a plain decimal string"),
         (
             {"stopLoss": {"price": "1", "percent": "2"}},
             None,
