@@ -280,3 +280,26 @@ def test_an_unreachable_api_server_is_answered_503_and_the_resend_is_safe(sender
     resent = [sender.signal("outage", token, id="o1") for _ in range(2)]
     assert [(a.code, a.body["reason"]) for a in resent] == [(201, "Created"), (200, "Duplicate")]
     assert [p["metadata"]["name"] for p in sender.positions()] == [resent[0].body["name"]]
+
+
+def test_a_source_whose_secret_is_missing_refuses_everything_and_says_why(sender: Sender) -> None:
+    sender.trader.apply(
+        {
+            "apiVersion": "trading.warden.dev/v1alpha1",
+            "kind": "SignalSource",
+            "metadata": {"name": "no-secret"},
+            "spec": {
+                "accountRef": {"name": "paper"},
+                "secretRef": {"name": "missing"},
+                "allowedSymbols": ["BTC/USDT:USDT"],
+            },
+        }
+    )
+    answer = sender.signal("no-secret", "anything", id="m1")
+    assert (answer.code, answer.body["reason"]) == (401, "Unauthorized")
+    status = wait_for("the source's Ready condition", lambda: sender.source_status("no-secret").get("conditions"), 30)
+    [ready] = status
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "CredentialsNotFound")
+    assert ready["message"] == "Secret 'missing' could not be read"
+    assert sender.source_status("no-secret")["refused"] == 1
+    assert sender.positions() == []
