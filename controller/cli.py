@@ -31,9 +31,9 @@ from controller.audit.migrations import migrate
 from controller.audit.store import AuditStore, AuditUnavailable
 from controller.handlers import sweep
 from controller.handlers.fleet import health_app, keep_refreshing
-from controller.handlers.kube import Kube
 from controller.handlers.leader import Announce, Leadership
 from controller.handlers.runtime import Runtime
+from controller.kube import Kube
 from controller.memory import keep_trimming
 from controller.settings import Settings, SettingsError
 

@@ -123,6 +123,48 @@ class ObservationSettings:
 
 
 @dataclass(frozen=True)
+class SignalsSettings:
+    """The signal receiver (``python -m controller.signals``), a process of its own."""
+
+    addr: str = knob("WARDEN_SIGNALS_ADDR", "127.0.0.1", "address the signal receiver listens on")
+    port: int = knob(
+        "WARDEN_SIGNALS_PORT", 8443, "port of the signal receiver (`POST /v1/signals/{namespace}/{source}`)"
+    )
+    metrics_port: int = knob(
+        "WARDEN_SIGNALS_METRICS_PORT", 9465, "port of the receiver's metrics (at `WARDEN_METRICS_ADDR`), not public"
+    )
+    tls_cert: str | None = knob(
+        "WARDEN_SIGNALS_TLS_CERT", None, "PEM certificate (chain) file: with the key, the receiver serves HTTPS"
+    )
+    tls_key: str | None = knob("WARDEN_SIGNALS_TLS_KEY", None, "PEM private key file of that certificate")
+    client_ca: str | None = knob(
+        "WARDEN_SIGNALS_CLIENT_CA",
+        None,
+        "PEM CA bundle: with TLS, only clients presenting a certificate it signed get an answer (TradingView's)",
+    )
+    client_cn: str = knob(
+        "WARDEN_SIGNALS_CLIENT_CN",
+        "TradingView Webhooks",
+        "with `WARDEN_SIGNALS_CLIENT_CA`: the common name the client certificate must carry",
+    )
+    source_cache_s: float = knob(
+        "WARDEN_SIGNALS_SOURCE_CACHE",
+        2.0,
+        "seconds a SignalSource and its token are reused before they are read again (a flood costs no API calls; "
+        "a rotated token takes effect within this)",
+    )
+    status_interval_s: float = knob(
+        "WARDEN_SIGNALS_STATUS_INTERVAL", 1.0, "seconds between writes of a SignalSource's counts to its status"
+    )
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SettingsError("set both the TLS certificate and its key, or neither")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise SettingsError("client certificates are verified only over TLS: set the certificate and key")
+
+
+@dataclass(frozen=True)
 class TestingSettings:
     failpoints: str = knob(
         "WARDEN_FAILPOINTS", "", "tests only: `name[@N],…` crash points that SIGKILL the process (the chaos suite)"
@@ -136,6 +178,7 @@ class Settings:
     scope: ScopeSettings = field(default_factory=ScopeSettings)
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     observation: ObservationSettings = field(default_factory=ObservationSettings)
+    signals: SignalsSettings = field(default_factory=SignalsSettings)
     testing: TestingSettings = field(default_factory=TestingSettings)
 
     @classmethod

@@ -21,6 +21,8 @@ from controller.api.v1alpha1 import (
     ExchangeAccountStatus,
     PositionSpec,
     PositionStatus,
+    SignalSourceSpec,
+    SignalSourceStatus,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,13 +142,30 @@ def render() -> dict[str, str]:
             [
                 _column("SYMBOL", ".spec.symbol"),
                 _column("SIDE", ".spec.side"),
-                _column("AMOUNT", ".spec.amount"),
+                # Resolved at entry: the spec may size by notional or risk.
+                _column("AMOUNT", ".status.display.amount"),
                 _column("PHASE", ".status.phase"),
                 _column("ENTRY", ".status.display.entry"),
                 # The resting stop, not the spec: percent-based and trailing stops move.
                 _column("STOP", ".status.display.stop"),
                 _column("UPNL", ".status.display.unrealizedPnl"),
                 _column("PNL", ".status.display.realizedPnl"),
+                _column("AGE", ".metadata.creationTimestamp", "date"),
+            ],
+        ),
+        f"{GROUP}_signalsources.yaml": _crd(
+            "SignalSource",
+            "signalsources",
+            ["sigsrc"],
+            SignalSourceSpec,
+            SignalSourceStatus,
+            [
+                _column("ACCOUNT", ".spec.accountRef.name"),
+                _column("READY", '.status.conditions[?(@.type=="Ready")].status'),
+                _column("ACCEPTED", ".status.accepted", "integer"),
+                _column("REFUSED", ".status.refused", "integer"),
+                _column("DUPLICATE", ".status.duplicate", "integer"),
+                _column("LAST", ".status.lastSignalTime", "date"),
                 _column("AGE", ".metadata.creationTimestamp", "date"),
             ],
         ),

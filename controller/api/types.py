@@ -45,9 +45,19 @@ def cel_matches(pattern: str) -> str:
     return f"self.matches('{escaped}')"
 
 
+def _plain_positive(value: Decimal) -> Decimal:
+    """What the API server's pattern admits, for callers that skip it (a signal): above zero, at most 16 integer
+    digits and 18 decimals; checked by exponent, so an absurd one costs nothing."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -18 or value <= 0 or value.adjusted() >= 16:
+        raise ValueError('must be a plain decimal string such as "0.01": above zero, at most 18 decimals')
+    return value
+
+
 PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
+    AfterValidator(_plain_positive),
     PlainSerializer(plain, return_type=str),
     WithJsonSchema(
         {
@@ -77,6 +87,9 @@ SignedDecimal = Annotated[
 
 def _within(pattern: str, message: str) -> AfterValidator:
     def check(value: Decimal) -> Decimal:
+        # The exponent first: writing out an absurd one (1e999999999) would take a gigabyte.
+        if not value.is_finite() or abs(value.adjusted()) > 40:
+            raise ValueError(message)
         if re.fullmatch(pattern, format(value, "f")) is None or value <= 0:
             raise ValueError(message)
         return value

@@ -1,10 +1,10 @@
-"""v1alpha1 of trading.warden.dev: ExchangeAccount and Position."""
+"""v1alpha1 of trading.warden.dev: ExchangeAccount, Position and SignalSource."""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal, Self
@@ -257,6 +257,39 @@ class WorkingType(StrEnum):
 
 
 _EXACTLY_ONE_PRICE = ("has(self.price) != has(self.percent)", "set exactly one of price or percent")
+MAX_TAKE_PROFITS = 8
+_EXACTLY_ONE_TRIGGER = (
+    "has(self.afterPercent) != has(self.afterTakeProfit)",
+    "set exactly one of afterPercent or afterTakeProfit",
+)
+
+
+class Breakeven(WireModel):
+    """Once reached, the stop moves to the average entry price (plus the offset) and never back."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_TRIGGER))
+
+    afterPercent: Percent | None = Field(
+        default=None, description='Reached once the mark price is this far in profit from the average entry, e.g. "1".'
+    )
+    afterTakeProfit: int | None = Field(
+        default=None,
+        description="Reached once this take profit (1 is the first in spec.takeProfit) has triggered.",
+        json_schema_extra=_rules(
+            (f"self >= 1 && self <= {MAX_TAKE_PROFITS}", f"afterTakeProfit must be between 1 and {MAX_TAKE_PROFITS}")
+        ),
+    )
+    offsetPercent: Percent | None = Field(
+        default=None,
+        description='The stop rests this far in profit from the entry instead of at it (to cover fees), e.g. "0.1".',
+    )
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Self:
+        _one_of(self, "afterPercent", "afterTakeProfit", "breakeven")
+        if self.afterTakeProfit is not None and not 1 <= self.afterTakeProfit <= MAX_TAKE_PROFITS:
+            raise ValueError(f"afterTakeProfit must be between 1 and {MAX_TAKE_PROFITS}")
+        return self
 
 
 class StopLoss(WireModel):
@@ -270,6 +303,9 @@ class StopLoss(WireModel):
     )
     workingType: WorkingType = Field(
         default=WorkingType.MARK_PRICE, description="Which price triggers: `MARK_PRICE` or `CONTRACT_PRICE`."
+    )
+    breakeven: Breakeven | None = Field(
+        default=None, description="Move the stop to the entry price once the Position is this far in profit."
     )
 
     @model_validator(mode="after")
@@ -337,7 +373,6 @@ class DeletionPolicy(StrEnum):
     ORPHAN = "Orphan"
 
 
-MAX_TAKE_PROFITS = 8
 _LIMIT = "has(self.entry) && self.entry.type == 'limit' && has(self.entry.price)"
 _LIMIT_SIDES = (
     # double(): exact enough for prices a tick apart; the planner checks ticks and market prices at runtime.
@@ -355,8 +390,23 @@ _LIMIT_SIDES = (
 )
 
 
+_SIZES = ("amount", "notional", "risk")
+_SIZE_COUNT = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in _SIZES)
+_SIZING = (
+    (f"{_SIZE_COUNT} >= 1", "set the size: one of amount, notional or risk"),
+    (f"{_SIZE_COUNT} <= 1", "set only one of amount, notional or risk"),
+)
+
+
+_BREAKEVEN_TARGET = (
+    "!has(self.stopLoss.breakeven) || !has(self.stopLoss.breakeven.afterTakeProfit) || "
+    "(has(self.takeProfit) && self.stopLoss.breakeven.afterTakeProfit <= size(self.takeProfit))",
+    "stopLoss.breakeven.afterTakeProfit names a take profit the Position does not have",
+)
+
+
 class PositionSpec(WireModel):
-    model_config = ConfigDict(json_schema_extra=_rules(*_LIMIT_SIDES))
+    model_config = ConfigDict(json_schema_extra=_rules(*_SIZING, _BREAKEVEN_TARGET, *_LIMIT_SIDES))
 
     accountRef: AccountRef = Field(json_schema_extra=_immutable("accountRef cannot be changed after creation"))
     symbol: Symbol = Field(
@@ -367,7 +417,19 @@ class PositionSpec(WireModel):
         description="`long` or `short`.",
         json_schema_extra=_immutable("side cannot be changed after creation; create a new Position"),
     )
-    amount: PositiveDecimal = Field(description='Size in the base asset, as a decimal string, e.g. "0.01".')
+    amount: PositiveDecimal | None = Field(
+        default=None, description='Size in the base asset, as a decimal string, e.g. "0.01".'
+    )
+    notional: PositiveDecimal | None = Field(
+        default=None,
+        description='Size as a value in the quote currency, e.g. "500": amount = notional / entry price, '
+        "resolved once at entry and rounded down to the lot step.",
+    )
+    risk: PositiveDecimal | None = Field(
+        default=None,
+        description='Size as the quote currency lost if the stop triggers, e.g. "10": amount = risk / '
+        "|entry price - stop price|, resolved once at entry and rounded down to the lot step.",
+    )
     entry: Entry = Field(default_factory=Entry)
     stopLoss: StopLoss = Field(description="Required: every filled Position rests behind a stop loss.")
     takeProfit: list[TakeProfit] = Field(
@@ -406,10 +468,16 @@ class PositionSpec(WireModel):
 
     @model_validator(mode="after")
     def _portions(self) -> Self:
+        sizes = sum(getattr(self, name) is not None for name in _SIZES)
+        if sizes != 1:
+            raise ValueError(_SIZING[0][1] if sizes == 0 else _SIZING[1][1])
         if sum((t.portion for t in self.takeProfit), Decimal(0)) > 1:
             raise ValueError("the take-profit portions add up to more than 1 (the whole filled amount)")
         if self.leverage is not None and not 1 <= self.leverage <= 125:
             raise ValueError("leverage must be between 1 and 125")
+        breakeven = self.stopLoss.breakeven
+        if breakeven is not None and (breakeven.afterTakeProfit or 0) > len(self.takeProfit):
+            raise ValueError(_BREAKEVEN_TARGET[1])
         limit = self.entry.price if self.entry.type is EntryType.LIMIT else None
         if limit is None:
             return self
@@ -474,6 +542,9 @@ class StatusDisplay(WireModel):
     """Status figures as ``kubectl get`` shows them (``controller.api.display``): prices at the market's tick,
     money at the quote's precision. Decisions never read these; the full-precision fields beside them decide."""
 
+    amount: str | None = Field(
+        default=None, max_length=40, description="The amount entered (resolved), at the lot step."
+    )
     entry: str | None = Field(default=None, max_length=40, description="Average entry price.")
     stop: str | None = Field(default=None, max_length=40, description="The stop's trigger price.")
     realizedPnl: str | None = Field(default=None, max_length=40)
@@ -483,6 +554,9 @@ class StatusDisplay(WireModel):
 class PositionStatus(WireModel):
     phase: Phase = Phase.PENDING
     observedGeneration: int | None = None
+    amount: SignedDecimal | None = Field(
+        default=None, description="The size in the base asset, resolved at entry from amount, notional or risk."
+    )
     entryOrder: OrderRecord | None = None
     stopOrder: OrderRecord | None = None
     closeOrder: OrderRecord | None = None
@@ -498,6 +572,10 @@ class PositionStatus(WireModel):
         description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
     )
     trailing: TrailingState | None = Field(default=None, description="Emulated trailing stop's memory.")
+    breakevenAt: datetime | None = Field(
+        default=None,
+        description="When the breakeven was reached: from then on the stop never rests below the entry (plus offset).",
+    )
     leverage: int | None = Field(default=None, description="Leverage Warden set on the symbol.")
     marginMode: MarginMode | None = Field(default=None, description="Margin mode Warden set on the symbol.")
     entryPlacedAt: datetime | None = Field(default=None, description="When the entry's intent was recorded.")
@@ -531,3 +609,75 @@ class PositionStatus(WireModel):
     auditBacklogOverflow: int = Field(
         default=0, description="Events that did not fit in the backlog; counted and alerted, see the runbook."
     )
+
+
+# --- SignalSource ----------------------------------------------------------------------------------
+
+
+class SignalTemplate(WireModel):
+    """Position fields a signal may leave out; what a signal carries wins."""
+
+    model_config = ConfigDict(json_schema_extra=_rules(_SIZING[1]))
+
+    amount: PositiveDecimal | None = Field(default=None, description="Size in the base asset.")
+    notional: PositiveDecimal | None = Field(default=None, description="Size in the quote currency.")
+    risk: PositiveDecimal | None = Field(default=None, description="Quote currency lost if the stop triggers.")
+    stopLoss: StopLoss | None = Field(default=None, description="The stop loss of a signal that carries none.")
+    takeProfit: list[TakeProfit] = Field(default_factory=list, max_length=MAX_TAKE_PROFITS)
+    trailingStop: TrailingStop | None = None
+    leverage: int | None = Field(
+        default=None, json_schema_extra=_rules(("self >= 1 && self <= 125", "leverage must be between 1 and 125"))
+    )
+    marginMode: MarginMode | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> Self:
+        if sum(getattr(self, name) is not None for name in _SIZES) > 1:
+            raise ValueError(_SIZING[1][1])
+        return self
+
+
+class SignalLimits(WireModel):
+    maxNotional: PositiveDecimal | None = Field(
+        default=None,
+        description="Largest notional (quote currency) of one signal: a notional, or an amount at the venue's "
+        "price; a signal above it is refused (422).",
+    )
+    perMinute: int = Field(
+        default=60,
+        description="Signals answered per minute (per receiver replica); more are answered 429.",
+        json_schema_extra=_rules(("self >= 1", "perMinute must be at least 1")),
+    )
+
+
+MAX_ALLOWED_SYMBOLS = 64
+
+
+class SignalSourceSpec(WireModel):
+    accountRef: AccountRef = Field(description="The ExchangeAccount (same namespace) the signals' Positions trade on.")
+    secretRef: SecretRef = Field(description="Secret whose key `token` is the shared secret of the signals.")
+    allowedSymbols: list[Symbol] = Field(
+        min_length=1,
+        max_length=MAX_ALLOWED_SYMBOLS,
+        description="The ccxt unified symbols a signal may trade; any other is refused (422).",
+    )
+    template: SignalTemplate = Field(default_factory=SignalTemplate)
+    limits: SignalLimits = Field(default_factory=SignalLimits)
+    maxAge: Duration = Field(
+        default=timedelta(seconds=60), description='A signal whose `time` is older is refused (409), e.g. "60s".'
+    )
+    dryRun: bool = Field(default=False, description="Answer with the Position a signal would create; create none.")
+    requireSignature: bool = Field(
+        default=False,
+        description="Refuse a token in the body: accept only `X-Warden-Signature: sha256=<HMAC-SHA256 of the raw "
+        "body with the token>`.",
+    )
+
+
+class SignalSourceStatus(WireModel):
+    observedGeneration: int | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
+    accepted: int = Field(default=0, description="Signals that created (or, in a dry run, would create) a Position.")
+    refused: int = Field(default=0, description="Signals refused (any answer 4xx).")
+    duplicate: int = Field(default=0, description="Signals whose Position existed already (a resend or a replay).")
+    lastSignalTime: datetime | None = Field(default=None, description="When the last signal was received.")

@@ -101,6 +101,51 @@ class RiskLimit(StrEnum):
     COOLDOWN_AFTER_LOSS = "cooldownAfterLoss"
 
 
+class SignalReason(StrEnum):
+    """How the signal receiver answered a signal (the ``reason`` of its audit event and metric)."""
+
+    CREATED = "Created"
+    """201: the Position was created."""
+    CLOSED = "Closed"
+    """200: the source's open Positions of the symbol were set Closed."""
+    DRY_RUN = "DryRun"
+    """202: the source is a dry run; the answer is the Position it would create."""
+    DUPLICATE = "Duplicate"
+    """200: the signal's Position exists already (a resend or a replay), or a close found nothing open."""
+    UNAUTHORIZED = "Unauthorized"
+    """401: a wrong or missing token or signature, or an unknown source (the same answer, so none can be probed)."""
+    TOO_LARGE = "TooLarge"
+    """413: the body is over 16 KiB."""
+    STALE = "Stale"
+    """409: the signal's time is older than the source's maxAge."""
+    MALFORMED = "Malformed"
+    """422: the body is not a JSON object."""
+    INVALID = "Invalid"
+    """422: a field is missing, unknown or wrong, or the Position it makes would be refused."""
+    UNKNOWN_SYMBOL = "UnknownSymbol"
+    """422: the symbol is not one of the source's allowedSymbols."""
+    OVER_LIMIT = "OverLimit"
+    """422: the signal's notional is above the source's limits.maxNotional."""
+    RATE_LIMITED = "RateLimited"
+    """429: over the source's limits.perMinute."""
+    UNAVAILABLE = "Unavailable"
+    """503: the API server (or the venue, for a price) cannot be reached; TradingView resends."""
+
+    @property
+    def outcome(self) -> SignalOutcome:
+        if self in (SignalReason.CREATED, SignalReason.CLOSED, SignalReason.DRY_RUN):
+            return SignalOutcome.ACCEPTED
+        if self is SignalReason.DUPLICATE:
+            return SignalOutcome.DUPLICATE
+        return SignalOutcome.REFUSED
+
+
+class SignalOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+
+
 class EventType(StrEnum):
     """Every audit event type Warden writes (also the reason of its Kubernetes events), with what it means: the
     audit catalogue. ``docs/audit-events.md`` is generated from it (``python -m controller.audit.catalogue``; a
@@ -161,6 +206,12 @@ class EventType(StrEnum):
     )
     STOP_PLACED = ("StopPlaced", "stop", "The stop rests on the exchange.")
     STOP_MOVE = ("StopMove", "stop", "A new stop is placed; the old one is cancelled once it rests (never a gap).")
+    BREAKEVEN_REACHED = (
+        "BreakevenReached",
+        "stop",
+        "The breakeven was reached: the stop moves to the entry price (plus the offset), never back.",
+        "what was reached, the new stop price",
+    )
     STOP_RETRY = ("StopRetry", "stop", "The stop was rejected; it is placed again after a back-off.")
     ORDER_CANCEL = ("OrderCancel", "order", "An order is about to be cancelled (replaced, or no longer needed).")
     STOP_CANCELED = ("StopCanceled", "stop", "The stop was seen cancelled on the exchange.")
@@ -229,6 +280,26 @@ class EventType(StrEnum):
     )
     LEADERSHIP_ACQUIRED = ("LeadershipAcquired", "controller", "This replica holds the Lease and may act.", "epoch")
     LEADERSHIP_LOST = ("LeadershipLost", "controller", "This replica stopped acting (lease lost or released).", "epoch")
+    # Signals (the receiver; no Position uid: the name is the Position's, or the source's when none)
+    SIGNAL_ACCEPTED = (
+        "SignalAccepted",
+        "signal",
+        "A signal created a Position, closed Positions, or (dry run) would have.",
+        "source, reason, signal id, action, symbol, side, positions",
+    )
+    SIGNAL_DUPLICATE = (
+        "SignalDuplicate",
+        "signal",
+        "A signal whose Position exists already (a resend or a replay): nothing was created.",
+        "source, reason, signal id, position",
+    )
+    SIGNAL_REFUSED = (
+        "SignalRefused",
+        "signal",
+        "A signal was refused (wrong token, stale, invalid, unknown symbol, over a limit or the rate); the message "
+        "says why.",
+        "source, reason, answer code",
+    )
     # The audit store itself
     AUDIT_BACKLOG_FLUSHED = (
         "AuditBacklogFlushed",

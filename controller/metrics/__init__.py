@@ -48,3 +48,8 @@ UNREALIZED_PNL = Gauge(
     ["account"],
 )
 LOSS_LIMIT_REACHED = Gauge("warden_daily_loss_limit_reached", "1 when today's loss reached dailyLossLimit", ["account"])
+SIGNALS = Counter(
+    "warden_signals_total",
+    "Signals the receiver answered, by source (empty when unknown), outcome and reason",
+    ["namespace", "source", "outcome", "reason"],
+)

@@ -26,8 +26,8 @@ from controller.reconcile.model import (
     Step,
     client_order_id,
     floor_to_step,
+    percent_away,
     purpose_of,
-    to_tick,
 )
 from controller.reconcile.risk import RiskContext
 from controller.reconcile.status import all_records, condition_is, rejected, with_condition
@@ -137,9 +137,7 @@ class Context:
         """A price ``percent`` away from the average entry, rounded to the tick towards the entry
         (never further than asked)."""
         average = status.averageEntryPrice or self.obs.mark_price
-        up = toward_profit == self.long
-        price = average * (1 + percent / 100) if up else average * (1 - percent / 100)
-        return to_tick(price, self.rules.price_tick, up=not up)
+        return percent_away(average, percent, self.rules.price_tick, up=toward_profit == self.long)
 
     def emulating(self) -> bool:
         trailing = self.spec.trailingStop

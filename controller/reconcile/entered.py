@@ -11,7 +11,15 @@ from controller.reconcile.closing import closed, start_closing
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, Purpose, Step, purpose_of
 from controller.reconcile.status import condition_is, replace_status
-from controller.reconcile.stops import base_stop_price, mark_protected, protect, protection_restored, track_best_price
+from controller.reconcile.stops import (
+    base_stop_price,
+    breakeven_price,
+    mark_protected,
+    protect,
+    protection_restored,
+    reach_breakeven,
+    track_best_price,
+)
 from controller.reconcile.targets import cancel_replaced, drop_removed_targets, take_profits, trail_natively
 
 
@@ -34,7 +42,7 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
         return start_closing(ctx, status, reason, "closing on request")
     if filled == 0:
         return unfilled(ctx, status, entry)
-    status = drop_removed_targets(ctx, track_best_price(ctx, status))
+    status = drop_removed_targets(ctx, reach_breakeven(ctx, track_best_price(ctx, status)))
     step = protect(ctx, status)
     if step is not None:
         return step
@@ -65,9 +73,9 @@ def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[ExitReason
 
 
 def trailed(ctx: Context, status: PositionStatus, stop: OrderRecord) -> bool:
-    """Whether an emulated trailing stop had moved this stop away from the stop loss."""
-    base = base_stop_price(ctx, status)
-    return status.trailing is not None and status.trailing.activated and stop.triggerPrice != base
+    """Whether an emulated trailing stop had moved this stop away from the stop loss (and the breakeven)."""
+    set_by_others = (base_stop_price(ctx, status), breakeven_price(ctx, status))
+    return status.trailing is not None and status.trailing.activated and stop.triggerPrice not in set_by_others
 
 
 def flat_while_open(ctx: Context, status: PositionStatus) -> Step:

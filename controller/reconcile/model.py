@@ -84,6 +84,13 @@ def to_tick(value: Decimal, tick: Decimal, *, up: bool) -> Decimal:
     return (value / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR) * tick
 
 
+def percent_away(average: Decimal, percent: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """A price ``percent`` above (``up``) or below ``average``, rounded to the tick towards it (never further than
+    asked)."""
+    price = average * (1 + percent / 100) if up else average * (1 - percent / 100)
+    return to_tick(price, tick, up=not up)
+
+
 def beyond(price: Decimal, mark: Decimal, *, above: bool) -> bool:
     return price > mark if above else price < mark
 

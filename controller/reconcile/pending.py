@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus, TimeInForce
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
-from controller.reconcile.entry import entry_problem
+from controller.reconcile.entry import checked_entry
 from controller.reconcile.model import (
     Note,
     PlaceLimitOrder,
@@ -87,7 +88,7 @@ def adopt(ctx: Context, status: PositionStatus) -> Step:
         filled=size,
         averagePrice=price,
     )
-    status = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, phase=Phase.ENTRY_PLACED)
+    status = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, phase=Phase.ENTRY_PLACED, amount=size)
     what = f"{ctx.rules.size(size)} {ctx.spec.symbol} {ctx.spec.side} at {ctx.rules.price(price)}"
     message = f"adopted {what} from the exchange"
     return Step(status, notes=(Note(EventType.POSITION_ADOPTED, message, warning=True),))
@@ -103,12 +104,13 @@ def account_setting(ctx: Context, status: PositionStatus) -> SetMarginMode | Set
 
 
 def place_entry(ctx: Context, status: PositionStatus) -> Step:
-    problem = entry_problem(ctx.spec, ctx.rules, ctx.reference_price())
-    if problem is not None:
-        return ctx.fail(status, *problem)
+    checked = checked_entry(ctx.spec, ctx.rules, ctx.reference_price())
+    if not isinstance(checked, Decimal):
+        return ctx.fail(status, *checked)
+    amount = checked
     if ctx.risk is not None:
         refusal = check_risk(
-            ctx.spec, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, rules=ctx.rules
+            ctx.spec, amount, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, rules=ctx.rules
         )
         if refusal is not None:
             step = ctx.fail(
@@ -125,10 +127,11 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
         state=OrderState.INTENDED,
-        amount=ctx.spec.amount,
+        amount=amount,
         price=entry.price,
     )
-    after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now)
+    # Resolved once: a re-sent intent keeps this amount, whatever the price does meanwhile.
+    after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, amount=amount)
     action = entry_action(ctx, record)
     kind = "market" if entry.price is None else f"limit at {ctx.rules.price(entry.price)}"
     return ctx.act(

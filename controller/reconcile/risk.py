@@ -38,12 +38,20 @@ class RiskContext:
 
 
 def check_risk(
-    spec: PositionSpec, limits: RiskLimits | None, book: Book, *, price: Decimal, now: datetime, rules: MarketRules
+    spec: PositionSpec,
+    amount: Decimal,
+    limits: RiskLimits | None,
+    book: Book,
+    *,
+    price: Decimal,
+    now: datetime,
+    rules: MarketRules,
 ) -> Refusal | None:
-    """Whether entering ``spec`` at ``price`` stays within the account's limits (figures shown by ``rules``)."""
+    """Whether entering ``amount`` of ``spec`` at ``price`` stays within the account's limits (figures shown by
+    ``rules``)."""
     if limits is None:
         return None
-    notional = spec.amount * price
+    notional = amount * price
     if limits.maxOpenPositions is not None and book.open_positions >= limits.maxOpenPositions:
         return Refusal(
             RiskLimit.MAX_OPEN_POSITIONS,
@@ -53,7 +61,7 @@ def check_risk(
     if limits.maxPositionNotional is not None and notional > limits.maxPositionNotional:
         return Refusal(
             RiskLimit.MAX_POSITION_NOTIONAL,
-            f"{plain(spec.amount)} {spec.symbol} at {rules.price(price)} is worth {rules.money(notional)}, above "
+            f"{plain(amount)} {spec.symbol} at {rules.price(price)} is worth {rules.money(notional)}, above "
             f"maxPositionNotional {plain(limits.maxPositionNotional)}",
         )
     if limits.maxTotalNotional is not None and book.total_notional + notional > limits.maxTotalNotional:

@@ -28,9 +28,13 @@ _LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
 
 
 def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
-    """Whether mark price moves alone can call for an action (an emulated trailing stop follows them)."""
-    trailing = spec.trailingStop
-    return trailing is not None and trailing.mode is TrailingMode.EMULATED and status.phase is Phase.PROTECTED
+    """Whether mark price moves alone can call for an action: an emulated trailing stop follows them, and a
+    breakeven after a percent waits for one."""
+    if status.phase is not Phase.PROTECTED:
+        return False
+    trailing, breakeven = spec.trailingStop, spec.stopLoss.breakeven
+    awaits_breakeven = breakeven is not None and breakeven.afterPercent is not None and status.breakevenAt is None
+    return awaits_breakeven or (trailing is not None and trailing.mode is TrailingMode.EMULATED)
 
 
 def entry_rests(status: PositionStatus) -> bool:

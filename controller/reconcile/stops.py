@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from controller.api.display import plain
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus, TrailingState
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import start_closing
-from controller.reconcile.context import Context
+from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, to_tick
 from controller.reconcile.status import replace_status
 
@@ -60,19 +61,57 @@ def track_best_price(ctx: Context, status: PositionStatus) -> PositionStatus:
     return status
 
 
-def stop_price(ctx: Context, status: PositionStatus) -> Decimal:
-    base = base_stop_price(ctx, status)
+def reach_breakeven(ctx: Context, status: PositionStatus) -> PositionStatus:
+    """Remember (in status, never forgotten) when the breakeven was reached: the mark went far enough into profit,
+    or the named take profit triggered."""
+    breakeven = ctx.spec.stopLoss.breakeven
+    if breakeven is None or status.breakevenAt is not None or status.averageEntryPrice is None:
+        return status
+    if breakeven.afterPercent is not None:
+        threshold = ctx.from_entry(status, breakeven.afterPercent, toward_profit=True)
+        if beyond(threshold, ctx.obs.mark_price, above=ctx.long):
+            return status
+        what = f"the mark {ctx.rules.price(ctx.obs.mark_price)} reached {plain(breakeven.afterPercent)}% in profit"
+    else:
+        index = (breakeven.afterTakeProfit or 0) - 1
+        if not any(r.target == index and r.state in HIT for r in status.takeProfitOrders):
+            return status
+        what = f"take profit {index + 1} triggered"
+    status = replace_status(status, breakevenAt=ctx.now)
+    price = breakeven_price(ctx, status)
+    assert price is not None, "reached just now"
+    note = Note(EventType.BREAKEVEN_REACHED, f"{what}: the stop moves to the breakeven {ctx.rules.price(price)}")
+    ctx.notes = (*ctx.notes, note)
+    return status
+
+
+def breakeven_price(ctx: Context, status: PositionStatus) -> Decimal | None:
+    """The entry plus the offset, once the breakeven was reached."""
+    breakeven = ctx.spec.stopLoss.breakeven
+    if breakeven is None or status.breakevenAt is None:
+        return None
+    return ctx.from_entry(status, breakeven.offsetPercent or Decimal(0), toward_profit=True)
+
+
+def trailing_price(ctx: Context, status: PositionStatus) -> Decimal | None:
+    """Where an active emulated trailing stop would rest: the callback behind the best price."""
     trailing, state = ctx.spec.trailingStop, status.trailing
     if not ctx.emulating() or trailing is None or state is None or state.highWaterMark is None:
-        return base
+        return None
     if not state.activated:
-        return base
+        return None
     distance = trailing.callbackPercent / 100
     best = state.highWaterMark
     # Rounded towards the best price: the stop trails by at most the callback.
     raw = best * (1 - distance) if ctx.long else best * (1 + distance)
-    trail = to_tick(raw, ctx.rules.price_tick, up=ctx.long)
-    return max(base, trail) if ctx.long else min(base, trail)
+    return to_tick(raw, ctx.rules.price_tick, up=ctx.long)
+
+
+def stop_price(ctx: Context, status: PositionStatus) -> Decimal:
+    """The tightest of the stop loss, the breakeven and the trailing stop: none moves the stop back."""
+    prices = [base_stop_price(ctx, status), breakeven_price(ctx, status), trailing_price(ctx, status)]
+    known = [p for p in prices if p is not None]
+    return max(known) if ctx.long else min(known)
 
 
 def protect(ctx: Context, status: PositionStatus) -> Step | None:

@@ -68,6 +68,7 @@ def shown(status: PositionStatus, rules: MarketRules) -> PositionStatus:
     """``status`` with ``display`` made from its full-precision figures (``controller.api.display``'s rule)."""
     stop = status.stopOrder.triggerPrice if status.stopOrder is not None else None
     display: StatusDisplay | None = StatusDisplay(
+        amount=None if status.amount is None else rules.size(status.amount),
         entry=None if status.averageEntryPrice is None else rules.price(status.averageEntryPrice),
         stop=None if stop is None else rules.price(stop),
         realizedPnl=None if status.realizedPnl is None else rules.money(status.realizedPnl),

@@ -52,6 +52,8 @@ def up() -> dict[str, str]:
     metrics_port = free_port()
     print("==> starting the Warden controller")
     controller = stack.start_controller(WARDEN_METRICS_PORT=str(metrics_port))
+    print("==> starting the signal receiver")
+    signals, signals_url = stack.start_signals()
     env = {
         "KUBECONFIG": str(stack.kubeconfig),
         "WARDEN_DATABASE_URL": stack.postgres.url,
@@ -59,8 +61,9 @@ def up() -> dict[str, str]:
         "WARDEN_METRICS_URL": f"http://127.0.0.1:{metrics_port}/metrics",
         "WARDEN_PAPER_API_KEY": account.api_key,
         "WARDEN_PAPER_API_SECRET": account.secret,
+        "WARDEN_SIGNALS_URL": signals_url,
     }
-    services = [*stack.control_plane.services, *stack.postgres.services, stack.paper, controller]
+    services = [*stack.control_plane.services, *stack.postgres.services, stack.paper, controller, signals]
     pids = {s.name: s.pid for s in services if s is not None}
     STATE.write_text(json.dumps({"pids": pids, "env": env}, indent=2))
     ENV_FILE.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
@@ -75,7 +78,7 @@ def down() -> None:
         print("==> nothing to stop")
     else:
         # Controller first, so it never sees its dependencies vanish mid-step.
-        for name in ("controller", "paper", "postgres", "kube-apiserver", "etcd"):
+        for name in ("signals", "controller", "paper", "postgres", "kube-apiserver", "etcd"):
             if name in state["pids"]:
                 stop_pid(state["pids"][name])
         print("==> stopped")

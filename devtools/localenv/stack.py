@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -154,6 +155,33 @@ class Stack:
         service.start()
         self.controllers.append(service)
         return service
+
+    def start_signals(
+        self, name: str = "signals", context: ssl.SSLContext | None = None, **extra: str
+    ) -> tuple[Service, str]:
+        """The signal receiver on 127.0.0.1 and a free port; returns it and its URL (``WARDEN_SIGNALS_URL``). With
+        ``WARDEN_SIGNALS_TLS_CERT`` it serves HTTPS, and ``context`` is how to reach it (a client certificate)."""
+        port = free_port()
+        env = {
+            "KUBECONFIG": str(self.kubeconfig),
+            "WARDEN_DATABASE_URL": self.postgres.url,
+            "WARDEN_SIGNALS_PORT": str(port),
+            "WARDEN_SIGNALS_METRICS_PORT": str(free_port()),
+            "MALLOC_ARENA_MAX": "2",
+            **extra,
+        }
+        service = Service(
+            name,
+            [sys.executable, "-m", "controller.signals"],
+            self.workdir / "logs" / f"{name}.log",
+            env=env,
+            detach=self.detach,
+        )
+        service.start()
+        self.controllers.append(service)
+        url = f"{'https' if 'WARDEN_SIGNALS_TLS_CERT' in extra else 'http'}://127.0.0.1:{port}"
+        wait_until("the signal receiver", lambda: http_ok(f"{url}/healthz", context), 30, service)
+        return service, url
 
     def stop(self) -> None:
         for service in self.controllers:

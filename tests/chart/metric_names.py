@@ -36,6 +36,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "warden_realized_pnl_today": ("gauge", ("account",)),
     "warden_unrealized_pnl": ("gauge", ("account",)),
     "warden_daily_loss_limit_reached": ("gauge", ("account",)),
+    "warden_signals_total": ("counter", ("namespace", "source", "outcome", "reason")),
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)

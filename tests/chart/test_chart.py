@@ -22,6 +22,8 @@ VARIANTS: dict[str, list[str]] = {
     "watch-namespace": ["watchNamespace=trading", "paper.enabled=true"],
     "secret-namespaces": ["rbac.secretNamespaces={team-a,team-b}"],
     "single-replica": ["replicaCount=1", "networkPolicy.enabled=false", "migrations.enabled=false"],
+    "signals": ["signals.enabled=true", "signals.tls.secretName=tv-tls", "signals.tls.clientCA.secretName=tv-ca"],
+    "signals-namespaced": ["signals.enabled=true", "watchNamespace=trading"],
     "cidrs": [
         "database.cidrs={10.20.0.0/16}",
         "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
@@ -53,6 +55,8 @@ def test_helm_lint(variant: str) -> None:
         "metrics.port=70000",
         "networkPolicy.exchange.cidrs={not-a-cidr}",
         "unknownValue=1",
+        "signals.allowedCIDRs={tradingview}",
+        "signals.service.type=Ingress",
     ],
 )
 def test_schema_refuses_bad_values(bad: str) -> None:
@@ -294,3 +298,107 @@ def test_secret_namespaces_limit_secret_reads(cluster: Cluster) -> None:
     assert not can_i(cluster, "get", "secrets", "vault-b", sa)
     assert can_i(cluster, "watch", POSITIONS, "vault-b", sa)
     helm(cluster, "uninstall", "sn", "-n", "ops-sn")
+
+
+SIGNAL_SOURCES = "signalsources.trading.warden.dev"
+TRADINGVIEW = ["52.89.214.238/32", "34.212.75.30/32", "54.218.53.128/32", "52.32.178.7/32"]
+
+
+def signals_objects(*sets: str) -> dict[str, Any]:
+    objects = manifests(helm_template("signals.enabled=true", *sets))
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in objects if "signals" in o["metadata"]["name"]}
+
+
+def test_signals_is_off_unless_enabled() -> None:
+    assert [o for o in manifests(helm_template()) if "signals" in o["metadata"]["name"]] == []
+
+
+def test_signals_deployment_serves_https_from_the_certificate_secret_and_verifies_clients() -> None:
+    objects = signals_objects("signals.tls.secretName=tv-tls", "signals.tls.clientCA.secretName=tv-ca")
+    spec = objects["Deployment/warden-signals"]["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "warden-signals"  # its own, not the controller's
+    assert "ServiceAccount/warden-signals" in objects
+    [container] = spec["containers"]
+    assert container["command"] == ["python", "-m", "controller.signals"]
+    env = env_of(container)
+    assert (env["WARDEN_SIGNALS_ADDR"], env["WARDEN_SIGNALS_PORT"]) == ("0.0.0.0", "8443")
+    assert (env["WARDEN_SIGNALS_TLS_CERT"], env["WARDEN_SIGNALS_TLS_KEY"]) == (
+        "/etc/warden/tls/tls.crt",
+        "/etc/warden/tls/tls.key",
+    )
+    assert (env["WARDEN_SIGNALS_CLIENT_CA"], env["WARDEN_SIGNALS_CLIENT_CN"]) == (
+        "/etc/warden/client-ca/ca.crt",
+        "TradingView Webhooks",
+    )
+    volumes = {v["name"]: v.get("secret", {}).get("secretName") for v in spec["volumes"]}
+    assert (volumes["tls"], volumes["client-ca"]) == ("tv-tls", "tv-ca")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    service = objects["Service/warden-signals"]["spec"]
+    assert service["ports"] == [{"name": "signals", "port": 443, "targetPort": "signals", "protocol": "TCP"}]
+    plain = env_of(signals_objects()["Deployment/warden-signals"]["spec"]["template"]["spec"]["containers"][0])
+    assert "WARDEN_SIGNALS_TLS_CERT" not in plain and "WARDEN_SIGNALS_CLIENT_CA" not in plain
+
+
+def test_client_verification_without_tls_is_refused() -> None:
+    args = [tool("helm"), "template", str(CHART), "--set", "signals.enabled=true"]
+    done = subprocess.run([*args, "--set", "signals.tls.clientCA.secretName=tv-ca"], capture_output=True, text=True)
+    assert done.returncode != 0 and "needs signals.tls.secretName" in done.stderr
+
+
+def test_signals_allow_list_admits_only_tradingview_by_default() -> None:
+    policy = signals_objects()["NetworkPolicy/warden-signals"]["spec"]
+    [signals, metrics] = policy["ingress"]
+    assert signals["ports"] == [{"port": 8443, "protocol": "TCP"}]
+    assert [block["ipBlock"]["cidr"] for block in signals["from"]] == TRADINGVIEW
+    assert metrics == {"ports": [{"port": 9465, "protocol": "TCP"}]}
+    anyone = signals_objects("signals.allowedCIDRs=null")["NetworkPolicy/warden-signals"]["spec"]["ingress"][0]
+    assert "from" not in anyone
+    balanced = signals_objects(
+        "signals.service.type=LoadBalancer", "signals.service.loadBalancerSourceRanges={1.2.3.4/32}"
+    )
+    service = balanced["Service/warden-signals"]["spec"]
+    assert service["externalTrafficPolicy"] == "Local" and service["loadBalancerSourceRanges"] == ["1.2.3.4/32"]
+
+
+def test_signals_rbac_is_namespaced_with_watch_namespace() -> None:
+    objects = signals_objects("watchNamespace=trading")
+    assert objects["Role/warden-signals"]["metadata"]["namespace"] == "trading"
+    assert objects["RoleBinding/warden-signals"]["subjects"][0]["name"] == "warden-signals"
+    assert "ClusterRole/warden-signals" not in objects
+    assert "ClusterRole/warden-signals" in signals_objects()
+
+
+def test_signals_install_least_privilege(cluster: Cluster) -> None:
+    ensure_namespace(cluster, "ops-sig", "desk-sig", "elsewhere-sig")
+    helm(cluster, "install", "sig", str(CHART), "-n", "ops-sig", "--set", "watchNamespace=desk-sig",
+         "--set", "signals.enabled=true")  # fmt: skip
+    sa = "ops-sig:sig-warden-signals"
+    allowed = [
+        ("get", SIGNAL_SOURCES, "desk-sig", ""),
+        ("patch", SIGNAL_SOURCES, "desk-sig", "status"),
+        ("get", "secrets", "desk-sig", ""),
+        ("create", POSITIONS, "desk-sig", ""),
+        ("list", POSITIONS, "desk-sig", ""),
+        ("patch", POSITIONS, "desk-sig", ""),
+        ("get", ACCOUNTS, "desk-sig", ""),
+    ]
+    denied = [
+        ("list", SIGNAL_SOURCES, "desk-sig", ""),
+        ("patch", SIGNAL_SOURCES, "desk-sig", ""),
+        ("list", "secrets", "desk-sig", ""),
+        ("delete", POSITIONS, "desk-sig", ""),
+        ("patch", POSITIONS, "desk-sig", "status"),
+        ("watch", POSITIONS, "desk-sig", ""),
+        ("patch", ACCOUNTS, "desk-sig", ""),
+        ("create", POSITIONS, "elsewhere-sig", ""),
+        ("get", "secrets", "elsewhere-sig", ""),
+        ("get", SIGNAL_SOURCES, "elsewhere-sig", ""),
+        ("create", "events", "desk-sig", ""),
+        ("update", f"{LEASES}/warden-leader", "ops-sig", ""),
+    ]
+    wrong = [c for c in allowed if not can_i(cluster, *c[:3], sa, c[3])]
+    wrong += [c for c in denied if can_i(cluster, *c[:3], sa, c[3])]
+    assert not wrong, f"RBAC differs from least privilege for: {wrong}"
+    # And the controller's ServiceAccount gained nothing on SignalSources.
+    assert not can_i(cluster, "get", SIGNAL_SOURCES, "desk-sig", "ops-sig:sig-warden")
+    helm(cluster, "uninstall", "sig", "-n", "ops-sig")

@@ -16,6 +16,7 @@ from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack
 from tests.chart.conftest import helm_template, manifests
 from tests.e2e.conftest import Trader, position_manifest, wait_for
+from tests.e2e.signals import Sender
 
 RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 # The Deployment's settings that mean the same outside a pod (addresses and ports stay on 127.0.0.1).
@@ -35,8 +36,9 @@ class Install:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
 
-def install_rbac(stack: Stack, *sets: str) -> Install:
-    """``helm template`` with these values; apply only the RBAC objects (there is no kubelet to run pods)."""
+def install_rbac(stack: Stack, *sets: str, container: str = "controller") -> Install:
+    """``helm template`` with these values; apply only the RBAC objects (there is no kubelet to run pods). The
+    Install is of the Deployment whose container is ``container``."""
     suffix = uuid.uuid4().hex[:8]
     namespace = f"warden-{suffix}"
     stack.kubectl("create", "namespace", namespace)
@@ -44,7 +46,8 @@ def install_rbac(stack: Stack, *sets: str) -> Install:
     objects = manifests(helm_template(*sets, namespace=namespace, release=f"w{suffix}"))
     rbac = [o for o in objects if o["kind"] in RBAC_KINDS]
     stack.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
-    pod = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"]
+    pod = next(p for p in pods if p["containers"][0]["name"] == container)
     env: dict[str, str] = {}
     for item in pod["containers"][0]["env"]:
         if item["name"] in DEPLOYMENT_ENV:
@@ -54,14 +57,19 @@ def install_rbac(stack: Stack, *sets: str) -> Install:
     return Install(namespace, pod["serviceAccountName"], env)
 
 
-def start_as(stack: Stack, install: Install, name: str) -> Service:
-    """The controller with a kubeconfig holding only the ServiceAccount's token: no client certificate."""
+def token_kubeconfig(stack: Stack, install: Install, name: str) -> str:
+    """A kubeconfig holding only the ServiceAccount's token: no client certificate."""
     token = stack.kubectl(
         "create", "token", install.service_account, "-n", install.namespace, "--duration=1h"
     ).stdout.strip()
     kubeconfig = stack.control_plane.token_kubeconfig(stack.workdir / f"{name}.kubeconfig", token, install.namespace)
     assert "client-certificate" not in kubeconfig.read_text()
-    return stack.start_controller(name, KUBECONFIG=str(kubeconfig), **install.env)
+    return str(kubeconfig)
+
+
+def start_as(stack: Stack, install: Install, name: str) -> Service:
+    """The controller as the ServiceAccount."""
+    return stack.start_controller(name, KUBECONFIG=token_kubeconfig(stack, install, name), **install.env)
 
 
 def audit_entries(stack: Stack, user: str) -> list[dict[str, Any]]:
@@ -127,13 +135,13 @@ def run_lifecycle(trader: Trader, service: Service, account: PaperAccount, accou
     return seen
 
 
-@pytest.mark.parametrize(
-    "values",
-    [
-        pytest.param(("watchNamespace={namespace}",), id="namespaced"),
-        pytest.param((), id="cluster-wide"),
-    ],
-)
+INSTALLS = [
+    pytest.param(("watchNamespace={namespace}",), id="namespaced"),
+    pytest.param((), id="cluster-wide"),
+]
+
+
+@pytest.mark.parametrize("values", INSTALLS)
 def test_lifecycle_as_the_charts_service_account_is_never_refused(
     trader: Trader, alone: None, values: tuple[str, ...]
 ) -> None:
@@ -150,11 +158,51 @@ def test_lifecycle_as_the_charts_service_account_is_never_refused(
     lease = json.loads(stack.kubectl("get", "lease", "-n", install.namespace, "-o", "json").stdout)["items"]
     assert [item["spec"].get("holderIdentity") for item in lease] == [None], "handed back on SIGTERM"
 
+    resources = never_refused(stack, install)
+    # Evidence that the filter matches the controller at all: it patched the Positions and renewed the Lease.
+    assert resources["patch positions"] > 0 and resources["update leases"] > 0, resources
+
+
+def never_refused(stack: Stack, install: Install) -> Counter[str]:
+    """The ServiceAccount's requests by verb and resource; none was forbidden (403)."""
     entries = audit_entries(stack, install.user)
     done = [e for e in entries if e["stage"] == "ResponseComplete"]
-    # Evidence that the filter matches the controller at all: it patched the Positions and renewed the Lease.
     resources = Counter(f"{e['verb']} {e.get('objectRef', {}).get('resource', e['requestURI'])}" for e in done)
-    assert resources["patch positions"] > 0 and resources["update leases"] > 0, resources
     refused = [(e["verb"], e["requestURI"]) for e in entries if e.get("responseStatus", {}).get("code") == 403]
     assert refused == [], f"{len(refused)} of {len(done)} requests were forbidden: {refused}"
     print(f"\n{install.user}: {len(done)} requests, none forbidden: {dict(resources.most_common())}")
+    return resources
+
+
+@pytest.mark.parametrize("values", INSTALLS)
+def test_signals_as_the_receivers_service_account_are_never_refused(
+    trader: Trader, controller: Service, values: tuple[str, ...]
+) -> None:
+    """Open, resend, close, a refusal, a notional limit checked at the venue's price, the source's status: all as
+    the receiver's own ServiceAccount from the chart."""
+    stack = trader.stack
+    sets = ("signals.enabled=true", *(v.format(namespace=trader.namespace) for v in values))
+    install = install_rbac(stack, *sets, container="signals")
+    assert install.service_account.endswith("-warden-signals")
+    name = f"sig-{install.namespace}"
+    service, url = stack.start_signals(name, KUBECONFIG=token_kubeconfig(stack, install, name), **install.env)
+    try:
+        sender = Sender(trader, url)
+        token = sender.add_source("rbac-tv", limits={"maxNotional": "1000"})
+        codes = [
+            sender.signal("rbac-tv", token, id="o1", amount="0.010").code,  # 650 at the venue's price
+            sender.signal("rbac-tv", token, id="o1", amount="0.010").code,
+            sender.signal("rbac-tv", token, id="o2", amount="0.020").code,  # 1300: over the limit
+            sender.signal("rbac-tv", "wrong", id="o3").code,
+            sender.signal("rbac-tv", token, id="c1", action="close", side="sell").code,
+        ]
+        assert codes == [201, 200, 422, 401, 200]
+        wait_for("the counts in status", lambda: sender.source_status("rbac-tv").get("refused") == 2, 30)
+        [position] = sender.positions()
+        assert position["spec"]["state"] == "Closed"
+    finally:
+        service.stop()
+    resources = never_refused(stack, install)
+    for request in ("get signalsources", "get secrets", "create positions", "list positions", "patch positions",
+                    "get exchangeaccounts", "patch signalsources"):  # fmt: skip
+        assert resources[request] > 0, (request, resources)

@@ -1,6 +1,6 @@
-"""Exchange credentials never leak: after a whole lifecycle, neither the API key nor the secret (nor their
-base64 forms, as a Secret stores them) is in the controller's log, the namespace's events, the Position and
-ExchangeAccount objects, the audit store's rows or the metrics."""
+"""Secrets never leak: after a whole lifecycle, neither the API key nor the secret (nor their base64 forms, as a
+Secret stores them) is in the controller's log, the namespace's events, the Position and ExchangeAccount objects,
+the audit store's rows or the metrics; nor is a SignalSource's token, after signals of every outcome."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import asyncpg
 
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount
-from tests.e2e.conftest import Trader
+from tests.e2e.conftest import Trader, wait_for
+from tests.e2e.signals import Sender, start_receiver
 from tests.e2e.test_rbac import run_lifecycle
 
 
@@ -85,3 +86,63 @@ def test_credentials_appear_nowhere(trader: Trader, controller: Service) -> None
     assert leaks == [], f"credentials leaked: {leaks}"
     sizes = ", ".join(f"{where}: {len(text)} chars" for where, text in haystacks.items())
     print(f"\nno credentials in {sizes} ({len(events)} events, {len(rows)} audit rows)")
+
+
+def test_the_signal_token_appears_nowhere(trader: Trader, controller: Service) -> None:
+    """Signals accepted, refused, duplicate and dry run: the source's token is in no log, event, object (status
+    included), audit row or metric."""
+    stack = trader.stack
+    logged_before = controller.log.stat().st_size
+    receiver, url = start_receiver(trader)
+    try:
+        sender = Sender(trader, url)
+        token = sender.add_source("secret-tv")
+        rehearsal = sender.add_source("secret-rehearsal", dryRun=True)
+        answers = [
+            sender.signal("secret-tv", token, id="t1"),
+            sender.signal("secret-tv", token, id="t1"),
+            sender.signal("secret-tv", token[:-1], id="t2"),  # nearly the token: refused
+            sender.signal("secret-tv", token, id="t3", symbol="SOLUSDT"),
+            sender.signal("secret-tv", token, id="t4", colour="red"),
+            sender.post("secret-tv", b'{"token": "' + token.encode() + b'"'),
+            sender.signal("secret-rehearsal", rehearsal, id="t5"),
+        ]
+        assert [a.code for a in answers] == [201, 200, 401, 422, 422, 422, 202]
+        name = answers[0].body["name"]
+        trader.wait_phase(name, "Protected", controller)
+        wait_for("the counts in status", lambda: sender.source_status("secret-tv").get("refused") == 4, 30)
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{(receiver.env or {})['WARDEN_SIGNALS_METRICS_PORT']}/metrics", timeout=5
+        ) as response:
+            metrics = response.read().decode()
+    finally:
+        receiver.stop()
+    objects = {
+        kind: stack.kubectl("get", kind, "-n", trader.namespace, "-o", "json").stdout
+        for kind in ("positions", "signalsources", "events")
+    }
+    rows = asyncio.run(_audit_rows(stack.postgres.url))
+    haystacks = {
+        "receiver log": receiver.log.read_text(errors="replace"),
+        "controller log": controller.log.read_text(errors="replace"),
+        **objects,
+        "audit rows": "\n".join(rows),
+        "receiver metrics": metrics,
+        "answers": json.dumps([a.body for a in answers]),
+    }
+    # Each haystack holds this test's traces, so a search in it could find a leak.
+    assert "secret-tv" in haystacks["receiver log"] and len(haystacks["controller log"]) > logged_before
+    assert {s["metadata"]["name"]: s["status"]["accepted"] for s in json.loads(objects["signalsources"])["items"]} == {
+        "secret-tv": 1,
+        "secret-rehearsal": 1,
+    }
+    assert sum("SignalRefused" in row and trader.namespace in row for row in rows) == 4
+    assert 'source="secret-tv"' in metrics
+    needles = {
+        "token": token,
+        "base64 token": base64.b64encode(token.encode()).decode(),
+        "part of the token": token.rsplit("-", 1)[1][:16],
+        "dry-run token": rehearsal,
+    }
+    leaks = [(what, where) for what, needle in needles.items() for where, text in haystacks.items() if needle in text]
+    assert leaks == [], f"the signal token leaked: {leaks}"

@@ -4,6 +4,8 @@
   development tools (``devtools``: the local launcher and the chaos suite), the benchmark, the tests.
 - The paper exchange is a venue of its own: it imports nothing of the operator or of the tools.
 - The planner (``controller.reconcile``) is pure: no I/O library, no clock, nothing of the shell around it.
+- The signal receiver (``controller.signals``) makes Positions and nothing else: no planner, no kopf shell, no
+  exchange client; and nothing of the operator imports it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,28 @@ IO = {
     "aiohttp", "asyncio", "asyncpg", "ccxt", "http", "kopf", "kubernetes", "logging", "os", "prometheus_client",
     "requests", "shutil", "socket", "subprocess", "threading", "time", "urllib", "uvloop", "websockets",
 }  # fmt: skip
-SHELL = {"controller.handlers", "controller.audit", "controller.exchange", "controller.metrics", "controller.cli"}
+SHELL = {
+    "controller.handlers", "controller.audit", "controller.exchange", "controller.metrics", "controller.cli",
+    "controller.signals",
+}  # fmt: skip
+
+RECEIVER_MAY_NOT = {
+    "controller.handlers",
+    "controller.reconcile",
+    "controller.exchange",
+    "controller.cli",
+    "kopf",
+    "ccxt",
+}
 
 RULES: list[tuple[str, set[str]]] = [
     ("controller", {"paper", "devtools", "bench", "tests"}),
     ("paper", {"controller", "devtools", "bench", "tests"}),
     ("controller.reconcile", IO | SHELL),
+    # The signal receiver is a process of its own that only makes Positions: it talks to the API server and the
+    # audit store, never trades, and the operator does not depend on it.
+    ("controller.signals", RECEIVER_MAY_NOT),
+    ("controller.handlers", {"controller.signals"}),
 ]
 
 

@@ -182,7 +182,7 @@ def test_a_risk_refusal_note_carries_its_limit_as_a_field() -> None:
     ],
 )
 def test_check_risk(limits: RiskLimits | None, book: Book, refused_by: str | None) -> None:
-    refusal = check_risk(spec(), limits, book, price=Decimal("65000"), now=NOW, rules=RULES)
+    refusal = check_risk(spec(), Decimal("0.010"), limits, book, price=Decimal("65000"), now=NOW, rules=RULES)
     assert (refusal.limit if refusal else None) == refused_by
 
 

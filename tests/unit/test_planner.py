@@ -333,7 +333,9 @@ sizes = st.sampled_from(["0", "0.004", "0.010"])
 def test_properties(phase, entry_state, stop_state, size, entry_seen, closed, deleting) -> None:  # type: ignore[no-untyped-def]
     """Whatever the exchange says: never a second entry once one is known; stops never exceed the fill;
     a filled, open position without a resting stop always gets a stop or a close in the same step."""
-    entry = record(ENTRY, entry_state, filled="0.010", averagePrice="65000")
+    # An intended order has no exchange id yet: the id comes with the answer that also makes it Open.
+    entry_id = None if entry_state is OrderState.INTENDED else "1"
+    entry = record(ENTRY, entry_state, exchange_id=entry_id, filled="0.010", averagePrice="65000")
     stop = None if stop_state is None else record(STOP1, stop_state, exchange_id="7", triggerPrice="60000")
     orders: dict[str, ObservedOrder | None] = {ENTRY: seen(ENTRY, entry_state) if entry_seen else None}
     if stop is not None:

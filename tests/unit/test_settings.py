@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.settings import LeaseSettings, Settings, SettingsError, markdown_table
+from controller.settings import LeaseSettings, Settings, SettingsError, SignalsSettings, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DSN = "postgresql://warden:hunter2@db:5432/warden"
@@ -21,6 +21,7 @@ def test_defaults_without_any_variable() -> None:
     assert settings.observation.user_stream is True
     assert settings.lease.election is True
     assert settings.scope.namespace is None
+    assert (settings.signals.addr, settings.signals.tls_cert) == ("127.0.0.1", None)  # loopback, plain HTTP
     with pytest.raises(SettingsError, match="WARDEN_DATABASE_URL is required"):
         settings.audit.dsn()
 
@@ -47,6 +48,15 @@ def test_every_variable_is_read() -> None:
         "WARDEN_OBSERVE_WEIGHT_PER_MINUTE": "120",
         "WARDEN_SWEEP_INTERVAL": "3",
         "WARDEN_FAILPOINTS": "entry:after-send@2",
+        "WARDEN_SIGNALS_ADDR": "0.0.0.0",
+        "WARDEN_SIGNALS_PORT": "443",
+        "WARDEN_SIGNALS_METRICS_PORT": "9466",
+        "WARDEN_SIGNALS_TLS_CERT": "/tls/tls.crt",
+        "WARDEN_SIGNALS_TLS_KEY": "/tls/tls.key",
+        "WARDEN_SIGNALS_CLIENT_CA": "/tls/client-ca.crt",
+        "WARDEN_SIGNALS_CLIENT_CN": "Someone Else",
+        "WARDEN_SIGNALS_SOURCE_CACHE": "5",
+        "WARDEN_SIGNALS_STATUS_INTERVAL": "2",
     }
     s = Settings.from_env(env)
     assert s.audit.dsn() == DSN
@@ -61,6 +71,9 @@ def test_every_variable_is_read() -> None:
     assert (s.observation.interval_s, s.observation.idle_recheck_s, s.observation.user_stream) == (0.25, 60.0, False)
     assert (s.observation.weight_per_minute, s.observation.sweep_interval_s) == (120, 3.0)
     assert s.testing.failpoints == "entry:after-send@2"
+    assert s.signals == SignalsSettings(
+        "0.0.0.0", 443, 9466, "/tls/tls.crt", "/tls/tls.key", "/tls/client-ca.crt", "Someone Else", 5.0, 2.0
+    )
     assert Settings.unknown(env) == []
 
 
@@ -78,6 +91,8 @@ def test_the_replica_falls_back_to_the_pod_then_to_host_and_pid() -> None:
         ("WARDEN_OBSERVE_WEIGHT_PER_MINUTE", "-1", "must be a whole number > 0, got '-1'"),
         ("WARDEN_USER_STREAM", "no", "WARDEN_USER_STREAM must be true or false, got 'no'"),
         ("WARDEN_LEASE_RETRY", "12", "0 < retry < renew deadline < duration"),
+        ("WARDEN_SIGNALS_TLS_CERT", "/tls/tls.crt", "set both the TLS certificate and its key, or neither"),
+        ("WARDEN_SIGNALS_CLIENT_CA", "/tls/ca.crt", "client certificates are verified only over TLS"),
     ],
 )
 def test_an_unusable_value_is_refused_by_name(name: str, value: str, message: str) -> None:

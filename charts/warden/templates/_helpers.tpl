@@ -76,3 +76,96 @@ app.kubernetes.io/component: paper-exchange
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- define "warden.signalsName" -}}
+{{- printf "%s-signals" (include "warden.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- define "warden.signalsSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "warden.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: signals
+{{- end -}}
+{{- define "warden.signalsServiceAccountName" -}}
+{{- if .Values.signals.serviceAccount.create -}}
+{{- default (include "warden.signalsName" .) .Values.signals.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.signals.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+{{- define "warden.rbac.signalsRules" -}}
+# SignalSources: read one by name when a signal names it; its status carries the counts.
+- apiGroups: ["trading.warden.dev"]
+  resources: ["signalsources"]
+  verbs: ["get"]
+- apiGroups: ["trading.warden.dev"]
+  resources: ["signalsources/status"]
+  verbs: ["patch"]
+# Positions: create one per signal; a close signal lists its source's (by label) and patches spec.state.
+- apiGroups: ["trading.warden.dev"]
+  resources: ["positions"]
+  verbs: ["create", "list", "patch"]
+# ExchangeAccounts: read the apiBaseUrl, for the venue's public price a notional limit is checked at.
+- apiGroups: ["trading.warden.dev"]
+  resources: ["exchangeaccounts"]
+  verbs: ["get"]
+# The token Secret named by SignalSource.spec.secretRef: read one by name, never list.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
+{{- /* Egress of every Warden pod that talks to the API server, the audit store and exchanges. */ -}}
+{{- define "warden.networkPolicy.egress" }}
+{{- $np := .Values.networkPolicy }}
+    # DNS
+    - ports:
+        - port: 53
+          protocol: UDP
+        - port: 53
+          protocol: TCP
+    # The Kubernetes API server
+    - ports:
+        {{- range $np.apiServer.ports }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      {{- with $np.apiServer.cidrs }}
+      to:
+        {{- range . }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+      {{- end }}
+    # Postgres (the audit store)
+    - ports:
+        - port: {{ .Values.database.port }}
+          protocol: TCP
+      {{- with .Values.database.cidrs }}
+      to:
+        {{- range . }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+      {{- end }}
+    # Exchange APIs over HTTPS
+    - ports:
+        {{- range $np.exchange.ports }}
+        - port: {{ . }}
+          protocol: TCP
+        {{- end }}
+      {{- with $np.exchange.cidrs }}
+      to:
+        {{- range . }}
+        - ipBlock:
+            cidr: {{ . }}
+        {{- end }}
+      {{- end }}
+    {{- if .Values.paper.enabled }}
+    # The sandbox paper exchange in this release
+    - ports:
+        - port: {{ .Values.paper.port }}
+          protocol: TCP
+      to:
+        - podSelector:
+            matchLabels:
+              {{- include "warden.paperSelectorLabels" . | nindent 14 }}
+    {{- end }}
+{{- end }}
