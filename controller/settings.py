@@ -118,7 +118,13 @@ class ObservationSettings:
         "WARDEN_PNL_REFRESH",
         15.0,
         "seconds between refreshes of an open Position's `status.unrealizedPnl`, each only when it moved by more "
-        "than a tick's worth: bounds the status writes of a thousand Positions whose marks move",
+        "than a tick's worth",
+    )
+    pnl_writes_per_s: float = knob(
+        "WARDEN_PNL_WRITES_PER_SECOND",
+        5.0,
+        "Positions a second, for the whole controller, that may write a refreshed unrealized PnL: up to 75 moving "
+        "Positions refresh every 15 s; 1,000 about every 200 s, for 5 status writes a second",
     )
 
 

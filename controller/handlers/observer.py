@@ -69,6 +69,27 @@ class Revaluation:
 
 
 @dataclass
+class ValuationBudget:
+    """How many Positions a second may be woken only to refresh their unrealized PnL, for the whole process (a
+    token bucket): each such wake is a status write, and a thousand Positions whose marks all move would
+    otherwise write 1,000 / ``WARDEN_PNL_REFRESH`` times a second. Past the budget a refresh waits for a later
+    snapshot; nothing that acts is ever held back by it."""
+
+    per_second: float
+    _tokens: float = 0.0
+    _at: float = -math.inf
+
+    def take(self, now: float) -> bool:
+        burst = max(self.per_second, 1.0)
+        self._tokens = burst if self._at == -math.inf else min(burst, self._tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+@dataclass
 class Watcher:
     """One Position's interest in the account's state."""
 
@@ -126,6 +147,7 @@ class AccountObserver:
     weight_per_minute: int = 600
     floor_seconds: float = 1.0
     stream_client: Any = None
+    valuations: ValuationBudget = field(default_factory=lambda: ValuationBudget(math.inf))
     watchers: dict[str, Watcher] = field(default_factory=dict)
     _symbols: Counter[str] = field(default_factory=Counter)
     """How many watchers follow each symbol (kept as they come and go: every pass asks for the interval)."""
@@ -264,10 +286,11 @@ class AccountObserver:
                 tuple(by_owner.get(watcher.prefix, ())),
                 mark if watcher.follows_mark else None,
             )
+            revalue = watcher.revaluation is not None and watcher.revaluation.wanted(mark, now)
             if (
                 seen != watcher.seen
                 or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at)
-                or (watcher.revaluation is not None and watcher.revaluation.wanted(mark, now))
+                or (revalue and self.valuations.take(now))
             ):
                 watcher.seen, watcher.acted_at = seen, None
                 watcher.wake.set()

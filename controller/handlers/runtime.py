@@ -18,7 +18,7 @@ from controller.audit.store import AuditEvent, AuditUnavailable
 from controller.exchange.client import make_exchange
 from controller.exchange.gateway import Gateway
 from controller.handlers.leader import Leadership
-from controller.handlers.observer import AccountObserver
+from controller.handlers.observer import AccountObserver, ValuationBudget
 from controller.handlers.ports import AuditLog, KubeApi
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
 from controller.settings import ObservationSettings, Settings
@@ -83,9 +83,12 @@ class Runtime:
     """Account label -> monotonic time of its last successful exchange response."""
     replica: str = field(init=False)
     """This process's name (``settings.scope.replica``), fixed at start."""
+    valuations: ValuationBudget = field(init=False)
+    """Shared by the account observers: the status writes that only refresh an unrealized PnL, a second."""
 
     def __post_init__(self) -> None:
         self.replica = self.settings.scope.replica
+        self.valuations = ValuationBudget(self.observation.pnl_writes_per_s)
 
     @property
     def observation(self) -> ObservationSettings:
@@ -203,6 +206,7 @@ class Runtime:
             weight_per_minute=self.observation.weight_per_minute,
             floor_seconds=self.observation.interval_s,
             stream_client=client(pro=True) if self.observation.user_stream else None,
+            valuations=self.valuations,
         )
         if cached is not None:
             for uid, watcher in cached[2].observer.watchers.items():

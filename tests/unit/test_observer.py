@@ -6,6 +6,7 @@ the real read against the paper exchange is covered end to end."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,14 @@ import pytest
 
 from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.handlers import observer as observer_module
-from controller.handlers.observer import AccountObserver, Revaluation, Watcher, cycle_interval, cycle_weight
+from controller.handlers.observer import (
+    AccountObserver,
+    Revaluation,
+    ValuationBudget,
+    Watcher,
+    cycle_interval,
+    cycle_weight,
+)
 from controller.reconcile.model import (
     CancelOrder,
     ObservedOrder,
@@ -98,6 +106,29 @@ async def test_a_valued_position_wakes_for_its_mark_only_once_its_valuation_is_d
     assert (later.wake.is_set(), due.wake.is_set()) == (False, False)
     await obs.refresh()  # two ticks: the due one wakes, the other is not due however far the mark went
     assert (later.wake.is_set(), due.wake.is_set()) == (False, True)
+    await obs.close()
+
+
+def test_the_valuation_budget_lets_so_many_writes_a_second_through() -> None:
+    budget = ValuationBudget(2.0)
+    assert [budget.take(100.0) for _ in range(3)] == [True, True, False]  # a burst of one second's worth
+    assert budget.take(100.4) is False and budget.take(100.5) is True  # then one every half second
+    unbounded = ValuationBudget(math.inf)
+    assert all(unbounded.take(100.0) for _ in range(1000))
+
+
+async def test_revaluations_past_the_budget_wait_for_a_later_snapshot() -> None:
+    gateway = FakeGateway(snapshots=[snap(10.0), snap(20.0, mark="65001"), snap(30.0, mark="65002")])
+    obs = observer(gateway, valuations=ValuationBudget(1e-9))  # one token, then none for ages
+    due = [watcher(uid) for uid in ("uid-a", "uid-b")]
+    for uid, w in zip(("uid-a", "uid-b"), due, strict=True):
+        w.revaluation = Revaluation(Decimal("65000"), Decimal("0.1"), time.monotonic() - 1)
+        obs.watch(uid, w)
+    await obs.refresh()  # first sight wakes both (not a revaluation)
+    for w in due:
+        w.wake.clear()
+    await obs.refresh()
+    assert sum(w.wake.is_set() for w in due) == 1  # the one token
     await obs.close()
 
 
