@@ -174,6 +174,9 @@ class FakeObserver:
     ) -> Snapshot:
         return Snapshot(max(newer_than, acted_at), {}, {}, {}, {})
 
+    def revaluing(self, uid: str) -> bool:
+        return False
+
     def acted(self, uid: str) -> None:
         self.acted_for.append(uid)
 

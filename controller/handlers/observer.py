@@ -108,6 +108,8 @@ class Watcher:
     protecting: frozenset[str] = frozenset()
     """Client ids of its resting stops: a push that says one ended is read at once."""
     revaluation: Revaluation | None = None
+    revalue: bool = False
+    """Woken to refresh its unrealized PnL, with a token of the valuation budget: the pass it wakes may write it."""
 
 
 def cycle_weight(symbols: int) -> int:
@@ -174,7 +176,7 @@ class AccountObserver:
     def watch(self, uid: str, watcher: Watcher) -> None:
         previous = self.watchers.get(uid)
         if previous is not None:
-            watcher.seen, watcher.acted_at = previous.seen, previous.acted_at
+            watcher.seen, watcher.acted_at, watcher.revalue = previous.seen, previous.acted_at, previous.revalue
             self._symbols[previous.symbol] -= 1
         self._symbols[watcher.symbol] += 1
         self.watchers[uid] = watcher
@@ -184,6 +186,14 @@ class AccountObserver:
             self._tasks.append(asyncio.create_task(self._cycle(), name=f"observe {self.label}"))
             if self.stream_client is not None:
                 self._tasks.append(asyncio.create_task(self._stream(), name=f"user stream {self.label}"))
+
+    def revaluing(self, uid: str) -> bool:
+        """Whether this Position was woken to refresh its unrealized PnL (and the budget paid for it); once."""
+        watcher = self.watchers.get(uid)
+        if watcher is None or not watcher.revalue:
+            return False
+        watcher.revalue = False
+        return True
 
     def acted(self, uid: str) -> None:
         watcher = self.watchers.get(uid)
@@ -287,12 +297,11 @@ class AccountObserver:
                 mark if watcher.follows_mark else None,
             )
             revalue = watcher.revaluation is not None and watcher.revaluation.wanted(mark, now)
-            if (
-                seen != watcher.seen
-                or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at)
-                or (revalue and self.valuations.take(now))
-            ):
+            if seen != watcher.seen or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at):
                 watcher.seen, watcher.acted_at = seen, None
+                watcher.wake.set()
+            elif revalue and not watcher.revalue and self.valuations.take(now):
+                watcher.revalue = True
                 watcher.wake.set()
 
     def _watched(self) -> int:

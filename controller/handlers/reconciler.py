@@ -171,6 +171,9 @@ class Reconciler:
         self.fills_due: Observation | None = None
         """The observation of this pass's last fill: its trades go to the audit fills when the pass ends."""
         self.pnl_refresh = timedelta(seconds=runtime.observation.pnl_refresh_s)
+        self.revaluing = False
+        """The observer woke this pass to refresh the unrealized PnL (within its budget): only then is it refreshed
+        (besides the first valuation, and whatever a step writes anyway is not re-valued: writes stay bounded)."""
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -440,7 +443,7 @@ class Reconciler:
                 now=now,
                 paused=self.target.paused,
                 risk=risk,
-                pnl_refresh=self.pnl_refresh,
+                pnl_refresh=self.pnl_refresh if self.revaluing else None,
             )
             after = self.with_condition(
                 step.status, ConditionType.SYNCED, True, Reason.OBSERVED, "exchange state observed"
@@ -481,6 +484,7 @@ class Reconciler:
         """This Position's view of the account's shared snapshot. It must be newer than this Position's last
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
         spec, uid = self.target.spec, self.target.uid
+        self.revaluing = self.revaluing or account.observer.revaluing(uid)
         account.observer.watch(uid, await self.watcher(account, status))
         fresh_enough = self.clock.monotonic() - 2 * account.observer.interval() - 1
         # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs

@@ -49,11 +49,11 @@ def plan(
     now: datetime,
     paused: bool = False,
     risk: RiskContext | None = None,
-    pnl_refresh: timedelta = DEFAULT_REFRESH,
+    pnl_refresh: timedelta | None = DEFAULT_REFRESH,
 ) -> Step:
     """``paused``: the pause annotation is set (observe and report only). ``risk``: the account's limits and
     book, checked before the entry is placed; the shell serializes entries per account while it holds it.
-    ``pnl_refresh``: how often the unrealized PnL may be refreshed (``valuation``)."""
+    ``pnl_refresh``: how often the unrealized PnL may be refreshed (``valuation``); None: not on this call."""
     if status.phase in TERMINAL:
         return Step(replace_status(status, observedGeneration=generation))
     absorbed = replace_status(absorb(status, observation), observedGeneration=generation)

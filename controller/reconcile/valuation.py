@@ -35,11 +35,12 @@ def revalued(
     mark: Decimal,
     rules: MarketRules,
     now: datetime,
-    every: timedelta,
+    every: timedelta | None,
 ) -> PositionStatus:
     """``status`` with its unrealized PnL refreshed if due: the first valuation at once, later ones once ``every``
-    has passed and the value moved by more than ``rules.price_tick`` x ``amount``. Outside the valued phases, or
-    with nothing held, there is no unrealized PnL."""
+    has passed and the value moved by more than ``rules.price_tick`` x ``amount`` (``every`` None: the shell has no
+    refresh to spend on this pass, only the first). Outside the valued phases, or with nothing held, there is no
+    unrealized PnL."""
     entry = status.averageEntryPrice
     if status.phase not in VALUED or amount <= 0 or entry is None:
         if status.unrealizedPnl is None and status.unrealizedPnlMark is None:
@@ -48,7 +49,7 @@ def revalued(
     value = unrealized(side, amount, entry, mark, status.fees)
     last, at = status.unrealizedPnl, status.unrealizedPnlAt
     moved = last is None or abs(value - last) > rules.price_tick * amount
-    if at is not None and (now - at < every or not moved):
+    if at is not None and (every is None or now - at < every or not moved):
         return status
     return replace_status(status, unrealizedPnl=value, unrealizedPnlMark=mark, unrealizedPnlAt=now)
 

@@ -106,6 +106,8 @@ async def test_a_valued_position_wakes_for_its_mark_only_once_its_valuation_is_d
     assert (later.wake.is_set(), due.wake.is_set()) == (False, False)
     await obs.refresh()  # two ticks: the due one wakes, the other is not due however far the mark went
     assert (later.wake.is_set(), due.wake.is_set()) == (False, True)
+    # Its pass may refresh it, once; other passes (an idle re-check) may not.
+    assert (obs.revaluing("uid-b"), obs.revaluing("uid-b"), obs.revaluing("uid-a")) == (True, False, False)
     await obs.close()
 
 

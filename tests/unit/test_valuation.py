@@ -104,6 +104,18 @@ def test_revalued(
         assert after is status, "nothing due changes nothing (no status write)"
 
 
+def test_without_a_refresh_to_spend_only_the_first_valuation_is_made() -> None:
+    stale = valued("0.4", "3240", NOW - timedelta(hours=1))
+    kept = revalued(
+        stale, side=Side.LONG, amount=Decimal("0.010"), mark=Decimal("3300"), rules=RULES, now=NOW, every=None
+    )
+    assert kept is stale
+    first = revalued(
+        OPEN, side=Side.LONG, amount=Decimal("0.010"), mark=Decimal("3300"), rules=RULES, now=NOW, every=None
+    )
+    assert first.unrealizedPnl == Decimal("1.0")
+
+
 def test_fees_paid_shift_the_valuation_once() -> None:
     status = valued("0.4", "3240", NOW)
     after = with_fees_paid(status, Decimal("0.0128"))
