@@ -147,7 +147,9 @@ class FakeGateway:
     async def rules(self, symbol: str) -> MarketRules:
         return self.rules_of
 
-    async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
+    async def observe(
+        self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot, unsent: frozenset[str] = frozenset()
+    ) -> Observation:
         assert self.observation is not None, "set the observation the pass should see"
         return self.observation
 

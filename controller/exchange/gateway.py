@@ -233,20 +233,32 @@ class Gateway:
         return sizes, entries
 
     @parses_answers
-    async def observe(self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot) -> Observation:
+    async def observe(
+        self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot, unsent: frozenset[str] = frozenset()
+    ) -> Observation:
         """One Position's view: the account snapshot, plus a lookup by client id for each of its orders that
-        can still change and is not among the open ones (it filled, triggered, was cancelled, or never arrived)."""
+        can still change and is not among the open ones (it filled, triggered, was cancelled, or never arrived).
+        ``unsent``: intents this process recorded and has not sent, known absent without a look-up.
+
+        A snapshot taken before the Position's entry was sent does not hold the fill its answer reported: that fill
+        is added to the position's size, so the stop it calls for goes out on the answer, without a read first (the
+        next read reconciles: where it disagrees, it wins)."""
         symbol = spec.symbol
         rules = await self.rules(symbol)
         orders: dict[str, ObservedOrder | None] = {}
         for client_id, purpose in records_to_observe(status):
             seen = snapshot.open_orders.get(client_id)
-            if seen is not None:
+            if client_id in unsent:
+                orders[client_id] = None
+            elif seen is not None:
                 orders[client_id] = seen.order
             else:
                 answered = self.answer(client_id, snapshot.taken_at)
                 orders[client_id] = answered or await self.find_order(symbol, client_id, purpose.conditional)
         size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
+        entry_answer = self._answers.get(status.entryOrder.clientOrderId) if status.entryOrder is not None else None
+        if entry_answer is not None and entry_answer[0] > snapshot.taken_at:
+            size += entry_answer[1].filled
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
         # An adopted position's entry is a record without an exchange order: it too has trades to account for.

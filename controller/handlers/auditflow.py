@@ -27,6 +27,7 @@ from controller.reconcile.model import (
     Note,
     PlaceLimitOrder,
     PlaceMarketOrder,
+    PlaceStopOrder,
     Purpose,
     SetLeverage,
     SetMarginMode,
@@ -55,9 +56,13 @@ def buffered(record: AuditEvent | Fill) -> BufferedAuditEvent:
 
 
 def resends(before: PositionStatus, step: Step) -> bool:
-    """Whether the step only sends again an order whose intent is recorded (a retry): same phase, same record."""
-    client_id = getattr(step.action, "client_order_id", None)
-    return step.status.phase is before.phase and any(
+    """Whether the step sends an order whose intent is recorded already: a retry (same phase, same record), or
+    the stop recorded with a market entry, which goes out on the entry's answer (the phase it moves to is written
+    with the stop's result: a crash before that finds the stop by its id and moves the phase again)."""
+    action = step.action
+    client_id = getattr(action, "client_order_id", None)
+    stop = isinstance(action, PlaceStopOrder) and action.purpose is Purpose.STOP
+    return (stop or step.status.phase is before.phase) and any(
         r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
     )
 

@@ -54,6 +54,7 @@ from controller.reconcile.model import (
     Outcome,
     PlaceLimitOrder,
     PlaceMarketOrder,
+    Purpose,
     SetLeverage,
     SetMarginMode,
     Step,
@@ -66,6 +67,7 @@ from controller.reconcile.planner import plan
 from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import RiskContext, book_from
 from controller.reconcile.status import (
+    all_records,
     entry_rests,
     follows_mark,
     protecting_orders,
@@ -145,6 +147,10 @@ def _client_id(action: Action | None) -> str | None:
     return getattr(action, "client_order_id", None)
 
 
+def _intended(status: PositionStatus) -> frozenset[str]:
+    return frozenset(r.clientOrderId for r in all_records(status) if r.state is OrderState.INTENDED)
+
+
 def counts_in_book(status: PositionStatus) -> bool:
     """Whether another Position's risk check sees this one's exposure (``risk.book_from``): a limit entry from
     its intent on, a market entry once a fill is recorded; or the entry ended."""
@@ -174,6 +180,10 @@ class Reconciler:
         self.revaluing = False
         """The observer woke this pass to refresh the unrealized PnL (within its budget): only then is it refreshed
         (besides the first valuation, and whatever a step writes anyway is not re-valued: writes stay bounded)."""
+        self.inherited: frozenset[str] = frozenset()
+        """Client ids of the intents in the status this pass began with."""
+        self.tried: set[str] = set()
+        """Client ids this pass sent (or tried to: the outcome may be unknown)."""
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -361,6 +371,7 @@ class Reconciler:
 
     async def run(self, status: PositionStatus, deleting: bool) -> PositionStatus:
         started, self.saved = self.clock.monotonic(), status
+        self.inherited = _intended(status)
         try:
             status = await self._run(status, deleting)
             if self.audit.pending:
@@ -487,13 +498,21 @@ class Reconciler:
         self.revaluing = self.revaluing or account.observer.revaluing(uid)
         account.observer.watch(uid, await self.watcher(account, status))
         fresh_enough = self.clock.monotonic() - 2 * account.observer.interval() - 1
-        # Orders ended by their placements' own answers (a market entry that filled): the read after the send needs
-        # only the position and the mark.
-        records = records_to_observe(status)
+        # Orders ended by their placements' own answers: a market entry that filled needs no read after its send
+        # (the gateway adds its fill to the snapshot); a close that filled needs only the position and the mark.
+        unsent = self.unsent(status)
+        records = [(client_id, purpose) for client_id, purpose in records_to_observe(status) if client_id not in unsent]
         answered = bool(records) and all(account.gateway.ended(client_id) for client_id, _ in records)
-        acted_at = self.runtime.acted_at.get(uid, -math.inf)  # never acted: any snapshot fresh enough
-        snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered)
-        return await account.gateway.observe(spec, status, snapshot)
+        entry_filled = answered and all(purpose is Purpose.ENTRY for _, purpose in records)
+        # Never acted, or the entry's answer stands in for the read after it: any snapshot fresh enough.
+        acted_at = -math.inf if entry_filled else self.runtime.acted_at.get(uid, -math.inf)
+        snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered and not entry_filled)
+        return await account.gateway.observe(spec, status, snapshot, unsent)
+
+    def unsent(self, status: PositionStatus) -> frozenset[str]:
+        """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.
+        An intent found in the status the pass began with may have been sent by a process that died: it is."""
+        return _intended(status) - self.inherited - self.tried
 
     async def watcher(self, account: AccountPort, status: PositionStatus) -> Watcher:
         """What of the account's state concerns this Position now, for the observer to wake it on."""
@@ -555,6 +574,8 @@ class Reconciler:
     async def act(self, status: PositionStatus, action: Action) -> tuple[PositionStatus, bool]:
         purpose = _purpose(action)
         assert self.gateway is not None, "act() follows a successful observation"
+        if (client_id := _client_id(action)) is not None:
+            self.tried.add(client_id)
         failpoints.hit(f"{purpose}:before-send")
         # An order that can change the position's size (an entry, a close) needs a snapshot taken after it.
         # Stops, take profits and cancels do not: their own records say where they stand, and an order the

@@ -24,6 +24,7 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import replace_status
+from controller.reconcile.stops import base_stop_price
 
 MAX_ATTEMPTS_BEFORE_EXPOSURE = 5
 """Consecutive failures after which a Position that holds nothing gives up (Failed)."""
@@ -132,6 +133,11 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     )
     # Resolved once: a re-sent intent keeps this amount, whatever the price does meanwhile.
     after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, amount=amount)
+    if entry.price is None:
+        # A market entry fills in its own answer: the stop that fill calls for is recorded with it, so it goes out
+        # on the answer with no status write ahead of it (its id is durable; its size and trigger are the fill's).
+        stop = ctx.intent(Purpose.STOP, 1, amount, base_stop_price(ctx, status))
+        after = replace_status(after, stopOrder=stop, stopSequence=1)
     action = entry_action(ctx, record)
     kind = "market" if entry.price is None else f"limit at {ctx.rules.price(entry.price)}"
     return ctx.act(

@@ -138,7 +138,7 @@ async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
     assert "PositionClosed" in types
 
 
-@pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send"])
+@pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send", "stop:before-send", "stop:after-send"])
 async def test_crash_around_entry_never_duplicates(
     stack: Stack, trader: Trader, controller: Service, failpoint: str
 ) -> None:
@@ -148,14 +148,22 @@ async def test_crash_around_entry_never_duplicates(
         trader.apply(position_manifest("crashy"))
         wait_for("the controller to crash at the failpoint", lambda: not crashing.alive(), 60)
         assert crashing.process is not None and crashing.process.returncode == -9
-        intent = trader.status("crashy")["entryOrder"]
+        recorded = trader.status("crashy")
+        intent, stop = recorded["entryOrder"], recorded["stopOrder"]
         assert intent["state"] == "Intended" and "exchangeOrderId" not in intent
+        # The stop the fill calls for was recorded with the entry: at the stop's failpoints nothing was written
+        # since, whether the stop went out or not (invariant 2 without a write between the fill and the stop).
+        assert stop["state"] == "Intended" and "exchangeOrderId" not in stop
         controller.start()
         status = trader.wait_phase("crashy", "Protected", controller)
-        entries = [o for o in trader.orders() if o["clientOrderId"] == intent["clientOrderId"]]
-        assert len(entries) == 1, entries
+        for record in (intent, stop):
+            sent = [o for o in trader.orders() if o["clientOrderId"] == record["clientOrderId"]]
+            assert len(sent) == 1, sent
         assert status["entryOrder"]["clientOrderId"] == intent["clientOrderId"]
+        assert status["stopOrder"]["clientOrderId"] == stop["clientOrderId"]
         assert Decimal(status["filled"]) == Decimal("0.010")
+        resting = [o for o in trader.orders() if o["status"] == "NEW" and o["kind"] == "algo"]
+        assert len(resting) == 1, resting
     finally:
         if not controller.alive():
             controller.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from controller.reconcile.model import (
     Observation,
     ObservedOrder,
     OrderSide,
+    PlaceLimitOrder,
     PlaceMarketOrder,
     PlaceStopOrder,
     Purpose,
@@ -430,3 +432,51 @@ def test_closing_never_sells_what_another_position_on_the_symbol_holds() -> None
     partly = external.model_copy(update={"exitReason": "StopLoss", "stopOrder": fired})
     step = run(spec(), partly, obs(size="0.030"))
     assert isinstance(step.action, PlaceMarketOrder) and step.action.amount == Decimal("0.004")
+
+
+@pytest.mark.parametrize(
+    ("entry", "stop", "recorded"),
+    [
+        ({"type": "market"}, {"price": "60000"}, ("0.010", "60000")),
+        ({"type": "market"}, {"percent": "2"}, ("0.010", "63700.0")),  # from the mark, re-priced at the fill
+        ({"type": "limit", "price": "64000"}, {"price": "60000"}, None),  # a resting entry records no stop yet
+    ],
+)
+def test_a_market_entry_records_the_stop_its_fill_calls_for(
+    entry: dict[str, str], stop: dict[str, str], recorded: tuple[str, str] | None
+) -> None:
+    step = run(spec(entry=entry, stopLoss=stop), PositionStatus(), obs())
+    assert isinstance(step.action, PlaceMarketOrder | PlaceLimitOrder)
+    record = step.status.stopOrder
+    if recorded is None:
+        assert record is None and step.status.stopSequence == 0
+        return
+    assert record is not None and (record.clientOrderId, record.state) == (STOP1, OrderState.INTENDED)
+    assert (record.amount, record.triggerPrice) == tuple(Decimal(v) for v in recorded)
+    assert step.status.stopSequence == 1
+
+
+@pytest.mark.parametrize(
+    ("filled", "average", "stop", "placed"),
+    [
+        ("0.010", "65000", {"price": "60000"}, ("0.010", "60000")),
+        ("0.004", "65000", {"price": "60000"}, ("0.004", "60000")),  # a partial fill: sized to it
+        ("0.010", "65100", {"percent": "2"}, ("0.010", "63798.0")),  # priced from the fill, not the mark
+    ],
+)
+def test_the_recorded_stop_goes_out_under_its_id_sized_and_priced_by_the_fill(
+    filled: str, average: str, stop: dict[str, str], placed: tuple[str, str]
+) -> None:
+    the_spec = spec(stopLoss=stop)
+    intent = run(the_spec, PositionStatus(), obs()).status
+    after_send = intent.model_copy(
+        update={"entryOrder": intent.entryOrder.model_copy(update={"state": OrderState.OPEN, "exchangeOrderId": "1"})}  # type: ignore[union-attr]
+    )
+    fill = seen(ENTRY, OrderState.FILLED if filled == "0.010" else OrderState.OPEN, filled=filled)
+    fill = replace(fill, average_price=Decimal(average))
+    observation = obs(size=filled, orders={ENTRY: fill, STOP1: None})  # the stop was never sent
+    step = run(the_spec, after_send, observation)
+    assert isinstance(step.action, PlaceStopOrder) and step.action.client_order_id == STOP1
+    assert (step.action.amount, step.action.trigger_price) == tuple(Decimal(v) for v in placed)
+    assert step.status.stopSequence == 1 and step.status.stopOrder is not None
+    assert (step.status.stopOrder.amount, step.status.stopOrder.triggerPrice) == tuple(Decimal(v) for v in placed)

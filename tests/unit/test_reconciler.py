@@ -77,7 +77,9 @@ def cases() -> list[Case]:
 
 
 CASES = cases()
-REDUCING = [c for c in CASES if c.name != "entry"]
+REDUCING = [c for c in CASES if c.name not in ("entry", "stop")]
+"""Risk-reducing steps that record their intent themselves (the stop a market entry calls for is recorded with
+the entry: see test_the_stop_of_a_market_entry_is_recorded_with_it_and_goes_out_first)."""
 
 
 def ids(case: Case) -> str:
@@ -128,7 +130,24 @@ async def test_a_risk_reducing_steps_records_ride_in_its_status_write(case: Case
     assert runtime.journal.of("audit")[0][: len(carried)] == carried and not after.auditBacklog
 
 
-@pytest.mark.parametrize("case", CASES, ids=ids)
+async def test_the_stop_of_a_market_entry_is_recorded_with_it_and_goes_out_first() -> None:
+    """Invariant 2 without a write between the fill and its stop: the stop's id is in the entry's intent."""
+    entry, stop = CASES[0], CASES[1]
+    assert entry.step.status.stopOrder is not None and entry.step.status.stopOrder.clientOrderId == STOP1
+    assert entry.step.status.stopOrder.state is OrderState.INTENDED
+    runtime = FakeRuntime()
+    made = reconciler(runtime)
+    status, go_on = await made.apply(stop.before, stop.step, FakeClock().now())
+    assert runtime.journal.kinds() == ["send"] and go_on
+    assert status.stopOrder is not None and status.stopOrder.state is OrderState.OPEN
+    # The fill's step, the stop's intent and its placement are written together, after the send.
+    await made.audit.commit(stop.before, status, [])
+    assert runtime.journal.kinds() == ["send", "audit", "status"]
+    audited = runtime.journal.of("audit")[0]
+    assert all(t in audited for t in ("EntryFilled", "StopIntent", "OrderPlaced")), audited
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name != "stop"], ids=ids)
 async def test_intent_is_written_before_every_send_and_once_per_action(case: Case) -> None:
     runtime = FakeRuntime()
     made = reconciler(runtime)
@@ -160,7 +179,7 @@ async def test_a_failed_send_is_one_write_with_its_error(posted: list[str]) -> N
     runtime.account_of.gateway.error = ccxt.InvalidOrder("-2021 would immediately trigger")
     case = CASES[1]
     status, _ = await reconciler(runtime).apply(case.before, case.step, FakeClock().now())
-    assert runtime.journal.kinds() == ["status", "send", "audit", "status"]
+    assert runtime.journal.kinds() == ["send", "audit", "status"]
     assert "ExchangeError" in runtime.journal.of("audit")[0] and "ExchangeError" in posted
     assert any(c.type == "Synced" and c.reason == "ExchangeRejected" for c in status.conditions)
 
