@@ -25,6 +25,13 @@ def knob(env: str, default: _T, doc: str, *, secret: bool = False) -> _T:
     return value
 
 
+LOCAL_ENV_FOR_TOOLS = frozenset(
+    {"WARDEN_PAPER_URL", "WARDEN_METRICS_URL", "WARDEN_PAPER_API_KEY", "WARDEN_PAPER_API_SECRET", "WARDEN_SIGNALS_URL"}
+)
+"""What `make up` writes to `.local/env` for people and tools (curl, kubectl, the tests), not for the controller: a
+controller started from a shell that sourced it does not call them misspelt."""
+
+
 class SettingsError(ValueError):
     """A variable whose value the operator cannot use: it refuses to start rather than guess."""
 
@@ -196,7 +203,7 @@ class Settings:
     @classmethod
     def unknown(cls, environ: Mapping[str, str]) -> list[str]:
         """``WARDEN_*`` variables no setting reads: most likely a misspelt one, whose default is in force."""
-        known = {env for _, _, env, _ in _knobs(cls)}
+        known = {env for _, _, env, _ in _knobs(cls)} | LOCAL_ENV_FOR_TOOLS
         return sorted(name for name in environ if name.startswith(PREFIX) and name not in known)
 
 

@@ -106,6 +106,14 @@ def test_a_misspelt_variable_is_found() -> None:
     ]
 
 
+def test_what_make_up_writes_for_tools_is_not_called_misspelt() -> None:
+    source = (Path(__file__).resolve().parents[2] / "devtools" / "localenv" / "__main__.py").read_text()
+    written = set(re.findall(r'"(WARDEN_[A-Z_]+)":', source))
+    assert "WARDEN_PAPER_URL" in written and "WARDEN_DATABASE_URL" in written
+    assert Settings.unknown(dict.fromkeys(written, "x")) == []
+    assert Settings.unknown({"WARDEN_PAPER_URLL": "x"}) == ["WARDEN_PAPER_URLL"]
+
+
 def test_the_dsn_is_never_shown() -> None:
     settings = Settings.from_env({"WARDEN_DATABASE_URL": DSN})
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.audit)
