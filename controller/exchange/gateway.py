@@ -112,6 +112,8 @@ def rules_from_market(market: dict[str, object]) -> MarketRules:
         min_notional=Decimal(str((limits.get("cost") or {}).get("min") or 0)),
         price_tick=Decimal(str(precision["price"])),
         max_amount=Decimal(str(lot)) if lot else None,
+        # PnL and fees of a linear perpetual are counted in its settle currency (USDT for BTC/USDT:USDT).
+        quote=str(market.get("settle") or market["quote"]),
     )
 
 

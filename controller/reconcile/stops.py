@@ -128,16 +128,14 @@ def protect(ctx: Context, status: PositionStatus) -> Step | None:
         # The price already passed where the stop would rest: it would trigger at once, so exit now.
         message = f"the price passed the stop ({ctx.rules.price(price)}) before it could rest"
         return start_closing(ctx, status, ExitReason.STOP_LOSS, message)
-    if stop is not None and stop.state is OrderState.INTENDED and ctx.absent(stop):
-        # Never placed (no order under its id): it goes out under that id, sized to what is held now. Its id was
+    if stop is not None and stop.state is OrderState.INTENDED and (matches or ctx.absent(stop)):
+        # A recorded intent goes out under its own id: as recorded (it may have been sent: the venue refuses a
+        # second copy), or, when the venue has no order under that id, sized to what is held now. The id was
         # durable before the send; a crash after it is repaired by the look-up, never by a second stop.
         record = stop.model_copy(update={"amount": exposure, "triggerPrice": price})
-        note = Note(EventType.STOP_INTENT, f"placing the recorded reduce-only stop for {_at(ctx, record)}")
+        placing = f"placing the recorded reduce-only stop for {_at(ctx, record)}"
+        note = Note(EventType.STOP_INTENT, placing if ctx.absent(stop) else "re-sending the recorded stop")
         return ctx.act(status, replace_status(status, stopOrder=record), stop_action(ctx, record), note)
-    if stop is not None and stop.state is OrderState.INTENDED and matches:
-        return ctx.act(
-            status, status, stop_action(ctx, stop), Note(EventType.STOP_INTENT, "re-sending the recorded stop")
-        )
     return replace_stop(ctx, status, stop, exposure, price)
 
 
