@@ -19,6 +19,7 @@ import ccxt
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
+from controller.exchange.gateway import pushed_end
 from controller.handlers.observer import Watcher
 from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, OpenOrder, Snapshot
 from controller.settings import ObservationSettings
@@ -125,6 +126,9 @@ class FakeGateway:
 
     def ended(self, client_id: str) -> ObservedOrder | None:
         return None
+
+    def pushed(self, info: dict[str, Any]) -> ObservedOrder | None:
+        return pushed_end(info)
 
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
         self.peeks += 1

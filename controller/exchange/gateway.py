@@ -99,6 +99,30 @@ def parse_algo_order(info: dict[str, Any]) -> ObservedOrder:
     )
 
 
+def parse_pushed_algo_order(info: dict[str, Any]) -> ObservedOrder:
+    """An ``ALGO_UPDATE`` push's order (ccxt.pro keeps the event's ``o`` object as the order's ``info``)."""
+    triggered = info.get("ai")
+    return ObservedOrder(
+        client_order_id=str(info["caid"]),
+        exchange_order_id=str(info["aid"]),
+        state=_ALGO_STATES.get(str(info.get("X")), OrderState.OPEN),
+        amount=_dec(info.get("q")),
+        filled=Decimal(0),
+        trigger_price=_dec(info.get("tp")) or None,
+        triggered_order_id=str(triggered) if triggered not in (None, "", 0, "0") else None,
+    )
+
+
+def pushed_end(info: dict[str, Any]) -> ObservedOrder | None:
+    """The conditional order a push describes, if the push says it ended: only an end is final, and a push of
+    anything else may be older than what Warden already knows."""
+    try:
+        order = parse_pushed_algo_order(info)
+    except PARSE_ERRORS:
+        return None  # the read it would have saved still comes
+    return order if order.state in _ENDED else None
+
+
 def rules_from_market(market: dict[str, object]) -> MarketRules:
     """Market precision from a ccxt market (TICK_SIZE precision mode: precision values are step sizes)."""
     precision = market["precision"]
@@ -250,8 +274,11 @@ class Gateway:
         orders: dict[str, ObservedOrder | None] = {}
         for client_id, purpose in records_to_observe(status):
             seen = snapshot.open_orders.get(client_id)
+            ended = self.ended(client_id)
             if client_id in unsent:
                 orders[client_id] = None
+            elif ended is not None:  # an end is final: it wins over a snapshot that still shows the order open
+                orders[client_id] = ended
             elif seen is not None:
                 orders[client_id] = seen.order
             else:
@@ -284,11 +311,22 @@ class Gateway:
         order that filled): nothing a later read can show changes it."""
         return self.answer(client_id, math.inf)
 
-    def _remember(self, sent_at: float, info: Any, parse: Callable[[dict[str, Any]], ObservedOrder]) -> None:
+    def pushed(self, info: dict[str, Any]) -> ObservedOrder | None:
+        """A conditional order the user-data stream says has ended (a stop the venue cancelled or expired): kept
+        like a placement's answer, so the Position it protects replaces it on the push, with no read first."""
+        order = pushed_end(info)
+        if order is not None:
+            self._remember(time.monotonic(), order)
+        return order
+
+    def _answered(self, sent_at: float, info: Any, parse: Callable[[dict[str, Any]], ObservedOrder]) -> None:
         try:
             order = parse(info)
         except PARSE_ERRORS:
             return  # only a shortcut: the order is looked up by its client id instead
+        self._remember(sent_at, order)
+
+    def _remember(self, sent_at: float, order: ObservedOrder) -> None:
         self._answers[order.client_order_id] = (sent_at, order)
         while len(self._answers) > _ANSWERS_KEPT:
             self._answers.popitem(last=False)
@@ -356,7 +394,7 @@ class Gateway:
             else:
                 params = {"clientOrderId": action.client_order_id, **({"hedged": True} if self.hedged else {})}
             order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
-            self._remember(sent_at, order["info"], parse_regular_order)
+            self._answered(sent_at, order["info"], parse_regular_order)
             return str(order["info"]["orderId"])
         if isinstance(action, PlaceLimitOrder):
             params = {"clientOrderId": action.client_order_id, "timeInForce": action.time_in_force.value}
@@ -365,7 +403,7 @@ class Gateway:
             order = await client.create_order(
                 symbol, "limit", action.side.value, str(action.amount), str(action.price), params
             )
-            self._remember(sent_at, order["info"], parse_regular_order)
+            self._answered(sent_at, order["info"], parse_regular_order)
             return str(order["info"]["orderId"])
         if isinstance(action, PlaceStopOrder):
             # ccxt routes stopLossPrice/takeProfitPrice to Binance's algo endpoint as STOP_MARKET/TAKE_PROFIT_MARKET.
@@ -376,7 +414,7 @@ class Gateway:
                 "workingType": action.working_type.value,
             }
             order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
-            self._remember(sent_at, order["info"], parse_algo_order)
+            self._answered(sent_at, order["info"], parse_algo_order)
             return str(order["info"]["algoId"])
         if isinstance(action, PlaceTrailingStopOrder):
             params = {
@@ -389,7 +427,7 @@ class Gateway:
             order = await client.create_order(
                 symbol, "TRAILING_STOP_MARKET", action.side.value, str(action.amount), None, params
             )
-            self._remember(sent_at, order["info"], parse_algo_order)
+            self._answered(sent_at, order["info"], parse_algo_order)
             return str(order["info"]["algoId"])
         if isinstance(action, CancelOrder):
             params = {"clientOrderId": action.client_order_id}

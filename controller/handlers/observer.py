@@ -440,7 +440,9 @@ class AccountObserver:
     def _orders_call(self, orders: list[dict[str, Any]]) -> bool:
         """Whether these pushed orders report a watched Position's entry filled further than Warden knows (from
         the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of its
-        resting stops ended."""
+        resting stops triggered. A resting stop that the venue cancelled wakes its Position at once, with no read:
+        the gateway keeps the push as it keeps a placement's answer (an order's end is final), and the read
+        the push also asks for (``poke``) comes after, within the budget."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
         for order in orders:
@@ -449,7 +451,11 @@ class AccountObserver:
             if owner is None or not is_warden_order(client_id):
                 continue
             if client_id in owner.protecting and order.get("status") != "open":
-                return True
+                if self.gateway.pushed(order.get("info") or {}) is None:
+                    return True  # triggered (the position shrinks): the read after it tells by how much
+                # Cancelled or expired by the venue: the push itself is what the Position needs to replace it.
+                owner.wake.set()
+                continue
             if purpose_of(client_id) is not Purpose.ENTRY:
                 continue
             filled = Decimal(str(order.get("filled") or 0))

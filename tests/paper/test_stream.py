@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
 
+from controller.api.v1alpha1 import OrderState
+from controller.exchange.gateway import pushed_end
 from tests.paper.conftest import ExchangeFactory, PaperServer
 
 BTC = "BTC/USDT:USDT"
@@ -67,6 +70,35 @@ async def test_watch_orders_sees_a_stop_placed_and_triggered(make_client: Exchan
     assert any(o["id"] == stop["id"] and o["status"] == "closed" for o in updates)  # ALGO_UPDATE: triggered
     fill = [o for o in updates if o["filled"] == 0.01][-1]
     assert (fill["average"], fill["reduceOnly"]) == (63900.0, True)
+
+
+async def test_a_stop_the_venue_cancelled_is_pushed_as_ended(make_client: ExchangeFactory, paper: PaperServer) -> None:
+    """What the observer acts on without a read (``Gateway.pushed``): the ALGO_UPDATE of a cancelled stop, as
+    ccxt.pro hands it over, parses as that stop, cancelled; its placement does not parse as an end."""
+    exchange = await _pro(make_client)
+    await exchange.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "ws-e2"})
+    placed = asyncio.create_task(_orders_until(exchange, lambda o: o["clientOrderId"] == "ws-sl2"))
+    await asyncio.sleep(0.3)
+    params = {"stopLossPrice": 64000, "reduceOnly": True, "clientOrderId": "ws-sl2"}
+    await exchange.create_order(BTC, "market", "sell", 0.01, None, params)
+    stop = [o for o in await placed if o["clientOrderId"] == "ws-sl2"][-1]
+    assert pushed_end(stop["info"]) is None  # open: not an end
+    cancelled = asyncio.create_task(_orders_until(exchange, lambda o: o["status"] == "canceled"))
+    await asyncio.sleep(0.1)
+    status, body = await paper.admin(
+        "POST", "cancel-algo", {"apiKey": exchange.apiKey, "symbol": "BTCUSDT", "clientAlgoId": "ws-sl2"}
+    )
+    assert status == 200, body
+    [push] = [o for o in await cancelled if o["status"] == "canceled"]
+    ended = pushed_end(push["info"])
+    assert ended is not None
+    assert (ended.client_order_id, ended.exchange_order_id, ended.state, ended.amount, ended.trigger_price) == (
+        "ws-sl2",
+        stop["id"],
+        OrderState.CANCELED,
+        Decimal("0.01"),
+        Decimal("64000"),
+    )
 
 
 async def test_watch_positions_sees_the_position_open_and_close(

@@ -332,8 +332,13 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     assert await pushed(positions=[{"symbol": ETH, "side": None, "contracts": 0.0}]) == 0  # nobody's
     # An entry's fill, its protecting stop gone, its position smaller: each read at once.
     assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01}]) == 1
-    assert await pushed([{"clientOrderId": stop, "status": "canceled", "filled": 0.0}]) == 2
+    assert await pushed([{"clientOrderId": stop, "status": "closed", "filled": 0.0}]) == 2  # triggered
     assert await pushed(positions=[{"symbol": BTC, "side": None, "contracts": 0.0}]) == 3
+    # Its stop cancelled by the venue: the push itself wakes it, no read first.
+    a.wake.clear()
+    venue_cancelled = {"caid": stop, "aid": 7, "X": "CANCELED", "q": "0.01", "tp": "60000", "ai": ""}
+    assert await pushed([{"clientOrderId": stop, "status": "canceled", "filled": 0.0, "info": venue_cancelled}]) == 3
+    assert a.wake.is_set()
     await obs.close()
 
 
