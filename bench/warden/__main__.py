@@ -77,8 +77,16 @@ def _latency(stage: dict[str, Any], key: str, values: list[float], floor_ms: flo
 
 
 def run_stage(
-    env: Env, args: argparse.Namespace, namespace: str, api_key: str, n: int, floor_ms: float | None
+    env: Env,
+    args: argparse.Namespace,
+    namespace: str,
+    api_key: str,
+    n: int,
+    floor_ms: float | None,
+    smallest: bool = False,
 ) -> dict[str, Any]:
+    """One size. The primary size also runs without the stream (limit fills, drift) and with it forced on; the
+    smallest also measures its weight without the stream."""
     keys = {api_key: namespace}
     accounts = {namespace: api_key}
     stage: dict[str, Any] = {"n": n}
@@ -96,17 +104,31 @@ def run_stage(
     _latency(stage, "drift_stop_cancelled", drift["stop_cancelled_ms"], floor_ms)
     _latency(stage, "drift_position_closed", drift["position_closed_ms"], floor_ms)
     stage["drift_missed"] = drift["missed"]
-    if n == args.primary:
+    primary = n == args.primary
+    if primary or smallest:
         stage["limit_fill_to_protect"] = {}
         for mode, extra in (("default", None), ("rest", "false"), ("stream", "true")):
             if extra is not None:
                 log.info("N=%d: restart with WARDEN_USER_STREAM=%s", n, extra)
                 env.restart_controller("warden", kill=False, env={"WARDEN_USER_STREAM": extra})
                 _wait_ready(env, "warden")
+            if mode == "rest" and smallest:  # what the reads cost when no stream stands in for them
+                log.info("N=%d: steady state without the stream", n)
+                stage["steady_rest"] = scenarios.steady(env, args.steady_seconds, keys)
+            if not primary:
+                continue
             log.info("N=%d: limit probes (%s)", n, mode)
             limit = scenarios.limit_probes(env, probes, namespace, api_key, args.samples, f"{n}-{mode}", args.timeout)
             stage["limit_fill_to_protect"][mode] = scenarios.summary(limit["latencies_ms"], floor_ms)
             stage["limit_fill_to_protect"][mode]["missed"] = limit["missed"]
+            if mode == "rest":
+                log.info("N=%d: drift probes without the stream", n)
+                rest = scenarios.drift_probes(env, probes, namespace, api_key, args.samples, f"{n}-rest", args.timeout)
+                stage["drift_rest"] = {
+                    "stop_cancelled": scenarios.summary(rest["stop_cancelled_ms"], floor_ms),
+                    "position_closed": scenarios.summary(rest["position_closed_ms"], floor_ms),
+                    "missed": rest["missed"],
+                }
         env.restart_controller("warden", kill=False, env={})  # back to the default
         _wait_ready(env, "warden")
     log.info("N=%d: removing probes", n)
@@ -133,7 +155,7 @@ def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int], out: dic
         account = env.account("bench")
         out["stages"] = []
         for n in sizes:
-            out["stages"].append(run_stage(env, args, "bench", account.api_key, n, floor_ms))
+            out["stages"].append(run_stage(env, args, "bench", account.api_key, n, floor_ms, n == min(sizes)))
             save()
 
 

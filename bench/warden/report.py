@@ -30,6 +30,10 @@ def headline(results: dict[str, Any], primary: int) -> dict[str, Any]:
     mid = primary if primary in sizes else None
     p, big, one = _stage(results, mid), _stage(results, large), _stage(results, small)
     drift = [_get(p, "drift_stop_cancelled", "p99_ms"), _get(p, "drift_position_closed", "p99_ms")]
+    drift_rest = [_get(p, "drift_rest", "stop_cancelled", "p99_ms"), _get(p, "drift_rest", "position_closed", "p99_ms")]
+    # The venue's round trip for one stop placement: what no design can go under.
+    rtt = _get(results, "floor", "ccxt_place_stop_ms", "p50_ms")
+    ftp99 = _get(p, "fill_to_protect", "p99_ms")
     dup_parts = [
         *(s.get("duplicates", {}) for s in results.get("stages", [])),
         _get(results, "accounts", "duplicates") or {},
@@ -42,6 +46,12 @@ def headline(results: dict[str, Any], primary: int) -> dict[str, Any]:
         "limit_fill_to_protect_p99_ms_rest": _get(p, "limit_fill_to_protect", "rest", "p99_ms"),
         "limit_fill_to_protect_p99_ms_stream": _get(p, "limit_fill_to_protect", "stream", "p99_ms"),
         "drift_detect_p99_ms": None if None in drift else max(drift),
+        "stop_cancelled_to_replaced_p99_ms": drift[0],
+        "external_close_to_cleanup_p99_ms": drift[1],
+        "drift_detect_p99_ms_rest": None if None in drift_rest else max(drift_rest),
+        "floor_rtt_ms": rtt,
+        "fill_to_protect_floor_ratio": None if ftp99 is None or not rtt else round(ftp99 / rtt, 2),
+        "weight_per_min_n1_rest": _get(one, "steady_rest", "weight_per_min_total"),
         "weight_per_min_n1": _get(one, "steady", "weight_per_min_total"),
         "weight_per_min_n100": _get(p, "steady", "weight_per_min_total"),
         "weight_per_min_n1000": _get(big, "steady", "weight_per_min_total"),
@@ -102,6 +112,7 @@ def tables(results: dict[str, Any]) -> str:
         h[k]
         for k in ("limit_fill_to_protect_p99_ms_rest", "limit_fill_to_protect_p99_ms_stream", "drift_detect_p99_ms")
     )
+    replaced, cleaned = h["stop_cancelled_to_replaced_p99_ms"], h["external_close_to_cleanup_p99_ms"]
     recovery, dups, rss, cpu = h["recovery_s_n1000"], h["duplicate_orders"], h["rss_mib_n1000"], h["cpu_cores_n1000"]
     audit, bulk = h["audit_events_per_s"], _get(results, "audit", "bulk_4x500_per_s")
     sizes = " / ".join(str(s["n"]) for s in stages)
@@ -113,8 +124,18 @@ def tables(results: dict[str, Any]) -> str:
         f"| 2 | same, user-data stream | p99 ≤ 200 ms | {_fmt(stream, ' ms')} | {_ok(_le(stream, 200))} |",
         f"| 3 | drift (stop cancelled / position closed outside) → reaction, N={n_mid} | p99 ≤ 2 s | "
         f"{_fmt(drift, ' ms')} | {_ok(_le(drift, 2000))} |",
+        f"| 3 | … split: stop cancelled by the venue → new stop resting / closed outside → leftovers cancelled | "
+        f"p99 ≤ 10 ms each | {_fmt(replaced, ' ms')} / {_fmt(cleaned, ' ms')} | "
+        f"{_ok(_all(_le(replaced, 10), _le(cleaned, 10)))} |",
+        f"| 3 | drift → reaction without the stream (`WARDEN_USER_STREAM=false`), N={n_mid} | p99 ≤ 2 s | "
+        f"{_fmt(h['drift_detect_p99_ms_rest'], ' ms')} | {_ok(_le(h['drift_detect_p99_ms_rest'], 2000))} |",
         f"| 4 | request weight / min, N = {sizes} | flat within 10 %, ≤ 600 | {' / '.join(_fmt(w) for w in weights)} | "
         f"{_ok(_all(flat, _le(max(weights, default=None), 600)))} |",
+        f"| 4 | same, N = {results.get('smallest_n')} without the stream | as with it | "
+        f"{_fmt(h['weight_per_min_n1_rest'])} | — |",
+        f"| 1 | fill → stop p99 against the venue's round trip for one stop (`floor_rtt_ms`, p50 "
+        f"{_fmt(h['floor_rtt_ms'], ' ms')}) | ≤ 2x | {_fmt(h['fill_to_protect_floor_ratio'], 'x')} | "
+        f"{_ok(_le(h['fill_to_protect_floor_ratio'], 2))} |",
         f"| 5 | SIGKILL → every Position re-observed, every stop verified, N={n_big} | ≤ 10 s, 0 duplicates | "
         f"{_fmt(recovery, ' s')}, {dups} duplicates | {_ok(_all(_le(recovery, 10), dups == 0))} |",
         f"| 6 | controller RSS / CPU at steady state, N={n_big} | ≤ 250 MiB, ≤ 0.25 core | {_fmt(rss, ' MiB')}, "
