@@ -561,6 +561,12 @@ class PositionStatus(WireModel):
     stopOrder: OrderRecord | None = None
     closeOrder: OrderRecord | None = None
     stopSequence: int = Field(default=0, description="How many stops were placed; part of the next stop's id.")
+    nextStopOrderId: str | None = Field(
+        default=None,
+        max_length=36,
+        description="The client id the next stop goes out under, recorded with the stop before it: a stop the venue "
+        "cancels, or one a move replaces, is sent with no status write first (after a restart it is looked up).",
+    )
     takeProfitOrders: list[OrderRecord] = Field(default_factory=list, max_length=MAX_TAKE_PROFITS)
     takeProfitSequence: int = Field(default=0, description="How many take profits were placed.")
     trailingOrder: OrderRecord | None = Field(default=None, description="The native trailing stop order.")

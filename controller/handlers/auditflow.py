@@ -56,12 +56,15 @@ def buffered(record: AuditEvent | Fill) -> BufferedAuditEvent:
 
 
 def resends(before: PositionStatus, step: Step) -> bool:
-    """Whether the step sends an order whose intent is recorded already: a retry (same phase, same record), or
-    the stop recorded with a market entry, which goes out on the entry's answer (the phase it moves to is written
-    with the stop's result: a crash before that finds the stop by its id and moves the phase again)."""
+    """Whether the step sends an order whose intent is recorded already: a retry (same phase, same record), the
+    stop recorded with a market entry, which goes out on the entry's answer (the phase it moves to is written
+    with the stop's result: a crash before that finds the stop by its id and moves the phase again), or the next
+    stop recorded with the one before it (a crash after its send finds it by its id and adopts it)."""
     action = step.action
     client_id = getattr(action, "client_order_id", None)
     stop = isinstance(action, PlaceStopOrder) and action.purpose is Purpose.STOP
+    if stop and client_id is not None and client_id == before.nextStopOrderId:
+        return True
     return (stop or step.status.phase is before.phase) and any(
         r.clientOrderId == client_id and r.state is OrderState.INTENDED for r in all_records(before)
     )

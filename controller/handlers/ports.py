@@ -131,6 +131,9 @@ class Shell(Protocol):
     def filled_at(self) -> dict[str, float]: ...
 
     @property
+    def unsent_next(self) -> dict[str, str]: ...
+
+    @property
     def known_version(self) -> dict[str, str]: ...
 
     @property

@@ -356,6 +356,8 @@ class Reconciler:
             failpoints.hit("status:after-write")
             self.runtime.known_version[self.target.uid] = written
             self.saved = after
+            if after.nextStopOrderId is not None and after.nextStopOrderId not in self.tried:
+                self.runtime.unsent_next[self.target.uid] = after.nextStopOrderId  # recorded here, not sent
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
@@ -507,12 +509,26 @@ class Reconciler:
         # Never acted, or the entry's answer stands in for the read after it: any snapshot fresh enough.
         acted_at = -math.inf if entry_filled else self.runtime.acted_at.get(uid, -math.inf)
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered and not entry_filled)
-        return await account.gateway.observe(spec, status, snapshot, unsent)
+        stop, following_stop = status.stopOrder, status.nextStopOrderId
+        if following_stop is not None and stop is not None and stop.clientOrderId in snapshot.open_orders:
+            # The next stop is only sent once this one is to go: while it rests, the next is open beside it if sent.
+            unsent |= {following_stop} - snapshot.open_orders.keys()
+        observation = await account.gateway.observe(spec, status, snapshot, unsent)
+        if (
+            following_stop is not None
+            and following_stop in observation.orders
+            and not observation.orders[following_stop]
+        ):
+            self.runtime.unsent_next[uid] = following_stop  # looked for and absent: no need to look again
+        return observation
 
     def unsent(self, status: PositionStatus) -> frozenset[str]:
         """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.
-        An intent found in the status the pass began with may have been sent by a process that died: it is."""
-        return _intended(status) - self.inherited - self.tried
+        An intent found in the status the pass began with may have been sent by a process that died: it is. So is
+        the pre-recorded next stop, once per process: this process recorded it, or looked for it and found none."""
+        known = self.runtime.unsent_next.get(self.target.uid)
+        following_stop = {known} if known is not None and known == status.nextStopOrderId else set()
+        return (_intended(status) - self.inherited - self.tried) | (following_stop - self.tried)
 
     async def watcher(self, account: AccountPort, status: PositionStatus) -> Watcher:
         """What of the account's state concerns this Position now, for the observer to wake it on."""

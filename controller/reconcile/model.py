@@ -76,6 +76,13 @@ def purpose_of(client_id: str) -> Purpose:
     return Purpose(client_id.rsplit("-", 1)[-1].rstrip("0123456789"))
 
 
+def following(client_id: str) -> str:
+    """The client id after ``client_id`` in its Position's sequence of the same purpose."""
+    head, suffix = client_id.rsplit("-", 1)
+    letters = suffix.rstrip("0123456789")
+    return f"{head}-{letters}{int(suffix[len(letters) :] or 0) + 1}"
+
+
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
@@ -189,7 +196,7 @@ def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:
         *status.takeProfitOrders,
         *status.retiredOrders,
     ]
-    return [
+    observed = [
         (r.clientOrderId, purpose_of(r.clientOrderId))
         for r in records
         if r is not None
@@ -198,6 +205,11 @@ def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:
             or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
         )
     ]
+    # The pre-recorded next stop may have gone out with no write after it (a crash right after the send).
+    following_stop = status.nextStopOrderId
+    if following_stop is not None and (status.stopOrder is None or status.stopOrder.clientOrderId != following_stop):
+        observed.append((following_stop, Purpose.STOP))
+    return observed
 
 
 class Outcome(StrEnum):

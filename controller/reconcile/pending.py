@@ -21,6 +21,7 @@ from controller.reconcile.model import (
     client_order_id,
     entry_side,
     floor_to_step,
+    following,
 )
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import replace_status
@@ -137,7 +138,7 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
         # A market entry fills in its own answer: the stop that fill calls for is recorded with it, so it goes out
         # on the answer with no status write ahead of it (its id is durable; its size and trigger are the fill's).
         stop = ctx.intent(Purpose.STOP, 1, amount, base_stop_price(ctx, status))
-        after = replace_status(after, stopOrder=stop, stopSequence=1)
+        after = replace_status(after, stopOrder=stop, stopSequence=1, nextStopOrderId=following(stop.clientOrderId))
     action = entry_action(ctx, record)
     kind = "market" if entry.price is None else f"limit at {ctx.rules.price(entry.price)}"
     return ctx.act(

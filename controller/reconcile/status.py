@@ -18,7 +18,7 @@ from controller.api.v1alpha1 import (
     TrailingMode,
 )
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
-from controller.reconcile.model import MarketRules, Note, Observation, Purpose, Step, purpose_of
+from controller.reconcile.model import MarketRules, Note, Observation, Purpose, Step, following, purpose_of
 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
 
@@ -103,6 +103,7 @@ def absorb(status: PositionStatus, observation: Observation) -> PositionStatus:
 
     An intended order found on the exchange was sent after all: the failure whose outcome was unknown was a
     success, so its back-off ends (a filled entry must not wait out the back-off before its stop is placed)."""
+    status = _adopt_next_stop(status, observation)
     for record in all_records(status):
         if record.clientOrderId not in observation.orders:
             continue
@@ -129,6 +130,27 @@ def absorb(status: PositionStatus, observation: Observation) -> PositionStatus:
     return replace_status(status, retiredOrders=kept) if len(kept) != len(status.retiredOrders) else status
 
 
+def _adopt_next_stop(status: PositionStatus, observation: Observation) -> PositionStatus:
+    """The pre-recorded next stop is on the exchange: it went out and the process died before recording it. It is
+    the stop now (its state follows in ``absorb``); the one it replaced is retired, cancelled once it rests."""
+    next_id = status.nextStopOrderId
+    found = observation.orders.get(next_id) if next_id is not None else None
+    old = status.stopOrder
+    if next_id is None or found is None or (old is not None and old.clientOrderId == next_id):
+        return status
+    record = OrderRecord(
+        clientOrderId=next_id, state=OrderState.INTENDED, amount=found.amount, triggerPrice=found.trigger_price
+    )
+    live = old is not None and old.state in (OrderState.INTENDED, OrderState.OPEN)
+    return replace_status(
+        status,
+        stopOrder=record,
+        stopSequence=status.stopSequence + 1,
+        nextStopOrderId=following(next_id),
+        retiredOrders=[*status.retiredOrders, old] if live and old is not None else status.retiredOrders,
+    )
+
+
 def _by_id(records: list[OrderRecord]) -> dict[str, OrderRecord]:
     return {r.clientOrderId: r for r in records}
 
@@ -148,6 +170,11 @@ def fill_notes(before: PositionStatus, after: PositionStatus, rules: MarketRules
     notes = []
     for new in all_records(after):
         previous = old.get(new.clientOrderId)
+        if previous is None and new.clientOrderId == before.nextStopOrderId and new.state is not OrderState.INTENDED:
+            # The pre-recorded next stop, sent before a crash with nothing written after it.
+            message = f"{new.clientOrderId}: found on the exchange as order {new.exchangeOrderId} ({new.state})"
+            notes.append(Note(EventType.ORDER_FOUND, message, client_order_id=new.clientOrderId))
+            continue
         if previous is None or (previous.state is new.state and previous.filled == new.filled):
             continue
         purpose = purpose_of(new.clientOrderId)

@@ -14,7 +14,7 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStat
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import start_closing
 from controller.reconcile.context import HIT, Context
-from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, to_tick
+from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, following, to_tick
 from controller.reconcile.status import replace_status
 
 TRAILING_MIN_INTERVAL = timedelta(seconds=2)
@@ -151,7 +151,10 @@ def replace_stop(
 ) -> Step:
     sequence = status.stopSequence + 1
     record = ctx.intent(Purpose.STOP, sequence, amount, price)
-    after = replace_status(status, stopOrder=record, stopSequence=sequence)
+    # The stop after this one is recorded with it: when this one must be replaced, the replacement goes out first.
+    after = replace_status(
+        status, stopOrder=record, stopSequence=sequence, nextStopOrderId=following(record.clientOrderId)
+    )
     notes = [
         Note(
             EventType.STOP_INTENT,

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus
+from controller.handlers.auditflow import resends
 from controller.reconcile.model import (
     CancelOrder,
     MarketRules,
@@ -24,6 +25,8 @@ from controller.reconcile.model import (
     Purpose,
     Trade,
     client_order_id,
+    following,
+    records_to_observe,
 )
 from controller.reconcile.planner import plan
 
@@ -480,3 +483,48 @@ def test_the_recorded_stop_goes_out_under_its_id_sized_and_priced_by_the_fill(
     assert (step.action.amount, step.action.trigger_price) == tuple(Decimal(v) for v in placed)
     assert step.status.stopSequence == 1 and step.status.stopOrder is not None
     assert (step.status.stopOrder.amount, step.status.stopOrder.triggerPrice) == tuple(Decimal(v) for v in placed)
+
+
+# --- the next stop, recorded with the one before it --------------------------------------------
+
+
+def test_following_is_the_next_id_of_the_same_purpose() -> None:
+    assert following(STOP1) == STOP2
+    assert following(client_order_id(UID, Purpose.STOP, 9)) == client_order_id(UID, Purpose.STOP, 10)
+    assert following(ENTRY) == client_order_id(UID, Purpose.ENTRY, 1)
+
+
+def test_every_recorded_stop_records_the_next_one_and_the_next_is_observed_only_beside_it() -> None:
+    market = run(spec(), PositionStatus(), obs()).status
+    assert (market.stopOrder.clientOrderId, market.nextStopOrderId) == (STOP1, STOP2)
+    protected = PositionStatus(
+        phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, filled="0.010", averageEntryPrice="65000", stopSequence=1
+    )
+    protected = protected.model_copy(update={"stopOrder": RESTING_STOP, "nextStopOrderId": STOP2})
+    assert (STOP2, Purpose.STOP) in records_to_observe(protected)
+    moved = run(
+        spec(stopLoss={"price": "61000"}),
+        protected,
+        obs(size="0.010", orders={STOP1: seen(STOP1, OrderState.OPEN), STOP2: None}),
+    )
+    assert isinstance(moved.action, PlaceStopOrder) and moved.action.client_order_id == STOP2
+    assert moved.status.nextStopOrderId == client_order_id(UID, Purpose.STOP, 3)
+    # Sent with no write first: its intent was durable before the step.
+    assert resends(protected, moved)
+
+
+def test_a_next_stop_found_on_the_exchange_is_adopted_and_the_old_one_retired() -> None:
+    protected = PositionStatus(
+        phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, filled="0.010", averageEntryPrice="65000", stopSequence=1
+    )
+    protected = protected.model_copy(update={"stopOrder": RESTING_STOP, "nextStopOrderId": STOP2})
+    found = seen(STOP2, OrderState.OPEN, filled="0", exchange_id="8", trigger_price=Decimal("60000"))
+    step = run(
+        spec(), protected, obs(size="0.010", orders={STOP1: seen(STOP1, OrderState.OPEN, filled="0"), STOP2: found})
+    )
+    stop = step.status.stopOrder
+    assert stop is not None and (stop.clientOrderId, stop.state, stop.exchangeOrderId) == (STOP2, OrderState.OPEN, "8")
+    assert step.status.stopSequence == 2 and step.status.nextStopOrderId == client_order_id(UID, Purpose.STOP, 3)
+    assert [r.clientOrderId for r in step.status.retiredOrders] == [STOP1]
+    assert isinstance(step.action, CancelOrder) and step.action.client_order_id == STOP1  # the new one rests
+    assert [n.type for n in step.notes if n.client_order_id == STOP2] == ["OrderFound"]
