@@ -118,6 +118,24 @@ class ObservationSettings:
         "request weight an account's timed reads may spend a minute: with the sweep and the readiness check under "
         "600, a quarter of Binance's 2,400",
     )
+    stream_keepalive_s: float = knob(
+        "WARDEN_STREAM_KEEPALIVE",
+        10.0,
+        "seconds between pings on the user-data stream: it counts as alive while a pong or a push came within 1.5 "
+        "of them (ccxt drops it after two missed pongs)",
+    )
+    safety_weight_per_minute: int = knob(
+        "WARDEN_SAFETY_READ_WEIGHT_PER_MINUTE",
+        24,
+        "request weight an account's timed reads spend a minute while its stream is alive and no Position follows "
+        "the mark: the reads are a safety net then, the pushes say what changed",
+    )
+    sweep_streaming_interval_s: float = knob(
+        "WARDEN_SWEEP_STREAMING_INTERVAL",
+        300.0,
+        "seconds between an account's sweeps while its stream is alive, unless a push shows an order or a position "
+        "no Position watches (then the next sweep runs)",
+    )
     sweep_interval_s: float = knob(
         "WARDEN_SWEEP_INTERVAL", 30.0, "seconds between an account's sweeps for orphan orders and untracked positions"
     )

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 
 from paper import ratelimit
 from paper.faults import FaultInjector
+from paper.market_stream import MarketStream
 from paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
 from paper.ratelimit import RateLimiter, RateLimits
 from paper.requestlog import RequestLog
@@ -52,6 +53,7 @@ class Services:
     prices: PriceDriver
     stream: UserStream
     store: StateStore | None
+    marks: MarketStream
 
     @classmethod
     def build(cls, venue: Venue, options: PaperOptions) -> Services:
@@ -68,6 +70,7 @@ class Services:
             prices=PriceDriver(venue, on_change=store.mark_dirty if store is not None else None),
             stream=UserStream(venue),
             store=store,
+            marks=MarketStream(venue),
         )
         for rule in options.fault_rules:
             services.faults.add(rule)
@@ -101,6 +104,7 @@ class Services:
 
     def install(self, app: web.Application) -> None:
         self.stream.add_routes(app)
+        self.marks.add_routes(app)
         app.cleanup_ctx.append(self._price_ticker)
         if self.store is not None:
             app.cleanup_ctx.append(self.store.run)

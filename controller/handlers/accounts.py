@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +31,9 @@ async def account_ready(
     try:
         gateway = (await runtime.account(namespace, name)).gateway
         await gateway.load_markets()
-        await gateway.client.fetch_balance()
+        answered = runtime.observed_at.get(f"{namespace}/{name}", -math.inf)
+        if time.monotonic() - answered > READY_CHECK_SECONDS:
+            await gateway.client.fetch_balance()  # no signed read proved the credentials lately: one of its own
     except AccountNotReady as problem:
         ok, reason, message = False, problem.reason, problem.message
     except ccxt.BaseError as error:

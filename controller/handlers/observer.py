@@ -25,7 +25,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,10 @@ _PEEK_SHARE = 0.5
 """At most this share of the budget goes to peeks at resting entries (they go before the timed cycle)."""
 _BURST_CYCLES = 3
 _BUDGET_SLACK_SECONDS = 0.005
+_QUIET_KEEPALIVES = 1.5
+"""The user-data stream counts as alive while a frame (a pong, a push) came within this many keep-alives."""
+_MARKS_FRESH_S = 3.0
+"""The venue pushes a followed mark every second: older than this, the timed reads bring the marks again."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,17 @@ def peek_weight(symbols: int) -> int:
     return min(symbols, 40)
 
 
+def heard_at(stream_client: Any) -> float | None:
+    """Wall-clock milliseconds of the newest frame (a pong answering ccxt's ping, a push) on an open connection
+    of a ccxt.pro client; None without one."""
+    heard = [
+        connection.last_message_at
+        for connection in (getattr(stream_client, "clients", None) or {}).values()
+        if not connection.closed() and connection.last_message_at
+    ]
+    return max(heard, default=None)
+
+
 def _read_failed(read: asyncio.Future[Snapshot]) -> bool:
     return read.done() and (read.cancelled() or read.exception() is not None)
 
@@ -149,6 +164,9 @@ class AccountObserver:
     weight_per_minute: int = 600
     floor_seconds: float = 1.0
     stream_client: Any = None
+    safety_weight_per_minute: int = 24
+    """What the timed reads spend while the stream is alive and no Position follows the mark (a safety net)."""
+    keepalive_s: float = 10.0
     valuations: ValuationBudget = field(default_factory=lambda: ValuationBudget(math.inf))
     watchers: dict[str, Watcher] = field(default_factory=dict)
     _symbols: Counter[str] = field(default_factory=Counter)
@@ -170,6 +188,20 @@ class AccountObserver:
     _last_peek: float = -math.inf
     _tokens: float = 0.0
     _tokens_at: float = -math.inf
+    _stream_failed_at: float = -math.inf
+    """Wall-clock seconds of the stream's last failure: only frames after it prove it alive again."""
+    _unwatched_push: bool = False
+    """A push showed an order or a position no Position watches since the last sweep."""
+    _last_sweep: float = -math.inf
+    _marks_at: dict[str, float] = field(default_factory=dict)
+    """Per symbol, when the mark-price stream last pushed its mark (monotonic)."""
+
+    def __post_init__(self) -> None:
+        if self.stream_client is not None:
+            # ccxt pings at this pace and drops the connection after two missed pongs; the pongs are the proof
+            # of life that lets the timed reads slow down.
+            streaming = getattr(self.stream_client, "streaming", None) or {}
+            self.stream_client.streaming = {**streaming, "keepAlive": int(self.keepalive_s * 1000)}
 
     # --- Positions ------------------------------------------------------------------------------
 
@@ -307,8 +339,34 @@ class AccountObserver:
     def _watched(self) -> int:
         return sum(1 for watching in self._symbols.values() if watching)
 
+    def stream_alive(self) -> bool:
+        """The user-data stream is connected and a frame came within its keep-alive (and after its last failure):
+        what changes on the account is pushed, so reads need not look for it."""
+        heard = heard_at(self.stream_client) if self.stream_client is not None else None
+        if heard is None or heard / 1000 <= self._stream_failed_at:
+            return False
+        return time.time() * 1000 - heard <= _QUIET_KEEPALIVES * self.keepalive_s * 1000
+
+    def _safety_net(self) -> bool:
+        """Timed reads only back the stream up: it is alive, and the marks Positions follow come pushed too."""
+        now = time.monotonic()
+        followed = {w.symbol for w in self.watchers.values() if w.follows_mark}
+        pushed = all(now - self._marks_at.get(symbol, -math.inf) <= _MARKS_FRESH_S for symbol in followed)
+        return pushed and self.stream_alive()
+
     def interval(self) -> float:
-        return cycle_interval(self._watched(), self.weight_per_minute, self.floor_seconds)
+        weight = min(self.weight_per_minute, self.safety_weight_per_minute) if self._safety_net() else None
+        return cycle_interval(self._watched(), weight or self.weight_per_minute, self.floor_seconds)
+
+    def sweep_due(self, every_s: float) -> bool:
+        """Whether the account's sweep (every order and position of the account) should run now: always without
+        a live stream; with one, every ``every_s`` seconds, or at once after a push about an order or a position
+        no Position watches."""
+        stale = time.monotonic() - self._last_sweep >= every_s
+        return not self.stream_alive() or self._unwatched_push or stale
+
+    def swept(self) -> None:
+        self._last_sweep, self._unwatched_push = time.monotonic(), False
 
     async def _cycle(self) -> None:
         while True:
@@ -322,10 +380,12 @@ class AccountObserver:
             if pushed:
                 await asyncio.sleep(max(due - now, 0))
             else:
+                # With a stream, look again within its keep-alive: if it went quiet, the pace goes back up at once.
+                recheck = now + self.keepalive_s / 2 if self.stream_client is not None else math.inf
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), max(due - now, 0))
-                if self._poke.is_set() or self._last_read != last_read:
-                    continue  # a push came, or a read or an action's weight moved the timed read
+                    await asyncio.wait_for(self._poke.wait(), max(min(due, recheck) - now, 0))
+                if self._poke.is_set() or self._last_read != last_read or time.monotonic() < due:
+                    continue  # a push came, a read or an action's weight moved the timed read, or a recheck
             # Peeks go on while a full read waits for the budget; a fill they find is read at once.
             if peek_due < full_due:
                 peeked_at = time.monotonic()
@@ -418,7 +478,7 @@ class AccountObserver:
         """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read
         taken after it, so a missed or reordered push costs latency, never correctness. A push that changes a
         Position's exposure or protection starts that read at once; any other push waits for the budget."""
-        await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"))
+        await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"), self._follow_marks())
 
     async def _follow(self, method: str) -> None:
         while True:
@@ -429,6 +489,8 @@ class AccountObserver:
                 pushed = await getattr(self.stream_client, method)()
             except ccxt.BaseError as error:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
+                self._stream_failed_at = time.time()
+                self.poke()  # the reads go back to their full pace, starting now
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
             urgent = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
@@ -436,6 +498,37 @@ class AccountObserver:
                 self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
             else:
                 self.poke()
+
+    async def _follow_marks(self) -> None:
+        """The marks of the symbols whose Positions follow them (an emulated trailing stop, a breakeven after a
+        percent), from the venue's public mark-price stream: no weight, so the timed reads can stay a safety net."""
+        while True:
+            symbols = sorted({w.symbol for w in self.watchers.values() if w.follows_mark})
+            if not symbols or not self.may_act():
+                await asyncio.sleep(self.floor_seconds)
+                continue
+            try:
+                pushed = await self.stream_client.watch_mark_prices(symbols)
+            except ccxt.BaseError as error:
+                log.warning("mark-price stream of %s: %s", self.label, describe(error))
+                await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
+                continue
+            self._marks_pushed(pushed)
+
+    def _marks_pushed(self, tickers: dict[str, Any]) -> None:
+        """Pushed marks go into the latest snapshot (as a read would bring them) and wake who follows them."""
+        now, marks = time.monotonic(), {}
+        for symbol, ticker in tickers.items():
+            with contextlib.suppress(KeyError, TypeError, ArithmeticError):
+                marks[symbol] = Decimal(str(ticker["info"]["p"]))
+                self._marks_at[symbol] = now
+        latest = self.latest
+        if latest is None:
+            return
+        moved = {s: m for s, m in marks.items() if s in latest.marks and latest.marks[s] != m}
+        if moved:
+            self.latest = replace(latest, marks={**latest.marks, **moved})
+            self._wake_changed(self.latest)
 
     def _orders_call(self, orders: list[dict[str, Any]]) -> bool:
         """Whether these pushed orders report a watched Position's entry filled further than Warden knows (from
@@ -449,6 +542,7 @@ class AccountObserver:
             client_id = str(order.get("clientOrderId") or "")
             owner = owners.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
             if owner is None or not is_warden_order(client_id):
+                self._unwatched_push = True  # an orphan, or someone else's: for the sweep to look at
                 continue
             if client_id in owner.protecting and order.get("status") != "open":
                 if self.gateway.pushed(order.get("info") or {}) is None:
@@ -475,6 +569,8 @@ class AccountObserver:
         for position in positions:
             symbol, side = position.get("symbol"), position.get("side")
             size = Decimal(str(position.get("contracts") or 0))
+            if size and not any(w.symbol == symbol and side == w.side.value for w in self.watchers.values()):
+                self._unwatched_push = True  # a position no Position tracks: for the sweep to look at
             for watcher in self.watchers.values():
                 if watcher.symbol != symbol or (size and side != watcher.side.value):
                     continue

@@ -83,7 +83,7 @@ class Runtime:
     """Position uid -> its pre-recorded next stop's id, known not to be on the exchange (recorded by this process,
     or looked up and absent): not looked up again (``Reconciler.unsent``)."""
     observed_at: dict[str, float] = field(default_factory=dict)
-    """Account label -> monotonic time of its last successful exchange response."""
+    """Account label -> monotonic time of its last successful signed exchange response."""
     replica: str = field(init=False)
     """This process's name (``settings.scope.replica``), fixed at start."""
     valuations: ValuationBudget = field(init=False)
@@ -209,6 +209,8 @@ class Runtime:
             weight_per_minute=self.observation.weight_per_minute,
             floor_seconds=self.observation.interval_s,
             stream_client=client(pro=True) if self.observation.user_stream else None,
+            safety_weight_per_minute=self.observation.safety_weight_per_minute,
+            keepalive_s=self.observation.stream_keepalive_s,
             valuations=self.valuations,
         )
         if cached is not None:
@@ -249,7 +251,9 @@ class Runtime:
                 EXCHANGE_REQUESTS.labels(account, "error").inc()
                 raise
             EXCHANGE_REQUESTS.labels(account, "ok").inc()
-            self.observed_at[account] = time.monotonic()
+            headers = kwargs.get("headers", args[2] if len(args) > 2 else None) or {}
+            if client.apiKey and client.apiKey in headers.values():  # signed (ccxt.fetch(url, method, headers, body))
+                self.observed_at[account] = time.monotonic()
             used = (client.last_response_headers or {}).get("X-MBX-USED-WEIGHT-1M")
             if used is not None:
                 WEIGHT_USED.labels(account).set(int(used))

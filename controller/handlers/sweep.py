@@ -40,7 +40,10 @@ async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo:
         return
     try:
         account = await runtime.account(namespace, name)
+        if not account.observer.sweep_due(runtime.observation.sweep_streaming_interval_s):
+            return  # the stream would have shown what a sweep looks for
         view = await account.gateway.account_view()  # first: see plan_sweep
+        account.observer.swept()
     except (AccountNotReady, ccxt.BaseError) as problem:
         log.warning("sweep of %s/%s skipped: %s", namespace, name, problem)
         return

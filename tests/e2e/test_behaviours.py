@@ -162,12 +162,13 @@ def assert_one_stop(trader: Trader, amount: str, trigger: str) -> dict[str, Any]
 
 
 def wait_for_reads(trader: Trader, since: int, count: int, service: Service) -> None:
-    """Wait until the controller has read the account ``count`` times since ``since`` (venue ms): proof that
-    it kept observing, without a timed assertion."""
+    """Wait until the controller has sent ``count`` exchange reads since ``since`` (venue ms): proof that it kept
+    observing, without a timed assertion. With the user-data stream alive the timed reads are a safety net (one
+    every ~20 s: ``WARDEN_SAFETY_READ_WEIGHT_PER_MINUTE``), so two cycles' worth (4 requests each) can take 60 s."""
     wait_for(
         f"{count} exchange reads",
         lambda: sum(1 for r in trader.requests(since) if r["method"] == "GET") >= count,
-        60,
+        120,
         service,
     )
 
@@ -299,7 +300,7 @@ async def test_emulated_trailing_stop_moves_with_the_high_water_mark(trader: Tra
             assert_one_stop(trader, "0.010", trigger)
         since = venue_now(trader.stack)
         set_price(trader, "66000")  # a pull-back above the stop: the high-water mark stays
-        wait_for_reads(trader, since, 10, controller)
+        wait_for_reads(trader, since, 8, controller)
         held = trader.status("emulated-trail")
         assert Decimal(held["trailing"]["highWaterMark"]) == Decimal("66500")
         assert_one_stop(trader, "0.010", "65835")
@@ -581,7 +582,7 @@ async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Serv
     assert reported["phase"] == "Protected"
     protected = next(c for c in reported["conditions"] if c["type"] == "Protected")
     assert protected["status"] == "False", protected  # what the unprotected-positions alert reads
-    wait_for_reads(trader, since, 15, controller)
+    wait_for_reads(trader, since, 8, controller)
     assert trading_requests(trader.requests(since)) == [], "an order was sent while paused"
     assert resting_stops(trader.orders()) == []
     trader.stack.kubectl("annotate", "position", "held", "-n", trader.namespace, f"{annotation}-")

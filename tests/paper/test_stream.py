@@ -139,3 +139,28 @@ async def test_listen_key_lifecycle(paper: PaperServer, make_client: ExchangeFac
         assert resp.status == 400
     async with paper.http.post(url, headers={"X-MBX-APIKEY": "nobody"}) as resp:
         assert (resp.status, (await resp.json())["code"]) == (401, -2015)
+
+
+async def test_watch_mark_price_follows_the_mark_every_second(make_client: ExchangeFactory, paper: PaperServer) -> None:
+    """The public mark-price stream (``<symbol>@markPrice@1s``) that keeps Warden's marks without reads."""
+    exchange = await _pro(make_client)
+    first = await _soon(exchange.watch_mark_price(BTC))
+    assert (first["symbol"], first["markPrice"], first["info"]["e"]) == (BTC, 65000.0, "markPriceUpdate")
+    await paper.set_price("BTCUSDT", "65100.5")
+    moved = await _soon(exchange.watch_mark_price(BTC))
+    assert moved["info"]["p"] == "65100.50" and moved["timestamp"] > first["timestamp"]
+    both = await _soon(exchange.watch_mark_prices([BTC, "ETH/USDT:USDT"]))
+    assert set(both) <= {BTC, "ETH/USDT:USDT"} and both
+
+
+async def test_the_mark_stream_refuses_what_it_does_not_serve(paper: PaperServer) -> None:
+    url = paper.base_url.replace("http://", "ws://") + "/market/ws/0"
+    async with paper.http.ws_connect(url) as ws:
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["nosuchusdt@markPrice@1s"], "id": 1})
+        assert (await ws.receive_json(timeout=5))["error"]["code"] == 2
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@markPrice@1s"], "id": 2})
+        assert await ws.receive_json(timeout=5) == {"result": None, "id": 2}
+        await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 3})
+        assert await ws.receive_json(timeout=5) == {"result": ["BTCUSDT"], "id": 3}
+        pushed = await ws.receive_json(timeout=5)
+        assert (pushed["e"], pushed["s"]) == ("markPriceUpdate", "BTCUSDT")

@@ -288,11 +288,30 @@ async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fi
 
 
 @dataclass
+class Connection:
+    """A ccxt.pro websocket connection as the observer reads it: open or not, and its last frame (ms)."""
+
+    last_message_at: float | None = None
+    shut: bool = False
+
+    def closed(self) -> bool:
+        return self.shut
+
+
+@dataclass
 class PushedEvents:
     """ccxt.pro's user-data stream as the observer sees it: each watch answers with what was pushed."""
 
     orders: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
     positions: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    clients: dict[str, Connection] = field(default_factory=dict)
+    streaming: dict[str, Any] = field(default_factory=dict)
+    marks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    mark_symbols: list[list[str]] = field(default_factory=list)
+
+    async def watch_mark_prices(self, symbols: list[str]) -> dict[str, Any]:
+        self.mark_symbols.append(symbols)
+        return await self.marks.get()
 
     async def watch_orders(self) -> list[dict[str, Any]]:
         return await self.orders.get()
@@ -493,3 +512,110 @@ def test_recheck_after(the_spec: PositionSpec, the_status: PositionStatus, expec
 def test_recheck_never_below_busy() -> None:
     late = status(Phase.PROTECTED, retryAfter=(NOW - timedelta(seconds=4)).isoformat())
     assert recheck_after(position(), late, NOW, idle=10.0, busy=1.0) == 1.0
+
+
+# --- reads as a safety net while the stream is alive ------------------------------------------------
+
+
+def _now_ms() -> float:
+    return time.time() * 1000
+
+
+async def test_a_live_stream_slows_the_timed_reads_to_the_safety_net_and_a_quiet_one_restores_them() -> None:
+    stream = PushedEvents()
+    obs = observer(FakeGateway(), weight_per_minute=360, safety_weight_per_minute=24, stream_client=stream)
+    obs.floor_seconds = 1.0
+    assert stream.streaming == {"keepAlive": 10_000}  # ccxt pings at the keep-alive
+    obs.watch("uid-a", watcher("uid-a"))
+    full = cycle_interval(1, 360, 1.0)
+    assert not obs.stream_alive() and obs.interval() == full  # not connected yet: nothing proves it
+    stream.clients["ws"] = Connection(_now_ms())  # a pong just came
+    assert obs.stream_alive() and obs.interval() == pytest.approx(cycle_weight(1) * 60 / 24)
+    stream.clients["ws"].last_message_at = _now_ms() - 16_000  # quiet for more than 1.5 keep-alives
+    assert not obs.stream_alive() and obs.interval() == full
+    stream.clients["ws"] = Connection(_now_ms(), shut=True)
+    assert not obs.stream_alive()
+    stream.clients["ws"] = Connection(_now_ms())
+    obs.watch("uid-b", watcher("uid-b", ETH, follows_mark=True))  # an emulated trailing stop needs the marks
+    assert obs.stream_alive() and obs.interval() == cycle_interval(2, 360, 1.0)
+    await obs.close()
+
+
+async def test_a_failed_stream_counts_as_dead_until_a_frame_comes_after_the_failure() -> None:
+    stream = PushedEvents()
+    obs = observer(FakeGateway(), stream_client=stream)
+    stream.clients["ws"] = Connection(_now_ms() - 1000)
+    assert obs.stream_alive()
+    obs._stream_failed_at = time.time()  # what _follow records when a watch raises
+    assert not obs.stream_alive()
+    stream.clients["ws"] = Connection(_now_ms() + 1)
+    assert obs.stream_alive()
+    await obs.close()
+
+
+async def test_the_timed_reads_resume_their_pace_within_half_a_keepalive_of_the_stream_going_quiet() -> None:
+    stream = PushedEvents()
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    obs = observer(gateway, weight_per_minute=48_000, safety_weight_per_minute=1, stream_client=stream, keepalive_s=0.2)
+    obs.floor_seconds = 0.05
+    stream.clients["ws"] = Connection(_now_ms() + 60_000)  # alive for the next minute: reads every 8 minutes
+    obs.watch("uid-a", watcher("uid-a"))
+    await asyncio.sleep(0.5)
+    slow = gateway.reads
+    await asyncio.sleep(0.5)
+    assert gateway.reads == slow  # the safety net: no read in half a second
+    stream.clients["ws"].shut = True  # the connection dropped
+    await asyncio.sleep(0.5)
+    assert gateway.reads >= slow + 3  # back at the full pace (a read every 50 ms) within half a keep-alive
+    await obs.close()
+
+
+async def test_with_a_live_stream_the_sweep_runs_at_its_own_pace_or_after_a_push_nobody_watches() -> None:
+    stream = PushedEvents()
+    obs = observer(FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic), stream_client=stream)
+    obs.watch("uid-a", watcher("uid-a"))
+    assert obs.sweep_due(300)  # no stream yet: every time
+    stream.clients["ws"] = Connection(_now_ms() + 60_000)
+    assert obs.sweep_due(300)  # never swept
+    obs.swept()
+    assert not obs.sweep_due(300) and obs.sweep_due(0)
+    await obs.refresh()
+    await stream.orders.put([{"clientOrderId": "placed-by-hand", "status": "open", "filled": 0.0}])
+    await asyncio.sleep(0.05)
+    assert obs.sweep_due(300)
+    obs.swept()
+    await stream.positions.put([{"symbol": ETH, "side": "short", "contracts": 1.0}])  # nobody's position
+    await asyncio.sleep(0.05)
+    assert obs.sweep_due(300)
+    obs.swept()
+    await stream.positions.put([{"symbol": BTC, "side": "long", "contracts": 0.01}])  # uid-a's
+    await asyncio.sleep(0.05)
+    assert not obs.sweep_due(300)
+    await obs.close()
+
+
+async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_safety_net() -> None:
+    stream = PushedEvents()
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    obs = observer(gateway, weight_per_minute=360, safety_weight_per_minute=24, stream_client=stream)
+    obs.floor_seconds = 1.0
+    stream.clients["ws"] = Connection(_now_ms() + 60_000)
+    trailing = watcher("uid-t", follows_mark=True)
+    obs.watch("uid-t", trailing)
+    await obs.refresh()
+    assert obs.interval() == cycle_interval(1, 360, 1.0)  # no mark pushed yet: the reads bring it
+    trailing.wake.clear()
+    reads = gateway.reads
+    await stream.marks.put({BTC: {"symbol": BTC, "info": {"e": "markPriceUpdate", "s": "BTCUSDT", "p": "65100.10"}}})
+    await asyncio.sleep(0.05)
+    assert stream.mark_symbols[0] == [BTC]
+    assert trailing.wake.is_set() and gateway.reads == reads  # woken by the push, nothing read
+    assert obs.latest is not None and obs.latest.marks[BTC] == Decimal("65100.10")
+    assert obs.interval() == pytest.approx(cycle_weight(1) * 60 / 24)  # the mark comes pushed: a safety net
+    trailing.wake.clear()
+    await stream.marks.put({BTC: {"symbol": BTC, "info": {"p": "65100.10"}}})  # the same mark: nobody woken
+    await asyncio.sleep(0.05)
+    assert not trailing.wake.is_set()
+    obs._marks_at[BTC] -= 10  # the mark stream went quiet
+    assert obs.interval() == cycle_interval(1, 360, 1.0)
+    await obs.close()
