@@ -33,7 +33,7 @@ import ccxt
 
 from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
-from controller.exchange.gateway import Gateway
+from controller.exchange.port import VenuePort
 from controller.reconcile.model import (
     CLIENT_ID_PREFIX_LENGTH,
     OpenOrder,
@@ -144,7 +144,7 @@ def _entries(orders: dict[str, OpenOrder], prefixes: set[str]) -> set[tuple[str,
 @dataclass
 class AccountObserver:
     label: str
-    gateway: Gateway
+    gateway: VenuePort
     may_act: Callable[[], bool]
     weight_per_minute: int = 600
     floor_seconds: float = 1.0
@@ -418,7 +418,8 @@ class AccountObserver:
         """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read
         taken after it, so a missed or reordered push costs latency, never correctness. A push that changes a
         Position's exposure or protection starts that read at once; any other push waits for the budget."""
-        await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"))
+        stream = self.gateway.stream
+        await asyncio.gather(self._follow(stream.orders), self._follow(stream.positions))
 
     async def _follow(self, method: str) -> None:
         while True:
@@ -431,7 +432,7 @@ class AccountObserver:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            urgent = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
+            urgent = self._orders_call(pushed) if method == self.gateway.stream.orders else self._positions_call(pushed)
             if urgent and (self._urgent_read is None or self._urgent_read.done()):
                 self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
             else:
@@ -443,16 +444,17 @@ class AccountObserver:
         resting stops ended."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
-        for order in orders:
-            client_id = str(order.get("clientOrderId") or "")
+        for push in orders:
+            order = self.gateway.pushed_order(push)
+            client_id = order.client_id
             owner = owners.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
             if owner is None or not is_warden_order(client_id):
                 continue
-            if client_id in owner.protecting and order.get("status") != "open":
+            if client_id in owner.protecting and not order.open:
                 return True
             if purpose_of(client_id) is not Purpose.ENTRY:
                 continue
-            filled = Decimal(str(order.get("filled") or 0))
+            filled = order.filled
             seen = latest.open_orders.get(client_id) if latest is not None else None
             answered = self.gateway.ended(client_id)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
@@ -466,11 +468,11 @@ class AccountObserver:
         latest = self.latest
         if latest is None:
             return False
-        for position in positions:
-            symbol, side = position.get("symbol"), position.get("side")
-            size = Decimal(str(position.get("contracts") or 0))
+        for push in positions:
+            position = self.gateway.pushed_position(push)
+            symbol, size = position.symbol, position.size
             for watcher in self.watchers.values():
-                if watcher.symbol != symbol or (size and side != watcher.side.value):
+                if watcher.symbol != symbol or (size and position.side is not watcher.side):
                     continue
                 if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
                     return True

@@ -23,7 +23,8 @@ try:
     refused = ""
 except RuntimeError as error:
     refused = str(error)
-names = ("ccxt.okx", "ccxt.pro.okx", "ccxt.abstract.okx", "ccxt.binanceusdm", "ccxt.pro.binanceusdm")
+names = ("ccxt.okx", "ccxt.pro.okx", "ccxt.abstract.okx", "ccxt.binanceusdm", "ccxt.pro.binanceusdm", "ccxt.bybit",
+         "ccxt.pro.bybit")
 with_code = sorted(m for m in names if hasattr(sys.modules.get(m), "__file__"))
 print(json.dumps({"clients": [type(c).__module__ for c in clients], "refused": refused, "with_code": with_code}))
 """
@@ -36,6 +37,12 @@ def test_every_supported_exchange_is_kept() -> None:
 def test_with_the_subset_the_supported_exchange_works_and_the_others_are_placeholders_that_refuse() -> None:
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True)
     found = json.loads(out.stdout)
-    assert found["clients"] == ["ccxt.async_support.binanceusdm", "ccxt.pro.binanceusdm"]
+    assert found["clients"] == [
+        "ccxt.async_support.binanceusdm",
+        "ccxt.pro.binanceusdm",
+        "ccxt.async_support.bybit",
+        "ccxt.pro.bybit",
+    ]
     assert found["refused"] == "ccxt.async_support.okx is not loaded: Warden loads only the ccxt exchanges it supports"
-    assert found["with_code"] == ["ccxt.binanceusdm", "ccxt.pro.binanceusdm"]  # the others are placeholders
+    # the others are placeholders
+    assert found["with_code"] == ["ccxt.binanceusdm", "ccxt.bybit", "ccxt.pro.binanceusdm", "ccxt.pro.bybit"]
