@@ -27,7 +27,7 @@ import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +75,7 @@ BUDGET = RequestBudget(BudgetUnit.REQUESTS, 600, 5.0, per_endpoint_per_second=10
 CATEGORY = "linear"
 SETTLE = "USDT"  # the settle coin of the perpetuals Warden trades: every position and order list is asked by it
 _PAGE = {"position": 200, "order": 50, "execution": 100}  # the largest page of each list (§7)
-_EXECUTION_WINDOW = timedelta(days=7)  # the widest startTime..endTime span of /v5/execution/list
+_EXECUTION_WINDOW_MS = 7 * 24 * 3600 * 1000  # the widest startTime..endTime span of /v5/execution/list
 
 DUPLICATE_CLIENT_ID = 110072
 ALREADY_SET = frozenset({110025, 110026, 110043})
@@ -297,6 +297,7 @@ class Bybit(VenueGateway):
     async def find_order(self, symbol: str, client_id: str, conditional: bool) -> ObservedOrder | None:
         """By ``orderLinkId``: realtime (any state, but only the latest 500 ended orders), then history (cancelled
         orders 24 h, others 7 days). Conditional orders are in the same lists as the others."""
+        await self.load_markets()
         params = {"category": CATEGORY, "symbol": self._id(symbol), "orderLinkId": client_id}
         for call in (self.client.privateGetV5OrderRealtime, self.client.privateGetV5OrderHistory):
             rows = (await call(params))["result"]["list"]
@@ -308,17 +309,17 @@ class Bybit(VenueGateway):
         """The symbol's executions since ``since`` (the last 7 days without it), every type: ccxt's
         ``fetch_my_trades`` asks for ``execType=Trade`` only, which hides liquidations (§4). The endpoint answers at
         most 7 days per request, so a longer span is read in windows."""
+        await self.load_markets()
         params: dict[str, Any] = {"category": CATEGORY, "symbol": self._id(symbol)}
         call = self.client.privateGetV5ExecutionList
         if since is None:
             return await self._pages(call, params, _PAGE["execution"])
         rows: list[dict[str, Any]] = []
-        start, now = since, datetime.now(UTC)
-        while start < now:
-            end = min(start + _EXECUTION_WINDOW, now)
-            window = {"startTime": int(start.timestamp() * 1000), "endTime": int(end.timestamp() * 1000)}
-            rows.extend(await self._pages(call, {**params, **window}, _PAGE["execution"]))
-            start = end
+        start, now = int(since.timestamp() * 1000), int(datetime.now(UTC).timestamp() * 1000)
+        while start <= now:
+            end = min(start + _EXECUTION_WINDOW_MS - 1, now)  # both ends are inclusive
+            rows.extend(await self._pages(call, {**params, "startTime": start, "endTime": end}, _PAGE["execution"]))
+            start = end + 1
         return rows
 
     async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
