@@ -25,6 +25,7 @@ from controller.reconcile.model import (
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import replace_status
 from controller.reconcile.stops import base_stop_price
+from controller.reconcile.venue import Scope
 
 MAX_ATTEMPTS_BEFORE_EXPOSURE = 5
 """Consecutive failures after which a Position that holds nothing gives up (Failed)."""
@@ -124,6 +125,9 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
                     *step.notes,
                 ),
             )
+    crowded = conditional_room(ctx)
+    if crowded is not None:
+        return ctx.fail(status, ExitReason.CONDITIONAL_ORDER_CAP, crowded)
     entry = ctx.spec.entry
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
@@ -145,6 +149,31 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
         after,
         action,
         Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {ctx.rules.size(record.amount)}"),
+    )
+
+
+def conditional_room(ctx: Context) -> str | None:
+    """Why the venue's cap on resting conditional orders leaves no room for this Position (None: it fits). Counted:
+    its stop, its take profits, a native trailing order, and one more for a stop's replacement, which is placed
+    before the order it replaces is cancelled. Checked before the entry, so no exposure is taken that could not be
+    protected."""
+    cap = ctx.obs.venue.conditional_cap
+    if cap is None:
+        return None
+    parts = [
+        "a stop",
+        f"{len(ctx.spec.takeProfit)} take profits",
+        *(["a trailing stop"] if ctx.native_trailing() else []),
+    ]
+    needed = len(parts) - 1 + len(ctx.spec.takeProfit) + 1
+    resting = ctx.obs.conditional_orders
+    if resting + needed <= cap.limit:
+        return None
+    where = ctx.spec.symbol if cap.scope is Scope.SYMBOL else "the account"
+    return (
+        f"{resting} conditional orders already rest for {where}; this Position needs room for {needed} "
+        f"({', '.join(parts)} and a stop's replacement) under the venue's cap of {cap.limit} per "
+        f"{cap.scope.value.lower()}"
     )
 
 

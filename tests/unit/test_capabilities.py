@@ -1,0 +1,171 @@
+"""The planner decides from what a venue can do (``Capabilities``), never from its name: the trailing stop in effect,
+and the room left under the venue's cap on resting conditional orders, checked before an entry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus, TrailingMode
+from controller.api.vocabulary import ExitReason
+from controller.exchange import binanceusdm, bybit
+from controller.reconcile.model import (
+    MarketRules,
+    Observation,
+    PlaceMarketOrder,
+    PlaceTrailingStopOrder,
+    Purpose,
+    client_order_id,
+)
+from controller.reconcile.planner import plan
+from controller.reconcile.venue import Capabilities, ConditionalCap, Scope, TrailingSupport
+
+UID = "9a7e2d4c-0000-4000-8000-00000000cafe"
+NOW = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+RULES = MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100"), Decimal("0.1"))
+ENTRY, STOP = client_order_id(UID, Purpose.ENTRY), client_order_id(UID, Purpose.STOP, 1)
+
+
+def spec(**overrides: object) -> PositionSpec:
+    base: dict[str, object] = {
+        "accountRef": {"name": "a"},
+        "symbol": "BTC/USDT:USDT",
+        "side": "long",
+        "amount": "0.010",
+        "stopLoss": {"price": "60000"},
+    }
+    return PositionSpec.model_validate(base | overrides)
+
+
+def observed(venue: Capabilities, size: str = "0", resting: int = 0) -> Observation:
+    return Observation(Decimal("65000"), Decimal(size), RULES, {}, (), None, venue, resting)
+
+
+PROTECTED = PositionStatus(
+    phase=Phase.PROTECTED,
+    filled=Decimal("0.010"),
+    averageEntryPrice=Decimal("65000"),
+    entryOrder=OrderRecord(
+        clientOrderId=ENTRY,
+        state=OrderState.FILLED,
+        amount=Decimal("0.010"),
+        filled=Decimal("0.010"),
+        exchangeOrderId="1",
+    ),
+    stopOrder=OrderRecord(
+        clientOrderId=STOP,
+        state=OrderState.OPEN,
+        amount=Decimal("0.010"),
+        triggerPrice=Decimal("60000"),
+        exchangeOrderId="2",
+    ),
+    stopSequence=1,
+)
+
+
+@pytest.mark.parametrize(
+    ("venue", "mode", "places_trailing_order"),
+    [
+        (binanceusdm.CAPABILITIES, TrailingMode.NATIVE, True),  # an order under Warden's client id
+        (bybit.CAPABILITIES, TrailingMode.EMULATED, False),  # Bybit trails positions only: emulated
+        (Capabilities(trailing=TrailingSupport.NONE), TrailingMode.EMULATED, False),
+    ],
+)
+def test_a_native_trailing_stop_is_the_venues_order_where_it_has_one_and_emulated_elsewhere(
+    venue: Capabilities, mode: TrailingMode, places_trailing_order: bool
+) -> None:
+    s = spec(trailingStop={"callbackPercent": "1"})  # mode: native (the default)
+    step = plan(s, PROTECTED, observed(venue, size="0.010"), uid=UID, generation=1, deleting=False, now=NOW)
+    assert step.status.trailingMode is mode  # status says which is in effect
+    assert isinstance(step.action, PlaceTrailingStopOrder) is places_trailing_order
+
+
+def test_an_emulated_trailing_stop_asked_for_is_emulated_everywhere() -> None:
+    s = spec(trailingStop={"callbackPercent": "1", "mode": "emulated"})
+    step = plan(
+        s, PROTECTED, observed(binanceusdm.CAPABILITIES, size="0.010"), uid=UID, generation=1, deleting=False, now=NOW
+    )
+    assert step.status.trailingMode is TrailingMode.EMULATED and not isinstance(step.action, PlaceTrailingStopOrder)
+
+
+def test_without_a_trailing_stop_status_names_none() -> None:
+    step = plan(spec(), PositionStatus(), observed(bybit.CAPABILITIES), uid=UID, generation=1, deleting=False, now=NOW)
+    assert step.status.trailingMode is None and isinstance(step.action, PlaceMarketOrder)
+
+
+def test_binances_cap_of_200_per_account_refuses_an_entry_that_would_not_fit() -> None:
+    s = spec(takeProfit=[{"price": "70000", "portion": "0.5"}, {"price": "72000", "portion": "0.5"}])
+    # Stop, two take profits, a replacement's headroom: 4.
+    fits = plan(
+        s,
+        PositionStatus(),
+        observed(binanceusdm.CAPABILITIES, resting=196),
+        uid=UID,
+        generation=1,
+        deleting=False,
+        now=NOW,
+    )
+    assert isinstance(fits.action, PlaceMarketOrder)
+    full = plan(
+        s,
+        PositionStatus(),
+        observed(binanceusdm.CAPABILITIES, resting=197),
+        uid=UID,
+        generation=1,
+        deleting=False,
+        now=NOW,
+    )
+    assert full.action is None and full.status.phase is Phase.FAILED
+    assert full.status.exitReason is ExitReason.CONDITIONAL_ORDER_CAP
+    assert "197 conditional orders already rest for the account" in (full.status.lastFailure or full.notes[-1].message)
+
+
+@given(
+    limit=st.integers(min_value=1, max_value=300),
+    scope=st.sampled_from(Scope),
+    resting=st.integers(min_value=0, max_value=320),
+    targets=st.integers(min_value=0, max_value=3),
+    native=st.booleans(),
+    trailing=st.sampled_from(TrailingSupport),
+)
+def test_an_entry_goes_out_exactly_when_everything_it_will_rest_fits_under_the_cap(
+    limit: int, scope: Scope, resting: int, targets: int, native: bool, trailing: TrailingSupport
+) -> None:
+    portion = "0.25"
+    overrides: dict[str, object] = {
+        "takeProfit": [{"price": str(70000 + i * 1000), "portion": portion} for i in range(targets)],
+        "trailingStop": {"callbackPercent": "1", "mode": "native" if native else "emulated"},
+    }
+    venue = replace(bybit.CAPABILITIES, trailing=trailing, conditional_cap=ConditionalCap(limit, scope))
+    step = plan(
+        spec(**overrides),
+        PositionStatus(),
+        observed(venue, resting=resting),
+        uid=UID,
+        generation=1,
+        deleting=False,
+        now=NOW,
+    )
+    needed = 1 + targets + (1 if native and trailing is TrailingSupport.ORDER else 0) + 1
+    if resting + needed <= limit:
+        assert isinstance(step.action, PlaceMarketOrder) and step.status.phase is Phase.PENDING
+    else:
+        assert step.action is None and step.status.exitReason is ExitReason.CONDITIONAL_ORDER_CAP
+
+
+def test_a_venue_without_a_cap_never_refuses_for_it() -> None:
+    step = plan(
+        spec(),
+        PositionStatus(),
+        observed(Capabilities(), resting=10_000),
+        uid=UID,
+        generation=1,
+        deleting=False,
+        now=NOW,
+    )
+    assert isinstance(step.action, PlaceMarketOrder)
