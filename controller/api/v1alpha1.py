@@ -106,10 +106,14 @@ class ExchangeAccountSpec(WireModel):
         )
     )
 
-    exchange: Literal["binanceusdm"] = Field(description="ccxt exchange id.")
+    exchange: Literal["binanceusdm", "bybit"] = Field(
+        description="ccxt exchange id: `binanceusdm` (Binance USDⓈ-M) or `bybit` (Bybit V5 USDT perpetuals, "
+        "unified account)."
+    )
     apiBaseUrl: BaseUrl | None = Field(
         default=None,
-        description="Overrides the exchange's API host, e.g. the Warden paper exchange.",
+        description="Overrides the exchange's API host, e.g. the Warden paper exchange or Bybit's demo host "
+        "`https://api-demo.bybit.com`.",
     )
     credentialsSecretRef: SecretRef = Field(
         description="Secret with keys `apiKey` and `secret`. Keys are read only from this Secret."

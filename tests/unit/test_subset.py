@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import get_args
 
+from controller.api.v1alpha1 import ExchangeAccountSpec
 from controller.exchange import subset
 from controller.exchange.client import SUPPORTED_EXCHANGES
 
@@ -46,3 +48,8 @@ def test_with_the_subset_the_supported_exchange_works_and_the_others_are_placeho
     assert found["refused"] == "ccxt.async_support.okx is not loaded: Warden loads only the ccxt exchanges it supports"
     # the others are placeholders
     assert found["with_code"] == ["ccxt.binanceusdm", "ccxt.bybit", "ccxt.pro.binanceusdm", "ccxt.pro.bybit"]
+
+
+def test_every_exchange_an_account_may_name_has_an_adapter_and_is_kept() -> None:
+    named = set(get_args(ExchangeAccountSpec.model_fields["exchange"].annotation))
+    assert named == SUPPORTED_EXCHANGES == {"binanceusdm", "bybit"}
