@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -37,11 +38,13 @@ import ccxt.pro as ccxt_pro
 
 from controller.api.v1alpha1 import OrderState, PositionMode, Side, TimeInForce, WorkingType
 from controller.audit.store import Fill
+from controller.exchange.errors import describe
 from controller.exchange.fills import FillOwner
 from controller.exchange.gateway import VenueGateway, dec
 from controller.exchange.port import BudgetUnit, PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.exchange.responses import parses_answers
 from controller.reconcile.model import (
+    CLIENT_ID_PREFIX_LENGTH,
     Action,
     CancelOrder,
     MarketRules,
@@ -72,6 +75,7 @@ CAPABILITIES = Capabilities(
 # Per IP: 600 requests per 5 s; per account: order create / amend / cancel 10 per second per endpoint (§9).
 BUDGET = RequestBudget(BudgetUnit.REQUESTS, 600, 5.0, per_endpoint_per_second=10)
 
+log = logging.getLogger("warden.bybit")
 CATEGORY = "linear"
 SETTLE = "USDT"  # the settle coin of the perpetuals Warden trades: every position and order list is asked by it
 _PAGE = {"position": 200, "order": 50, "execution": 100}  # the largest page of each list (§7)
@@ -383,6 +387,12 @@ class Bybit(VenueGateway):
             params[trigger] = str(action.trigger_price)
             params["triggerBy"] = "MarkPrice" if action.working_type is WorkingType.MARK_PRICE else "LastPrice"
             params["closeOnTrigger"] = True
+        if not isinstance(action, PlaceStopOrder) and action.attached_stop is not None:
+            # A safety-net stop Bybit places itself as the entry fills, for the quantity filled, on the mark.
+            params["stopLoss"] = {"triggerPrice": str(action.attached_stop)}
+            params["slTriggerBy"] = "MarkPrice"
+            params["tpslMode"] = "Partial"
+            params["slOrderType"] = "Market"
         if isinstance(action, PlaceLimitOrder):
             if action.time_in_force is TimeInForce.GTX:
                 params["postOnly"] = True  # ccxt sends "timeInForce":"PostOnly"; a GTX would be dropped silently
@@ -404,6 +414,8 @@ class Bybit(VenueGateway):
             self.keep_answer(
                 sent_at, ObservedOrder(action.client_order_id, order_id, OrderState.OPEN, action.amount, Decimal(0))
             )
+            if action.purpose in (Purpose.STOP, Purpose.CLOSE):
+                await self.retire_attached(symbol, action.client_order_id)
             return order_id
         if isinstance(action, CancelOrder):
             with contextlib.suppress(ccxt.OrderNotFound):  # already gone: the goal of a cancel is reached
@@ -421,6 +433,23 @@ class Bybit(VenueGateway):
             return None
         # PlaceTrailingStopOrder: Bybit trails a position, not an order (Capabilities.trailing); never planned here.
         raise TypeError(f"{action!r} is not an action Bybit takes")
+
+    async def retire_attached(self, symbol: str, client_id: str) -> None:
+        """Cancel the stop Bybit attached to this Position's entry, once Warden's own stop rests (or its close is
+        sent): from then on Warden's stop, under its own client id, is the protection it manages. The attached stop
+        is a child without a client id, linked to the entry by ``parentOrderLinkId``; the orphan sweep never takes
+        it for a Warden order. Best effort: a child made after this look (Bybit does not say when it creates it) is
+        retired by the next stop or the close; both are reduce-only, so they never close more than the position."""
+        entry = f"{client_id[:CLIENT_ID_PREFIX_LENGTH]}-{Purpose.ENTRY.value}"
+        try:
+            params = {"category": CATEGORY, "symbol": self._id(symbol)}
+            rows = await self._pages(self.client.privateGetV5OrderRealtime, params, _PAGE["order"])
+            for info in rows:
+                if info.get("parentOrderLinkId") == entry and not info.get("orderLinkId") and is_conditional(info):
+                    with contextlib.suppress(ccxt.OrderNotFound):
+                        await self.client.cancel_order(str(info["orderId"]), symbol)
+        except ccxt.BaseError as error:  # Warden's own order went out: that is what the caller is told about
+            log.warning("retiring the stop attached to %s on %s failed: %s", entry, symbol, describe(error))
 
     def classify(self, error: Exception) -> Outcome:
         # ccxt raises InvalidOrder for a duplicate client id, but it means the order exists: look it up.

@@ -9,7 +9,7 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStat
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
-from controller.reconcile.entry import checked_entry
+from controller.reconcile.entry import checked_entry, planned_stop
 from controller.reconcile.model import (
     Note,
     PlaceLimitOrder,
@@ -18,6 +18,7 @@ from controller.reconcile.model import (
     SetLeverage,
     SetMarginMode,
     Step,
+    beyond,
     client_order_id,
     entry_side,
     floor_to_step,
@@ -179,7 +180,21 @@ def conditional_room(ctx: Context) -> str | None:
 
 def entry_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder | PlaceLimitOrder:
     side = entry_side(ctx.spec.side)
+    attached = attached_stop(ctx, record)
     if record.price is None:
-        return PlaceMarketOrder(Purpose.ENTRY, record.clientOrderId, side, record.amount, reduce_only=False)
+        return PlaceMarketOrder(Purpose.ENTRY, record.clientOrderId, side, record.amount, False, attached)
     tif = ctx.spec.entry.timeInForce or TimeInForce.GTC
-    return PlaceLimitOrder(record.clientOrderId, side, record.amount, record.price, tif)
+    return PlaceLimitOrder(record.clientOrderId, side, record.amount, record.price, tif, attached_stop=attached)
+
+
+def attached_stop(ctx: Context, record: OrderRecord) -> Decimal | None:
+    """Where the venue can attach a stop loss to the entry (``Capabilities.attached_stop``), the planned stop rides
+    on it as a safety net: the venue places it as the entry fills, before Warden has seen the fill. Warden's own
+    stop still follows and is what Warden manages; the adapter retires the attached one once Warden's rests. Left
+    off where the mark has already passed it (a re-sent entry): the venue would refuse the entry with it."""
+    if not ctx.obs.venue.attached_stop:
+        return None
+    ref = record.price if record.price is not None else ctx.obs.mark_price
+    stop = planned_stop(ctx.spec, ctx.rules, ref)
+    safe = beyond(stop, ctx.obs.mark_price, above=not ctx.long) and beyond(stop, ref, above=not ctx.long)
+    return stop if safe else None

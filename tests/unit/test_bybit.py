@@ -98,7 +98,7 @@ class RecordedVenue:
 @pytest.fixture
 async def venue() -> AsyncIterator[RecordedVenue]:
     client = make_exchange("bybit", "key", "secret", base_url="http://bybit.test")
-    recorded = RecordedVenue(client)
+    recorded = RecordedVenue(client, {"/v5/order/realtime": lambda q, b: listed()})
     client.fetch = recorded.fetch
     yield recorded
     await client.close()
@@ -422,3 +422,46 @@ async def test_an_acknowledgement_is_remembered_as_open(venue: RecordedVenue) ->
     gw = gateway(venue)
     gw.keep_answer(5.0, ObservedOrder(ENTRY, "b7d1", OrderState.OPEN, Decimal("0.01"), Decimal(0)))
     assert gw.answer(ENTRY, 4.0) is not None and gw.ended(ENTRY) is None
+
+
+# --- the stop attached to the entry ----------------------------------------------------------------------------------
+
+
+async def test_an_entry_carries_its_stop_as_a_partial_stop_loss_on_the_mark(venue: RecordedVenue) -> None:
+    venue.answers["/v5/order/create"] = acknowledge
+    entry = PlaceMarketOrder(Purpose.ENTRY, ENTRY, OrderSide.BUY, Decimal("0.01"), False, Decimal("60000"))
+    await gateway(venue).execute(BTC, entry)
+    (sent,) = venue.requests("/v5/order/create")
+    attached = {k: sent[k] for k in ("stopLoss", "slTriggerBy", "tpslMode", "slOrderType")}
+    assert attached == {"stopLoss": "60000", "slTriggerBy": "MarkPrice", "tpslMode": "Partial", "slOrderType": "Market"}
+    assert "reduceOnly" not in sent and "triggerPrice" not in sent  # the entry itself is a plain order
+
+
+async def test_once_wardens_own_stop_rests_the_attached_stop_of_its_entry_is_cancelled(venue: RecordedVenue) -> None:
+    venue.answers["/v5/order/create"] = acknowledge
+    venue.answers["/v5/order/cancel"] = lambda q, b: {"orderId": b["orderId"], "orderLinkId": ""}
+    child = {**F["order_attached_stop"], "parentOrderLinkId": ENTRY}
+    someone_elses = {**F["order_attached_stop"], "orderId": "other", "parentOrderLinkId": "w" + "0" * 22 + "-en"}
+    ours = {**F["order_untriggered_stop"], "orderLinkId": STOP, "parentOrderLinkId": ""}
+    venue.answers["/v5/order/realtime"] = lambda q, b: listed(child, someone_elses, ours)
+    await gateway(venue).execute(BTC, PlaceStopOrder(STOP, OrderSide.SELL, Decimal("0.01"), Decimal("60000")))
+    assert venue.requests("/v5/order/cancel") == [
+        {"symbol": "BTCUSDT", "orderId": F["order_attached_stop"]["orderId"], "category": "linear"}
+    ]
+    # A take profit leaves it: only Warden's stop (or its close) takes over the protection.
+    target = PlaceStopOrder(
+        client_order_id(UID, Purpose.TAKE_PROFIT, 1),
+        OrderSide.SELL,
+        Decimal("0.01"),
+        Decimal("70000"),
+        Purpose.TAKE_PROFIT,
+    )
+    await gateway(venue).execute(BTC, target)
+    assert len(venue.requests("/v5/order/cancel")) == 1
+
+
+async def test_a_failed_retirement_does_not_turn_a_placed_stop_into_a_failure(venue: RecordedVenue) -> None:
+    venue.answers["/v5/order/create"] = acknowledge
+    venue.answers["/v5/order/realtime"] = lambda q, b: failure(10016, "server error")
+    placed = await gateway(venue).execute(BTC, PlaceStopOrder(STOP, OrderSide.SELL, Decimal("0.01"), Decimal("60000")))
+    assert placed == "b7d1c2e0-0000-4000-8000-00000000000a"

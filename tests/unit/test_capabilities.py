@@ -20,6 +20,7 @@ from controller.reconcile.model import (
     PlaceMarketOrder,
     PlaceTrailingStopOrder,
     Purpose,
+    Step,
     client_order_id,
 )
 from controller.reconcile.planner import plan
@@ -40,6 +41,10 @@ def spec(**overrides: object) -> PositionSpec:
         "stopLoss": {"price": "60000"},
     }
     return PositionSpec.model_validate(base | overrides)
+
+
+def decide(s: PositionSpec, status: PositionStatus, observation: Observation) -> Step:
+    return plan(s, status, observation, uid=UID, generation=1, deleting=False, now=NOW)
 
 
 def observed(venue: Capabilities, size: str = "0", resting: int = 0) -> Observation:
@@ -80,7 +85,7 @@ def test_a_native_trailing_stop_is_the_venues_order_where_it_has_one_and_emulate
     venue: Capabilities, mode: TrailingMode, places_trailing_order: bool
 ) -> None:
     s = spec(trailingStop={"callbackPercent": "1"})  # mode: native (the default)
-    step = plan(s, PROTECTED, observed(venue, size="0.010"), uid=UID, generation=1, deleting=False, now=NOW)
+    step = decide(s, PROTECTED, observed(venue, size="0.010"))
     assert step.status.trailingMode is mode  # status says which is in effect
     assert isinstance(step.action, PlaceTrailingStopOrder) is places_trailing_order
 
@@ -94,7 +99,7 @@ def test_an_emulated_trailing_stop_asked_for_is_emulated_everywhere() -> None:
 
 
 def test_without_a_trailing_stop_status_names_none() -> None:
-    step = plan(spec(), PositionStatus(), observed(bybit.CAPABILITIES), uid=UID, generation=1, deleting=False, now=NOW)
+    step = decide(spec(), PositionStatus(), observed(bybit.CAPABILITIES))
     assert step.status.trailingMode is None and isinstance(step.action, PlaceMarketOrder)
 
 
@@ -169,3 +174,25 @@ def test_a_venue_without_a_cap_never_refuses_for_it() -> None:
         now=NOW,
     )
     assert isinstance(step.action, PlaceMarketOrder)
+
+
+def test_where_the_venue_can_attach_a_stop_to_the_entry_the_planned_stop_rides_on_it() -> None:
+    bybit_entry = plan(
+        spec(), PositionStatus(), observed(bybit.CAPABILITIES), uid=UID, generation=1, deleting=False, now=NOW
+    )
+    assert isinstance(bybit_entry.action, PlaceMarketOrder) and bybit_entry.action.attached_stop == Decimal("60000")
+    binance_entry = plan(
+        spec(), PositionStatus(), observed(binanceusdm.CAPABILITIES), uid=UID, generation=1, deleting=False, now=NOW
+    )
+    assert isinstance(binance_entry.action, PlaceMarketOrder) and binance_entry.action.attached_stop is None
+    # Warden's own stop is recorded with the entry all the same: the attached one is only a safety net.
+    assert bybit_entry.status.stopOrder is not None and bybit_entry.status.stopOrder.triggerPrice == Decimal("60000")
+
+
+def test_a_re_sent_entry_leaves_off_a_stop_the_mark_has_passed() -> None:
+    intended = PositionStatus(
+        entryOrder=OrderRecord(clientOrderId=ENTRY, state=OrderState.INTENDED, amount=Decimal("0.010"))
+    )
+    below = Observation(Decimal("59000"), Decimal(0), RULES, {ENTRY: None}, (), None, bybit.CAPABILITIES, 0)
+    step = decide(spec(), intended, below)
+    assert isinstance(step.action, PlaceMarketOrder) and step.action.attached_stop is None
