@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -374,23 +374,18 @@ class BinanceUsdm(VenueGateway):
             return []
         trades = await self.client.fetch_my_trades(symbol)
         return [
-            Fill(
-                account=owner.account,
-                symbol=symbol,
-                trade_id=str(info["id"]),
-                position_uid=owner.position_uid,
-                namespace=owner.namespace,
-                name=owner.name,
-                client_order_id=owner.client_ids.get(str(info["orderId"])),
-                exchange_order_id=str(info["orderId"]),
-                side=str(info["side"]).lower(),
-                amount=Decimal(info["qty"]),
-                price=Decimal(info["price"]),
-                fee=Decimal(info.get("commission") or "0"),
-                fee_asset=info.get("commissionAsset"),
-                realized_pnl=Decimal(info.get("realizedPnl") or "0"),
-                maker=info.get("maker"),
-                traded_at=datetime.fromtimestamp(int(info["time"]) / 1000, UTC),
+            owner.fill(
+                symbol,
+                str(info["id"]),
+                str(info["orderId"]),
+                str(info["side"]),
+                Decimal(info["qty"]),
+                Decimal(info["price"]),
+                Decimal(info.get("commission") or "0"),
+                info.get("commissionAsset"),
+                Decimal(info.get("realizedPnl") or "0"),
+                info.get("maker"),
+                int(info["time"]),
             )
             for info in (t["info"] for t in trades)
             if str(info["orderId"]) in order_ids

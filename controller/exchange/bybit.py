@@ -351,23 +351,18 @@ class Bybit(VenueGateway):
         infos = [i for i in await self.executions(symbol, since) if i.get("execType") in _TRADE_TYPES]
         pnl = realized(infos)
         return [
-            Fill(
-                account=owner.account,
-                symbol=symbol,
-                trade_id=str(info["execId"]),
-                position_uid=owner.position_uid,
-                namespace=owner.namespace,
-                name=owner.name,
-                client_order_id=owner.client_ids.get(str(info["orderId"])),
-                exchange_order_id=str(info["orderId"]),
-                side=str(info["side"]).lower(),
-                amount=dec(info["execQty"]),
-                price=dec(info["execPrice"]),
-                fee=dec(info.get("execFee")),
-                fee_asset=info.get("feeCurrency") or SETTLE,
-                realized_pnl=pnl[str(info["execId"])],
-                maker=info.get("isMaker"),
-                traded_at=datetime.fromtimestamp(int(info["execTime"]) / 1000, UTC),
+            owner.fill(
+                symbol,
+                str(info["execId"]),
+                str(info["orderId"]),
+                str(info["side"]),
+                dec(info["execQty"]),
+                dec(info["execPrice"]),
+                dec(info.get("execFee")),
+                info.get("feeCurrency") or SETTLE,
+                pnl[str(info["execId"])],
+                info.get("isMaker"),
+                int(info["execTime"]),
             )
             for info in infos
             if str(info["orderId"]) in order_ids

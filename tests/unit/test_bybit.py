@@ -28,6 +28,7 @@ from controller.api.v1alpha1 import (
 )
 from controller.exchange import bybit
 from controller.exchange.client import make_exchange
+from controller.exchange.fills import FillOwner
 from controller.reconcile.model import (
     CancelOrder,
     ObservedOrder,
@@ -465,3 +466,19 @@ async def test_a_failed_retirement_does_not_turn_a_placed_stop_into_a_failure(ve
     venue.answers["/v5/order/realtime"] = lambda q, b: failure(10016, "server error")
     placed = await gateway(venue).execute(BTC, PlaceStopOrder(STOP, OrderSide.SELL, Decimal("0.01"), Decimal("60000")))
     assert placed == "b7d1c2e0-0000-4000-8000-00000000000a"
+
+
+async def test_fills_of_the_positions_orders_become_audit_rows(venue: RecordedVenue) -> None:
+    venue.answers["/v5/execution/list"] = executions(F["execution_trade"], F["execution_bust"])
+    owner = FillOwner("acct", UID, "ns", "pos", {F["execution_trade"]["orderId"]: ENTRY})
+    (fill,) = await gateway(venue).fills(BTC, {F["execution_trade"]["orderId"]}, owner, None)
+    assert (fill.client_order_id, fill.side, fill.amount, fill.price, fill.fee, fill.fee_asset, fill.maker) == (
+        ENTRY,
+        "buy",
+        Decimal("0.004"),
+        Decimal("60000.0"),
+        Decimal("0.132"),
+        "USDT",
+        True,
+    )
+    assert fill.traded_at == datetime.fromtimestamp(1733700100, UTC)
