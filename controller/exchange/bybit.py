@@ -117,6 +117,15 @@ _LIQUIDATION_CREATORS = frozenset({"CreateByLiq", "CreateByTakeOver_PassThrough"
 _RET_CODE = re.compile(r'"retCode"\s*:\s*"?(\d+)')
 
 
+def number(value: Any) -> Decimal:
+    """A field Warden cannot do without: missing, empty or not a number raises (the call reports a malformed
+    answer), where ``dec`` would read it as zero (a size of zero is a flat position, a mark of zero a price)."""
+    found = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if found is None or not found.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    return found
+
+
 def ret_code(error: Exception) -> int | None:
     """Bybit's ``retCode`` in a ccxt error (its message carries the answer's body)."""
     found = _RET_CODE.search(str(error))
@@ -136,7 +145,7 @@ def parse_order(info: dict[str, Any]) -> ObservedOrder:
             client_order_id=str(info.get("orderLinkId") or order_id),
             exchange_order_id=order_id,
             state=_CONDITIONAL_STATES.get(status, OrderState.OPEN),
-            amount=dec(info.get("qty")),
+            amount=number(info["qty"]),
             filled=Decimal(0),
             trigger_price=dec(info.get("triggerPrice")) or None,
             triggered_order_id=order_id if _CONDITIONAL_STATES.get(status) is OrderState.TRIGGERED else None,
@@ -145,8 +154,8 @@ def parse_order(info: dict[str, Any]) -> ObservedOrder:
         client_order_id=str(info.get("orderLinkId") or order_id),
         exchange_order_id=order_id,
         state=_REGULAR_STATES.get(status, OrderState.OPEN),
-        amount=dec(info.get("qty")),
-        filled=dec(info.get("cumExecQty")),
+        amount=number(info["qty"]),
+        filled=number(info["cumExecQty"]),
         average_price=dec(info.get("avgPrice")) or None,
     )
 
@@ -182,7 +191,7 @@ def realized(executions: list[dict[str, Any]]) -> dict[str, Decimal]:
     size, average = Decimal(0), Decimal(0)
     found: dict[str, Decimal] = {}
     for info in sorted(executions, key=lambda e: int(e["execTime"])):
-        qty, price = dec(info["execQty"]), dec(info["execPrice"])
+        qty, price = number(info["execQty"]), number(info["execPrice"])
         sign = 1 if info.get("side") == "Buy" else -1
         closed = min(qty, abs(size)) if size * sign < 0 else Decimal(0)
         found[str(info["execId"])] = (price - average) * closed * (1 if size > 0 else -1)
@@ -247,7 +256,7 @@ class Bybit(VenueGateway):
             return {}
         only = {"symbol": self._id(symbols[0])} if len(symbols) == 1 else {}
         answer = await self.client.publicGetV5MarketTickers({"category": CATEGORY, **only})
-        every = {self._symbol(str(t["symbol"])): dec(t["markPrice"]) for t in answer["result"]["list"]}
+        every = {self._symbol(str(t["symbol"])): number(t["markPrice"]) for t in answer["result"]["list"]}
         return {s: every[s] for s in symbols if s in every}
 
     @parses_answers
@@ -288,7 +297,7 @@ class Bybit(VenueGateway):
         sizes: dict[tuple[str, Side], Decimal] = {}
         entries: dict[tuple[str, Side], Decimal] = {}
         for row in rows:
-            size = dec(row.get("size"))
+            size = number(row["size"])
             if not size:
                 continue
             index = int(row.get("positionIdx") or 0)
@@ -333,8 +342,8 @@ class Bybit(VenueGateway):
             Trade(
                 trade_id=str(info["execId"]),
                 order_id=str(info["orderId"]),
-                amount=dec(info["execQty"]),
-                price=dec(info["execPrice"]),
+                amount=number(info["execQty"]),
+                price=number(info["execPrice"]),
                 realized_pnl=pnl[str(info["execId"])],
                 fee=dec(info.get("execFee")),
                 liquidation=info.get("execType") in _LIQUIDATION_TYPES
@@ -356,8 +365,8 @@ class Bybit(VenueGateway):
                 str(info["execId"]),
                 str(info["orderId"]),
                 str(info["side"]),
-                dec(info["execQty"]),
-                dec(info["execPrice"]),
+                number(info["execQty"]),
+                number(info["execPrice"]),
                 dec(info.get("execFee")),
                 info.get("feeCurrency") or SETTLE,
                 pnl[str(info["execId"])],

@@ -482,3 +482,26 @@ async def test_fills_of_the_positions_orders_become_audit_rows(venue: RecordedVe
         True,
     )
     assert fill.traded_at == datetime.fromtimestamp(1733700100, UTC)
+
+
+@pytest.mark.parametrize(
+    ("path", "row", "missing"),
+    [
+        ("/v5/position/list", {k: v for k, v in F["position_long"].items() if k != "size"}, "size"),
+        ("/v5/market/tickers", {**F["ticker"], "markPrice": ""}, "markPrice"),
+        ("/v5/order/realtime", {k: v for k, v in F["order_open_limit"].items() if k != "cumExecQty"}, "cumExecQty"),
+    ],
+)
+async def test_an_answer_without_a_field_warden_needs_is_malformed_not_zero(
+    venue: RecordedVenue, path: str, row: dict[str, Any], missing: str
+) -> None:
+    answers = {
+        "/v5/position/list": listed(F["position_long"]),
+        "/v5/market/tickers": listed(F["ticker"]),
+        "/v5/order/realtime": listed(),
+        path: listed(row),
+    }
+    for route, answer in answers.items():
+        venue.answers[route] = lambda q, b, answer=answer: answer
+    with pytest.raises(ccxt.BadResponse, match="malformed"):
+        await gateway(venue).snapshot(frozenset({BTC}))
