@@ -11,19 +11,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus, TrailingMode
+from controller.api.v1alpha1 import (
+    OrderRecord,
+    OrderState,
+    Phase,
+    PositionSpec,
+    PositionStatus,
+    TrailingMode,
+    TrailingState,
+)
 from controller.api.vocabulary import ExitReason
 from controller.exchange import binanceusdm, bybit
 from controller.reconcile.model import (
     MarketRules,
     Observation,
     PlaceMarketOrder,
+    PlaceStopOrder,
     PlaceTrailingStopOrder,
     Purpose,
     Step,
     client_order_id,
 )
 from controller.reconcile.planner import plan
+from controller.reconcile.status import follows_mark
 from controller.reconcile.venue import Capabilities, ConditionalCap, Scope, TrailingSupport
 
 UID = "9a7e2d4c-0000-4000-8000-00000000cafe"
@@ -196,3 +206,15 @@ def test_a_re_sent_entry_leaves_off_a_stop_the_mark_has_passed() -> None:
     below = Observation(Decimal("59000"), Decimal(0), RULES, {ENTRY: None}, (), None, bybit.CAPABILITIES, 0)
     step = decide(spec(), intended, below)
     assert isinstance(step.action, PlaceMarketOrder) and step.action.attached_stop is None
+
+
+def test_on_a_venue_without_trailing_orders_a_native_trailing_stop_moves_warden_s_stop_and_follows_the_mark() -> None:
+    s = spec(trailingStop={"callbackPercent": "1"})  # native asked for
+    risen = observed(bybit.CAPABILITIES, size="0.010")
+    risen = replace(risen, mark_price=Decimal("70000"))
+    trailing = TrailingState(activated=True, highWaterMark=Decimal("65000"))
+    step = decide(s, PROTECTED.model_copy(update={"trailing": trailing}), risen)
+    assert isinstance(step.action, PlaceStopOrder) and step.action.trigger_price == Decimal("69300.0")
+    assert follows_mark(s, step.status)  # the observer wakes it on mark moves, as for an emulated stop
+    on_binance = decide(s, PROTECTED, replace(risen, venue=binanceusdm.CAPABILITIES))
+    assert isinstance(on_binance.action, PlaceTrailingStopOrder) and not follows_mark(s, on_binance.status)
