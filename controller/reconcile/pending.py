@@ -55,7 +55,10 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
             return ctx.act(status, status, entry_action(ctx, entry), *notes)
         setting = account_setting(ctx, status)
         if setting is not None:
-            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, f"setting {setting} before entry"))
+            # A margin mode the venue keeps account-wide changes every symbol's: the record says so.
+            whole = isinstance(setting, SetMarginMode) and ctx.obs.venue.margin_mode_scope is Scope.ACCOUNT
+            what = f"setting {setting}{' for the whole account' if whole else ''} before entry"
+            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, what))
         return place_entry(ctx, status)
     if entry.state is OrderState.REJECTED:
         return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")

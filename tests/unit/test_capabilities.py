@@ -29,6 +29,7 @@ from controller.reconcile.model import (
     PlaceStopOrder,
     PlaceTrailingStopOrder,
     Purpose,
+    SetMarginMode,
     Step,
     client_order_id,
 )
@@ -218,3 +219,12 @@ def test_on_a_venue_without_trailing_orders_a_native_trailing_stop_moves_warden_
     assert follows_mark(s, step.status)  # the observer wakes it on mark moves, as for an emulated stop
     on_binance = decide(s, PROTECTED, replace(risen, venue=binanceusdm.CAPABILITIES))
     assert isinstance(on_binance.action, PlaceTrailingStopOrder) and not follows_mark(s, on_binance.status)
+
+
+def test_a_margin_mode_the_venue_keeps_account_wide_is_recorded_as_set_for_the_whole_account() -> None:
+    s = spec(marginMode="isolated")
+    on_bybit = decide(s, PositionStatus(), observed(bybit.CAPABILITIES))
+    on_binance = decide(s, PositionStatus(), observed(binanceusdm.CAPABILITIES))
+    assert isinstance(on_bybit.action, SetMarginMode) and isinstance(on_binance.action, SetMarginMode)
+    assert "for the whole account" in on_bybit.notes[-1].message
+    assert "for the whole account" not in on_binance.notes[-1].message
