@@ -478,7 +478,8 @@ class Bybit(VenueGateway):
         side = {1: Side.LONG, 2: Side.SHORT}.get(index) or {"Buy": Side.LONG, "Sell": Side.SHORT}.get(
             str(info.get("side"))
         )
-        return PushedPosition(self._symbol(str(info.get("symbol"))), side, dec(info.get("size")))
+        # The symbol as ccxt.pro names it (the stream's own client has the markets); numbers from Bybit's strings.
+        return PushedPosition(str(push.get("symbol")), side, dec(info.get("size")))
 
 
 def make_client(api_key: str, secret: str, headers: dict[str, str], *, pro: bool) -> Any:

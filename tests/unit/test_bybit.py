@@ -29,6 +29,7 @@ from controller.api.v1alpha1 import (
 from controller.exchange import bybit
 from controller.exchange.client import make_exchange
 from controller.exchange.fills import FillOwner
+from controller.exchange.port import PushedPosition
 from controller.reconcile.model import (
     CancelOrder,
     ObservedOrder,
@@ -505,3 +506,11 @@ async def test_an_answer_without_a_field_warden_needs_is_malformed_not_zero(
         venue.answers[route] = lambda q, b, answer=answer: answer
     with pytest.raises(ccxt.BadResponse, match="malformed"):
         await gateway(venue).snapshot(frozenset({BTC}))
+
+
+def test_a_position_push_is_read_by_its_position_index_or_side() -> None:
+    gw = bybit.Bybit(None)
+    hedged_short = {"symbol": BTC, "info": {**F["position_long"], "positionIdx": 2, "side": "Sell", "size": "0.030"}}
+    flat = {"symbol": "ETH/USDT:USDT", "info": F["position_flat"]}
+    assert gw.pushed_position(hedged_short) == PushedPosition(BTC, Side.SHORT, Decimal("0.030"))
+    assert gw.pushed_position(flat) == PushedPosition("ETH/USDT:USDT", None, Decimal(0))
