@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,9 +19,22 @@ import ccxt
 
 from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
-from controller.exchange.gateway import pushed_end
+from controller.exchange import binanceusdm
+from controller.exchange.errors import classify
+from controller.exchange.fills import FillOwner
+from controller.exchange.port import PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.handlers.observer import Watcher
-from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, OpenOrder, Snapshot
+from controller.reconcile.model import (
+    Action,
+    MarketRules,
+    Observation,
+    ObservedOrder,
+    OpenOrder,
+    Outcome,
+    Snapshot,
+    Trade,
+)
+from controller.reconcile.venue import Capabilities
 from controller.settings import ObservationSettings
 
 
@@ -124,11 +137,45 @@ class FakeGateway:
     )
     client: Any = None
 
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    budget: RequestBudget = binanceusdm.BUDGET
+    stream: UserStream = binanceusdm.BinanceUsdm.stream
+
     def ended(self, client_id: str) -> ObservedOrder | None:
         return None
 
-    def pushed(self, info: dict[str, Any]) -> ObservedOrder | None:
-        return pushed_end(info)
+    # The unified shapes ccxt.pro pushes, the costs and the error classes of Binance's adapter.
+    def pushed_order(self, push: dict[str, Any]) -> PushedOrder:
+        return binanceusdm.pushed_order(push)
+
+    def pushed_position(self, push: dict[str, Any]) -> PushedPosition:
+        return binanceusdm.pushed_position(push)
+
+    def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
+        return binanceusdm.pushed_end(push)
+
+    def action_cost(self, action: Action) -> int:
+        return binanceusdm.request_weight(action)
+
+    def classify(self, error: Exception) -> Outcome:
+        return classify(error)
+
+    async def close(self) -> None:
+        pass
+
+    async def account_view(self) -> Snapshot:
+        return await self.snapshot(frozenset())
+
+    async def find_order(self, symbol: str, client_id: str, conditional: bool) -> ObservedOrder | None:
+        return None
+
+    async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
+        return ()
+
+    async def fills(
+        self, symbol: str, order_ids: Collection[str], owner: FillOwner, since: datetime | None
+    ) -> list[Fill]:
+        return []
 
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
         self.peeks += 1

@@ -106,10 +106,14 @@ class ExchangeAccountSpec(WireModel):
         )
     )
 
-    exchange: Literal["binanceusdm"] = Field(description="ccxt exchange id.")
+    exchange: Literal["binanceusdm", "bybit"] = Field(
+        description="ccxt exchange id: `binanceusdm` (Binance USDⓈ-M) or `bybit` (Bybit V5 USDT perpetuals, "
+        "unified account)."
+    )
     apiBaseUrl: BaseUrl | None = Field(
         default=None,
-        description="Overrides the exchange's API host, e.g. the Warden paper exchange.",
+        description="Overrides the exchange's API host, e.g. the Warden paper exchange or Bybit's demo host "
+        "`https://api-demo.bybit.com`.",
     )
     credentialsSecretRef: SecretRef = Field(
         description="Secret with keys `apiKey` and `secret`. Keys are read only from this Secret."
@@ -353,7 +357,9 @@ class TrailingStop(WireModel):
     )
     mode: TrailingMode = Field(
         default=TrailingMode.NATIVE,
-        description="`native` (a Binance TRAILING_STOP_MARKET order) or `emulated` (Warden moves its stop loss).",
+        description="`native` (the venue's own trailing order, e.g. a Binance TRAILING_STOP_MARKET) or `emulated` "
+        "(Warden moves its stop loss). Where the venue has no trailing order (Bybit trails whole positions only), "
+        "`native` is emulated; `status.trailingMode` says which is in effect.",
     )
 
     @model_validator(mode="after")
@@ -578,6 +584,11 @@ class PositionStatus(WireModel):
         description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
     )
     trailing: TrailingState | None = Field(default=None, description="Emulated trailing stop's memory.")
+    trailingMode: TrailingMode | None = Field(
+        default=None,
+        description="The trailing stop in effect: `native` (the venue's order) or `emulated` (Warden moves its "
+        "stop), decided from what the venue can do.",
+    )
     breakevenAt: datetime | None = Field(
         default=None,
         description="When the breakeven was reached: from then on the stop never rests below the entry (plus offset).",

@@ -47,6 +47,8 @@ class ExitReason(StrEnum):
     STOP_ON_WRONG_SIDE = "StopOnWrongSide"
     TAKE_PROFIT_ON_WRONG_SIDE = "TakeProfitOnWrongSide"
     RISK_LIMIT = "RiskLimit"
+    CONDITIONAL_ORDER_CAP = "ConditionalOrderCap"
+    """The venue's cap on resting conditional orders leaves no room for this Position's stop and take profits."""
     ENTRY_REJECTED = "EntryRejected"
     SETTING_REJECTED = "SettingRejected"
     RETRIES_EXHAUSTED = "RetriesExhausted"

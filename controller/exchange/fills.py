@@ -1,12 +1,10 @@
-"""A Position's trades on the exchange, as rows for the audit ``fills`` table."""
+"""Who a Position's trades belong to, for the audit ``fills`` table (each venue adapter reads its own trades)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from controller.audit.store import Fill
 
@@ -20,31 +18,36 @@ class FillOwner:
     client_ids: dict[str, str]
     """Exchange order id → Warden's client order id, for the orders known by id."""
 
-
-async def read_fills(client: Any, symbol: str, order_ids: Collection[str], owner: FillOwner) -> list[Fill]:
-    """Trades of the given orders; values come from the raw strings the exchange sent, never from floats."""
-    if not order_ids:
-        return []
-    trades = await client.fetch_my_trades(symbol)
-    return [
-        Fill(
-            account=owner.account,
+    def fill(
+        self,
+        symbol: str,
+        trade_id: str,
+        order_id: str,
+        side: str,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        fee_asset: str | None,
+        realized_pnl: Decimal,
+        maker: bool | None,
+        traded_ms: int,
+    ) -> Fill:
+        """One of the owner's trades as an audit row (``traded_ms``: the venue's epoch milliseconds)."""
+        return Fill(
+            account=self.account,
             symbol=symbol,
-            trade_id=str(info["id"]),
-            position_uid=owner.position_uid,
-            namespace=owner.namespace,
-            name=owner.name,
-            client_order_id=owner.client_ids.get(str(info["orderId"])),
-            exchange_order_id=str(info["orderId"]),
-            side=str(info["side"]).lower(),
-            amount=Decimal(info["qty"]),
-            price=Decimal(info["price"]),
-            fee=Decimal(info.get("commission") or "0"),
-            fee_asset=info.get("commissionAsset"),
-            realized_pnl=Decimal(info.get("realizedPnl") or "0"),
-            maker=info.get("maker"),
-            traded_at=datetime.fromtimestamp(int(info["time"]) / 1000, UTC),
+            trade_id=trade_id,
+            position_uid=self.position_uid,
+            namespace=self.namespace,
+            name=self.name,
+            client_order_id=self.client_ids.get(order_id),
+            exchange_order_id=order_id,
+            side=side.lower(),
+            amount=amount,
+            price=price,
+            fee=fee,
+            fee_asset=fee_asset,
+            realized_pnl=realized_pnl,
+            maker=maker,
+            traded_at=datetime.fromtimestamp(traded_ms / 1000, UTC),
         )
-        for info in (t["info"] for t in trades)
-        if str(info["orderId"]) in order_ids
-    ]

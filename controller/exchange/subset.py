@@ -22,7 +22,7 @@ from typing import Any
 _EXCHANGE_PACKAGES = ("ccxt", "ccxt.async_support", "ccxt.pro", "ccxt.abstract")
 
 
-KEPT = frozenset({"binanceusdm", "binance"})
+KEPT = frozenset({"binanceusdm", "binance", "bybit"})
 """The exchanges Warden supports (``client.SUPPORTED_EXCHANGES``) and the ones they build on."""
 
 

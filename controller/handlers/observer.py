@@ -33,7 +33,7 @@ import ccxt
 
 from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
-from controller.exchange.gateway import Gateway
+from controller.exchange.port import VenuePort
 from controller.reconcile.model import (
     CLIENT_ID_PREFIX_LENGTH,
     OpenOrder,
@@ -159,7 +159,7 @@ def _entries(orders: dict[str, OpenOrder], prefixes: set[str]) -> set[tuple[str,
 @dataclass
 class AccountObserver:
     label: str
-    gateway: Gateway
+    gateway: VenuePort
     may_act: Callable[[], bool]
     weight_per_minute: int = 600
     floor_seconds: float = 1.0
@@ -478,7 +478,8 @@ class AccountObserver:
         """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read
         taken after it, so a missed or reordered push costs latency, never correctness. A push that changes a
         Position's exposure or protection starts that read at once; any other push waits for the budget."""
-        await asyncio.gather(self._follow("watch_orders"), self._follow("watch_positions"), self._follow_marks())
+        stream = self.gateway.stream
+        await asyncio.gather(self._follow(stream.orders), self._follow(stream.positions), self._follow_marks())
 
     async def _follow(self, method: str) -> None:
         while True:
@@ -493,7 +494,7 @@ class AccountObserver:
                 self.poke()  # the reads go back to their full pace, starting now
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            urgent = self._orders_call(pushed) if method == "watch_orders" else self._positions_call(pushed)
+            urgent = self._orders_call(pushed) if method == self.gateway.stream.orders else self._positions_call(pushed)
             if urgent and (self._urgent_read is None or self._urgent_read.done()):
                 self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
             else:
@@ -502,13 +503,16 @@ class AccountObserver:
     async def _follow_marks(self) -> None:
         """The marks of the symbols whose Positions follow them (an emulated trailing stop, a breakeven after a
         percent), from the venue's public mark-price stream: no weight, so the timed reads can stay a safety net."""
+        stream = self.gateway.stream
+        if stream.marks is None:
+            return  # the venue's adapter has none: the timed reads bring the marks
         while True:
             symbols = sorted({w.symbol for w in self.watchers.values() if w.follows_mark})
             if not symbols or not self.may_act():
                 await asyncio.sleep(self.floor_seconds)
                 continue
             try:
-                pushed = await self.stream_client.watch_mark_prices(symbols)
+                pushed = await getattr(self.stream_client, stream.marks)(symbols)
             except ccxt.BaseError as error:
                 log.warning("mark-price stream of %s: %s", self.label, describe(error))
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
@@ -520,7 +524,7 @@ class AccountObserver:
         now, marks = time.monotonic(), {}
         for symbol, ticker in tickers.items():
             with contextlib.suppress(KeyError, TypeError, ArithmeticError):
-                marks[symbol] = Decimal(str(ticker["info"]["p"]))
+                marks[symbol] = Decimal(str(ticker["info"][self.gateway.stream.mark_field]))
                 self._marks_at[symbol] = now
         latest = self.latest
         if latest is None:
@@ -538,21 +542,22 @@ class AccountObserver:
         the push also asks for (``poke``) comes after, within the budget."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
-        for order in orders:
-            client_id = str(order.get("clientOrderId") or "")
+        for push in orders:
+            order = self.gateway.pushed_order(push)
+            client_id = order.client_id
             owner = owners.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
             if owner is None or not is_warden_order(client_id):
                 self._unwatched_push = True  # an orphan, or someone else's: for the sweep to look at
                 continue
-            if client_id in owner.protecting and order.get("status") != "open":
-                if self.gateway.pushed(order.get("info") or {}) is None:
+            if client_id in owner.protecting and not order.open:
+                if self.gateway.pushed(push) is None:
                     return True  # triggered (the position shrinks): the read after it tells by how much
                 # Cancelled or expired by the venue: the push itself is what the Position needs to replace it.
                 owner.wake.set()
                 continue
             if purpose_of(client_id) is not Purpose.ENTRY:
                 continue
-            filled = Decimal(str(order.get("filled") or 0))
+            filled = order.filled
             seen = latest.open_orders.get(client_id) if latest is not None else None
             answered = self.gateway.ended(client_id)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
@@ -566,13 +571,13 @@ class AccountObserver:
         latest = self.latest
         if latest is None:
             return False
-        for position in positions:
-            symbol, side = position.get("symbol"), position.get("side")
-            size = Decimal(str(position.get("contracts") or 0))
-            if size and not any(w.symbol == symbol and side == w.side.value for w in self.watchers.values()):
+        for push in positions:
+            position = self.gateway.pushed_position(push)
+            symbol, size = position.symbol, position.size
+            if size and not any(w.symbol == symbol and position.side is w.side for w in self.watchers.values()):
                 self._unwatched_push = True  # a position no Position tracks: for the sweep to look at
             for watcher in self.watchers.values():
-                if watcher.symbol != symbol or (size and side != watcher.side.value):
+                if watcher.symbol != symbol or (size and position.side is not watcher.side):
                     continue
                 if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
                     return True

@@ -1,19 +1,19 @@
 """What the shell needs of the world, as ``Protocol``s: the Kubernetes API, the audit store, an account's exchange
-gateway and observer, and the clock. The runtime passes the real ones; the unit tests pass fakes
+gateway (the venue port) and observer, and the clock. The runtime passes the real ones; the unit tests pass fakes
 (``tests/fakes.py``), so a pass is tested without an API server, a database or an exchange."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import ExchangeAccountSpec
 from controller.audit.store import AuditEvent, Fill
+from controller.exchange.port import VenuePort
 from controller.handlers.observer import Watcher
-from controller.reconcile.model import Action, MarketRules, Observation, ObservedOrder, Snapshot
+from controller.reconcile.model import Snapshot
 from controller.settings import ObservationSettings
 
 
@@ -44,24 +44,6 @@ class AuditLog(Protocol):
     async def close(self) -> None: ...
 
 
-class ExchangeGateway(Protocol):
-    """What a pass asks of an account's exchange."""
-
-    @property
-    def client(self) -> Any: ...
-
-    async def rules(self, symbol: str) -> MarketRules: ...
-
-    # Awaitables, not coroutines: the gateway's methods are wrapped by a decorator that says only that.
-    def observe(
-        self, spec: PositionSpec, status: PositionStatus, snapshot: Snapshot, unsent: frozenset[str] = ...
-    ) -> Awaitable[Observation]: ...
-
-    def ended(self, client_id: str) -> ObservedOrder | None: ...
-
-    def execute(self, symbol: str, action: Action) -> Awaitable[str | None]: ...
-
-
 class AccountWatch(Protocol):
     """An account's shared observation, as one Position uses it."""
 
@@ -85,7 +67,9 @@ class AccountPort(Protocol):
     def spec(self) -> ExchangeAccountSpec: ...
 
     @property
-    def gateway(self) -> ExchangeGateway: ...
+    def gateway(self) -> VenuePort:
+        """The account's exchange, through the venue port (``controller.exchange.port``)."""
+        ...
 
     @property
     def observer(self) -> AccountWatch: ...

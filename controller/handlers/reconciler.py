@@ -28,11 +28,12 @@ from controller.api.v1alpha1 import (
 )
 from controller.api.vocabulary import ConditionType, EventType, Reason
 from controller.audit.store import AuditEvent, Fill
-from controller.exchange.errors import classify, describe
-from controller.exchange.fills import FillOwner, read_fills
+from controller.exchange.errors import describe
+from controller.exchange.fills import FillOwner
+from controller.exchange.port import VenuePort
 from controller.handlers.auditflow import AuditFlow
 from controller.handlers.observer import Revaluation, Watcher
-from controller.handlers.ports import AccountPort, AccountWatch, Clock, ExchangeGateway, Shell, SystemClock
+from controller.handlers.ports import AccountPort, AccountWatch, Clock, Shell, SystemClock
 from controller.handlers.runtime import AccountNotReady, NotLeader
 from controller.metrics import (
     CLOSE_FAILURES,
@@ -60,7 +61,6 @@ from controller.reconcile.model import (
     Step,
     client_id_prefix,
     records_to_observe,
-    request_weight,
 )
 from controller.reconcile.phases import TERMINAL
 from controller.reconcile.planner import plan
@@ -166,7 +166,7 @@ class Reconciler:
         self.runtime = runtime
         self.target = target
         self.clock = clock or SystemClock()
-        self.gateway: ExchangeGateway | None = None
+        self.gateway: VenuePort | None = None
         self.observer: AccountWatch | None = None
         self.deleting = False
         self.audit = AuditFlow(
@@ -296,7 +296,7 @@ class Reconciler:
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
-    async def read_fills(self, observation: Observation) -> list[Fill]:
+    async def read_fills(self, status: PositionStatus, observation: Observation) -> list[Fill]:
         """This Position's trades: of its own orders, and the venue's that closed it (``observation.trades``
         holds every trade since the entry once the position is flat: external closes, liquidations)."""
         assert self.gateway is not None, "fills follow a successful observation"
@@ -311,7 +311,7 @@ class Reconciler:
             self.target.spec.accountRef.name, self.target.uid, self.target.namespace, self.target.name, client_ids
         )
         order_ids = client_ids.keys() | {trade.order_id for trade in observation.trades}
-        return await read_fills(self.gateway.client, self.target.spec.symbol, order_ids, owner)
+        return await self.gateway.fills(self.target.spec.symbol, order_ids, owner, status.entryPlacedAt)
 
     async def with_fills(
         self, status: PositionStatus, observation: Observation
@@ -319,7 +319,7 @@ class Reconciler:
         """Write this Position's trades to the fills table; while the store is down they go into the backlog
         of the returned status. None: the trades could not be read (they stay on the exchange)."""
         try:
-            fills = await self.read_fills(observation)
+            fills = await self.read_fills(status, observation)
         except ccxt.BaseError as error:
             log.warning("could not read trades for %s/%s: %s", self.target.namespace, self.target.name, describe(error))
             return None
@@ -581,9 +581,10 @@ class Reconciler:
         """The next snapshot wakes this Position whatever it shows; after an entry or a close, its next
         observation must also be taken after the send. What the request weighed comes out of the account's
         read budget."""
+        assert self.gateway is not None, "an action is sent through the gateway"
         if self.observer is not None:
             self.observer.acted(self.target.uid)
-            self.observer.spent(request_weight(action))
+            self.observer.spent(self.gateway.action_cost(action))
         if moves_size:
             self.runtime.acted_at[self.target.uid] = self.clock.monotonic()
 
@@ -603,7 +604,9 @@ class Reconciler:
             self.sent(action, moves_size)  # the outcome may be unknown: look again
             # An entry or a close that may have gone through is looked up in the same pass (a filled entry's stop
             # is due now); anything else waits for its back-off.
-            return await self.failed(status, action, error), moves_size and classify(error) is not Outcome.REJECTED
+            return await self.failed(status, action, error), moves_size and self.gateway.classify(
+                error
+            ) is not Outcome.REJECTED
         self.sent(action, moves_size)
         failpoints.hit(f"{purpose}:after-send")
         after = record_success(status, action, order_id)
@@ -630,7 +633,8 @@ class Reconciler:
 
     async def failed(self, status: PositionStatus, action: Action, error: ccxt.BaseError) -> PositionStatus:
         EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()
-        outcome = classify(error)
+        assert self.gateway is not None, "a failed action was sent through the gateway"
+        outcome = self.gateway.classify(error)
         message = describe(error)
         purpose = _purpose(action)
         after = record_failure(

@@ -16,7 +16,8 @@ from controller.api.v1alpha1 import ExchangeAccountSpec, PositionMode, Side
 from controller.api.vocabulary import EventType, Reason
 from controller.audit.store import AuditEvent, AuditUnavailable
 from controller.exchange.client import make_exchange
-from controller.exchange.gateway import Gateway
+from controller.exchange.gateway import VenueGateway
+from controller.exchange.registry import VENUES
 from controller.handlers.leader import Leadership
 from controller.handlers.observer import AccountObserver, ValuationBudget
 from controller.handlers.ports import AuditLog, KubeApi
@@ -28,7 +29,6 @@ EPOCH_HEADER = "X-Warden-Epoch"  # the leadership term a request is sent in (the
 PENDING_LIMIT = 1000
 RETIRE_AFTER_SECONDS = 30.0  # longer than any one reconcile pass
 ACCOUNT_CACHE_SECONDS = 5.0  # how long an account's object and Secret are reused before reading them again
-WEIGHT_BUDGET_PER_MINUTE = 2400  # Binance USDⓈ-M's default request weight per minute
 log = logging.getLogger("warden.runtime")
 
 
@@ -40,7 +40,7 @@ class NotLeader(ccxt.NetworkError):  # type: ignore[misc]
 @dataclass(frozen=True)
 class Account:
     spec: ExchangeAccountSpec
-    gateway: Gateway
+    gateway: VenueGateway
     observer: AccountObserver
 
 
@@ -198,10 +198,10 @@ class Runtime:
             made = make_exchange(
                 spec.exchange, *credentials, base_url=spec.apiBaseUrl, headers={REPLICA_HEADER: self.replica}, pro=pro
             )
-            self._fence(made, label)
+            self._fence(made, label, VENUES[spec.exchange].gateway.budget.per_minute)
             return made
 
-        gateway = Gateway(client(pro=False), hedged=spec.positionMode is PositionMode.HEDGE)
+        gateway = VENUES[spec.exchange].gateway(client(pro=False), hedged=spec.positionMode is PositionMode.HEDGE)
         observer = AccountObserver(
             label,
             gateway,
@@ -231,12 +231,12 @@ class Runtime:
         finally:
             await account.gateway.close()
 
-    def _fence(self, client: Any, account: str) -> None:
+    def _fence(self, client: Any, account: str, budget_per_minute: int) -> None:
         """Every exchange request checks leadership right before it leaves, so a replica that lost (or never
         held) the lease sends nothing, even from a pass that began while it was leader. Also counts requests
         and reads the exchange's own weight counter."""
         send = client.fetch
-        WEIGHT_BUDGET.labels(account).set(WEIGHT_BUDGET_PER_MINUTE)
+        WEIGHT_BUDGET.labels(account).set(budget_per_minute)
         for result in ("ok", "error"):
             EXCHANGE_REQUESTS.labels(account, result)  # present from the start, so increase() sees the first
 

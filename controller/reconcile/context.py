@@ -31,6 +31,7 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.risk import RiskContext
 from controller.reconcile.status import all_records, condition_is, rejected, with_condition
+from controller.reconcile.venue import TrailingSupport
 
 ESCALATE_AFTER = 3
 """Consecutive failures after which a Position with exposure raises the Escalated condition."""
@@ -139,10 +140,19 @@ class Context:
         average = status.averageEntryPrice or self.obs.mark_price
         return percent_away(average, percent, self.rules.price_tick, up=toward_profit == self.long)
 
-    def emulating(self) -> bool:
+    def trailing_mode(self) -> TrailingMode | None:
+        """The trailing stop in effect: native only as the venue's own order under Warden's client id
+        (``TrailingSupport.ORDER``); a venue that trails only whole positions, or not at all, gets the emulated one.
+        Decided from the venue's capabilities, never its name."""
         trailing = self.spec.trailingStop
-        return trailing is not None and trailing.mode is TrailingMode.EMULATED
+        if trailing is None:
+            return None
+        if trailing.mode is TrailingMode.NATIVE and self.obs.venue.trailing is TrailingSupport.ORDER:
+            return TrailingMode.NATIVE
+        return TrailingMode.EMULATED
+
+    def emulating(self) -> bool:
+        return self.trailing_mode() is TrailingMode.EMULATED
 
     def native_trailing(self) -> bool:
-        trailing = self.spec.trailingStop
-        return trailing is not None and trailing.mode is TrailingMode.NATIVE
+        return self.trailing_mode() is TrailingMode.NATIVE

@@ -19,6 +19,7 @@ from controller.api.v1alpha1 import (
     WorkingType,
 )
 from controller.api.vocabulary import EventType, RiskLimit
+from controller.reconcile.venue import Capabilities
 
 
 class OrderSide(StrEnum):
@@ -43,12 +44,14 @@ class Purpose(StrEnum):
 
     @property
     def conditional(self) -> bool:
-        """Binance keeps conditional orders on its algo endpoints (ccxt: ``{'trigger': True}``)."""
+        """Orders that rest until a trigger price: they count against a venue's conditional-order cap, and some
+        venues keep them apart (Binance: its algo endpoints, ccxt ``{'trigger': True}``)."""
         return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING)
 
 
 def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> str:
-    """Deterministic id, unique per Position, purpose and sequence; fits Binance's ``^[.A-Z:/a-z0-9_-]{1,36}$``.
+    """Deterministic id, unique per Position, purpose and sequence; fits every supported venue's alphabet (Binance
+    ``^[.A-Z:/a-z0-9_-]{1,36}$``, Bybit ``[0-9A-Za-z_-]``, at most 36): see ``Capabilities.client_id_pattern``.
 
     A hash of the uid keeps it short (88 bits: collisions are irrelevant) and leaves room for a
     10-digit sequence in the suffix.
@@ -160,6 +163,10 @@ class Observation:
     orders: Mapping[str, ObservedOrder | None] = field(default_factory=dict)
     trades: tuple[Trade, ...] = ()
     entry_price: Decimal | None = None  # the exchange's average entry price of the position, if any
+    venue: Capabilities = field(default_factory=Capabilities)
+    conditional_orders: int = 0
+    """Resting conditional orders of every owner within the venue's cap scope (the account, or the symbol), as
+    far as the snapshot saw them: what an entry's stop and take profits must fit beside."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,7 @@ class OpenOrder:
     symbol: str
     side: str  # "buy" or "sell"
     order: ObservedOrder
+    conditional: bool = False  # rests until a trigger price (counts against the venue's conditional-order cap)
 
 
 @dataclass(frozen=True)
@@ -236,6 +244,8 @@ class PlaceMarketOrder:
     side: OrderSide
     amount: Decimal
     reduce_only: bool
+    attached_stop: Decimal | None = None
+    """An entry's safety-net stop loss, placed by the venue as the entry fills (``Capabilities.attached_stop``)."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +258,7 @@ class PlaceLimitOrder:
     price: Decimal
     time_in_force: TimeInForce
     purpose: Purpose = Purpose.ENTRY
+    attached_stop: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -293,12 +304,6 @@ class SetLeverage:
 
 OrderAction = PlaceMarketOrder | PlaceLimitOrder | PlaceStopOrder | PlaceTrailingStopOrder | CancelOrder
 Action = OrderAction | SetMarginMode | SetLeverage
-
-
-def request_weight(action: Action) -> int:
-    """Binance's request weight of the action's call: placing orders weighs 0 (orders count against the order
-    rate limits instead); cancelling one, or changing a setting, weighs 1."""
-    return 1 if isinstance(action, CancelOrder | SetMarginMode | SetLeverage) else 0
 
 
 @dataclass(frozen=True)

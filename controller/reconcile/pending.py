@@ -9,7 +9,7 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStat
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.context import Context
 from controller.reconcile.entered import entered
-from controller.reconcile.entry import checked_entry
+from controller.reconcile.entry import checked_entry, planned_stop
 from controller.reconcile.model import (
     Note,
     PlaceLimitOrder,
@@ -18,6 +18,7 @@ from controller.reconcile.model import (
     SetLeverage,
     SetMarginMode,
     Step,
+    beyond,
     client_order_id,
     entry_side,
     floor_to_step,
@@ -26,6 +27,7 @@ from controller.reconcile.model import (
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import replace_status
 from controller.reconcile.stops import base_stop_price
+from controller.reconcile.venue import Scope
 
 MAX_ATTEMPTS_BEFORE_EXPOSURE = 5
 """Consecutive failures after which a Position that holds nothing gives up (Failed)."""
@@ -54,7 +56,10 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
             return ctx.act(status, status, entry_action(ctx, entry), *notes)
         setting = account_setting(ctx, status)
         if setting is not None:
-            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, f"setting {setting} before entry"))
+            # A margin mode the venue keeps account-wide changes every symbol's: the record says so.
+            whole = isinstance(setting, SetMarginMode) and ctx.obs.venue.margin_mode_scope is Scope.ACCOUNT
+            what = f"setting {setting}{' for the whole account' if whole else ''} before entry"
+            return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, what))
         return place_entry(ctx, status)
     if entry.state is OrderState.REJECTED:
         return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")
@@ -125,6 +130,9 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
                     *step.notes,
                 ),
             )
+    crowded = conditional_room(ctx)
+    if crowded is not None:
+        return ctx.fail(status, ExitReason.CONDITIONAL_ORDER_CAP, crowded)
     entry = ctx.spec.entry
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
@@ -149,9 +157,48 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     )
 
 
+def conditional_room(ctx: Context) -> str | None:
+    """Why the venue's cap on resting conditional orders leaves no room for this Position (None: it fits). Counted:
+    its stop, its take profits, a native trailing order, and one more for a stop's replacement, which is placed
+    before the order it replaces is cancelled. Checked before the entry, so no exposure is taken that could not be
+    protected."""
+    cap = ctx.obs.venue.conditional_cap
+    if cap is None:
+        return None
+    parts = [
+        "a stop",
+        f"{len(ctx.spec.takeProfit)} take profits",
+        *(["a trailing stop"] if ctx.native_trailing() else []),
+    ]
+    needed = len(parts) - 1 + len(ctx.spec.takeProfit) + 1
+    resting = ctx.obs.conditional_orders
+    if resting + needed <= cap.limit:
+        return None
+    where = ctx.spec.symbol if cap.scope is Scope.SYMBOL else "the account"
+    return (
+        f"{resting} conditional orders already rest for {where}; this Position needs room for {needed} "
+        f"({', '.join(parts)} and a stop's replacement) under the venue's cap of {cap.limit} per "
+        f"{cap.scope.value.lower()}"
+    )
+
+
 def entry_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder | PlaceLimitOrder:
     side = entry_side(ctx.spec.side)
+    attached = attached_stop(ctx, record)
     if record.price is None:
-        return PlaceMarketOrder(Purpose.ENTRY, record.clientOrderId, side, record.amount, reduce_only=False)
+        return PlaceMarketOrder(Purpose.ENTRY, record.clientOrderId, side, record.amount, False, attached)
     tif = ctx.spec.entry.timeInForce or TimeInForce.GTC
-    return PlaceLimitOrder(record.clientOrderId, side, record.amount, record.price, tif)
+    return PlaceLimitOrder(record.clientOrderId, side, record.amount, record.price, tif, attached_stop=attached)
+
+
+def attached_stop(ctx: Context, record: OrderRecord) -> Decimal | None:
+    """Where the venue can attach a stop loss to the entry (``Capabilities.attached_stop``), the planned stop rides
+    on it as a safety net: the venue places it as the entry fills, before Warden has seen the fill. Warden's own
+    stop still follows and is what Warden manages; the adapter retires the attached one once Warden's rests. Left
+    off where the mark has already passed it (a re-sent entry): the venue would refuse the entry with it."""
+    if not ctx.obs.venue.attached_stop:
+        return None
+    ref = record.price if record.price is not None else ctx.obs.mark_price
+    stop = planned_stop(ctx.spec, ctx.rules, ref)
+    safe = beyond(stop, ctx.obs.mark_price, above=not ctx.long) and beyond(stop, ref, above=not ctx.long)
+    return stop if safe else None

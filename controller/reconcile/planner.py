@@ -65,6 +65,8 @@ def plan(
     else:
         step = decide(ctx, resumed(ctx, absorbed))
     check_transition(status.phase, step.status.phase)
+    if step.status.trailingMode is not ctx.trailing_mode():
+        step = replace(step, status=replace_status(step.status, trailingMode=ctx.trailing_mode()))
     notes = fill_notes(status, step.status, ctx.rules) + ctx.notes + step.notes
     valued = revalued(
         step.status,

@@ -28,13 +28,15 @@ _LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
 
 
 def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
-    """Whether mark price moves alone can call for an action: an emulated trailing stop follows them, and a
-    breakeven after a percent waits for one."""
+    """Whether mark price moves alone can call for an action: an emulated trailing stop follows them (the one in
+    effect, which the planner records: a native one the venue cannot trail is emulated), and a breakeven after a
+    percent waits for one."""
     if status.phase is not Phase.PROTECTED:
         return False
     trailing, breakeven = spec.trailingStop, spec.stopLoss.breakeven
     awaits_breakeven = breakeven is not None and breakeven.afterPercent is not None and status.breakevenAt is None
-    return awaits_breakeven or (trailing is not None and trailing.mode is TrailingMode.EMULATED)
+    emulated = trailing is not None and (status.trailingMode or trailing.mode) is TrailingMode.EMULATED
+    return awaits_breakeven or emulated
 
 
 def entry_rests(status: PositionStatus) -> bool:

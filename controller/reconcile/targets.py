@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus, TakeProfit, TrailingMode
+from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus, TakeProfit
 from controller.api.vocabulary import EventType
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import (
@@ -63,7 +63,7 @@ def drop_removed_targets(ctx: Context, status: PositionStatus) -> PositionStatus
 
 def trail_natively(ctx: Context, status: PositionStatus) -> Step | None:
     trailing = ctx.spec.trailingStop
-    if trailing is None or trailing.mode is not TrailingMode.NATIVE:
+    if trailing is None or not ctx.native_trailing():
         return None
     amount = ctx.exposure(status)
     current = status.trailingOrder

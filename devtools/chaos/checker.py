@@ -50,7 +50,7 @@ PROCESS_FAULTS = frozenset({"kill", "failpoint", "pause"})
 CONTROL_PLANE_FAULTS = frozenset({"apiserver"})
 # Warden's promise: a refused stop or close is tried again within this (controller/reconcile/results.py).
 RETRY_MS = int(PROTECTION_RETRY.total_seconds() * 1000)
-# What Warden reads to see an account (Gateway.snapshot; a new client first loads markets and leverage brackets).
+# What Warden reads to see a Binance account (BinanceUsdm.snapshot; a new client loads markets and leverage brackets).
 ACCOUNT_READS = frozenset(
     {
         "/fapi/v1/exchangeInfo",

@@ -2,7 +2,7 @@
 
 Three parts:
 
-* Every unified call Warden makes (``controller/exchange/gateway.py``, ``handlers/accounts.py``), driven through
+* Every unified call Warden makes (``controller/exchange/binanceusdm.py``, ``handlers/accounts.py``), driven through
   ccxt's sync (``ccxt.binanceusdm``, in a worker thread), async (``ccxt.async_support``) and pro (``ccxt.pro``)
   clients over HTTP, with the parsed results checked field by field; plus the pro user-data watchers.
 * Response shapes: the paper's JSON for each endpoint it serves against the real Binance responses recorded in ccxt's

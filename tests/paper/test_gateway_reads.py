@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from controller.api.v1alpha1 import Side
-from controller.exchange.gateway import Gateway
+from controller.exchange.binanceusdm import BinanceUsdm as Gateway
 from tests.paper.conftest import PaperServer
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"

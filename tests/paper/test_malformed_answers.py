@@ -9,7 +9,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionSpec, PositionStatus
-from controller.exchange.gateway import Gateway
+from controller.exchange.binanceusdm import BinanceUsdm as Gateway
 from controller.reconcile.model import Observation
 from tests.paper.conftest import ExchangeFactory, PaperServer
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from controller.api.v1alpha1 import OrderState
-from controller.exchange.gateway import pushed_end
+from controller.exchange.binanceusdm import pushed_end
 from tests.paper.conftest import ExchangeFactory, PaperServer
 
 BTC = "BTC/USDT:USDT"
@@ -82,7 +82,7 @@ async def test_a_stop_the_venue_cancelled_is_pushed_as_ended(make_client: Exchan
     params = {"stopLossPrice": 64000, "reduceOnly": True, "clientOrderId": "ws-sl2"}
     await exchange.create_order(BTC, "market", "sell", 0.01, None, params)
     stop = [o for o in await placed if o["clientOrderId"] == "ws-sl2"][-1]
-    assert pushed_end(stop["info"]) is None  # open: not an end
+    assert pushed_end(stop) is None  # open: not an end
     cancelled = asyncio.create_task(_orders_until(exchange, lambda o: o["status"] == "canceled"))
     await asyncio.sleep(0.1)
     status, body = await paper.admin(
@@ -90,7 +90,7 @@ async def test_a_stop_the_venue_cancelled_is_pushed_as_ended(make_client: Exchan
     )
     assert status == 200, body
     [push] = [o for o in await cancelled if o["status"] == "canceled"]
-    ended = pushed_end(push["info"])
+    ended = pushed_end(push)
     assert ended is not None
     assert (ended.client_order_id, ended.exchange_order_id, ended.state, ended.amount, ended.trigger_price) == (
         "ws-sl2",

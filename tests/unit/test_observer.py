@@ -17,6 +17,7 @@ import ccxt
 import pytest
 
 from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
+from controller.exchange.binanceusdm import request_weight
 from controller.handlers import observer as observer_module
 from controller.handlers.observer import (
     AccountObserver,
@@ -36,7 +37,6 @@ from controller.reconcile.model import (
     Snapshot,
     client_id_prefix,
     client_order_id,
-    request_weight,
 )
 from controller.reconcile.status import recheck_after
 from tests.fakes import FakeGateway

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import get_args
 
+from controller.api.v1alpha1 import ExchangeAccountSpec
 from controller.exchange import subset
 from controller.exchange.client import SUPPORTED_EXCHANGES
 
@@ -23,7 +25,8 @@ try:
     refused = ""
 except RuntimeError as error:
     refused = str(error)
-names = ("ccxt.okx", "ccxt.pro.okx", "ccxt.abstract.okx", "ccxt.binanceusdm", "ccxt.pro.binanceusdm")
+names = ("ccxt.okx", "ccxt.pro.okx", "ccxt.abstract.okx", "ccxt.binanceusdm", "ccxt.pro.binanceusdm", "ccxt.bybit",
+         "ccxt.pro.bybit")
 with_code = sorted(m for m in names if hasattr(sys.modules.get(m), "__file__"))
 print(json.dumps({"clients": [type(c).__module__ for c in clients], "refused": refused, "with_code": with_code}))
 """
@@ -36,6 +39,17 @@ def test_every_supported_exchange_is_kept() -> None:
 def test_with_the_subset_the_supported_exchange_works_and_the_others_are_placeholders_that_refuse() -> None:
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True)
     found = json.loads(out.stdout)
-    assert found["clients"] == ["ccxt.async_support.binanceusdm", "ccxt.pro.binanceusdm"]
+    assert found["clients"] == [
+        "ccxt.async_support.binanceusdm",
+        "ccxt.pro.binanceusdm",
+        "ccxt.async_support.bybit",
+        "ccxt.pro.bybit",
+    ]
     assert found["refused"] == "ccxt.async_support.okx is not loaded: Warden loads only the ccxt exchanges it supports"
-    assert found["with_code"] == ["ccxt.binanceusdm", "ccxt.pro.binanceusdm"]  # the others are placeholders
+    # the others are placeholders
+    assert found["with_code"] == ["ccxt.binanceusdm", "ccxt.bybit", "ccxt.pro.binanceusdm", "ccxt.pro.bybit"]
+
+
+def test_every_exchange_an_account_may_name_has_an_adapter_and_is_kept() -> None:
+    named = set(get_args(ExchangeAccountSpec.model_fields["exchange"].annotation))
+    assert named == SUPPORTED_EXCHANGES == {"binanceusdm", "bybit"}
