@@ -29,10 +29,12 @@ async def account_ready(
         return
     ok, reason, message = True, Reason.READY, "credentials found, exchange reachable, markets loaded"
     try:
-        gateway = (await runtime.account(namespace, name)).gateway
+        account = await runtime.account(namespace, name)
+        gateway = account.gateway
         await gateway.load_markets()
+        # The observer's timed reads are signed: one within two of their intervals proves the credentials.
         answered = runtime.observed_at.get(f"{namespace}/{name}", -math.inf)
-        if time.monotonic() - answered > READY_CHECK_SECONDS:
+        if time.monotonic() - answered > max(READY_CHECK_SECONDS, 2 * account.observer.interval()):
             await gateway.client.fetch_balance()  # no signed read proved the credentials lately: one of its own
     except AccountNotReady as problem:
         ok, reason, message = False, problem.reason, problem.message
