@@ -211,9 +211,10 @@ class Engine:
         self.accounts[api_key] = account
         return account, True
 
-    def account(self, api_key: str | None) -> Account:
+    def account(self, api_key: str | None, venue: VenueName | None = None) -> Account:
+        """The account of ``api_key`` (that speaks ``venue``, if given: another venue does not know the key)."""
         account = self.accounts.get(api_key or "")
-        if account is None:
+        if account is None or (venue is not None and account.venue != venue):
             raise errors.invalid_api_key()
         return account
 
@@ -227,6 +228,7 @@ class Engine:
         signed = qty if order.side == "BUY" else -qty
         realized = ZERO
         opened = qty
+        closed = ZERO
         old = pos.amount
         if old == 0 or (old > 0) == (signed > 0):
             new_amount = old + signed
@@ -272,6 +274,7 @@ class Engine:
             time=now,
             position_side=order.position_side,
             liquidation=liquidation,
+            closed_qty=closed,
         )
         account.trades.append(trade)
         self.trade_log.append(trade)
@@ -386,6 +389,7 @@ class Engine:
         replica: str | None = None,
         role: StopRole = StopRole.PLAIN,
         parent_client_id: str = "",
+        attached: tuple[AttachedStop, ...] = (),
     ) -> AlgoOrder:
         now = self.now()
         trailing = order_type == "TRAILING_STOP_MARKET"
@@ -417,6 +421,7 @@ class Engine:
             position_side=position_side,
             role=role,
             parent_client_id=parent_client_id,
+            attached=attached,
         )
         account.algo_orders[algo.algo_id] = algo
         account.open_algos[algo.algo_id] = algo
@@ -506,6 +511,7 @@ class Engine:
         price_protect: bool = False,
         stop_price: Decimal = ZERO,
         parent_algo_id: int | None = None,
+        attached: tuple[AttachedStop, ...] = (),
     ) -> Order:
         now = self.now()
         order = Order(
@@ -530,6 +536,7 @@ class Engine:
             source=source,
             parent_algo_id=parent_algo_id,
             position_side=position_side,
+            attached=attached,
         )
         account.orders[order.order_id] = order
         account.open_orders[order.order_id] = order
@@ -662,6 +669,7 @@ class Engine:
             price_protect=algo.price_protect,
             stop_price=algo.trigger_price,
             parent_algo_id=algo.algo_id,
+            attached=algo.attached,
         )
         if crosses:
             self._take(account, order, last)

@@ -148,6 +148,7 @@ class AlgoOrder:
     position_side: str = "BOTH"
     role: StopRole = StopRole.PLAIN
     parent_client_id: str = ""  # the entry whose attached TP/SL this is
+    attached: tuple[AttachedStop, ...] = ()  # handed to the order it becomes
 
     @property
     def is_open(self) -> bool:
@@ -185,6 +186,7 @@ class Trade:
     time: int
     position_side: str = "BOTH"
     liquidation: bool = False  # the forced close of a position whose margin ran out
+    closed_qty: Decimal = ZERO  # the part that reduced a position (Bybit's closedSize)
 
 
 @dataclass
@@ -242,19 +244,7 @@ class Account:
 class BybitOrderInfo:
     """What a Bybit order says beyond the engine's record of it (``paper.bybit``); keyed by its Bybit orderId."""
 
-    order_link_id: str
-    order_type: str  # Market | Limit, as sent
-    time_in_force: str  # as sent (PostOnly, which the engine keeps as GTX)
-    trigger_by: str = ""  # LastPrice | MarkPrice | IndexPrice for a conditional order
-    trigger_direction: int = 0
     close_on_trigger: bool = False
-    tpsl_mode: str = ""
-    take_profit: Decimal = ZERO
-    stop_loss: Decimal = ZERO
-    tp_trigger_by: str = ""
-    sl_trigger_by: str = ""
-    tp_limit_price: Decimal = ZERO
-    sl_limit_price: Decimal = ZERO
     reject_reason: str = "EC_NoError"
     cancel_type: str = "UNKNOWN"
 

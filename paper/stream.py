@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from paper import render
 from paper.errors import VenueError
-from paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position
+from paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position, VenueName
 from paper.risk import break_even_price
 from paper.venue import Venue
 
@@ -45,7 +45,7 @@ class UserStream:
     # ------------------------------------------------------------------ listen keys
 
     def _account_key(self, request: web.Request) -> str:
-        return self.venue.account(request.headers.get("X-MBX-APIKEY")).api_key
+        return self.venue.account(request.headers.get("X-MBX-APIKEY"), VenueName.BINANCE_USDM).api_key
 
     def _live_key(self, listen_key: str | None) -> _ListenKey:
         entry = self._keys.get(listen_key or "")
