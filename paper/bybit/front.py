@@ -172,14 +172,15 @@ class BybitFront:
     def _info(account: Account, order_id: str) -> BybitOrderInfo:
         return account.bybit_orders.get(order_id) or BybitOrderInfo()
 
-    def of_algo(self, account: Account, algo: AlgoOrder) -> BybitOrder:
+    def of_algo(self, account: Account, algo: AlgoOrder, child: Order | None = None) -> BybitOrder:
         order_id = _uuid(_ALGO_TAG, algo.algo_id)
-        child = account.orders.get(algo.actual_order_id) if algo.actual_order_id is not None else None
+        if child is None and algo.actual_order_id is not None:
+            child = account.orders.get(algo.actual_order_id)
         return BybitOrder(order_id, algo, child, self._info(account, order_id))
 
     def of_order(self, account: Account, order: Order) -> BybitOrder:
-        if order.parent_algo_id is not None:
-            return self.of_algo(account, account.algo_orders[order.parent_algo_id])
+        if order.parent_algo_id is not None:  # the order a conditional one became (maybe still becoming)
+            return self.of_algo(account, account.algo_orders[order.parent_algo_id], order)
         order_id = _uuid(_ORDER_TAG, order.order_id)
         return BybitOrder(order_id, None, order, self._info(account, order_id))
 

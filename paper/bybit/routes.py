@@ -40,6 +40,7 @@ from paper.risk import position_metrics
 log = logging.getLogger(__name__)
 
 PREFIX = "/v5/"
+INVERSE = "inverse"
 DEFAULT_RECV_WINDOW = 5000
 MAX_CLOCK_AHEAD_MS = 1000
 DAY_MS = 24 * 3600 * 1000
@@ -405,6 +406,8 @@ def position_rows(front: BybitFront, account: Account, symbol: str | None) -> li
 
 
 async def _positions(ctx: Ctx) -> Any:
+    if ctx.params.text("category") == INVERSE:  # ccxt.pro's position snapshot asks; the paper lists none
+        return {"category": INVERSE, "list": [], "nextPageCursor": ""}
     ctx.category()
     symbol = ctx.settle_scope()
     page, cursor = _page(ctx.params, position_rows(ctx.front, ctx.account, symbol), 20, 200)

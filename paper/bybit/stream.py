@@ -32,7 +32,7 @@ class Topic(StrEnum):
     WALLET = "wallet"
 
 
-@dataclass
+@dataclass(eq=False)  # one per socket, kept in a set by identity
 class _Connection:
     conn_id: str
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
