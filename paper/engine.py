@@ -285,7 +285,7 @@ class Engine:
             self._clear_position_stops(account, pos)
         elif opened > 0:
             for stop in order.attached:
-                self._place_attached(account, order, stop, opened)
+                self._place_attached(account, order, stop, opened, first_fill=order.executed_qty == qty)
         return trade
 
     def _clear_position_stops(self, account: Account, pos: Position) -> None:
@@ -294,13 +294,12 @@ class Engine:
             if algo.role != StopRole.PLAIN and algo.position_side == pos.position_side:
                 self._set_status(algo, "EXPIRED")
 
-    def _place_attached(self, account: Account, entry: Order, stop: AttachedStop, filled: Decimal) -> None:
-        """Protect what ``entry`` just opened: a PARTIAL stop for ``filled``, or the FULL one (once per entry)."""
+    def _place_attached(
+        self, account: Account, entry: Order, stop: AttachedStop, filled: Decimal, *, first_fill: bool
+    ) -> None:
+        """Protect what ``entry`` just opened: a PARTIAL stop for ``filled``, or the FULL one (at its first fill)."""
         full = stop.role in POSITION_ROLES
-        mine = (stop.role, entry.client_order_id, entry.position_side)
-        if full and any(
-            (a.role, a.parent_client_id, a.position_side) == mine for a in self.open_algo_orders(account, entry.symbol)
-        ):
+        if full and not first_fill:
             return
         self.set_position_stop(
             account,

@@ -247,7 +247,7 @@ class BybitFront:
                 continue
             self._check_price(spec, protection.price, name[0].lower() + name[1:])
             above = protection.price > base
-            if above != (above_for_buy == (req.side is Side.BUY)):
+            if protection.price == base or above != (above_for_buy == (req.side is Side.BUY)):
                 relation = "higher" if above_for_buy == (req.side is Side.BUY) else "lower"
                 raise errors.BybitError(
                     10001, f"{name}:{protection.price} set for {req.side} position should be {relation} than {base}"
