@@ -39,12 +39,18 @@ async def test_accounts_speak_one_venue(paper: PaperServer) -> None:
 async def test_the_admin_api_works_on_bybit_accounts(bybit: Any, paper: PaperServer) -> None:
     x = bybit
     entry = await x.create_order(BTC, "market", "buy", 0.02, None, {"clientOrderId": "ad-entry"})
-    await x.create_order(BTC, "market", "sell", 0.02, None, {"clientOrderId": "ad-sl", "stopLossPrice": 60000, "reduceOnly": True})  # fmt: skip
+    await x.create_order(
+        BTC, "market", "sell", 0.02, None, {"clientOrderId": "ad-sl", "stopLossPrice": 60000, "reduceOnly": True}
+    )
     api_key = x.apiKey
-    status, body = await paper.admin("POST", "cancel-algo", {"apiKey": api_key, "symbol": "BTCUSDT", "orderLinkId": "ad-sl"})  # fmt: skip
+    status, body = await paper.admin(
+        "POST", "cancel-algo", {"apiKey": api_key, "symbol": "BTCUSDT", "orderLinkId": "ad-sl"}
+    )
     assert status == 200, body
     assert (body["orderLinkId"], body["orderStatus"], body["cancelType"]) == ("ad-sl", "Deactivated", "CancelByAdmin")
-    status, body = await paper.admin("POST", "cancel-algo", {"apiKey": api_key, "symbol": "BTCUSDT", "orderLinkId": "ad-entry"})  # fmt: skip
+    status, body = await paper.admin(
+        "POST", "cancel-algo", {"apiKey": api_key, "symbol": "BTCUSDT", "orderLinkId": "ad-entry"}
+    )
     assert status == 404  # not a conditional order
     _, orders = await paper.admin("GET", f"orders?apiKey={api_key}")
     assert [o["clientOrderId"] for o in orders] == ["ad-entry", "ad-sl"]
@@ -93,8 +99,17 @@ async def test_bybit_state_survives_a_restart(tmp_path: Path) -> None:
             await x.load_markets()
             await x.set_margin_mode("isolated", BTC)
             await x.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rs-entry"})
-            await x.create_order(BTC, "market", "sell", 0.01, None, {"clientOrderId": "rs-sl", "stopLossPrice": 60000, "reduceOnly": True})  # fmt: skip
-            await x.privatePostV5PositionTradingStop({**LINEAR, "tpslMode": "Full", "positionIdx": 0, "takeProfit": "70000"})  # fmt: skip
+            await x.create_order(
+                BTC,
+                "market",
+                "sell",
+                0.01,
+                None,
+                {"clientOrderId": "rs-sl", "stopLossPrice": 60000, "reduceOnly": True},
+            )
+            await x.privatePostV5PositionTradingStop(
+                {**LINEAR, "tpslMode": "Full", "positionIdx": 0, "takeProfit": "70000"}
+            )
             await asyncio.sleep(0.3)
         finally:
             await x.close()
