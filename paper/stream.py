@@ -29,6 +29,13 @@ def listen_key_missing() -> VenueError:
     return VenueError(-1125, "This listenKey does not exist.")
 
 
+async def pump_queue(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+    """Send what is queued for one connection, in order, until ``None`` closes it."""
+    while (event := await queue.get()) is not None:
+        await ws.send_json(event)
+    await ws.close()
+
+
 @dataclass
 class _ListenKey:
     api_key: str
@@ -92,7 +99,7 @@ class UserStream:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         queues = self._queues.setdefault(entry.api_key, set())
         queues.add(queue)
-        pump = asyncio.create_task(self._pump(ws, queue))
+        pump = asyncio.create_task(pump_queue(ws, queue))
         try:
             async for message in ws:  # the client sends nothing we act on; this just notices it leaving
                 if message.type == WSMsgType.ERROR:
@@ -103,12 +110,6 @@ class UserStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
         return ws
-
-    @staticmethod
-    async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        while (event := await queue.get()) is not None:
-            await ws.send_json(event)
-        await ws.close()
 
     async def shutdown(self, app: web.Application) -> None:
         """Close every connection so the server can stop."""

@@ -1,63 +1,42 @@
 """Typed access to a Bybit request's parameters: the query string of a GET, the JSON object of a POST (where ccxt
-sends numbers as strings, flags as JSON booleans and ``positionIdx``/``triggerDirection``/``mode`` as integers)."""
+sends numbers as strings, flags as JSON booleans and ``positionIdx``/``triggerDirection``/``mode`` as integers), with
+Bybit's refusal (10001) for what is missing or malformed."""
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from paper.bybit import errors
+from paper.errors import VenueError
+from paper.params import Params
 
-_DECIMAL = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
 _E = TypeVar("_E", bound=StrEnum)
 
 
-class BybitParams:
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+class BybitParams(Params):
     def __init__(self, values: Mapping[str, Any]) -> None:
-        self.values = dict(values)
+        super().__init__({name: _text(value) for name, value in values.items() if value is not None})
 
-    def __contains__(self, name: object) -> bool:
-        return name in self.values
+    @staticmethod
+    def _missing(name: str) -> VenueError:
+        return errors.missing(name)
 
-    def text(self, name: str, *, required: bool = False) -> str | None:
-        value = self.values.get(name)
-        if value is None or value == "":
-            if required:
-                raise errors.missing(name)
-            return None
-        if isinstance(value, bool | dict | list):
-            raise errors.invalid(name)
-        return str(value)
+    @staticmethod
+    def _illegal(name: str, *, number: bool) -> VenueError:
+        return errors.invalid(name)
 
-    def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
-        value = self.text(name, required=required)
-        if value is None:
-            return None
-        if not _DECIMAL.match(value):
-            raise errors.invalid(name)
-        try:
-            return Decimal(value)
-        except InvalidOperation:  # pragma: no cover - the regex already rules this out
-            raise errors.invalid(name) from None
-
-    def integer(self, name: str, default: int | None = None) -> int | None:
-        value = self.text(name)
-        if value is None:
-            return default
-        if not value.lstrip("-").isdigit():
-            raise errors.invalid(name)
-        return int(value)
-
-    def flag(self, name: str) -> bool:
-        value = self.values.get(name)
-        if value is None or isinstance(value, bool):
-            return bool(value)
-        if str(value).lower() not in ("true", "false"):
-            raise errors.invalid(name)
-        return str(value).lower() == "true"
+    @staticmethod
+    def _invalid(name: str) -> VenueError:
+        return errors.invalid(name)
 
     def choice(self, name: str, vocabulary: type[_E], *, default: _E | None = None) -> _E | None:
         value = self.text(name)

@@ -9,11 +9,10 @@ from typing import Any
 from paper import render
 from paper.bybit.front import BybitOrder, execution_id
 from paper.bybit.vocab import (
-    CREATE_TYPES,
     OPEN_STATUSES,
+    ROLE_TYPES,
     SETTLE_COIN,
     SOURCE_CREATE_TYPES,
-    STOP_ORDER_TYPES,
     CancelType,
     CreateType,
     ExecType,
@@ -128,7 +127,7 @@ def _trigger_price(algo: AlgoOrder) -> Decimal:
 
 def _create_type(view: BybitOrder) -> CreateType:
     if view.algo is not None:
-        return CREATE_TYPES[view.algo.role]
+        return ROLE_TYPES[view.algo.role][1]
     assert view.order is not None
     return SOURCE_CREATE_TYPES.get(view.order.source, CreateType.BY_USER)
 
@@ -184,7 +183,7 @@ def order(spec: MarketSpec, account: Account, view: BybitOrder) -> dict[str, Any
         "cumFeeDetail": {SETTLE_COIN: render.money(fee)} if fee else {},
         "timeInForce": "IOC" if not is_limit else TimeInForce.POST_ONLY.value if tif == "GTX" else tif,
         "orderType": (OrderType.LIMIT if is_limit else OrderType.MARKET).value,
-        "stopOrderType": (STOP_ORDER_TYPES[algo.role] if algo is not None else StopOrderType.NONE).value,
+        "stopOrderType": (ROLE_TYPES[algo.role][0] if algo is not None else StopOrderType.NONE).value,
         "orderIv": "",
         "marketUnit": "",
         "triggerPrice": _opt(spec, _trigger_price(algo)) if algo is not None else "",

@@ -242,7 +242,7 @@ async def _create(ctx: Ctx) -> Any:
         qty=qty,
         price=p.decimal("price"),
         time_in_force=p.choice("timeInForce", TimeInForce),
-        position_idx=p.integer("positionIdx", 0) or 0,
+        position_idx=p.integer("positionIdx") or 0,
         link_id=p.text("orderLinkId"),
         reduce_only=p.flag("reduceOnly"),
         close_on_trigger=p.flag("closeOnTrigger"),
@@ -447,7 +447,7 @@ async def _trading_stop(ctx: Ctx) -> Any:
     ctx.front.trading_stop(
         ctx.account,
         ctx.required_symbol(),
-        p.integer("positionIdx", 0) or 0,
+        p.integer("positionIdx") or 0,
         p.choice("tpslMode", TpslMode, default=TpslMode.FULL) or TpslMode.FULL,
         _protection(p, "tp", "takeProfit"),
         _protection(p, "sl", "stopLoss"),

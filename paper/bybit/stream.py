@@ -21,6 +21,7 @@ from paper.bybit.front import BybitFront
 from paper.bybit.routes import position_rows
 from paper.bybit.vocab import CATEGORY
 from paper.models import AccountUpdate, AlgoOrder, OrderUpdate, VenueName
+from paper.stream import pump_queue
 
 AUTH_PAYLOAD = "GET/realtime"
 
@@ -87,7 +88,7 @@ class BybitStream:
         await ws.prepare(request)
         conn = _Connection(conn_id=f"paper-{next(self._ids)}")
         self._connections.add(conn)
-        pump = asyncio.create_task(self._pump(ws, conn.queue))
+        pump = asyncio.create_task(pump_queue(ws, conn.queue))
         try:
             async for message in ws:
                 if message.type == WSMsgType.ERROR:
@@ -106,12 +107,6 @@ class BybitStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
         return ws
-
-    @staticmethod
-    async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        while (event := await queue.get()) is not None:
-            await ws.send_json(event)
-        await ws.close()
 
     async def shutdown(self, app: web.Application) -> None:
         for conn in self._connections:

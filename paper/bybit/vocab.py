@@ -121,16 +121,6 @@ class StopOrderType(StrEnum):
     PARTIAL_STOP_LOSS = "PartialStopLoss"
 
 
-STOP_ORDER_TYPES: dict[str, StopOrderType] = {
-    StopRole.PLAIN: StopOrderType.STOP,
-    StopRole.TAKE_PROFIT: StopOrderType.TAKE_PROFIT,
-    StopRole.STOP_LOSS: StopOrderType.STOP_LOSS,
-    StopRole.TRAILING: StopOrderType.TRAILING_STOP,
-    StopRole.PARTIAL_TAKE_PROFIT: StopOrderType.PARTIAL_TAKE_PROFIT,
-    StopRole.PARTIAL_STOP_LOSS: StopOrderType.PARTIAL_STOP_LOSS,
-}
-
-
 class CreateType(StrEnum):
     BY_USER = "CreateByUser"
     BY_STOP_ORDER = "CreateByStopOrder"
@@ -143,13 +133,14 @@ class CreateType(StrEnum):
     BY_CLOSING = "CreateByClosing"
 
 
-CREATE_TYPES: dict[str, CreateType] = {
-    StopRole.PLAIN: CreateType.BY_STOP_ORDER,
-    StopRole.TAKE_PROFIT: CreateType.BY_TAKE_PROFIT,
-    StopRole.STOP_LOSS: CreateType.BY_STOP_LOSS,
-    StopRole.TRAILING: CreateType.BY_TRAILING_STOP,
-    StopRole.PARTIAL_TAKE_PROFIT: CreateType.BY_PARTIAL_TAKE_PROFIT,
-    StopRole.PARTIAL_STOP_LOSS: CreateType.BY_PARTIAL_STOP_LOSS,
+# what a conditional order is for -> its stopOrderType, and how the order it becomes was created
+ROLE_TYPES: dict[str, tuple[StopOrderType, CreateType]] = {
+    StopRole.PLAIN: (StopOrderType.STOP, CreateType.BY_STOP_ORDER),
+    StopRole.TAKE_PROFIT: (StopOrderType.TAKE_PROFIT, CreateType.BY_TAKE_PROFIT),
+    StopRole.STOP_LOSS: (StopOrderType.STOP_LOSS, CreateType.BY_STOP_LOSS),
+    StopRole.TRAILING: (StopOrderType.TRAILING_STOP, CreateType.BY_TRAILING_STOP),
+    StopRole.PARTIAL_TAKE_PROFIT: (StopOrderType.PARTIAL_TAKE_PROFIT, CreateType.BY_PARTIAL_TAKE_PROFIT),
+    StopRole.PARTIAL_STOP_LOSS: (StopOrderType.PARTIAL_STOP_LOSS, CreateType.BY_PARTIAL_STOP_LOSS),
 }
 # engine order source -> how Bybit says the order came about
 SOURCE_CREATE_TYPES: dict[str, CreateType] = {

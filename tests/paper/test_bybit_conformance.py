@@ -24,62 +24,21 @@ import ccxt.async_support
 import pytest
 
 from tests.paper.bybit_client import bybit_client
-from tests.paper.conftest import PaperServer
+from tests.paper.conftest import PaperServer, bybit_account
+from tests.paper.test_conformance import Driver, _d, load_btc_market
 
 BTC = "BTC/USDT:USDT"
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "ccxt_bybit_linear.json").read_text(encoding="utf-8"))
-_numbers = iter(range(1, 10_000))
-
-
-class Driver:
-    """One ccxt bybit client; a sync one runs in a worker thread."""
-
-    def __init__(self, client: Any, *, sync: bool) -> None:
-        self.client = client
-        self.sync = sync
-
-    async def __call__(self, method: str, *args: Any) -> Any:
-        function = getattr(self.client, method)
-        if self.sync:
-            return await asyncio.to_thread(function, *args)
-        return await function(*args)
-
-    async def close(self) -> None:
-        if not self.sync:
-            await self.client.close()
-
-
-async def bybit_account(paper: PaperServer, balance: str = "10000") -> tuple[str, str]:
-    n = next(_numbers)
-    api_key, secret = f"bybit-key-{n}", f"bybit-secret-{n}"
-    status, body = await paper.admin(
-        "POST", "accounts", {"apiKey": api_key, "secret": secret, "balance": balance, "venue": "bybit"}
-    )
-    assert status == 201, body
-    return api_key, secret
 
 
 @pytest.fixture(params=["sync", "async", "pro"])
 async def driver(request: pytest.FixtureRequest, paper: PaperServer) -> Any:
     api_key, secret = await bybit_account(paper)
     mode = request.param
-    x = Driver(bybit_client(paper.base_url, api_key, secret, mode), sync=mode == "sync")
-    yield x
-    await x.close()
-
-
-@pytest.fixture
-async def bybit(paper: PaperServer) -> Any:
-    """An async ccxt bybit client on a fresh Bybit account holding 10000 USDT, markets loaded."""
-    api_key, secret = await bybit_account(paper)
-    client = bybit_client(paper.base_url, api_key, secret)
-    await client.load_markets()
-    yield client
-    await client.close()
-
-
-def _d(value: Any) -> Decimal:
-    return Decimal(str(value))
+    client = bybit_client(paper.base_url, api_key, secret, mode)
+    yield Driver(client, sync=mode == "sync")
+    if mode != "sync":
+        await client.close()
 
 
 # ------------------------------------------------------------------------------------------ unified calls
@@ -87,10 +46,8 @@ def _d(value: Any) -> Decimal:
 
 async def test_every_call_a_position_manager_makes(driver: Driver, paper: PaperServer) -> None:
     x = driver
-    markets = await x("load_markets")
+    markets = await load_btc_market(x)
     btc = markets[BTC]
-    assert (btc["id"], btc["type"], btc["linear"], btc["settle"]) == ("BTCUSDT", "swap", True, "USDT")
-    assert (btc["precision"]["amount"], btc["precision"]["price"], btc["limits"]["cost"]["min"]) == (0.001, 0.1, 100)
     assert btc["info"]["lotSizeFilter"]["maxMktOrderQty"] == "120.000"
     assert set(markets) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "SEI/USDT:USDT"}
     assert isinstance(await x("fetch_time"), int)

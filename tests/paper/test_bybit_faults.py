@@ -8,9 +8,8 @@ from typing import Any
 import ccxt.async_support as ccxt
 import pytest
 
-from tests.paper.bybit_client import bybit_client
 from tests.paper.conftest import PaperServer
-from tests.paper.test_bybit_conformance import BTC, bybit_account
+from tests.paper.test_bybit_conformance import BTC
 
 ORDER = {"method": "POST", "path": "/v5/order/create"}
 
@@ -19,15 +18,6 @@ async def _lookup(client: Any, link_id: str) -> dict[str, Any] | None:
     answer = await client.privateGetV5OrderRealtime({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": link_id})
     rows: list[dict[str, Any]] = answer["result"]["list"]
     return rows[0] if rows else None
-
-
-@pytest.fixture
-async def bybit(paper: PaperServer) -> Any:
-    api_key, secret = await bybit_account(paper)
-    client = bybit_client(paper.base_url, api_key, secret)
-    await client.load_markets()
-    yield client
-    await client.close()
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,10 @@ import pytest
 
 from paper.services import PaperOptions
 from tests.paper.bybit_client import bybit_client
-from tests.paper.conftest import PaperServer, serve
-from tests.paper.test_bybit_conformance import BTC, bybit_account
+from tests.paper.conftest import PaperServer, bybit_account, serve
+from tests.paper.test_bybit_conformance import BTC
 
 LINEAR = {"category": "linear", "symbol": "BTCUSDT"}
-
-
-@pytest.fixture
-async def bybit(paper: PaperServer) -> Any:
-    api_key, secret = await bybit_account(paper)
-    client = bybit_client(paper.base_url, api_key, secret)
-    await client.load_markets()
-    yield client
-    await client.close()
 
 
 async def test_accounts_speak_one_venue(paper: PaperServer) -> None:
