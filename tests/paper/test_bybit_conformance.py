@@ -471,3 +471,47 @@ async def test_ccxts_recorded_requests_get_their_answers(paper: PaperServer) -> 
         answer = await _replay(paper, api_key, secret, entry)
         got[entry["description"]] = answer["retCode"]
     assert got == EXPECTED
+
+
+async def test_amend_moves_a_resting_order_and_an_untriggered_stop(bybit: Any, paper: PaperServer) -> None:
+    x = bybit
+    rest = await x.create_order(BTC, "limit", "buy", 0.01, 60000, {"clientOrderId": "am-rest"})
+    edited = await x.edit_order(rest["id"], BTC, "limit", "buy", 0.02, 61000)
+    assert edited["id"] == rest["id"]
+    moved = await x.fetch_order(rest["id"], BTC, {"acknowledged": True})
+    assert (moved["amount"], moved["price"], moved["status"]) == (0.02, 61000.0, "open")
+    await x.edit_order(rest["id"], BTC, "limit", "buy", 0.02, 65000)  # now marketable: it fills as taker
+    assert (await x.fetch_order(rest["id"], BTC, {"acknowledged": True}))["status"] == "closed"
+    stop = await x.create_order(BTC, "market", "sell", 0.02, None, {"stopLossPrice": 60000, "reduceOnly": True})
+    await x.edit_order(stop["id"], BTC, "market", "sell", 0.02, None, {"triggerPrice": 62000})
+    assert (await x.fetch_order(stop["id"], BTC, {"acknowledged": True}))["triggerPrice"] == 62000.0
+    with pytest.raises(ccxt.InvalidOrder):  # 110093: a stop moved above the price would trigger at once
+        await x.edit_order(stop["id"], BTC, "market", "sell", 0.02, None, {"triggerPrice": 66000})
+    with pytest.raises(ccxt.OrderNotFound):  # 110001: filled, too late to replace
+        await x.edit_order(rest["id"], BTC, "limit", "buy", 0.03, 61000)
+
+
+async def test_the_websocket_answers_ping_and_pushes_the_wallet(paper: PaperServer) -> None:
+    api_key, secret = await bybit_account(paper)
+    async with paper.http.ws_connect(paper.base_url.replace("http", "ws") + "/v5/private") as ws:
+        await ws.send_json({"req_id": "p1", "op": "ping"})
+        pong = await ws.receive_json(timeout=5)
+        assert (pong["op"], pong["req_id"], pong["args"][0].isdigit()) == ("pong", "p1", True)
+        await ws.send_json({"op": "subscribe", "req_id": "s0", "args": ["wallet"]})
+        refused = await ws.receive_json(timeout=5)  # before auth
+        assert refused["success"] is False
+        expires = paper.venue.now() + 10_000
+        signature = hmac.new(secret.encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
+        await ws.send_json({"op": "auth", "args": [api_key, expires, signature]})
+        assert (await ws.receive_json(timeout=5))["success"] is True
+        await ws.send_json({"op": "subscribe", "req_id": "s1", "args": ["wallet"]})
+        assert (await ws.receive_json(timeout=5))["success"] is True
+        client = bybit_client(paper.base_url, api_key, secret)
+        try:
+            await client.load_markets()
+            await client.create_order(BTC, "market", "buy", 0.01, None)
+        finally:
+            await client.close()
+        push = await ws.receive_json(timeout=5)
+        assert (push["topic"], push["data"][0]["accountType"]) == ("wallet", "UNIFIED")
+        assert push["data"][0]["coin"][0]["walletBalance"] == "9999.64250000"  # less the 0.055 % taker fee
