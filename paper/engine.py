@@ -229,7 +229,7 @@ class Engine:
         realized = ZERO
         opened = qty
         closed = ZERO
-        old = pos.amount
+        old, entry = pos.amount, pos.entry_price
         if old == 0 or (old > 0) == (signed > 0):
             new_amount = old + signed
             pos.entry_price = q8((abs(old) * pos.entry_price + qty * price) / abs(new_amount))
@@ -275,6 +275,7 @@ class Engine:
             position_side=order.position_side,
             liquidation=liquidation,
             closed_qty=closed,
+            entry_price=entry if closed else ZERO,
         )
         account.trades.append(trade)
         self.trade_log.append(trade)

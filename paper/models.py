@@ -187,6 +187,7 @@ class Trade:
     position_side: str = "BOTH"
     liquidation: bool = False  # the forced close of a position whose margin ran out
     closed_qty: Decimal = ZERO  # the part that reduced a position (Bybit's closedSize)
+    entry_price: Decimal = ZERO  # the position's entry price that part closed against
 
 
 @dataclass

@@ -195,7 +195,7 @@ def order(spec: MarketSpec, account: Account, view: BybitOrder) -> dict[str, Any
         "slLimitPrice": render.price(spec, stop_loss.limit_price) if stop_loss else "0",
         "tpTriggerBy": TriggerBy.of(take_profit.working_type).value if take_profit else "",
         "slTriggerBy": TriggerBy.of(stop_loss.working_type).value if stop_loss else "",
-        "triggerDirection": int(_direction(algo)) if algo is not None else 0,
+        "triggerDirection": int(_direction(algo) if algo is not None else TriggerDirection.NONE),
         "triggerBy": TriggerBy.of(algo.working_type).value if algo is not None else "",
         "lastPriceOnCreated": "",
         "basePrice": "",
@@ -346,4 +346,33 @@ def wallet(account: Account, metrics: AccountMetrics) -> dict[str, Any]:
                 "availableToBorrow": "",
             }
         ],
+    }
+
+
+def closed_pnl(spec: MarketSpec, account: Account, view: BybitOrder, closing: list[Trade]) -> dict[str, Any]:
+    """One closing order's result (``/v5/position/closed-pnl``): its closing fills against the entry they closed.
+    ``closedPnl`` is their realized PnL less the closing order's fees (Bybit also takes a share of the opening fee)."""
+    as_order = order(spec, account, view)
+    closed = sum((t.closed_qty for t in closing), ZERO)
+    entry_value = sum((t.closed_qty * t.entry_price for t in closing), ZERO)
+    exit_value = sum((t.closed_qty * t.price for t in closing), ZERO)
+    pnl = sum((t.realized_pnl - t.commission for t in closing), ZERO)
+    return {
+        "symbol": spec.symbol,
+        "orderType": as_order["orderType"],
+        "leverage": str(account.setting(spec.symbol).leverage),
+        "updatedTime": str(closing[-1].time),
+        "side": as_order["side"],
+        "orderId": view.order_id,
+        "closedPnl": render.money(pnl),
+        "avgEntryPrice": render.price(spec, entry_value / closed),
+        "qty": as_order["qty"],
+        "cumEntryValue": render.money(entry_value),
+        "createdTime": as_order["createdTime"],
+        "orderPrice": as_order["price"],
+        "closedSize": render.qty(spec, closed),
+        "avgExitPrice": render.price(spec, exit_value / closed),
+        "execType": (ExecType.BUST_TRADE if closing[0].liquidation else ExecType.TRADE).value,
+        "fillCount": str(len(closing)),
+        "cumExitValue": render.money(exit_value),
     }

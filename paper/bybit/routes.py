@@ -33,7 +33,7 @@ from paper.bybit.vocab import (
     TriggerBy,
 )
 from paper.errors import VenueError
-from paper.models import ZERO, Account, Position
+from paper.models import ZERO, Account, Position, Trade
 from paper.requestlog import REPLICA_HEADER
 from paper.risk import position_metrics
 
@@ -384,6 +384,31 @@ async def _executions(ctx: Ctx) -> Any:
     return {"category": CATEGORY, "list": page, "nextPageCursor": cursor}
 
 
+async def _closed_pnl(ctx: Ctx) -> Any:
+    """Per closing order, newest first: what it closed, at what entry and exit, for what PnL (7 days by default)."""
+    ctx.category()
+    p = ctx.params
+    symbol = ctx.symbol()
+    end = p.integer("endTime") or ctx.front.venue.now()
+    start = p.integer("startTime") or end - WEEK_MS
+    account = ctx.account
+    by_order: dict[int, list[Trade]] = {}
+    for trade in account.trades:
+        if trade.closed_qty and (symbol is None or trade.symbol == symbol) and start <= trade.time <= end:
+            by_order.setdefault(trade.order_id, []).append(trade)
+    rows = [
+        render.closed_pnl(
+            ctx.front.venue.markets[closing[0].symbol],
+            account,
+            ctx.front.of_order(account, account.orders[order_id]),
+            closing,
+        )
+        for order_id, closing in reversed(by_order.items())
+    ]
+    page, cursor = _page(p, rows, 50, 100)
+    return {"category": CATEGORY, "list": page, "nextPageCursor": cursor}
+
+
 # ------------------------------------------------------------------------------------------ positions, account
 
 
@@ -497,6 +522,7 @@ def add_routes(app: web.Application, front: BybitFront) -> None:
     r.add_get("/v5/order/history", signed(_history))
     r.add_get("/v5/execution/list", signed(_executions))
     r.add_get("/v5/position/list", signed(_positions))
+    r.add_get("/v5/position/closed-pnl", signed(_closed_pnl))
     r.add_post("/v5/position/set-leverage", signed(_set_leverage))
     r.add_post("/v5/position/switch-mode", signed(_switch_mode))
     r.add_post("/v5/position/trading-stop", signed(_trading_stop))

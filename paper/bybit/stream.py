@@ -128,6 +128,11 @@ class BybitStream:
     def _watched(self, api_key: str) -> set[Topic]:
         return {t for c in self._connections if c.api_key == api_key for t in c.topics}
 
+    def _push_positions(self, api_key: str, topics: set[Topic], symbol: str) -> None:
+        if Topic.POSITION in topics:
+            rows = position_rows(self.front, self.front.venue.accounts[api_key], symbol)
+            self._push(api_key, Topic.POSITION, [{**row, "category": CATEGORY} for row in rows])
+
     def _on_event(self, api_key: str, kind: str, payload: OrderUpdate | AlgoOrder | AccountUpdate) -> None:
         topics = self._watched(api_key)
         if not topics:
@@ -135,9 +140,7 @@ class BybitStream:
         front = self.front
         account = front.venue.accounts[api_key]
         if isinstance(payload, AccountUpdate):
-            if Topic.POSITION in topics:
-                rows = position_rows(front, account, payload.symbol)
-                self._push(api_key, Topic.POSITION, [{**row, "category": CATEGORY} for row in rows])
+            self._push_positions(api_key, topics, payload.symbol)
             if Topic.WALLET in topics:
                 self._push(api_key, Topic.WALLET, [render.wallet(account, front.venue.metrics(account))])
             return
@@ -150,6 +153,8 @@ class BybitStream:
         if Topic.ORDER in topics:
             self._push(api_key, Topic.ORDER, [{**render.order(spec, account, view), "category": CATEGORY}])
         trade = payload.trade if isinstance(payload, OrderUpdate) else None
-        if trade is not None and Topic.EXECUTION in topics:
+        if trade is None:  # Bybit sends the position on every order change; a fill's comes with its account update
+            self._push_positions(api_key, topics, view.symbol)
+        elif Topic.EXECUTION in topics:
             row = render.execution(spec, account, view, trade, front.venue.marks[spec.symbol])
             self._push(api_key, Topic.EXECUTION, [{**row, "category": CATEGORY, "execPnl": f"{trade.realized_pnl:f}"}])

@@ -50,6 +50,13 @@ async def test_every_call_a_position_manager_makes(driver: Driver, paper: PaperS
     btc = markets[BTC]
     assert btc["info"]["lotSizeFilter"]["maxMktOrderQty"] == "120.000"
     assert set(markets) == {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "SEI/USDT:USDT"}
+    first = await x("publicGetV5MarketInstrumentsInfo", {"category": "linear", "limit": 3})
+    rest = await x(
+        "publicGetV5MarketInstrumentsInfo", {"category": "linear", "cursor": first["result"]["nextPageCursor"]}
+    )
+    assert [len(first["result"]["list"]), len(rest["result"]["list"]), rest["result"]["nextPageCursor"]] == [3, 1, ""]
+    prelaunch = await x("publicGetV5MarketInstrumentsInfo", {"category": "linear", "status": "PreLaunch"})
+    assert prelaunch["result"]["list"] == []
     assert isinstance(await x("fetch_time"), int)
 
     ticker = await x("fetch_ticker", BTC)
@@ -131,7 +138,9 @@ async def test_every_call_a_position_manager_makes(driver: Driver, paper: PaperS
     assert cancelled["id"] == rest["id"]
     with pytest.raises(ccxt.OrderNotFound):  # 110001: too late to cancel
         await x("cancel_order", rest["id"], BTC)
-    # by client id: the implicit endpoint with orderLinkId (ccxt does not translate clientOrderId, brief §6)
+    # by client id: orderLinkId in params (ccxt does not translate clientOrderId, brief §6), or the implicit endpoint
+    spare = await x("create_order", BTC, "limit", "buy", 0.01, 59500, {"clientOrderId": "cf-spare"})
+    assert (await x("cancel_order", None, BTC, {"orderLinkId": "cf-spare"}))["id"] == spare["id"]
     answer = await x("privatePostV5OrderCancel", {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "cf-tp"})
     assert answer["result"]["orderLinkId"] == "cf-tp"
     history = await x("privateGetV5OrderHistory", {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "cf-tp"})
@@ -149,6 +158,13 @@ async def test_every_call_a_position_manager_makes(driver: Driver, paper: PaperS
     [flat] = await x("fetch_positions", [BTC])
     assert (flat["contracts"], flat["info"]["side"], flat["info"]["size"]) == (0.0, "", "0.000")
     assert await x("fetch_positions") == []
+    [history_row] = await x("fetch_position_history", BTC)  # /v5/position/closed-pnl
+    assert (history_row["realizedPnl"], history_row["entryPrice"], history_row["contracts"]) == (
+        -60.3245,
+        65000.0,
+        0.01,
+    )
+    assert history_row["info"]["avgExitPrice"] == "59000.00"
     closed = await x("fetch_closed_orders", BTC)
     assert {o["clientOrderId"] for o in closed} == {"cf-entry", "cf-sl"}
     balance = await x("fetch_balance")
@@ -184,6 +200,11 @@ async def test_the_pro_watchers_see_orders_fills_and_positions(paper: PaperServe
         watched = asyncio.create_task(x.watch_positions([BTC]))
         await asyncio.sleep(0.3)
         await x.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "w-more"})
+        first = await asyncio.wait_for(watched, 5)
+        assert first[-1]["contracts"] in (0.01, 0.02)  # pushed as the order is created, and again as it fills
+        watched = asyncio.create_task(x.watch_positions([BTC]))
+        await asyncio.sleep(0.3)
+        await x.create_order(BTC, "limit", "buy", 0.01, 50000)  # Bybit pushes the position on every order change
         pushed = await asyncio.wait_for(watched, 5)
         assert (pushed[-1]["contracts"], pushed[-1]["side"], pushed[-1]["info"]["category"]) == (0.02, "long", "linear")
     finally:
@@ -398,6 +419,7 @@ async def test_records_have_the_shapes_ccxt_recorded(bybit: Any, paper: PaperSer
         "fetchBalance": await x.privateGetV5AccountWalletBalance({"accountType": "UNIFIED"}),
         "editOrder": await x.privatePostV5OrderCancel({**link, "orderLinkId": "sh-rest"}),
     }
+    answers["fetchPositionHistory"] = await x.privateGetV5PositionClosedPnl(link)
     await x.create_order(BTC, "market", "buy", 0.01, None)
     answers["fetchPositions"] = await x.privateGetV5PositionList(link)
     for name, answer in answers.items():
