@@ -1,6 +1,7 @@
 """The paper venue's matching engine: accounts, positions, orders, algo orders, trades and prices, and what moves
 them (fills, triggers, resting orders reached by the price, liquidation). The Binance front (``venue.Venue``) checks
-requests and hands the engine orders it may take; another venue's front would do the same with its own checks.
+requests and hands the engine orders it may take; the Bybit front (``paper.bybit.front``) does the same with Bybit's
+checks, over the same engine object.
 
 Pure Python, no I/O. Every public method runs to completion without awaiting, so one HTTP request is one atomic
 state transition on the single asyncio loop. Every order, algo-order and account change passes through

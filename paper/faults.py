@@ -17,6 +17,10 @@ the first that fires (in the order added) decides the response. Modes and what t
 * ``wrong_type`` (``field``, ``value``): the request is executed; ``field`` holds ``value`` (any JSON, default
   ``null``) in every object of the JSON answer that has it, e.g. a number where Binance sends a string.
 
+On Bybit's paths (``/v5/``) the same modes answer in Bybit's shapes (``_bybit_fault_response``): 10016 for
+``disconnected``, HTTP 504 for ``timeout``, 10006 for ``rate_limit``, HTTP 403 for ``ban``, an HTTP 503 page for
+``maintenance``.
+
 Admin actions that break a position from outside (a stop cancelled by the venue, a position closed on the website)
 are recorded here too (:meth:`FaultInjector.record`), so a test can assert on one log.
 """

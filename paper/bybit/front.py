@@ -75,6 +75,13 @@ def _parse_uuid(value: str) -> tuple[int, int] | None:
     return number >> _LOW_BITS, number & ((1 << _LOW_BITS) - 1)
 
 
+def trigger_direction(algo: AlgoOrder) -> TriggerDirection:
+    """Which way the price must go to trigger ``algo``: up for a buy stop or a sell take profit, else down (a
+    trailing stop is a stop)."""
+    stop = not algo.order_type.startswith("TAKE_PROFIT")
+    return TriggerDirection.RISE if stop == (algo.side == Side.BUY.engine) else TriggerDirection.FALL
+
+
 @dataclass(frozen=True)
 class BybitOrder:
     """One order as Bybit shows it: a regular order, or a conditional one (its algo order, then what it became)."""
@@ -106,6 +113,17 @@ class BybitOrder:
     @property
     def created(self) -> int:
         return self.algo.create_time if self.algo is not None else self.order.time  # type: ignore[union-attr]
+
+    def passes(self, order_filter: OrderFilter | None) -> bool:
+        """Whether ``orderFilter`` lets the order through: Order = active orders (a triggered conditional order is
+        one), StopOrder = untriggered conditional orders, tpslOrder = a position's untriggered TP/SL."""
+        if order_filter is None:
+            return True
+        untriggered = self.algo is not None and self.order is None
+        if order_filter is OrderFilter.ORDER:
+            return not untriggered
+        plain = self.algo is not None and self.algo.role == StopRole.PLAIN
+        return untriggered and plain == (order_filter is OrderFilter.STOP_ORDER)
 
     @property
     def updated(self) -> int:
@@ -399,7 +417,7 @@ class BybitFront:
         if order is None and algo is not None:  # not triggered yet
             if trigger is not None:
                 self._check_price(spec, trigger, "triggerPrice")
-                rising = algo.order_type.startswith("STOP") == (algo.side == "BUY")
+                rising = trigger_direction(algo) is TriggerDirection.RISE
                 current = engine._working_price(spec.symbol, algo.working_type)
                 if (current >= trigger) if rising else (current <= trigger):
                     raise errors.trigger_crossed(rising, f"{trigger:f}", f"{current:f}")
@@ -439,12 +457,7 @@ class BybitFront:
         return found
 
     def cancel_all(self, account: Account, symbol: str | None, order_filter: OrderFilter | None) -> list[BybitOrder]:
-        views = self.open_orders(account, symbol)
-        if order_filter is OrderFilter.STOP_ORDER:
-            views = [v for v in views if v.algo is not None and v.order is None]
-        elif order_filter is OrderFilter.ORDER:
-            views = [v for v in views if v.algo is None or v.order is not None]
-        return [self.cancel(account, v) for v in views]
+        return [self.cancel(account, v) for v in self.open_orders(account, symbol) if v.passes(order_filter)]
 
     # ------------------------------------------------------------------ settings
 
@@ -471,7 +484,7 @@ class BybitFront:
     def set_margin_mode(self, account: Account, mode: MarginMode) -> None:
         if mode is MarginMode.PORTFOLIO:
             raise errors.margin_mode_failed("3400210", "portfolio margin is not simulated")
-        target = "ISOLATED" if mode is MarginMode.ISOLATED else "CROSSED"
+        target = mode.engine
         if account.default_margin_type == target:
             raise errors.margin_mode_unchanged()
         if account.open_positions():
@@ -502,7 +515,7 @@ class BybitFront:
         if amount == 0:
             raise errors.params_error("can not set tp/sl/ts for zero position")
         long = amount > 0
-        exit_side = "SELL" if long else "BUY"
+        exit_side = (Side.SELL if long else Side.BUY).engine
         partial = mode is TpslMode.PARTIAL
         for protection, roles, above_for_long, name in (
             (take_profit, (StopRole.TAKE_PROFIT, StopRole.PARTIAL_TAKE_PROFIT), True, "TakeProfit"),

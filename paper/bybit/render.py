@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from paper import render
-from paper.bybit.front import BybitOrder, execution_id
+from paper.bybit.front import BybitOrder, execution_id, trigger_direction
 from paper.bybit.vocab import (
     OPEN_STATUSES,
     ROLE_TYPES,
@@ -112,13 +112,6 @@ def ticker(spec: MarketSpec, engine: Engine) -> dict[str, Any]:
     }
 
 
-def _direction(algo: AlgoOrder) -> TriggerDirection:
-    stop = algo.order_type.startswith("STOP")
-    if algo.order_type == "TRAILING_STOP_MARKET":
-        stop = True
-    return TriggerDirection.RISE if stop == (algo.side == "BUY") else TriggerDirection.FALL
-
-
 def _trigger_price(algo: AlgoOrder) -> Decimal:
     if algo.order_type != "TRAILING_STOP_MARKET":
         return algo.trigger_price
@@ -195,7 +188,7 @@ def order(spec: MarketSpec, account: Account, view: BybitOrder) -> dict[str, Any
         "slLimitPrice": render.price(spec, stop_loss.limit_price) if stop_loss else "0",
         "tpTriggerBy": TriggerBy.of(take_profit.working_type).value if take_profit else "",
         "slTriggerBy": TriggerBy.of(stop_loss.working_type).value if stop_loss else "",
-        "triggerDirection": int(_direction(algo) if algo is not None else TriggerDirection.NONE),
+        "triggerDirection": int(trigger_direction(algo) if algo is not None else TriggerDirection.NONE),
         "triggerBy": TriggerBy.of(algo.working_type).value if algo is not None else "",
         "lastPriceOnCreated": "",
         "basePrice": "",

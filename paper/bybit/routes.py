@@ -20,6 +20,7 @@ from paper.bybit.params import BybitParams
 from paper.bybit.vocab import (
     ACCOUNT_TYPE,
     CATEGORY,
+    POSITION_SIDES,
     SETTLE_COIN,
     SHORT_LIVED,
     MarginMode,
@@ -296,19 +297,9 @@ async def _cancel_all(ctx: Ctx) -> Any:
     return {"list": [{"orderId": v.order_id, "orderLinkId": v.link_id} for v in cancelled], "success": "1"}
 
 
-def _filtered(ctx: Ctx, views: list[BybitOrder]) -> list[BybitOrder]:
-    order_filter = ctx.params.choice("orderFilter", OrderFilter)
-    if order_filter is OrderFilter.STOP_ORDER:
-        return [v for v in views if v.algo is not None and v.algo.role == "plain"]
-    if order_filter is OrderFilter.TPSL_ORDER:
-        return [v for v in views if v.algo is not None and v.algo.role != "plain"]
-    if order_filter is OrderFilter.ORDER:
-        return [v for v in views if v.algo is None]
-    return views
-
-
 def _orders_page(ctx: Ctx, views: list[BybitOrder]) -> Any:
-    page, cursor = _page(ctx.params, _filtered(ctx, views), 20, 50)
+    order_filter = ctx.params.choice("orderFilter", OrderFilter)
+    page, cursor = _page(ctx.params, [v for v in views if v.passes(order_filter)], 20, 50)
     return {"category": CATEGORY, "list": [ctx.render(v) for v in page], "nextPageCursor": cursor}
 
 
@@ -417,7 +408,7 @@ def position_rows(front: BybitFront, account: Account, symbol: str | None) -> li
     venue = front.venue
     metrics = venue.metrics(account)
     if symbol is not None:
-        sides = ("LONG", "SHORT") if account.dual_side_position else ("BOTH",)
+        sides = POSITION_SIDES[1:] if account.dual_side_position else POSITION_SIDES[:1]
         positions = [account.positions.get(symbol, {}).get(s) or Position(symbol, s) for s in sides]
     else:
         positions = account.open_positions()
@@ -490,7 +481,7 @@ async def _wallet(ctx: Ctx) -> Any:
 
 
 async def _account_info(ctx: Ctx) -> Any:
-    isolated = ctx.account.default_margin_type == "ISOLATED"
+    isolated = ctx.account.default_margin_type == MarginMode.ISOLATED.engine
     return {
         "unifiedMarginStatus": 6,
         "marginMode": (MarginMode.ISOLATED if isolated else MarginMode.REGULAR).value,

@@ -22,7 +22,7 @@ class Side(StrEnum):
 
     @classmethod
     def of(cls, engine_side: str) -> Side:
-        return cls.BUY if engine_side == "BUY" else cls.SELL
+        return cls.BUY if engine_side == cls.BUY.engine else cls.SELL
 
 
 class OrderType(StrEnum):
@@ -167,6 +167,11 @@ class MarginMode(StrEnum):
     ISOLATED = "ISOLATED_MARGIN"
     REGULAR = "REGULAR_MARGIN"
     PORTFOLIO = "PORTFOLIO_MARGIN"
+
+    @property
+    def engine(self) -> str:
+        """The engine's margin type (portfolio margin is not simulated: refused before this is asked)."""
+        return "ISOLATED" if self is MarginMode.ISOLATED else "CROSSED"
 
 
 class PositionMode(IntEnum):
