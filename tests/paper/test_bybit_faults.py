@@ -35,6 +35,7 @@ async def _lookup(client: Any, link_id: str) -> dict[str, Any] | None:
         ({"mode": "maintenance", "durationMs": 60_000}, ccxt.ExchangeNotAvailable, False),
         ({"mode": "truncated"}, None, True),  # ccxt bybit takes the cut body for an empty answer
         ({"mode": "missing_field", "field": "retCode"}, ccxt.ExchangeError, True),  # no retCode: ccxt raises
+        ({"mode": "wrong_type", "field": "orderId", "value": None}, None, True),
     ],
 )
 async def test_each_fault_mode_as_ccxt_bybit_sees_it(

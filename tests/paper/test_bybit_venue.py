@@ -4,18 +4,25 @@ kept across a restart."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
 
+from paper.bybit.front import MAX_ACTIVE_PER_SYMBOL, BybitFront, OrderRequest
+from paper.bybit.vocab import OrderType, Side
+from paper.errors import VenueError
+from paper.models import VenueName
 from paper.services import PaperOptions
+from paper.venue import Venue
 from tests.paper.bybit_client import bybit_client
 from tests.paper.conftest import PaperServer, bybit_account, serve
 from tests.paper.test_bybit_conformance import BTC
 
 LINEAR = {"category": "linear", "symbol": "BTCUSDT"}
+DAY_MS = 24 * 3600 * 1000
 
 
 async def test_accounts_speak_one_venue(paper: PaperServer) -> None:
@@ -120,3 +127,41 @@ async def test_bybit_state_survives_a_restart(tmp_path: Path) -> None:
             assert await x.fetch_positions() == [] and await x.fetch_open_orders(BTC) == []
         finally:
             await x.close()
+
+
+async def test_history_keeps_cancelled_orders_a_day_and_filled_ones_a_week(bybit: Any, paper: PaperServer) -> None:
+    x = bybit
+    await x.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "h-filled"})
+    rest = await x.create_order(BTC, "limit", "buy", 0.01, 60000, {"clientOrderId": "h-cancelled"})
+    await x.cancel_order(rest["id"], BTC)
+    await paper.admin("POST", "clock", {"mode": "manual"})
+
+    async def history() -> set[str]:
+        await x.load_time_difference()  # the client follows the venue's clock
+        answer = await x.privateGetV5OrderHistory({**LINEAR, "startTime": paper.venue.now() - 6 * DAY_MS})
+        return {o["orderLinkId"] for o in answer["result"]["list"]}
+
+    assert await history() == {"h-filled", "h-cancelled"}
+    await paper.admin("POST", "clock", {"advance_ms": DAY_MS + 1000})
+    assert await history() == {"h-filled"}
+    # realtime still finds it by orderLinkId (among the newest 500 closed orders)
+    found = await x.privateGetV5OrderRealtime({**LINEAR, "orderLinkId": "h-cancelled"})
+    assert [o["orderStatus"] for o in found["result"]["list"]] == ["Cancelled"]
+
+
+def test_500_active_orders_per_symbol_and_no_more() -> None:
+    venue = Venue()
+    account, _ = venue.create_account("k", "s", Decimal(10_000_000), VenueName.BYBIT)
+    front = BybitFront(venue)
+
+    def rest(n: int) -> None:
+        qty, price = Decimal("0.01"), Decimal(30000 + n)
+        front.place_order(
+            account, OrderRequest(symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.LIMIT, qty=qty, price=price)
+        )
+
+    for n in range(MAX_ACTIVE_PER_SYMBOL):
+        rest(n)
+    with pytest.raises(VenueError) as refused:
+        rest(MAX_ACTIVE_PER_SYMBOL)
+    assert refused.value.code == 110020
