@@ -283,15 +283,15 @@ class Engine:
         self._record_trade(trade)
         self._emit(account.api_key, "order", OrderUpdate(order, "CALCULATED" if liquidation else "TRADE", trade))
         self._emit(account.api_key, "account", AccountUpdate("ORDER", order.symbol))
-        if pos.amount == 0:
+        if old != 0 and (pos.amount == 0 or (pos.amount > 0) != (old > 0)):  # closed, or flipped through zero
             self._clear_position_stops(account, pos)
-        elif opened > 0:
+        if pos.amount != 0 and opened > 0:
             for stop in order.attached:
                 self._place_attached(account, order, stop, opened, first_fill=order.executed_qty == qty)
         return trade
 
     def _clear_position_stops(self, account: Account, pos: Position) -> None:
-        """The venue's own stops of a position that just closed go with it (Bybit's CancelByTpSlTsClear)."""
+        """A position's venue-made stops go when it closes or flips (Bybit's CancelByTpSlTsClear)."""
         for algo in self.open_algo_orders(account, pos.symbol):
             if algo.role != StopRole.PLAIN and algo.position_side == pos.position_side:
                 self._set_status(algo, "EXPIRED")

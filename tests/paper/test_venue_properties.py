@@ -63,10 +63,21 @@ class Protect:
     offset: int
 
 
+@dataclass(frozen=True)
+class Bracket:
+    """Bybit only: a market entry with a stop loss attached, ``offset`` (units of 10 USDT) beyond the mark, placed by
+    the venue as the entry fills: for the whole position (Full) or for the filled qty (Partial)."""
+
+    side: str
+    qty: int
+    offset: int
+    partial: bool
+
+
 FRONTS = [VenueName.BINANCE_USDM, VenueName.BYBIT]
 
 
-Operation = Market | Limit | Stop | Move | Protect
+Operation = Market | Limit | Stop | Move | Protect | Bracket
 sides = st.sampled_from(["BUY", "SELL"])
 prices = st.integers(min_value=6000, max_value=7000)  # 60000 .. 70000 USDT
 quantities = st.integers(min_value=1, max_value=150)
@@ -133,7 +144,14 @@ def _apply_bybit(front: BybitFront, op: Operation, n: int) -> None:
         )  # fmt: skip
         return
     side = Side.BUY if op.side == "BUY" else Side.SELL
-    if isinstance(op, Stop):
+    if isinstance(op, Bracket):
+        below = -1 if side is Side.BUY else 1
+        stop_loss = Protection(price=front.venue.marks[BTC] + below * op.offset * 10, trigger_by=TriggerBy.MARK_PRICE)
+        request = BybitRequest(
+            symbol=BTC, side=side, order_type=OrderType.MARKET, qty=op.qty * MILLI, link_id=f"b{n}",
+            stop_loss=stop_loss, tpsl_mode=TpslMode.PARTIAL if op.partial else TpslMode.FULL,
+        )  # fmt: skip
+    elif isinstance(op, Stop):
         rising = op.take_profit == (side is Side.SELL)
         request = BybitRequest(
             symbol=BTC, side=side, order_type=OrderType.MARKET, qty=op.qty * MILLI, reduce_only=True, link_id=f"s{n}",
@@ -162,7 +180,12 @@ def test_reduce_only_never_flips_money_is_exact_and_stops_fire_once(front: Venue
 
 
 protected = st.lists(
-    st.one_of(protections, st.builds(Move, prices, st.booleans()), st.builds(Market, sides, quantities, st.booleans())),
+    st.one_of(
+        protections,
+        st.builds(Move, prices, st.booleans()),
+        st.builds(Market, sides, quantities, st.booleans()),
+        st.builds(Bracket, sides, quantities, st.integers(min_value=1, max_value=100), st.booleans()),
+    ),
     min_size=1,
     max_size=25,
 )
@@ -198,6 +221,11 @@ def _check_the_invariants(front: VenueName, ops: list[Operation]) -> None:
         # the open-order indexes are exactly the open records, in id order
         assert list(account.open_orders) == [i for i, o in account.orders.items() if o.is_open]
         assert list(account.open_algos) == [i for i, a in account.algo_orders.items() if a.is_open]
+        # a position's own stops live only while it does, on its exit side
+        amount = venue.position(account, BTC).amount
+        for algo in account.open_algos.values():
+            if algo.role != StopRole.PLAIN:
+                assert amount > 0 if algo.side == "SELL" else amount < 0
     assert flips == []
     assert all(count == 1 for count in triggered.values())
     children = Counter(o.parent_algo_id for o in account.orders.values() if o.parent_algo_id is not None)
