@@ -17,12 +17,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
 import ccxt.async_support
 import pytest
 
+from paper.bybit import routes as bybit_routes
+from paper.bybit.params import BybitParams
 from tests.paper.bybit_client import bybit_client
 from tests.paper.conftest import PaperServer, bybit_account
 from tests.paper.test_conformance import Driver, _d, load_btc_market
@@ -482,13 +484,38 @@ async def _replay(paper: PaperServer, api_key: str, secret: str, entry: dict[str
         return answer
 
 
-async def test_ccxts_recorded_requests_get_their_answers(paper: PaperServer) -> None:
-    got = {}
+class RecordingParams(BybitParams):
+    """BybitParams that remember which names the handler looked up (``read``)."""
+
+    last: RecordingParams | None = None
+
+    def __init__(self, values: Any) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+        RecordingParams.last = self
+
+    def text(self, name: str, *, required: bool = False, ci: bool = False) -> str | None:
+        self.read.add(name)
+        return super().text(name, required=required, ci=ci)
+
+
+async def test_ccxts_recorded_requests_get_their_answers_and_are_read(
+    paper: PaperServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bybit_routes, "BybitParams", RecordingParams)
+    got, unread = {}, {}
     for entry in FIXTURES["requests"]:
         api_key, secret = await bybit_account(paper)
+        RecordingParams.last = None
         answer = await _replay(paper, api_key, secret, entry)
         got[entry["description"]] = answer["retCode"]
+        params = RecordingParams.last
+        assert params is not None, entry["description"]
+        sent = set(json.loads(entry["body"])) if entry["body"] else set(dict(parse_qsl(urlsplit(entry["url"]).query)))
+        if sent - params.read:
+            unread[entry["description"]] = sorted(sent - params.read)
     assert got == EXPECTED
+    assert unread == {}  # every parameter ccxt sent is looked at
 
 
 async def test_amend_moves_a_resting_order_and_an_untriggered_stop(bybit: Any, paper: PaperServer) -> None:
