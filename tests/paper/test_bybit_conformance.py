@@ -73,6 +73,7 @@ async def test_every_call_a_position_manager_makes(driver: Driver, paper: PaperS
     await x("set_margin_mode", "isolated", BTC)
     with pytest.raises(ccxt.MarginModeAlreadySet):  # 110026
         await x("set_margin_mode", "isolated", BTC)
+    assert (await x("privateGetV5AccountInfo"))["result"]["marginMode"] == "ISOLATED_MARGIN"  # account-wide
     await x("set_margin_mode", "cross", BTC)
     await x("set_position_mode", True, BTC)
     with pytest.raises(ccxt.NoChange):  # 110025
@@ -233,6 +234,9 @@ async def test_refusals_carry_bybit_codes_and_raise_ccxt_classes(bybit: Any, pap
     x = bybit
     await _refused(x.create_order(BTC, "market", "sell", 0.01, None, {"reduceOnly": True}), ccxt.InvalidOrder, "110017")
     await x.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "r-1"})
+    with pytest.raises(ccxt.ExchangeError) as refused:  # not while a position is held
+        await x.set_margin_mode("isolated", BTC)
+    assert '"retCode":3400045' in str(refused.value).replace(" ", "") and "reasons" in str(refused.value)
     await _refused(
         x.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "r-1"}), ccxt.InvalidOrder, "110072"
     )
