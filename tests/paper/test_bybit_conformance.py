@@ -27,7 +27,7 @@ from paper.bybit import routes as bybit_routes
 from paper.bybit.params import BybitParams
 from tests.paper.bybit_client import bybit_client
 from tests.paper.conftest import PaperServer, bybit_account
-from tests.paper.test_conformance import Driver, _d, load_btc_market
+from tests.paper.test_conformance import Driver, RecordingParams, _d, load_btc_market
 
 BTC = "BTC/USDT:USDT"
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "ccxt_bybit_linear.json").read_text(encoding="utf-8"))
@@ -488,25 +488,14 @@ async def _replay(paper: PaperServer, api_key: str, secret: str, entry: dict[str
         return answer
 
 
-class RecordingParams(BybitParams):
-    """BybitParams that remember which names the handler looked up (``read``)."""
-
-    last: RecordingParams | None = None
-
-    def __init__(self, values: Any) -> None:
-        super().__init__(values)
-        self.read: set[str] = set()
-        RecordingParams.last = self
-
-    def text(self, name: str, *, required: bool = False, ci: bool = False) -> str | None:
-        self.read.add(name)
-        return super().text(name, required=required, ci=ci)
+class RecordingBybitParams(RecordingParams, BybitParams):
+    """The Binance replay's recording of the names a handler looks up, over Bybit's parameters."""
 
 
 async def test_ccxts_recorded_requests_get_their_answers_and_are_read(
     paper: PaperServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bybit_routes, "BybitParams", RecordingParams)
+    monkeypatch.setattr(bybit_routes, "BybitParams", RecordingBybitParams)
     got, unread = {}, {}
     for entry in FIXTURES["requests"]:
         api_key, secret = await bybit_account(paper)
@@ -516,6 +505,7 @@ async def test_ccxts_recorded_requests_get_their_answers_and_are_read(
         params = RecordingParams.last
         assert params is not None, entry["description"]
         sent = set(json.loads(entry["body"])) if entry["body"] else set(dict(parse_qsl(urlsplit(entry["url"]).query)))
+        sent = {name.lower() for name in sent}
         if sent - params.read:
             unread[entry["description"]] = sorted(sent - params.read)
     assert got == EXPECTED
