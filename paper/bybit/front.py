@@ -108,7 +108,11 @@ class BybitOrder:
 
     @property
     def link_id(self) -> str:
-        return self.algo.client_algo_id if self.algo is not None else self.order.client_order_id  # type: ignore[union-attr]
+        """The client's ``orderLinkId``; "" for orders the venue made (a liquidation, a close on the website)."""
+        if self.algo is not None:
+            return self.algo.client_algo_id
+        assert self.order is not None
+        return self.order.client_order_id if self.order.source == "api" else ""
 
     @property
     def created(self) -> int:

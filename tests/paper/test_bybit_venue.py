@@ -79,8 +79,8 @@ async def test_a_liquidation_is_a_bust_trade(bybit: Any, paper: PaperServer) -> 
         (await x.privateGetV5OrderRealtime({**LINEAR, "orderLinkId": "lq-entry"}))["result"]["list"][0]["orderId"]
     ]  # ccxt asks for execType=Trade: the bust trade is not among them
     busts = (await x.privateGetV5ExecutionList({**LINEAR, "execType": "BustTrade"}))["result"]["list"]
-    assert [(b["execType"], b["createType"], b["side"], b["execQty"]) for b in busts] == [
-        ("BustTrade", "CreateByLiq", "Sell", "1.000")
+    assert [(b["execType"], b["createType"], b["side"], b["execQty"], b["orderLinkId"]) for b in busts] == [
+        ("BustTrade", "CreateByLiq", "Sell", "1.000", "")
     ]
     rest = (await x.privateGetV5OrderRealtime({**LINEAR, "orderLinkId": "lq-rest"}))["result"]["list"][0]
     assert rest["orderStatus"] == "Cancelled"
