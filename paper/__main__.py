@@ -73,6 +73,15 @@ def _parser() -> argparse.ArgumentParser:
         default=MAX_OPEN_ALGO_ORDERS,
         help=f"open conditional orders per account (default: Binance's {MAX_OPEN_ALGO_ORDERS}; -4045 beyond)",
     )
+    limits.add_argument(
+        "--bybit-ip-limit", type=int, default=defaults.bybit_ip_per_5s, help="Bybit: requests per 5 s per IP"
+    )
+    limits.add_argument(
+        "--bybit-ban-ms",
+        type=int,
+        default=defaults.bybit_ban_ms,
+        help="Bybit: how long 403 lasts once the IP limit broke",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     return parser
 
@@ -83,7 +92,14 @@ def main(argv: list[str] | None = None) -> None:
     markets = load_markets(args.markets.read_text(encoding="utf-8")) if args.markets else None
     options = PaperOptions(
         seed=args.seed,
-        limits=RateLimits(args.weight_limit, args.orders_per_10s, args.orders_per_minute, args.ban_ms),
+        limits=RateLimits(
+            args.weight_limit,
+            args.orders_per_10s,
+            args.orders_per_minute,
+            args.ban_ms,
+            bybit_ip_per_5s=args.bybit_ip_limit,
+            bybit_ban_ms=args.bybit_ban_ms,
+        ),
         fault_rules=read_rules(args.faults.read_text(encoding="utf-8")) if args.faults else [],
         state_path=args.state,
         walk=WalkConfig(tick_ms=args.walk_tick_ms) if args.walk else None,

@@ -8,8 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from paper import render
+from paper.bybit import errors as bybit_errors
+from paper.bybit import render as bybit_render
+from paper.bybit.vocab import CancelType
+from paper.errors import VenueError
 from paper.faults import FaultSpecError
-from paper.models import AlgoOrder, Order, Trade
+from paper.models import Account, AlgoOrder, Order, Trade, VenueName
 from paper.prices import paths_from_json
 from paper.services import Services
 from paper.venue import Venue
@@ -144,10 +148,18 @@ def add_admin_routes(app: web.Application, services: Services) -> None:
         api_key, secret = _text(body, "apiKey"), _text(body, "secret")
         balance = _decimal(body, "balance") if "balance" in body else Decimal(0)
         try:
-            account, created = venue.create_account(api_key, secret, balance)
+            venue_name = VenueName(body.get("venue", VenueName.BINANCE_USDM))
+        except ValueError:
+            raise AdminError(400, f"'venue' must be one of {[v.value for v in VenueName]}") from None
+        try:
+            account, created = venue.create_account(api_key, secret, balance, venue_name)
         except ValueError as exc:
             raise AdminError(409 if "exists" in str(exc) else 400, str(exc)) from None
-        payload = {"apiKey": account.api_key, "walletBalance": render.money(account.wallet_balance)}
+        payload = {
+            "apiKey": account.api_key,
+            "venue": account.venue,
+            "walletBalance": render.money(account.wallet_balance),
+        }
         return web.json_response(payload, status=201 if created else 200)
 
     async def set_price(request: web.Request) -> web.Response:
@@ -179,11 +191,37 @@ def add_admin_routes(app: web.Application, services: Services) -> None:
         services.faults.record("external_close", api_key=api_key, symbol=symbol, closed=order is not None)
         if order is None:
             return web.json_response({"closed": False, "order": None})
-        return web.json_response({"closed": True, "order": render.order(venue.markets[symbol], order, with_time=True)})
+        account = venue.accounts[api_key]
+        if account.venue == VenueName.BYBIT:
+            shown = bybit_render.order(venue.markets[symbol], account, services.bybit.of_order(account, order))
+        else:
+            shown = render.order(venue.markets[symbol], order, with_time=True)
+        return web.json_response({"closed": True, "order": shown})
+
+    async def cancel_bybit_conditional(body: dict[str, Any], account: Account, symbol: str) -> web.Response:
+        """A Bybit conditional order cancelled by the venue (Deactivated), by orderId or orderLinkId."""
+        order_id, link_id = body.get("orderId"), body.get("orderLinkId", body.get("clientAlgoId"))
+        if not isinstance(order_id, str) and not isinstance(link_id, str):
+            raise AdminError(400, "'orderId' or 'orderLinkId' (string) is required")
+        front = services.bybit
+        try:
+            found = front.find(
+                account, order_id if isinstance(order_id, str) else None, link_id if isinstance(link_id, str) else None
+            )
+            if found.algo is None or found.order is not None or found.symbol != symbol:
+                raise bybit_errors.order_not_found()
+            front.cancel(account, found, CancelType.BY_ADMIN)
+        except VenueError as exc:
+            raise AdminError(404, exc.msg) from None
+        services.faults.record("cancel_algo", api_key=account.api_key, client_order_id=found.link_id, symbol=symbol)
+        return web.json_response(bybit_render.order(venue.markets[symbol], account, found))
 
     async def cancel_algo(request: web.Request) -> web.Response:
         body = await _body(request)
         api_key, symbol = _text(body, "apiKey"), _text(body, "symbol").upper()
+        account = venue.accounts.get(api_key)
+        if account is not None and account.venue == VenueName.BYBIT:
+            return await cancel_bybit_conditional(body, account, symbol)
         client_id = body.get("clientAlgoId")
         algo_id = body.get("algoId")
         if not isinstance(client_id, str) and not isinstance(algo_id, int):
@@ -271,10 +309,13 @@ def add_admin_routes(app: web.Application, services: Services) -> None:
             ("ordersPer10s", "orders_per_10s"),
             ("ordersPerMinute", "orders_per_minute"),
             ("banMs", "ban_ms"),
+            ("bybitIpPer5s", "bybit_ip_per_5s"),
+            ("bybitBanMs", "bybit_ban_ms"),
         ):
             if key in body:
                 setattr(limits, attribute, _body_int(body, key, 1))
         services.limiter.reset()
+        services.bybit_limiter.reset()
         return web.json_response(limits.as_json())
 
     async def get_price_paths(request: web.Request) -> web.Response:

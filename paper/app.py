@@ -14,7 +14,7 @@ from paper import errors, peer_routes, render
 from paper.admin import add_admin_routes
 from paper.auth import check_signature, check_timestamp, parse_params, total_params
 from paper.errors import VenueError
-from paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest
+from paper.models import ZERO, Account, AlgoOrder, AlgoRequest, NewOrderRequest, Order, OrderRequest, VenueName
 from paper.params import Params
 from paper.requestlog import REPLICA_HEADER
 from paper.services import PaperOptions, Services
@@ -83,7 +83,7 @@ def signed(handler: SignedHandler) -> Handler:
         api_key = request.headers.get("X-MBX-APIKEY")
         if not api_key:
             raise VenueError(-2014, "API-key format invalid.", 401)
-        account = venue.account(api_key)
+        account = venue.account(api_key, VenueName.BINANCE_USDM)
         raw_query = request.rel_url.raw_query_string
         raw_body = await request.text()
         payload, signature = total_params(raw_query, raw_body)

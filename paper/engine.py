@@ -1,6 +1,7 @@
 """The paper venue's matching engine: accounts, positions, orders, algo orders, trades and prices, and what moves
 them (fills, triggers, resting orders reached by the price, liquidation). The Binance front (``venue.Venue``) checks
-requests and hands the engine orders it may take; another venue's front would do the same with its own checks.
+requests and hands the engine orders it may take; the Bybit front (``paper.bybit.front``) does the same with Bybit's
+checks, over the same engine object.
 
 Pure Python, no I/O. Every public method runs to completion without awaiting, so one HTTP request is one atomic
 state transition on the single asyncio loop. Every order, algo-order and account change passes through
@@ -43,23 +44,29 @@ from paper import errors
 from paper.clock import Clock
 from paper.markets import MarketSpec, load_markets
 from paper.models import (
+    POSITION_ROLES,
     ZERO,
     Account,
     AccountUpdate,
     AlgoOrder,
+    AttachedStop,
     Candle,
     Listener,
     Order,
     OrderUpdate,
     Position,
+    StopRole,
     SymbolStats,
     Trade,
+    VenueName,
 )
-from paper.risk import MAKER_FEE_RATE, TAKER_FEE_RATE, AccountMetrics, account_metrics, liquidation_price, q8
+from paper.risk import FEE_RATES, AccountMetrics, account_metrics, liquidation_price, q8
 
 MAX_OPEN_ALGO_ORDERS = 200  # across all symbols (Binance change log 2025-12-29)
 TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX"})
 WORKING_TYPES = frozenset({"MARK_PRICE", "CONTRACT_PRICE"})
+INDEX_PRICE = "INDEX_PRICE"  # Bybit's IndexPrice trigger; the paper venue's index is its mark
+_MARK_DRIVEN = frozenset({"MARK_PRICE", INDEX_PRICE})
 SIDES = frozenset({"BUY", "SELL"})
 MIN_CALLBACK_RATE = Decimal("0.1")
 MAX_CALLBACK_RATE = Decimal("20")
@@ -170,7 +177,7 @@ class Engine:
         return self.lasts[self.market(symbol).symbol]
 
     def _working_price(self, symbol: str, working_type: str) -> Decimal:
-        return self.marks[symbol] if working_type == "MARK_PRICE" else self.lasts[symbol]
+        return self.marks[symbol] if working_type in _MARK_DRIVEN else self.lasts[symbol]
 
     def metrics(self, account: Account) -> AccountMetrics:
         return account_metrics(account, self.markets, self.marks)
@@ -190,22 +197,25 @@ class Engine:
         self._next_trade_id += 1
         return value
 
-    def create_account(self, api_key: str, secret: str, balance: Decimal) -> tuple[Account, bool]:
-        """Create an account; returns ``(account, created)``. Same key and secret again is a no-op."""
+    def create_account(
+        self, api_key: str, secret: str, balance: Decimal, venue: VenueName = VenueName.BINANCE_USDM
+    ) -> tuple[Account, bool]:
+        """Create an account; returns ``(account, created)``. Same key, secret and venue again is a no-op."""
         existing = self.accounts.get(api_key)
         if existing is not None:
-            if existing.secret != secret:
-                raise ValueError("apiKey already exists with a different secret")
+            if existing.secret != secret or existing.venue != venue:
+                raise ValueError("apiKey already exists with a different secret or venue")
             return existing, False
         if balance < 0:
             raise ValueError("balance must not be negative")
-        account = Account(api_key=api_key, secret=secret, wallet_balance=balance, update_time=self.now())
+        account = Account(api_key=api_key, secret=secret, wallet_balance=balance, update_time=self.now(), venue=venue)
         self.accounts[api_key] = account
         return account, True
 
-    def account(self, api_key: str | None) -> Account:
+    def account(self, api_key: str | None, venue: VenueName | None = None) -> Account:
+        """The account of ``api_key`` (that speaks ``venue``, if given: another venue does not know the key)."""
         account = self.accounts.get(api_key or "")
-        if account is None:
+        if account is None or (venue is not None and account.venue != venue):
             raise errors.invalid_api_key()
         return account
 
@@ -219,7 +229,8 @@ class Engine:
         signed = qty if order.side == "BUY" else -qty
         realized = ZERO
         opened = qty
-        old = pos.amount
+        closed = ZERO
+        old, entry = pos.amount, pos.entry_price
         if old == 0 or (old > 0) == (signed > 0):
             new_amount = old + signed
             pos.entry_price = q8((abs(old) * pos.entry_price + qty * price) / abs(new_amount))
@@ -239,7 +250,8 @@ class Engine:
             pos.isolated_wallet += q8(opened * price / settings.leverage)
         pos.update_time = now
         notional = qty * price
-        commission = q8(notional * (MAKER_FEE_RATE if maker else TAKER_FEE_RATE))
+        rates = FEE_RATES[account.venue]
+        commission = q8(notional * (rates.maker if maker else rates.taker))
         account.wallet_balance += realized - commission
         account.update_time = now
         order.executed_qty += qty
@@ -263,13 +275,162 @@ class Engine:
             time=now,
             position_side=order.position_side,
             liquidation=liquidation,
+            closed_qty=closed,
+            entry_price=entry if closed else ZERO,
         )
         account.trades.append(trade)
         self.trade_log.append(trade)
         self._record_trade(trade)
         self._emit(account.api_key, "order", OrderUpdate(order, "CALCULATED" if liquidation else "TRADE", trade))
         self._emit(account.api_key, "account", AccountUpdate("ORDER", order.symbol))
+        if old != 0 and (pos.amount == 0 or (pos.amount > 0) != (old > 0)):  # closed, or flipped through zero
+            self._clear_position_stops(account, pos)
+        if pos.amount != 0 and opened > 0:
+            for stop in order.attached:
+                self._place_attached(account, order, stop, opened, first_fill=order.executed_qty == qty)
         return trade
+
+    def _clear_position_stops(self, account: Account, pos: Position) -> None:
+        """A position's venue-made stops go when it closes or flips (Bybit's CancelByTpSlTsClear)."""
+        for algo in self.open_algo_orders(account, pos.symbol):
+            if algo.role != StopRole.PLAIN and algo.position_side == pos.position_side:
+                self._set_status(algo, "EXPIRED")
+
+    def _place_attached(
+        self, account: Account, entry: Order, stop: AttachedStop, filled: Decimal, *, first_fill: bool
+    ) -> None:
+        """Protect what ``entry`` just opened: a PARTIAL stop for ``filled``, or the FULL one (at its first fill)."""
+        full = stop.role in POSITION_ROLES
+        if full and not first_fill:
+            return
+        self.set_position_stop(
+            account,
+            self.markets[entry.symbol],
+            entry.position_side,
+            stop.role,
+            trigger_price=stop.trigger_price,
+            working_type=stop.working_type,
+            side="SELL" if entry.side == "BUY" else "BUY",
+            quantity=ZERO if full else filled,
+            limit_price=stop.limit_price,
+            parent_client_id=entry.client_order_id,
+        )
+
+    def set_position_stop(
+        self,
+        account: Account,
+        spec: MarketSpec,
+        position_side: str,
+        role: StopRole,
+        *,
+        trigger_price: Decimal,
+        working_type: str,
+        side: str,
+        quantity: Decimal = ZERO,
+        limit_price: Decimal = ZERO,
+        distance: Decimal | None = None,
+        parent_client_id: str = "",
+    ) -> AlgoOrder:
+        """Place a stop that protects a position; a FULL role (zero ``quantity``) replaces the position's earlier one.
+
+        ``distance`` makes it a trailing stop (a price distance, active from ``trigger_price`` on, or at once)."""
+        if role in POSITION_ROLES:
+            for algo in self.open_algo_orders(account, spec.symbol):
+                if algo.role == role and algo.position_side == position_side:
+                    self._set_status(algo, "CANCELED")
+        trailing = distance is not None
+        is_limit = limit_price > 0
+        if trailing:
+            order_type = "TRAILING_STOP_MARKET"
+        else:
+            reference = self._working_price(spec.symbol, working_type)
+            rising = trigger_price > reference  # protection sits on the far side of the price, either way
+            stop = rising == (side == "BUY")
+            order_type = ("STOP" if stop else "TAKE_PROFIT") + ("" if is_limit else "_MARKET")
+        return self._new_algo(
+            account,
+            spec,
+            client_algo_id="",
+            side=side,
+            order_type=order_type,
+            quantity=quantity,
+            price=limit_price,
+            trigger_price=ZERO if trailing else trigger_price,
+            time_in_force="GTC",
+            working_type=working_type,
+            reduce_only=quantity > 0,
+            close_position=quantity == 0,
+            position_side=position_side,
+            activate_price=trigger_price if trailing and trigger_price > 0 else None,
+            callback_distance=distance,
+            role=role,
+            parent_client_id=parent_client_id,
+        )
+
+    def _new_algo(
+        self,
+        account: Account,
+        spec: MarketSpec,
+        *,
+        client_algo_id: str,
+        side: str,
+        order_type: str,
+        quantity: Decimal,
+        price: Decimal,
+        trigger_price: Decimal,
+        time_in_force: str,
+        working_type: str,
+        reduce_only: bool,
+        close_position: bool,
+        position_side: str,
+        price_protect: bool = False,
+        activate_price: Decimal | None = None,
+        callback_rate: Decimal | None = None,
+        callback_distance: Decimal | None = None,
+        replica: str | None = None,
+        role: StopRole = StopRole.PLAIN,
+        parent_client_id: str = "",
+        attached: tuple[AttachedStop, ...] = (),
+    ) -> AlgoOrder:
+        now = self.now()
+        trailing = order_type == "TRAILING_STOP_MARKET"
+        algo = AlgoOrder(
+            algo_id=self._algo_id(),
+            api_key=account.api_key,
+            symbol=spec.symbol,
+            client_algo_id=client_algo_id,
+            side=side,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+            trigger_price=trigger_price,
+            time_in_force=time_in_force,
+            working_type=working_type,
+            reduce_only=reduce_only,
+            close_position=close_position,
+            price_protect=price_protect,
+            create_time=now,
+            update_time=now,
+            activate_price=activate_price if trailing else None,
+            callback_rate=callback_rate if trailing else None,
+            callback_distance=callback_distance if trailing else None,
+            trailing_extreme=self._working_price(spec.symbol, working_type)
+            if trailing and activate_price is None
+            else None,
+            replica=replica,
+            source="api" if role == StopRole.PLAIN else "venue",
+            position_side=position_side,
+            role=role,
+            parent_client_id=parent_client_id,
+            attached=attached,
+        )
+        account.algo_orders[algo.algo_id] = algo
+        account.open_algos[algo.algo_id] = algo
+        if client_algo_id:
+            account.client_algo_ids[client_algo_id] = algo.algo_id
+        self.order_log.append(algo)
+        self._emit(account.api_key, "algo", algo)
+        return algo
 
     def _record_trade(self, trade: Trade) -> None:
         stats = self.stats[trade.symbol]
@@ -351,6 +512,7 @@ class Engine:
         price_protect: bool = False,
         stop_price: Decimal = ZERO,
         parent_algo_id: int | None = None,
+        attached: tuple[AttachedStop, ...] = (),
     ) -> Order:
         now = self.now()
         order = Order(
@@ -375,6 +537,7 @@ class Engine:
             source=source,
             parent_algo_id=parent_algo_id,
             position_side=position_side,
+            attached=attached,
         )
         account.orders[order.order_id] = order
         account.open_orders[order.order_id] = order
@@ -409,7 +572,7 @@ class Engine:
             self._record_price(spec.symbol, last)
         for account in list(self.accounts.values()):
             for algo in sorted(self.open_algo_orders(account, spec.symbol), key=lambda a: a.algo_id):
-                if self._algo_fires(algo, spec):
+                if algo.is_open and self._algo_fires(algo, spec):  # an earlier trigger may have cleared it
                     self._trigger(account, algo, spec)
         if last is not None:
             self._match_resting(spec)
@@ -447,8 +610,16 @@ class Engine:
         return self._would_trigger(algo.order_type, algo.side, algo.trigger_price, None, price)
 
     @staticmethod
-    def _trailing_fires(algo: AlgoOrder, price: Decimal) -> bool:
-        rate = (algo.callback_rate or ZERO) / 100
+    def trailing_trigger(algo: AlgoOrder) -> Decimal:
+        """Where an activated trailing stop triggers now: its best price less the callback (rate or distance)."""
+        extreme = algo.trailing_extreme or ZERO
+        sign = Decimal(-1) if algo.side == "SELL" else Decimal(1)
+        if algo.callback_distance is not None:
+            return extreme + sign * algo.callback_distance
+        return extreme * (1 + sign * (algo.callback_rate or ZERO) / 100)
+
+    @classmethod
+    def _trailing_fires(cls, algo: AlgoOrder, price: Decimal) -> bool:
         if algo.trailing_extreme is None:
             activate = algo.activate_price
             activated = activate is None or (price >= activate if algo.side == "SELL" else price <= activate)
@@ -457,9 +628,9 @@ class Engine:
             algo.trailing_extreme = price
         if algo.side == "SELL":
             algo.trailing_extreme = max(algo.trailing_extreme, price)
-            return price <= algo.trailing_extreme * (1 - rate)
+            return price <= cls.trailing_trigger(algo)
         algo.trailing_extreme = min(algo.trailing_extreme, price)
-        return price >= algo.trailing_extreme * (1 + rate)
+        return price >= cls.trailing_trigger(algo)
 
     def _trigger(self, account: Account, algo: AlgoOrder, spec: MarketSpec) -> None:
         algo.trigger_time = self.now()
@@ -499,6 +670,7 @@ class Engine:
             price_protect=algo.price_protect,
             stop_price=algo.trigger_price,
             parent_algo_id=algo.algo_id,
+            attached=algo.attached,
         )
         if crosses:
             self._take(account, order, last)

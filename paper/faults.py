@@ -17,6 +17,10 @@ the first that fires (in the order added) decides the response. Modes and what t
 * ``wrong_type`` (``field``, ``value``): the request is executed; ``field`` holds ``value`` (any JSON, default
   ``null``) in every object of the JSON answer that has it, e.g. a number where Binance sends a string.
 
+On Bybit's paths (``/v5/``) the same modes answer in Bybit's shapes (``_bybit_fault_response``): 10016 for
+``disconnected``, HTTP 504 for ``timeout``, 10006 for ``rate_limit``, HTTP 403 for ``ban``, an HTTP 503 page for
+``maintenance``.
+
 Admin actions that break a position from outside (a stop cancelled by the venue, a position closed on the website)
 are recorded here too (:meth:`FaultInjector.record`), so a test can assert on one log.
 """
@@ -69,6 +73,11 @@ TIMEOUT = {
 }
 # ccxt maps this message to OnMaintenance (an ExchangeNotAvailable); Binance answers maintenance with HTTP 503.
 MAINTENANCE = {"code": 1, "msg": "System is under maintenance."}
+BYBIT_PREFIX = "/v5/"
+# Bybit's shapes of the same faults (ccxt: 10016 ExchangeError, 504 RequestTimeout, 10006 and 403
+# RateLimitExceeded, 503 ExchangeNotAvailable).
+BYBIT_RESTARTING = (10016, "Service is restarting, please try again later")
+BYBIT_TOO_MANY = (10006, "Too many visits!")
 
 
 class FaultSpecError(ValueError):
@@ -298,6 +307,8 @@ class FaultInjector:
                     if request.transport is not None:
                         request.transport.abort()  # aiohttp then fails to write and sends nothing
                     return response
+            if request.path.startswith(BYBIT_PREFIX):
+                return _bybit_fault_response(rule, self._clock())
             return _fault_response(rule, request.remote or "", self._clock())
 
         return inject
@@ -346,6 +357,22 @@ def _fault_response(rule: FaultRule, ip: str, now: int) -> web.Response:
     until = now + rule.retry_after_s * 1000
     msg = f"Way too many requests; IP({ip}) banned until {until}. Please use the websocket for live updates."
     return web.json_response({"code": -1003, "msg": msg}, status=418, headers=retry)
+
+
+def _bybit_fault_response(rule: FaultRule, now: int) -> web.Response:
+    if rule.mode in ("disconnected", "rate_limit"):
+        code, msg = BYBIT_RESTARTING if rule.mode == "disconnected" else BYBIT_TOO_MANY
+        body = {"retCode": code, "retMsg": msg, "result": {}, "retExtInfo": {}, "time": now}
+        return web.json_response(body)
+    status, text = {
+        "http_error": (rule.status, HTTP_ERROR_STATUSES.get(rule.status, "")),
+        "timeout": (504, "Gateway Timeout"),
+        "maintenance": (503, "Service Unavailable"),
+        "ban": (403, "access too frequent"),
+    }[rule.mode]
+    return web.Response(
+        status=status, text=f"<html><body><h1>{status} {text}</h1></body></html>", content_type="text/html"
+    )
 
 
 def read_rules(text: str) -> list[dict[str, Any]]:

@@ -5,8 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 ZERO = Decimal(0)
+
+
+class VenueName(StrEnum):
+    """Which venue's API an account speaks (``POST /_paper/accounts`` ``venue``); both share one engine."""
+
+    BINANCE_USDM = "binanceusdm"
+    BYBIT = "bybit"
+
+
+class StopRole(StrEnum):
+    """What a conditional order is for. PLAIN is an order the client placed as such; the others protect a position
+    and are made by the venue (Bybit's position TP/SL and trailing stop, and the TP/SL attached to an entry):
+    the FULL ones close whatever the position holds and go when it closes, the PARTIAL ones have their own qty."""
+
+    PLAIN = "plain"
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    TRAILING = "trailing"
+    PARTIAL_TAKE_PROFIT = "partial_take_profit"
+    PARTIAL_STOP_LOSS = "partial_stop_loss"
+
+
+# Roles that close the whole position (quantity follows it) and are cancelled when it closes. A set, not a method:
+# saved state reloads roles as plain strings.
+POSITION_ROLES = frozenset({StopRole.TAKE_PROFIT, StopRole.STOP_LOSS, StopRole.TRAILING})
+
 
 CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
 REGULAR_TYPES = frozenset({"LIMIT", "MARKET"})
@@ -69,6 +96,7 @@ class Order:
     source: str = "api"  # api | trigger | admin | liquidation
     parent_algo_id: int | None = None
     position_side: str = "BOTH"
+    attached: tuple[AttachedStop, ...] = ()  # protection the venue places as this order fills (Bybit)
 
     @property
     def is_open(self) -> bool:
@@ -111,12 +139,16 @@ class AlgoOrder:
     activate_price: Decimal | None = None
     callback_rate: Decimal | None = None
     trailing_extreme: Decimal | None = None  # best price seen since activation (trailing stops)
+    callback_distance: Decimal | None = None  # a trailing stop's distance as a price (Bybit) instead of a rate
     actual_order_id: int | None = None
     actual_price: Decimal = ZERO
     trigger_time: int = 0
     replica: str | None = None
     source: str = "api"
     position_side: str = "BOTH"
+    role: StopRole = StopRole.PLAIN
+    parent_client_id: str = ""  # the entry whose attached TP/SL this is
+    attached: tuple[AttachedStop, ...] = ()  # handed to the order it becomes
 
     @property
     def is_open(self) -> bool:
@@ -125,6 +157,17 @@ class AlgoOrder:
     @property
     def only_reduces(self) -> bool:
         return only_reduces(self.side, self.position_side, self.reduce_only, self.close_position)
+
+
+@dataclass(frozen=True)
+class AttachedStop:
+    """A take profit or stop loss sent with an entry order; the venue places it as the entry fills: FULL for the
+    whole position (replacing an earlier one), else (PARTIAL) for the filled qty. ``limit_price`` zero: market."""
+
+    role: StopRole
+    trigger_price: Decimal
+    working_type: str
+    limit_price: Decimal = ZERO
 
 
 @dataclass
@@ -143,6 +186,8 @@ class Trade:
     time: int
     position_side: str = "BOTH"
     liquidation: bool = False  # the forced close of a position whose margin ran out
+    closed_qty: Decimal = ZERO  # the part that reduced a position (Bybit's closedSize)
+    entry_price: Decimal = ZERO  # the position's entry price that part closed against
 
 
 @dataclass
@@ -159,6 +204,10 @@ class Account:
     client_algo_ids: dict[str, int] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     dual_side_position: bool = False  # hedge mode: separate LONG and SHORT positions per symbol
+    venue: str = VenueName.BINANCE_USDM
+    default_margin_type: str = "CROSSED"  # of symbols not configured yet (Bybit's margin mode is account-wide)
+    bybit_orders: dict[str, BybitOrderInfo] = field(default_factory=dict)  # Bybit orderId -> what the front adds
+    bybit_links: dict[str, str] = field(default_factory=dict)  # orderLinkId -> Bybit orderId
 
     def __post_init__(self) -> None:
         # The open subset of ``orders`` / ``algo_orders`` (id order), kept by the venue as statuses change, so that
@@ -188,8 +237,17 @@ class Account:
     def setting(self, symbol: str) -> SymbolSettings:
         cfg = self.settings.get(symbol)
         if cfg is None:
-            cfg = self.settings[symbol] = SymbolSettings()
+            cfg = self.settings[symbol] = SymbolSettings(margin_type=self.default_margin_type)
         return cfg
+
+
+@dataclass
+class BybitOrderInfo:
+    """What a Bybit order says beyond the engine's record of it (``paper.bybit``); keyed by its Bybit orderId."""
+
+    close_on_trigger: bool = False
+    reject_reason: str = "EC_NoError"
+    cancel_type: str = "UNKNOWN"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,11 +13,26 @@ _INT = re.compile(r"^-?[0-9]{1,20}$")
 
 
 class Params:
-    """Request parameters by name; ``ci`` lookups ignore the case of the name (``algoid`` = ``algoId``)."""
+    """Request parameters by name; ``ci`` lookups ignore the case of the name (``algoid`` = ``algoId``).
+
+    The refusals are Binance's; another venue's parameters override the three ``_missing``/``_illegal``/``_invalid``.
+    """
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = dict(values)
         self._lower = {k.lower(): v for k, v in self._values.items()}
+
+    @staticmethod
+    def _missing(name: str) -> errors.VenueError:
+        return errors.mandatory(name)
+
+    @staticmethod
+    def _illegal(name: str, *, number: bool) -> errors.VenueError:
+        return errors.illegal_number(name) if number else errors.illegal_chars(name)
+
+    @staticmethod
+    def _invalid(name: str) -> errors.VenueError:
+        return errors.invalid_param(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
@@ -29,7 +44,7 @@ class Params:
         value = self._lower.get(name.lower()) if ci else self._values.get(name)
         if value is None or value == "":
             if required:
-                raise errors.mandatory(name)
+                raise self._missing(name)
             return None
         return value
 
@@ -42,18 +57,18 @@ class Params:
         if value is None:
             return None
         if not _DECIMAL.match(value):
-            raise errors.illegal_number(name)
+            raise self._illegal(name, number=True)
         try:
             return Decimal(value)
         except InvalidOperation:  # pragma: no cover - the regex already rules this out
-            raise errors.illegal_number(name) from None
+            raise self._illegal(name, number=True) from None
 
     def integer(self, name: str, *, required: bool = False, ci: bool = False) -> int | None:
         value = self.text(name, required=required, ci=ci)
         if value is None:
             return None
         if not _INT.match(value):
-            raise errors.illegal_chars(name)
+            raise self._illegal(name, number=False)
         return int(value)
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -62,5 +77,5 @@ class Params:
             return default
         lowered = value.lower()
         if lowered not in ("true", "false"):
-            raise errors.invalid_param(name)
+            raise self._invalid(name)
         return lowered == "true"

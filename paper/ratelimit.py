@@ -74,6 +74,8 @@ class RateLimits:
     orders_per_10s: int = 300
     orders_per_minute: int = 1200
     ban_ms: int = 120_000  # the first IP ban; each further one doubles, up to three days
+    bybit_ip_per_5s: int = 600  # Bybit's REST requests per IP per 5 s (``paper.bybit.ratelimit``)
+    bybit_ban_ms: int = 600_000  # how long Bybit answers 403 after that limit was broken
 
     def as_json(self) -> dict[str, int]:
         return {
@@ -81,11 +83,13 @@ class RateLimits:
             "ordersPer10s": self.orders_per_10s,
             "ordersPerMinute": self.orders_per_minute,
             "banMs": self.ban_ms,
+            "bybitIpPer5s": self.bybit_ip_per_5s,
+            "bybitBanMs": self.bybit_ban_ms,
         }
 
 
 @dataclass
-class _Window:
+class Window:
     """A fixed window counter: ``count`` requests since ``start``."""
 
     length_ms: int
@@ -108,7 +112,7 @@ class _Window:
 
 @dataclass
 class _IpState:
-    weight: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
+    weight: Window = field(default_factory=lambda: Window(MINUTE_MS))
     refused_until: int = 0  # a 429 was answered; more requests before this instant earn a ban
     banned_until: int = 0
     bans: int = 0
@@ -116,8 +120,8 @@ class _IpState:
 
 @dataclass
 class _AccountState:
-    ten_seconds: _Window = field(default_factory=lambda: _Window(TEN_SECONDS_MS))
-    minute: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
+    ten_seconds: Window = field(default_factory=lambda: Window(TEN_SECONDS_MS))
+    minute: Window = field(default_factory=lambda: Window(MINUTE_MS))
     refused_until: int = 0
 
 

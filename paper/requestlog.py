@@ -7,6 +7,7 @@ dropped the response.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
@@ -20,8 +21,11 @@ from paper.auth import parse_params
 REPLICA_HEADER = "X-Warden-Replica"
 EPOCH_HEADER = "X-Warden-Epoch"
 ADMIN_PREFIX = "/_paper/"
-# Where a request names its order: new orders, look-ups/cancels, algo orders (DELETE spells it in lower case).
-CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid")
+# Where a request names its order: new orders, look-ups/cancels, algo orders (DELETE spells it in lower case),
+# Bybit's orderLinkId.
+CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid", "orderlinkid")
+# Where the API key travels: Binance, Bybit.
+API_KEY_HEADERS = ("X-MBX-APIKEY", "X-BAPI-API-KEY")
 # The log's JSON names of the fields whose Python names differ.
 _ROW_KEYS = {"api_key": "apiKey", "client_order_id": "clientOrderId"}
 
@@ -98,6 +102,19 @@ def _client_order_id(params: dict[str, str]) -> str | None:
     return next((lowered[name] for name in CLIENT_ID_PARAMS if lowered.get(name)), None)
 
 
+def request_params(raw_query: str, raw_body: str) -> dict[str, str]:
+    """A request's parameters as text: query and form body (Binance), or query and JSON object body (Bybit)."""
+    if raw_body.lstrip().startswith("{"):
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            params = {k: json.dumps(v) if isinstance(v, bool | dict | list) else str(v) for k, v in body.items()}
+            return {**params, **parse_params(raw_query, "")}
+    return parse_params(raw_query, raw_body)
+
+
 def _epoch(header: str | None) -> int | None:
     """The sender's leadership term (Warden's ``X-Warden-Epoch``); absent or malformed: None."""
     return int(header) if header is not None and header.isdigit() else None
@@ -112,14 +129,14 @@ class RequestLog:
         self._seq = 0
 
     async def open(self, request: web.Request) -> RequestRecord:
-        params = parse_params(request.rel_url.raw_query_string, await request.text())
+        params = request_params(request.rel_url.raw_query_string, await request.text())
         self._seq += 1
         return RequestRecord(
             seq=self._seq,
             time=self._clock(),
             method=request.method,
             path=request.path,
-            api_key=request.headers.get("X-MBX-APIKEY"),
+            api_key=next((request.headers[h] for h in API_KEY_HEADERS if h in request.headers), None),
             replica=request.headers.get(REPLICA_HEADER),
             epoch=_epoch(request.headers.get(EPOCH_HEADER)),
             client_order_id=_client_order_id(params),

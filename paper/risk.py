@@ -19,11 +19,24 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from paper.markets import MarketSpec
-from paper.models import ZERO, Account, Position
+from paper.models import ZERO, Account, Position, VenueName
 
 EIGHT = Decimal("0.00000001")
 TAKER_FEE_RATE = Decimal("0.0005")
 MAKER_FEE_RATE = Decimal("0.0002")
+
+
+@dataclass(frozen=True)
+class FeeRates:
+    maker: Decimal
+    taker: Decimal
+
+
+# Each venue's non-VIP USDT-perpetual rates: Binance 0.02 % / 0.05 %, Bybit 0.02 % / 0.055 % (its ``feeRate``).
+FEE_RATES: dict[str, FeeRates] = {
+    VenueName.BINANCE_USDM: FeeRates(MAKER_FEE_RATE, TAKER_FEE_RATE),
+    VenueName.BYBIT: FeeRates(MAKER_FEE_RATE, Decimal("0.00055")),
+}
 
 
 def q8(value: Decimal) -> Decimal:

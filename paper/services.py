@@ -18,6 +18,11 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from paper import ratelimit
+from paper.bybit import ratelimit as bybit_ratelimit
+from paper.bybit import routes as bybit_routes
+from paper.bybit.front import BybitFront
+from paper.bybit.ratelimit import BybitLimiter
+from paper.bybit.stream import BybitStream
 from paper.faults import FaultInjector
 from paper.market_stream import MarketStream
 from paper.prices import PriceDriver, RandomWalk, ScriptedPath, WalkConfig, read_script
@@ -54,6 +59,9 @@ class Services:
     stream: UserStream
     store: StateStore | None
     marks: MarketStream
+    bybit: BybitFront
+    bybit_stream: BybitStream
+    bybit_limiter: BybitLimiter
 
     @classmethod
     def build(cls, venue: Venue, options: PaperOptions) -> Services:
@@ -61,6 +69,7 @@ class Services:
         if store is not None:
             store.load()  # before anything else reads the clock or the books
         venue.clock.set_mode(options.clock_mode)
+        bybit = BybitFront(venue)
         services = cls(
             venue=venue,
             seed=options.seed,
@@ -71,6 +80,9 @@ class Services:
             stream=UserStream(venue),
             store=store,
             marks=MarketStream(venue),
+            bybit=bybit,
+            bybit_stream=BybitStream(bybit),
+            bybit_limiter=BybitLimiter(venue.now, options.limits),
         )
         for rule in options.fault_rules:
             services.faults.add(rule)
@@ -82,7 +94,12 @@ class Services:
 
     def middlewares(self) -> list[Middleware]:
         """Outermost first: every request is logged, then weighed, then possibly faulted."""
-        parts = [self.requests.middleware(), ratelimit.middleware(self.limiter), self.faults.middleware()]
+        parts = [
+            self.requests.middleware(),
+            ratelimit.middleware(self.limiter),
+            bybit_ratelimit.middleware(self.bybit_limiter),
+            self.faults.middleware(),
+        ]
         if self.store is not None:
             parts.append(self.store.middleware())
         return parts
@@ -105,6 +122,9 @@ class Services:
     def install(self, app: web.Application) -> None:
         self.stream.add_routes(app)
         self.marks.add_routes(app)
+        bybit_routes.add_routes(app, self.bybit)
+        self.bybit_stream.add_routes(app)
+        bybit_routes.add_fallback(app)
         app.cleanup_ctx.append(self._price_ticker)
         if self.store is not None:
             app.cleanup_ctx.append(self.store.run)

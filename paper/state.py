@@ -83,8 +83,10 @@ class _Decoder:
         cls = _RECORDS[value["$type"]]
         slot = len(self._objects)
         self._objects.append(None)  # keeps reference numbers in encoding order
+        tuples = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}  # JSON has only lists
         known = {f.name for f in dataclasses.fields(cls)}
-        obj = cls(**{k: self.decode(v) for k, v in value["fields"].items() if k in known})
+        decoded = {k: self.decode(v) for k, v in value["fields"].items() if k in known}
+        obj = cls(**{k: tuple(v) if k in tuples else v for k, v in decoded.items()})
         self._objects[slot] = obj
         return obj
 

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 
 from paper import render
 from paper.errors import VenueError
-from paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position
+from paper.models import ZERO, AccountUpdate, AlgoOrder, OrderUpdate, Position, VenueName
 from paper.risk import break_even_price
 from paper.venue import Venue
 
@@ -27,6 +27,13 @@ LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000  # Binance: a key lives 60 minutes after
 
 def listen_key_missing() -> VenueError:
     return VenueError(-1125, "This listenKey does not exist.")
+
+
+async def pump_queue(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+    """Send what is queued for one connection, in order, until ``None`` closes it."""
+    while (event := await queue.get()) is not None:
+        await ws.send_json(event)
+    await ws.close()
 
 
 @dataclass
@@ -45,7 +52,7 @@ class UserStream:
     # ------------------------------------------------------------------ listen keys
 
     def _account_key(self, request: web.Request) -> str:
-        return self.venue.account(request.headers.get("X-MBX-APIKEY")).api_key
+        return self.venue.account(request.headers.get("X-MBX-APIKEY"), VenueName.BINANCE_USDM).api_key
 
     def _live_key(self, listen_key: str | None) -> _ListenKey:
         entry = self._keys.get(listen_key or "")
@@ -92,7 +99,7 @@ class UserStream:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         queues = self._queues.setdefault(entry.api_key, set())
         queues.add(queue)
-        pump = asyncio.create_task(self._pump(ws, queue))
+        pump = asyncio.create_task(pump_queue(ws, queue))
         try:
             async for message in ws:  # the client sends nothing we act on; this just notices it leaving
                 if message.type == WSMsgType.ERROR:
@@ -103,12 +110,6 @@ class UserStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
         return ws
-
-    @staticmethod
-    async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
-        while (event := await queue.get()) is not None:
-            await ws.send_json(event)
-        await ws.close()
 
     async def shutdown(self, app: web.Application) -> None:
         """Close every connection so the server can stop."""

@@ -273,11 +273,9 @@ class Venue(Engine):
             raise errors.would_immediately_trigger()
         if sum(1 for a in account.open_algos.values() if a.is_open) >= self.max_open_algo_orders:
             raise errors.max_stop_orders()
-        now = self.now()
-        algo = AlgoOrder(
-            algo_id=self._algo_id(),
-            api_key=account.api_key,
-            symbol=spec.symbol,
+        return self._new_algo(
+            account,
+            spec,
             client_algo_id=client_id,
             side=req.side,
             order_type=req.order_type,
@@ -288,21 +286,12 @@ class Venue(Engine):
             working_type=req.working_type,
             reduce_only=req.reduce_only,
             close_position=req.close_position,
-            price_protect=req.price_protect,
-            create_time=now,
-            update_time=now,
-            activate_price=req.activate_price if is_trailing else None,
-            callback_rate=req.callback_rate if is_trailing else None,
-            trailing_extreme=reference if is_trailing and req.activate_price is None else None,
-            replica=req.replica,
             position_side=position_side,
+            price_protect=req.price_protect,
+            activate_price=req.activate_price,
+            callback_rate=req.callback_rate,
+            replica=req.replica,
         )
-        account.algo_orders[algo.algo_id] = algo
-        account.open_algos[algo.algo_id] = algo
-        account.client_algo_ids[client_id] = algo.algo_id
-        self.order_log.append(algo)
-        self._emit(account.api_key, "algo", algo)
-        return algo
 
     def find_algo(self, account: Account, symbol: str | None, algo_id: int | None, client_id: str | None) -> AlgoOrder:
         if algo_id is None and client_id is None:

@@ -16,6 +16,7 @@ from controller.exchange.client import make_exchange
 from paper.app import SERVICES, create_app
 from paper.services import PaperOptions, Services
 from paper.venue import Venue
+from tests.paper.bybit_client import bybit_client
 
 _account_numbers = itertools.count(1)
 
@@ -93,6 +94,29 @@ async def make_client(paper: PaperServer) -> AsyncIterator[ExchangeFactory]:
     yield factory
     for client in clients:
         await client.close()
+
+
+_bybit_numbers = itertools.count(1)
+
+
+async def bybit_account(paper: PaperServer, balance: str = "10000") -> tuple[str, str]:
+    """A new Bybit account on the paper exchange: its API key and secret."""
+    n = next(_bybit_numbers)
+    api_key, secret = f"bybit-key-{n}", f"bybit-secret-{n}"
+    body = {"apiKey": api_key, "secret": secret, "balance": balance, "venue": "bybit"}
+    status, answer = await paper.admin("POST", "accounts", body)
+    assert status == 201, answer
+    return api_key, secret
+
+
+@pytest.fixture
+async def bybit(paper: PaperServer) -> AsyncIterator[Any]:
+    """An async ccxt bybit client on a fresh Bybit account holding 10000 USDT, markets loaded."""
+    api_key, secret = await bybit_account(paper)
+    client = bybit_client(paper.base_url, api_key, secret)
+    await client.load_markets()
+    yield client
+    await client.close()
 
 
 @pytest.fixture

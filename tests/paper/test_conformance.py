@@ -82,12 +82,18 @@ def _d(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-async def test_every_unified_call_warden_makes(driver: Driver, paper: PaperServer) -> None:
-    x = driver
-    markets = await x("load_markets")
+async def load_btc_market(x: Driver) -> dict[str, Any]:
+    """``load_markets()``; BTC/USDT:USDT as ccxt makes of either venue's listing; the markets."""
+    markets: dict[str, Any] = await x("load_markets")
     btc = markets[BTC]
     assert (btc["id"], btc["type"], btc["linear"], btc["settle"]) == ("BTCUSDT", "swap", True, "USDT")
     assert (btc["precision"]["amount"], btc["precision"]["price"], btc["limits"]["cost"]["min"]) == (0.001, 0.1, 100)
+    return markets
+
+
+async def test_every_unified_call_warden_makes(driver: Driver, paper: PaperServer) -> None:
+    x = driver
+    await load_btc_market(x)
 
     # settings: ccxt hands back Binance's bodies
     assert await x("set_leverage", 10, BTC) == {"leverage": 10, "maxNotionalValue": "230000000", "symbol": "BTCUSDT"}
