@@ -1,7 +1,7 @@
 """Observe per account, not per Position: one read of the account feeds every Position's reconcile.
 
 A cycle reads positions, open orders, open algo orders and mark prices in a constant number of calls
-(``Gateway.snapshot``), keeps the result, and wakes exactly the Positions whose slice of it changed
+(``VenuePort.snapshot``), keeps the result, and wakes exactly the Positions whose slice of it changed
 (their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
 request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
 that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
@@ -117,7 +117,8 @@ class Watcher:
 
 
 def cycle_weight(symbols: int) -> int:
-    """Request weight of one snapshot of ``symbols`` symbols (see ``Gateway.snapshot``)."""
+    """Request weight of one snapshot of ``symbols`` symbols (``BinanceUsdm.snapshot``; Bybit counts requests, a
+    snapshot being a few of them, so this pace keeps it well inside its limits too)."""
     return _POSITIONS_WEIGHT + min(2 * symbols, 80) + min(symbols, 10)
 
 
@@ -127,7 +128,7 @@ def cycle_interval(symbols: int, weight_per_minute: int, floor_seconds: float) -
 
 
 def peek_weight(symbols: int) -> int:
-    """Request weight of one peek at ``symbols`` symbols' regular open orders (see ``Gateway.resting_orders``)."""
+    """Request weight of one peek at ``symbols`` symbols' regular open orders (see ``VenuePort.resting_orders``)."""
     return min(symbols, 40)
 
 
