@@ -252,7 +252,10 @@ class AccountObserver:
         since = max(newer_than, acted_at)
         while True:
             latest = self.latest
-            if latest is not None and latest.taken_at >= since and symbol in latest.symbols:
+            # A read that failed after it makes it no answer: the failure is reported, or the read tried again
+            # (with safety-net reads 20 s apart, the last good one stays "fresh enough" for most of a minute).
+            superseded = self._failed is not None and (latest is None or self._failed[0] > latest.taken_at)
+            if not superseded and latest is not None and latest.taken_at >= since and symbol in latest.symbols:
                 return latest
             if answered and latest is not None and latest.taken_at >= newer_than and symbol in latest.symbols:
                 if self._inflight is not None and not self._inflight.done() and self._inflight_at >= acted_at:

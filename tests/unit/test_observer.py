@@ -619,3 +619,22 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     obs._marks_at[BTC] -= 10  # the mark stream went quiet
     assert obs.interval() == cycle_interval(1, 360, 1.0)
     await obs.close()
+
+
+async def test_a_failed_read_after_a_good_one_is_reported_not_hidden_by_it() -> None:
+    """Safety-net reads come ~20 s apart: the last good snapshot stays fresh enough for most of a minute, but once a
+    newer read failed it is no answer: the pass reports the failure (or reads again after the back-off)."""
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))
+    good = await obs.snapshot(BTC, 0.0)
+    gateway.fail = True
+    with pytest.raises(ccxt.NetworkError):
+        await obs.refresh()
+    with pytest.raises(ccxt.NetworkError):
+        await obs.snapshot(BTC, 0.0)  # the good one would be fresh enough: it is not the answer any more
+    gateway.fail = False
+    await asyncio.sleep(observer_module._FAILURE_BACKOFF_SECONDS)
+    again = await obs.snapshot(BTC, 0.0)  # after the back-off, read again
+    assert again.taken_at > good.taken_at
+    await obs.close()
