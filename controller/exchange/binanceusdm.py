@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -95,37 +96,43 @@ def parse_regular_order(info: dict[str, Any]) -> ObservedOrder:
     )
 
 
+@dataclass(frozen=True)
+class _AlgoFields:
+    """Where an algo order's fields are: the REST record names them in full, the ``ALGO_UPDATE`` push in letters."""
+
+    client_id: str
+    algo_id: str
+    status: str
+    quantity: str
+    trigger: str
+    actual_order: str
+
+
+_REST_ALGO = _AlgoFields("clientAlgoId", "algoId", "algoStatus", "quantity", "triggerPrice", "actualOrderId")
+_PUSHED_ALGO = _AlgoFields("caid", "aid", "X", "q", "tp", "ai")  # ccxt.pro keeps the event's ``o`` as ``info``
+
+
+def _algo_order(info: dict[str, Any], fields: _AlgoFields) -> ObservedOrder:
+    triggered = info.get(fields.actual_order)
+    return ObservedOrder(
+        client_order_id=str(info[fields.client_id]),
+        exchange_order_id=str(info[fields.algo_id]),
+        state=_ALGO_STATES.get(str(info.get(fields.status)), OrderState.OPEN),
+        amount=dec(info.get(fields.quantity)),
+        filled=Decimal(0),
+        trigger_price=dec(info.get(fields.trigger)) or None,
+        triggered_order_id=str(triggered) if triggered not in (None, "", 0, "0") else None,
+    )
+
+
 def parse_algo_order(info: dict[str, Any]) -> ObservedOrder:
-    triggered = info.get("actualOrderId")
-    return ObservedOrder(
-        client_order_id=str(info["clientAlgoId"]),
-        exchange_order_id=str(info["algoId"]),
-        state=_ALGO_STATES.get(str(info.get("algoStatus")), OrderState.OPEN),
-        amount=dec(info.get("quantity")),
-        filled=Decimal(0),
-        trigger_price=dec(info.get("triggerPrice")) or None,
-        triggered_order_id=str(triggered) if triggered not in (None, "", 0, "0") else None,
-    )
-
-
-def parse_pushed_algo_order(info: dict[str, Any]) -> ObservedOrder:
-    """An ``ALGO_UPDATE`` push's order (ccxt.pro keeps the event's ``o`` object as the order's ``info``)."""
-    triggered = info.get("ai")
-    return ObservedOrder(
-        client_order_id=str(info["caid"]),
-        exchange_order_id=str(info["aid"]),
-        state=_ALGO_STATES.get(str(info.get("X")), OrderState.OPEN),
-        amount=dec(info.get("q")),
-        filled=Decimal(0),
-        trigger_price=dec(info.get("tp")) or None,
-        triggered_order_id=str(triggered) if triggered not in (None, "", 0, "0") else None,
-    )
+    return _algo_order(info, _REST_ALGO)
 
 
 def pushed_end(push: dict[str, Any]) -> ObservedOrder | None:
     """The conditional order an ``ALGO_UPDATE`` push (as ccxt.pro hands it over) says has ended."""
     try:
-        order = parse_pushed_algo_order(push["info"])
+        order = _algo_order(push["info"], _PUSHED_ALGO)
     except PARSE_ERRORS:
         return None  # not an algo push, or not one to rely on: the read it would have saved still comes
     return order if order.state in ENDED else None

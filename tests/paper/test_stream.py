@@ -35,6 +35,16 @@ async def _orders_until(exchange: Any, done: Any) -> list[dict[str, Any]]:
     return seen
 
 
+async def _stop_placed(exchange: Any, entry_id: str, stop_id: str) -> dict[str, Any]:
+    """A market entry, then its reduce-only stop at 64000, as ``watch_orders`` reports the stop placed."""
+    await exchange.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": entry_id})
+    placed = asyncio.create_task(_orders_until(exchange, lambda o: o["clientOrderId"] == stop_id))
+    await asyncio.sleep(0.3)
+    params = {"stopLossPrice": 64000, "reduceOnly": True, "clientOrderId": stop_id}
+    await exchange.create_order(BTC, "market", "sell", 0.01, None, params)
+    return [o for o in await placed if o["clientOrderId"] == stop_id][-1]
+
+
 async def test_watch_orders_and_trades_see_a_market_fill(make_client: ExchangeFactory) -> None:
     exchange = await _pro(make_client)
     orders = asyncio.create_task(_orders_until(exchange, lambda o: o["status"] == "closed"))
@@ -54,12 +64,7 @@ async def test_watch_orders_and_trades_see_a_market_fill(make_client: ExchangeFa
 
 async def test_watch_orders_sees_a_stop_placed_and_triggered(make_client: ExchangeFactory, paper: PaperServer) -> None:
     exchange = await _pro(make_client)
-    await exchange.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "ws-e"})
-    placed = asyncio.create_task(_orders_until(exchange, lambda o: o["clientOrderId"] == "ws-sl"))
-    await asyncio.sleep(0.3)
-    params = {"stopLossPrice": 64000, "reduceOnly": True, "clientOrderId": "ws-sl"}
-    await exchange.create_order(BTC, "market", "sell", 0.01, None, params)
-    stop = [o for o in await placed if o["clientOrderId"] == "ws-sl"][-1]
+    stop = await _stop_placed(exchange, "ws-e", "ws-sl")
     assert (stop["status"], stop["triggerPrice"], stop["reduceOnly"]) == ("open", 64000.0, True)
     triggered = asyncio.create_task(
         _orders_until(exchange, lambda o: o["side"] == "sell" and o["status"] == "closed" and o["filled"] == 0.01)
@@ -73,15 +78,10 @@ async def test_watch_orders_sees_a_stop_placed_and_triggered(make_client: Exchan
 
 
 async def test_a_stop_the_venue_cancelled_is_pushed_as_ended(make_client: ExchangeFactory, paper: PaperServer) -> None:
-    """What the observer acts on without a read (``Gateway.pushed``): the ALGO_UPDATE of a cancelled stop, as
+    """What the observer acts on without a read (``VenueGateway.pushed``): the ALGO_UPDATE of a cancelled stop, as
     ccxt.pro hands it over, parses as that stop, cancelled; its placement does not parse as an end."""
     exchange = await _pro(make_client)
-    await exchange.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "ws-e2"})
-    placed = asyncio.create_task(_orders_until(exchange, lambda o: o["clientOrderId"] == "ws-sl2"))
-    await asyncio.sleep(0.3)
-    params = {"stopLossPrice": 64000, "reduceOnly": True, "clientOrderId": "ws-sl2"}
-    await exchange.create_order(BTC, "market", "sell", 0.01, None, params)
-    stop = [o for o in await placed if o["clientOrderId"] == "ws-sl2"][-1]
+    stop = await _stop_placed(exchange, "ws-e2", "ws-sl2")
     assert pushed_end(stop) is None  # open: not an end
     cancelled = asyncio.create_task(_orders_until(exchange, lambda o: o["status"] == "canceled"))
     await asyncio.sleep(0.1)
