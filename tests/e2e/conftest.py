@@ -18,6 +18,7 @@ import pytest
 
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from paper.models import VenueName
 from tests.e2e import audit_proof
 
 MARK = "65000"
@@ -171,15 +172,26 @@ def position_manifest(
 
 
 @pytest.fixture
-def trader(stack: Stack) -> Trader:
-    return new_trader(stack)
+def venue() -> VenueName:
+    """The venue of ``trader``'s account: Binance unless a test runs on each venue (``EACH_VENUE``)."""
+    return VenueName.BINANCE_USDM
 
 
-def new_trader(stack: Stack) -> Trader:
-    """A fresh namespace with the Secret `paper-credentials` and the ExchangeAccount `paper` on a new paper account."""
+EACH_VENUE = pytest.mark.parametrize("venue", list(VenueName), ids=str)
+"""Runs a test once per venue (ids ``[binanceusdm]``, ``[bybit]``): its ``trader`` is on that venue's account."""
+
+
+@pytest.fixture
+def trader(stack: Stack, venue: VenueName) -> Trader:
+    return new_trader(stack, venue)
+
+
+def new_trader(stack: Stack, venue: VenueName = VenueName.BINANCE_USDM) -> Trader:
+    """A fresh namespace with the Secret `paper-credentials` and the ExchangeAccount `paper` on a new paper account
+    of ``venue``."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     stack.kubectl("create", "namespace", namespace)
-    account = stack.create_paper_account()
+    account = stack.create_paper_account(venue=venue)
     stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": MARK})
     result = Trader(stack, namespace, account)
     result.apply(
@@ -190,5 +202,5 @@ def new_trader(stack: Stack) -> Trader:
             "stringData": {"apiKey": account.api_key, "secret": account.secret},
         }
     )
-    result.apply(exchange_account_manifest(stack.paper_url))
+    result.apply(exchange_account_manifest(stack.paper_url, venue))
     return result
