@@ -132,6 +132,13 @@ class Trader:
         assert isinstance(rows, list)
         return sum((Decimal(r["positionAmt"]) for r in rows), Decimal(0))
 
+    def cancel_stop(self, client_id: str) -> None:
+        """The venue cancels the stop ``client_id`` by itself (``/_paper/cancel-algo``, in the venue's id field)."""
+        field = "orderLinkId" if self.account.venue is VenueName.BYBIT else "clientAlgoId"
+        self.stack.paper_admin(
+            "/_paper/cancel-algo", {"apiKey": self.account.api_key, "symbol": "BTCUSDT", field: client_id}
+        )
+
     def requests(self, since: int | None = None) -> list[dict[str, Any]]:
         """The account's exchange requests as the paper exchange logged them, oldest first."""
         query = f"apiKey={self.account.api_key}" + (f"&since={since}" if since is not None else "")
