@@ -10,9 +10,15 @@ import pytest
 
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack
+from paper.models import VenueName
 from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 
 SYMBOL = "BTC/USDT:USDT"
+PLACEMENT_PATHS = {
+    VenueName.BINANCE_USDM: ("/fapi/v1/order", "/fapi/v1/algoOrder"),
+    VenueName.BYBIT: ("/v5/order/create", "/v5/order/create"),  # one endpoint for regular and conditional orders
+}
+"""Where an entry and a stop are placed on each venue."""
 
 
 def open_stops(trader: Trader) -> list[dict[str, Any]]:
@@ -130,6 +136,7 @@ async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
     assert "PositionClosed" in types
 
 
+@EACH_VENUE
 @pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send", "stop:before-send", "stop:after-send"])
 async def test_crash_around_entry_never_duplicates(
     stack: Stack, trader: Trader, controller: Service, failpoint: str
@@ -161,21 +168,18 @@ async def test_crash_around_entry_never_duplicates(
             controller.start()
 
 
-async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(trader: Trader, controller: Service) -> None:
+@EACH_VENUE
+async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(
+    trader: Trader, controller: Service, venue: VenueName
+) -> None:
     """The entry fills but its answer is lost, then the venue refuses the stop twice. Warden looks the entry up
     rather than sending it again, sends the recorded stop again under its id at each retry, and ends Protected with
     one entry and one stop on the exchange and each failure in the audit, in order."""
     key = trader.account.api_key
+    order, algo = PLACEMENT_PATHS[venue]
     rules = [
-        {"mode": "drop", "method": "POST", "path": "/fapi/v1/order", "apiKey": key, "count": 1},
-        {
-            "mode": "http_error",
-            "status": 500,
-            "method": "POST",
-            "path": "/fapi/v1/algoOrder",
-            "apiKey": key,
-            "count": 2,
-        },
+        {"mode": "drop", "method": "POST", "path": order, "apiKey": key, "count": 1},
+        {"mode": "http_error", "status": 500, "method": "POST", "path": algo, "apiKey": key, "count": 2},
     ]
     trader.stack.paper_admin("/_paper/faults", rules)
     try:
@@ -187,9 +191,8 @@ async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(trader: T
     placed = [
         (r["path"], r["clientOrderId"], r["status"])
         for r in trader.requests()
-        if r["method"] == "POST" and r["path"] in ("/fapi/v1/order", "/fapi/v1/algoOrder")
+        if r["method"] == "POST" and r["path"] in (order, algo)
     ]
-    order, algo = "/fapi/v1/order", "/fapi/v1/algoOrder"
     assert placed == [(order, entry, None), (algo, stop, 500), (algo, stop, 500), (algo, stop, 200)], placed
     assert [s["clientOrderId"] for s in open_stops(trader)] == [stop]
     types = await audit_types(trader.stack, trader.uid("refused"))
