@@ -424,6 +424,53 @@ async def test_a_stop_the_venue_cancelled_is_placed_again(trader: Trader, contro
     assert "CloseStarted" not in types, types
 
 
+# --- 3c. a take-profit ladder climbed to the top -----------------------------------------------------------
+
+
+@EACH_VENUE
+async def test_a_take_profit_ladder_closes_in_steps_behind_a_shrinking_stop(
+    trader: Trader, controller: Service
+) -> None:
+    targets = [{"price": p, "portion": q} for p, q in (("66000", "0.25"), ("67000", "0.25"), ("68000", "0.5"))]
+    trader.apply(position_manifest("ladder", amount="0.040", takeProfit=targets))
+    wait_for(
+        "the stop and three take profits to rest",
+        lambda: [t["state"] for t in trader.status("ladder").get("takeProfitOrders", [])] == ["Open"] * 3,
+        60,
+        controller,
+    )
+    resting = [o for o in trader.orders() if o["kind"] == "algo" and o["status"] == "NEW"]
+    take_profits = [o for o in resting if o["type"] not in STOP_TYPES]
+    assert sorted((Decimal(o["triggerPrice"]), Decimal(o["quantity"])) for o in take_profits) == [
+        (Decimal("66000"), Decimal("0.010")),
+        (Decimal("67000"), Decimal("0.010")),
+        (Decimal("68000"), Decimal("0.020")),
+    ]
+    with stop_watch(trader):
+        for price, left in (("66100", "0.030"), ("67100", "0.020")):
+            set_price(trader, price)
+            wait_for(f"the stop to cover {left}", settled_stop(trader, "ladder", left, "63000"), 60, controller)
+            assert_one_stop(trader, left, "63000")
+            assert trader.exchange_position() == Decimal(left)
+        set_price(trader, "68100")
+        status = trader.wait_phase("ladder", "Closed", controller)
+    assert status["exitReason"] == "TakeProfit"
+    assert [t["state"] for t in status["takeProfitOrders"]] == ["Triggered"] * 3
+    assert trader.exchange_position() == 0
+    assert [o for o in trader.orders() if o["status"] == "NEW"] == []  # the last stop was cancelled
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list) and len(trades) == 4
+    assert Decimal(status["realizedPnl"]) == sum(
+        (Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0)
+    )
+    uid = trader.uid("ladder")
+    assert_replaced_before_cancelled(trader, stop_ids(trader, uid))
+    types = await audit_types(trader.stack, uid)
+    assert types.count("TakeProfitTriggered") == 3, types
+    assert_in_order(types, ["StopPlaced", "TakeProfitTriggered", "StopMove", "TakeProfitTriggered", "StopMove"])
+    assert_in_order(types, ["TakeProfitTriggered", "CloseStarted", "OrderCancel", "PositionClosed"])
+
+
 # --- 4. closed by hand on the exchange ----------------------------------------------------------------------
 
 
