@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from controller.exchange.client import make_exchange
 from devtools.localenv.processes import Service
-from devtools.localenv.stack import Stack
+from devtools.localenv.stack import Stack, exchange_account_manifest
 from paper.models import VenueName
 from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 
@@ -199,3 +200,56 @@ async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(
     flow = [t for t in types if t in ("EntryIntent", "EntryFilled", "StopIntent", "ExchangeError", "OrderPlaced")]
     expected = ["EntryIntent", "ExchangeError", "EntryFilled", "StopIntent", "ExchangeError", "ExchangeError"]
     assert flow == [*expected, "OrderPlaced"], types
+
+
+@EACH_VENUE
+async def test_a_limit_entry_rests_post_only_and_fills_when_the_price_comes(
+    trader: Trader, controller: Service
+) -> None:
+    entry = {"type": "limit", "price": "64500", "timeInForce": "GTX"}
+    trader.apply(position_manifest("dip", entry=entry))
+    trader.wait_phase("dip", "EntryPlaced", controller)
+    (resting,) = [o for o in trader.orders() if o["status"] == "NEW"]
+    assert (resting["type"], resting["price"]) == ("LIMIT", "64500.00") and open_stops(trader) == []
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "64500"})
+    status = trader.wait_phase("dip", "Protected", controller)
+    assert Decimal(status["averageEntryPrice"]) == Decimal("64500") and Decimal(status["filled"]) == Decimal("0.010")
+    (stop,) = open_stops(trader)
+    assert stop["clientOrderId"] == status["stopOrder"]["clientOrderId"] and Decimal(stop["quantity"]) == Decimal(
+        "0.010"
+    )
+    _, trades = exchange_state(trader)
+    assert [t["maker"] for t in trades] == [True]  # it rested on the book: post-only was honoured
+    trader.patch_spec("dip", {"state": "Closed"})
+    status = trader.wait_phase("dip", "Closed", controller)
+    size, trades = exchange_state(trader)
+    assert size == 0 and Decimal(status["realizedPnl"]) == net_pnl(trades)
+
+
+@EACH_VENUE
+async def test_hedge_mode_holds_a_long_and_a_short_on_one_symbol(trader: Trader, controller: Service) -> None:
+    account = trader.account
+    client = make_exchange(account.venue.value, account.api_key, account.secret, base_url=trader.stack.paper_url)
+    try:
+        await client.load_markets()
+        await client.set_position_mode(True, SYMBOL)  # the account's mode is the trader's to set, not Warden's
+    finally:
+        await client.close()
+    trader.apply(exchange_account_manifest(trader.stack.paper_url, account.venue, positionMode="hedge"))
+    trader.apply(position_manifest("both-long"))
+    trader.apply(position_manifest("both-short", side="short", stop="67000"))
+    for name in ("both-long", "both-short"):
+        trader.wait_phase(name, "Protected", controller)
+    stops = sorted((o["side"], o["triggerPrice"]) for o in open_stops(trader))
+    assert stops == [("BUY", "67000.00"), ("SELL", "63000.00")], stops
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "66000"})
+    for name in ("both-long", "both-short"):
+        trader.patch_spec(name, {"state": "Closed"})
+    long_closed = trader.wait_phase("both-long", "Closed", controller)
+    short_closed = trader.wait_phase("both-short", "Closed", controller)
+    size, trades = exchange_state(trader)
+    assert size == 0 and open_stops(trader) == []
+    for status, side in ((long_closed, "LONG"), (short_closed, "SHORT")):
+        own = [t for t in trades if t["positionSide"] == side]
+        assert len(own) == 2 and Decimal(status["realizedPnl"]) == net_pnl(own), (side, status["realizedPnl"], own)
+    assert Decimal(long_closed["realizedPnl"]) > 0 > Decimal(short_closed["realizedPnl"])
