@@ -19,6 +19,7 @@ from typing import Any
 from controller.reconcile.model import Purpose, client_order_id
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
+from paper.models import VenueName
 from tests.e2e.audit_proof import CANCEL_ROUTES, PLACE_ROUTES
 from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 
@@ -724,3 +725,52 @@ async def test_orphan_leaves_the_exchange_untouched(trader: Trader, controller: 
     types = await audit_types(trader.stack, uid)
     assert_in_order(types, ["EntryFilled", "StopPlaced", "PositionOrphaned", "PhaseChanged"])
     assert not {"CloseStarted", "CloseIntent", "OrderCancel", "OrderCanceled"} & set(types), types
+
+
+# --- 10. the venue's cap on conditional orders --------------------------------------------------------------
+
+
+@EACH_VENUE
+async def test_a_position_that_would_overflow_the_conditional_cap_fails_before_any_order(
+    trader: Trader, controller: Service, venue: VenueName
+) -> None:
+    """Bybit rests at most 10 conditional orders per symbol: with a stop and eight take profits resting, another
+    Position (a stop and room for its replacement) does not fit and fails before its entry. Binance's cap (200 per
+    account) takes it."""
+    ladder = [{"price": str(66000 + 100 * n), "portion": "0.125"} for n in range(8)]
+    trader.apply(position_manifest("wide", amount="0.080", takeProfit=ladder))
+    wait_for(
+        "the stop and eight take profits to rest",
+        lambda: [t["state"] for t in trader.status("wide").get("takeProfitOrders", [])] == ["Open"] * 8,
+        60,
+        controller,
+    )
+    wait_for("nine conditional orders", lambda: len(open_conditional(trader)) == 9, 30, controller)
+    # The cap is checked against the account's shared snapshot (up to two cycles old): wait for one that saw all nine.
+    since = venue_now(trader.stack)
+    wait_for(
+        "a read of the symbol's conditional orders",
+        lambda: any(
+            r["path"] in SYMBOL_CONDITIONAL_READS and r["symbol"] == "BTCUSDT" and not r["clientOrderId"]
+            for r in trader.requests(since)
+        ),
+        90,
+        controller,
+    )
+    trader.apply(position_manifest("one-more"))
+    if venue is VenueName.BYBIT:
+        status = trader.wait_phase("one-more", "Failed", controller)
+        assert status["exitReason"] == "ConditionalOrderCap" and "entryOrder" not in status, status
+        assert not [o for o in trader.orders() if o["clientOrderId"].startswith(own_prefix(trader.uid("one-more")))]
+        assert len(open_conditional(trader)) == 9
+    else:
+        trader.wait_phase("one-more", "Protected", controller)
+        assert len(open_conditional(trader)) == 10
+
+
+SYMBOL_CONDITIONAL_READS = frozenset({"/fapi/v1/openAlgoOrders", "/v5/order/realtime"})
+"""Where a snapshot reads one symbol's resting conditional orders (with a client id: a look-up of one order)."""
+
+
+def open_conditional(trader: Trader) -> list[dict[str, Any]]:
+    return [o for o in trader.orders() if o["kind"] == "algo" and o["status"] == "NEW"]
