@@ -63,7 +63,8 @@ def open_orders(trader: Trader) -> dict[str, dict[str, Any]]:
 
 @EACH_VENUE
 def test_orphan_orders_are_cancelled_and_foreign_orders_left_alone(trader: Trader, controller: Service) -> None:
-    orphan = client_order_id("a-position-that-was-force-deleted", Purpose.ENTRY)
+    # Unique per test: the controller reports a cancelled orphan once per client id, whichever account it was on.
+    orphan = client_order_id(f"a-position-force-deleted-in-{trader.namespace}", Purpose.ENTRY)
     send(
         trader,
         ("limit", "buy", "50000", {"clientOrderId": orphan}),
