@@ -26,7 +26,15 @@ def knob(env: str, default: _T, doc: str, *, secret: bool = False) -> _T:
 
 
 LOCAL_ENV_FOR_TOOLS = frozenset(
-    {"WARDEN_PAPER_URL", "WARDEN_METRICS_URL", "WARDEN_PAPER_API_KEY", "WARDEN_PAPER_API_SECRET", "WARDEN_SIGNALS_URL"}
+    {
+        "WARDEN_PAPER_URL",
+        "WARDEN_METRICS_URL",
+        "WARDEN_PAPER_API_KEY",
+        "WARDEN_PAPER_API_SECRET",
+        "WARDEN_PAPER_BYBIT_API_KEY",
+        "WARDEN_PAPER_BYBIT_API_SECRET",
+        "WARDEN_SIGNALS_URL",
+    }
 )
 """What `make up` writes to `.local/env` for people and tools (curl, kubectl, the tests), not for the controller: a
 controller started from a shell that sourced it does not call them misspelt."""

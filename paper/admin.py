@@ -94,6 +94,7 @@ def _order_entry(venue: Venue, o: Order | AlgoOrder) -> dict[str, Any]:
         "quantity": render.qty(spec, o.quantity),
         "price": render.price(spec, o.price),
         "triggerPrice": render.price(spec, o.trigger_price),
+        "workingType": o.working_type,
         "reduceOnly": o.reduce_only,
         "closePosition": o.close_position,
         "status": o.algo_status,

@@ -184,10 +184,23 @@ def position_index(hedged: bool, side: OrderSide, *, closing: bool) -> int:
     return (2 if buys_long else 1) if closing else (1 if buys_long else 2)
 
 
-def realized(executions: list[dict[str, Any]]) -> dict[str, Decimal]:
-    """Realized PnL per execution id, derived from the fills in time order (Bybit's REST executions carry none): a
-    fill against the signed position closes up to its size at the average entry, the rest opens at its price.
-    Exact for the fills of one position in one-way mode since it opened."""
+def realized(executions: list[dict[str, Any]], hedged: bool = False) -> dict[str, Decimal]:
+    """Realized PnL per execution id, derived from the fills since the position opened (Bybit's REST executions
+    carry none). In hedge mode the long and the short are two positions whose fills interleave, and an execution
+    does not name its side: a fill that closed nothing (``closedSize`` 0) opened its own side (a buy the long), one
+    that closed something reduced the other side (a sell the long)."""
+    if not hedged:
+        return _realized_one_position(executions)
+    found: dict[str, Decimal] = {}
+    for opening in ("Buy", "Sell"):
+        found |= _realized_one_position(
+            [e for e in executions if (e.get("side") == opening) == (number(e["closedSize"]) == 0)]
+        )
+    return found
+
+
+def _realized_one_position(executions: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """A fill against the signed position closes up to its size at the average entry, the rest opens at its price."""
     size, average = Decimal(0), Decimal(0)
     found: dict[str, Decimal] = {}
     for info in sorted(executions, key=lambda e: int(e["execTime"])):
@@ -337,7 +350,7 @@ class Bybit(VenueGateway):
 
     async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
         infos = [i for i in await self.executions(symbol, since) if i.get("execType") in _TRADE_TYPES]
-        pnl = realized(infos)
+        pnl = realized(infos, self.hedged)
         return tuple(
             Trade(
                 trade_id=str(info["execId"]),
@@ -358,7 +371,7 @@ class Bybit(VenueGateway):
         if not order_ids:
             return []
         infos = [i for i in await self.executions(symbol, since) if i.get("execType") in _TRADE_TYPES]
-        pnl = realized(infos)
+        pnl = realized(infos, self.hedged)
         return [
             owner.fill(
                 symbol,

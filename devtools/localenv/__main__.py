@@ -16,6 +16,7 @@ from typing import Any
 
 from devtools.localenv.processes import free_port, stop_pid
 from devtools.localenv.stack import REPO, Stack, bin_dir
+from paper.models import VenueName
 
 LOCAL = REPO / ".local"
 STATE = LOCAL / "state.json"
@@ -49,6 +50,7 @@ def up() -> dict[str, str]:
     stack = Stack(LOCAL, detach=True)
     stack.start(progress=True)
     account = stack.create_paper_account()
+    bybit = stack.create_paper_account(venue=VenueName.BYBIT)
     metrics_port = free_port()
     print("==> starting the Warden controller")
     controller = stack.start_controller(WARDEN_METRICS_PORT=str(metrics_port))
@@ -61,6 +63,8 @@ def up() -> dict[str, str]:
         "WARDEN_METRICS_URL": f"http://127.0.0.1:{metrics_port}/metrics",
         "WARDEN_PAPER_API_KEY": account.api_key,
         "WARDEN_PAPER_API_SECRET": account.secret,
+        "WARDEN_PAPER_BYBIT_API_KEY": bybit.api_key,
+        "WARDEN_PAPER_BYBIT_API_SECRET": bybit.secret,
         "WARDEN_SIGNALS_URL": signals_url,
     }
     services = [*stack.control_plane.services, *stack.postgres.services, stack.paper, controller, signals]
@@ -90,24 +94,48 @@ def _apply(stack_kubectl: list[str], path: Path, env: dict[str, str]) -> None:
     subprocess.run([*stack_kubectl, "apply", "-f", "-"], input=text, text=True, check=True)
 
 
-def _field(kubectl: list[str], jsonpath: str) -> str:
+# The sample Positions `make run` trades, one per venue front of the paper exchange, and their ExchangeAccounts.
+SAMPLES = {
+    "btc-long": ("paper-account.yaml", "position.yaml"),
+    "btc-short-bybit": ("bybit-account.yaml", "bybit-position.yaml"),
+}
+
+
+def _field(kubectl: list[str], name: str, jsonpath: str) -> str:
     done = subprocess.run(
-        [*kubectl, "get", "position", "btc-long", "-o", f"jsonpath={jsonpath}"], capture_output=True, text=True
+        [*kubectl, "get", "position", name, "-o", f"jsonpath={jsonpath}"], capture_output=True, text=True
     )
     return done.stdout.strip()
 
 
-def _watch_until(kubectl: list[str], phases: set[str], seen: list[str], timeout: float = 120) -> str:
+def _watch_until(kubectl: list[str], name: str, phases: set[str], seen: list[str], timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        phase = _field(kubectl, "{.status.phase}")
+        phase = _field(kubectl, name, "{.status.phase}")
         if phase and (not seen or seen[-1] != phase):
             seen.append(phase)
-            print(f"    phase: {phase}")
+            print(f"    {name} phase: {phase}")
         if phase in phases:
             return phase
         time.sleep(0.3)
     raise TimeoutError(f"position did not reach {phases} in {timeout:.0f}s (seen {seen})")
+
+
+def _trade(kubectl: list[str], name: str) -> None:
+    """Watch the sample Position ``name`` to Protected, close it, and watch it to Closed."""
+    seen: list[str] = []
+    if _watch_until(kubectl, name, {"Protected", "Failed"}, seen) == "Failed":
+        print(f"    {name} failed:", _field(kubectl, name, "{.status.conditions}"))
+        return
+    print("    stop order:", _field(kubectl, name, "{.status.stopOrder}"))
+    print(f"==> closing {name}: spec.state = Closed")
+    subprocess.run(
+        [*kubectl, "patch", "position", name, "--type=merge", "-p", '{"spec":{"state":"Closed"}}'],
+        check=True,
+    )
+    _watch_until(kubectl, name, {"Closed", "Failed"}, seen)
+    print("    exit reason:", _field(kubectl, name, "{.status.exitReason}"))
+    print("    realized PnL (USDT, net of fees):", _field(kubectl, name, "{.status.display.realizedPnl}"))
 
 
 def run() -> int:
@@ -123,22 +151,11 @@ def run() -> int:
         env = up()
         kubectl = [str(bin_dir() / "kubectl")]
         kubectl += ["--kubeconfig", env["KUBECONFIG"]]
-        print("==> applying examples/paper-account.yaml and examples/position.yaml")
-        _apply(kubectl, REPO / "examples" / "paper-account.yaml", env)
-        _apply(kubectl, REPO / "examples" / "position.yaml", env)
-        seen: list[str] = []
-        if _watch_until(kubectl, {"Protected", "Failed"}, seen) == "Failed":
-            print("    the position failed:", _field(kubectl, "{.status.conditions}"))
-        else:
-            print("    stop order:", _field(kubectl, "{.status.stopOrder}"))
-            print("==> closing it: spec.state = Closed")
-            subprocess.run(
-                [*kubectl, "patch", "position", "btc-long", "--type=merge", "-p", '{"spec":{"state":"Closed"}}'],
-                check=True,
-            )
-            _watch_until(kubectl, {"Closed", "Failed"}, seen)
-            print("    exit reason:", _field(kubectl, "{.status.exitReason}"))
-            print("    realized PnL (USDT, net of fees):", _field(kubectl, "{.status.display.realizedPnl}"))
+        for name, (account, position) in SAMPLES.items():
+            print(f"==> applying examples/{account} and examples/{position}")
+            _apply(kubectl, REPO / "examples" / account, env)
+            _apply(kubectl, REPO / "examples" / position, env)
+            _trade(kubectl, name)
         print(f"\nWarden is running. KUBECONFIG={env['KUBECONFIG']}; in another terminal:")
         print(f"    source {ENV_FILE}; export PATH={kubectl[0].rsplit('/', 1)[0]}:$PATH; kubectl get positions")
         print("Press Ctrl-C to stop everything.")

@@ -104,6 +104,10 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # ``make run`` started it, so its exit leaves a zombie that answers kill(0) until reaped (15 s per service).
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

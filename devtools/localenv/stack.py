@@ -17,6 +17,7 @@ from controller.api.v1alpha1 import GROUP, VERSION
 from devtools.localenv.controlplane import ControlPlane
 from devtools.localenv.postgres import Postgres
 from devtools.localenv.processes import Service, free_port, http_ok, wait_until
+from paper.models import VenueName
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,15 +32,16 @@ def kubectl_path() -> str:
     return str(bin_dir() / "kubectl")
 
 
-def exchange_account_manifest(paper_url: str, **spec: Any) -> dict[str, Any]:
-    """The ExchangeAccount ``paper`` on the paper exchange, reading the Secret ``paper-credentials`` (``spec`` adds
-    to it, e.g. risk limits): what a trader writes, and what the tests, the chaos runner and the benchmark create."""
+def exchange_account_manifest(paper_url: str, venue: VenueName = VenueName.BINANCE_USDM, **spec: Any) -> dict[str, Any]:
+    """The ExchangeAccount ``paper`` on the paper exchange's ``venue`` front, reading the Secret
+    ``paper-credentials`` (``spec`` adds to it, e.g. risk limits): what a trader writes, and what the tests, the chaos
+    runner and the benchmark create. The paper's venue names are ccxt's ids, as ``spec.exchange`` wants."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ExchangeAccount",
         "metadata": {"name": "paper"},
         "spec": {
-            "exchange": "binanceusdm",
+            "exchange": venue.value,
             "apiBaseUrl": paper_url,
             "credentialsSecretRef": {"name": "paper-credentials"},
             **spec,
@@ -51,6 +53,7 @@ def exchange_account_manifest(paper_url: str, **spec: Any) -> dict[str, Any]:
 class PaperAccount:
     api_key: str
     secret: str
+    venue: VenueName = VenueName.BINANCE_USDM
 
 
 @dataclass
@@ -123,9 +126,12 @@ class Stack:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
-    def create_paper_account(self, balance: str = "100000") -> PaperAccount:
-        account = PaperAccount(f"paper-{secrets.token_hex(8)}", secrets.token_hex(24))
-        self.paper_admin("/_paper/accounts", {"apiKey": account.api_key, "secret": account.secret, "balance": balance})
+    def create_paper_account(self, balance: str = "100000", venue: VenueName = VenueName.BINANCE_USDM) -> PaperAccount:
+        account = PaperAccount(f"paper-{secrets.token_hex(8)}", secrets.token_hex(24), venue)
+        self.paper_admin(
+            "/_paper/accounts",
+            {"apiKey": account.api_key, "secret": account.secret, "balance": balance, "venue": venue.value},
+        )
         return account
 
     def controller_env(self, name: str, **extra: str) -> dict[str, str]:

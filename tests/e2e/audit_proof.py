@@ -20,8 +20,12 @@ import asyncpg
 from controller.audit.catalogue import CATALOGUE
 from controller.reconcile.model import is_warden_order
 
-_ORDER_ROUTES = {("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder")}
-_CANCEL_ROUTES = {("DELETE", "/fapi/v1/order"), ("DELETE", "/fapi/v1/algoOrder")}
+PLACE_ROUTES = frozenset({("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder"), ("POST", "/v5/order/create")})
+"""(method, path) of an order placement, regular or conditional, on either venue (Bybit: one endpoint for both)."""
+CANCEL_ROUTES = frozenset(
+    {("DELETE", "/fapi/v1/order"), ("DELETE", "/fapi/v1/algoOrder"), ("POST", "/v5/order/cancel")}
+)
+"""(method, path) of a cancel by client id on either venue."""
 
 
 async def audit_rows(url: str) -> list[dict[str, Any]]:
@@ -47,7 +51,7 @@ def unaudited_exchange_calls(requests: list[dict[str, Any]], rows: list[dict[str
     sent = {
         r["clientOrderId"]
         for r in requests
-        if (r["method"], r["path"]) in _ORDER_ROUTES | _CANCEL_ROUTES
+        if (r["method"], r["path"]) in PLACE_ROUTES | CANCEL_ROUTES
         and r.get("replica")  # sent by Warden (tests' own orders carry no replica header)
         and r.get("clientOrderId")
         and is_warden_order(r["clientOrderId"])

@@ -18,6 +18,7 @@ import pytest
 
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from paper.models import VenueName
 from tests.e2e import audit_proof
 
 MARK = "65000"
@@ -131,6 +132,13 @@ class Trader:
         assert isinstance(rows, list)
         return sum((Decimal(r["positionAmt"]) for r in rows), Decimal(0))
 
+    def cancel_stop(self, client_id: str) -> None:
+        """The venue cancels the stop ``client_id`` by itself (``/_paper/cancel-algo``, in the venue's id field)."""
+        field = "orderLinkId" if self.account.venue is VenueName.BYBIT else "clientAlgoId"
+        self.stack.paper_admin(
+            "/_paper/cancel-algo", {"apiKey": self.account.api_key, "symbol": "BTCUSDT", field: client_id}
+        )
+
     def requests(self, since: int | None = None) -> list[dict[str, Any]]:
         """The account's exchange requests as the paper exchange logged them, oldest first."""
         query = f"apiKey={self.account.api_key}" + (f"&since={since}" if since is not None else "")
@@ -171,15 +179,26 @@ def position_manifest(
 
 
 @pytest.fixture
-def trader(stack: Stack) -> Trader:
-    return new_trader(stack)
+def venue() -> VenueName:
+    """The venue of ``trader``'s account: Binance unless a test runs on each venue (``EACH_VENUE``)."""
+    return VenueName.BINANCE_USDM
 
 
-def new_trader(stack: Stack) -> Trader:
-    """A fresh namespace with the Secret `paper-credentials` and the ExchangeAccount `paper` on a new paper account."""
+EACH_VENUE = pytest.mark.parametrize("venue", list(VenueName), ids=str)
+"""Runs a test once per venue (ids ``[binanceusdm]``, ``[bybit]``): its ``trader`` is on that venue's account."""
+
+
+@pytest.fixture
+def trader(stack: Stack, venue: VenueName) -> Trader:
+    return new_trader(stack, venue)
+
+
+def new_trader(stack: Stack, venue: VenueName = VenueName.BINANCE_USDM) -> Trader:
+    """A fresh namespace with the Secret `paper-credentials` and the ExchangeAccount `paper` on a new paper account
+    of ``venue``."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     stack.kubectl("create", "namespace", namespace)
-    account = stack.create_paper_account()
+    account = stack.create_paper_account(venue=venue)
     stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": MARK})
     result = Trader(stack, namespace, account)
     result.apply(
@@ -190,5 +209,5 @@ def new_trader(stack: Stack) -> Trader:
             "stringData": {"apiKey": account.api_key, "secret": account.secret},
         }
     )
-    result.apply(exchange_account_manifest(stack.paper_url))
+    result.apply(exchange_account_manifest(stack.paper_url, venue))
     return result

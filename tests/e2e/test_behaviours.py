@@ -19,10 +19,21 @@ from typing import Any
 from controller.reconcile.model import Purpose, client_order_id
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
-from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
+from paper.models import VenueName
+from tests.e2e.audit_proof import CANCEL_ROUTES, PLACE_ROUTES
+from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
-ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders")
+TRADING_ROUTES = (
+    PLACE_ROUTES
+    | CANCEL_ROUTES
+    | {
+        ("DELETE", "/fapi/v1/allOpenOrders"),
+        ("DELETE", "/fapi/v1/algoOpenOrders"),
+        ("POST", "/v5/order/cancel-all"),
+        ("POST", "/v5/order/amend"),
+    }
+)
 
 
 def set_price(trader: Trader, price: str) -> None:
@@ -55,7 +66,7 @@ def stop_ids(trader: Trader, uid: str) -> list[str]:
 
 def trading_requests(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Requests that place or cancel orders (everything else only reads)."""
-    return [r for r in log if r["method"] in ("POST", "DELETE") and r["path"] in ORDER_PATHS]
+    return [r for r in log if (r["method"], r["path"]) in TRADING_ROUTES]
 
 
 def assert_in_order(types: list[str], expected: list[str]) -> None:
@@ -73,15 +84,15 @@ def assert_replaced_before_cancelled(trader: Trader, stops: list[str]) -> None:
     log = trader.requests()
     orders = {o["clientOrderId"]: o for o in trader.orders() if o["kind"] == "algo"}
 
-    def seqs(method: str, cid: str) -> list[int]:
+    def seqs(routes: frozenset[tuple[str, str]], cid: str) -> list[int]:
         return [
             r["seq"]
             for r in log
-            if (r["method"], r["path"], r["clientOrderId"], r["status"]) == (method, "/fapi/v1/algoOrder", cid, 200)
+            if (r["method"], r["path"]) in routes and (r["clientOrderId"], r["status"]) == (cid, 200)
         ]
 
     for old, new in itertools.pairwise(stops):
-        placed, cancelled = seqs("POST", new), seqs("DELETE", old)
+        placed, cancelled = seqs(PLACE_ROUTES, new), seqs(CANCEL_ROUTES, old)
         assert len(placed) == 1, f"{new} was sent {len(placed)} times"
         assert len(cancelled) == 1, f"{old} was cancelled {len(cancelled)} times"
         assert placed[0] < cancelled[0], f"{old} was cancelled (request {cancelled[0]}) before {new} ({placed[0]})"
@@ -182,6 +193,7 @@ def venue_now(stack: Stack) -> int:
 # --- 1. a limit entry that fills in parts, then expires ----------------------------------------------------
 
 
+@EACH_VENUE
 async def test_partly_filled_limit_entry_expires_and_stays_protected(trader: Trader, controller: Service) -> None:
     # The paper book offers 0.1 BTC per price update: 0.25 fills in parts (docs/paper-exchange.md, Depth).
     entry = {"type": "limit", "price": "64900", "expireAfter": "40s"}
@@ -285,6 +297,7 @@ async def test_native_trailing_stop_follows_a_price_path(trader: Trader, control
     )
 
 
+@EACH_VENUE
 async def test_emulated_trailing_stop_moves_with_the_high_water_mark(trader: Trader, controller: Service) -> None:
     trailing = {"callbackPercent": "1", "mode": "emulated"}
     trader.apply(position_manifest("emulated-trail", trailingStop=trailing))
@@ -333,6 +346,7 @@ async def test_emulated_trailing_stop_moves_with_the_high_water_mark(trader: Tra
 # --- 3. moving the stop, and a take profit shrinking it ----------------------------------------------------
 
 
+@EACH_VENUE
 async def test_stop_move_never_leaves_a_gap_and_a_take_profit_shrinks_it(trader: Trader, controller: Service) -> None:
     take_profit = [{"price": "66000", "portion": "0.5"}]
     trader.apply(position_manifest("mover", amount="0.020", takeProfit=take_profit))
@@ -381,9 +395,87 @@ async def test_stop_move_never_leaves_a_gap_and_a_take_profit_shrinks_it(trader:
     assert types.count("StopMove") == 2 and "CloseStarted" not in types, types
 
 
+# --- 3b. a stop the venue cancelled ------------------------------------------------------------------------
+
+
+@EACH_VENUE
+async def test_a_stop_the_venue_cancelled_is_placed_again(trader: Trader, controller: Service) -> None:
+    trader.apply(position_manifest("recovered"))
+    first = trader.wait_phase("recovered", "Protected", controller)["stopOrder"]["clientOrderId"]
+    trader.cancel_stop(first)
+    status = wait_for(
+        "a new stop to rest",
+        lambda: (
+            (s := trader.status("recovered"))["stopOrder"]["clientOrderId"] != first
+            and s["stopOrder"]["state"] == "Open"
+            and s
+        ),
+        60,
+        controller,
+    )
+    assert status["phase"] == "Protected"
+    stop = assert_one_stop(trader, "0.010", "63000")
+    assert stop["clientOrderId"] == status["stopOrder"]["clientOrderId"] and stop["workingType"] == "MARK_PRICE"
+    uid = trader.uid("recovered")
+    assert stop_ids(trader, uid) == [first, stop["clientOrderId"]]
+    placed = [r["clientOrderId"] for r in trader.requests() if (r["method"], r["path"]) in PLACE_ROUTES]
+    assert sorted(placed) == sorted([status["entryOrder"]["clientOrderId"], first, stop["clientOrderId"]]), placed
+    types = await audit_types(trader.stack, uid)
+    assert_in_order(types, ["StopPlaced", "DriftStopMissing", "StopIntent", "OrderPlaced"])
+    assert "CloseStarted" not in types, types
+
+
+# --- 3c. a take-profit ladder climbed to the top -----------------------------------------------------------
+
+
+@EACH_VENUE
+async def test_a_take_profit_ladder_closes_in_steps_behind_a_shrinking_stop(
+    trader: Trader, controller: Service
+) -> None:
+    targets = [{"price": p, "portion": q} for p, q in (("66000", "0.25"), ("67000", "0.25"), ("68000", "0.5"))]
+    trader.apply(position_manifest("ladder", amount="0.040", takeProfit=targets))
+    wait_for(
+        "the stop and three take profits to rest",
+        lambda: [t["state"] for t in trader.status("ladder").get("takeProfitOrders", [])] == ["Open"] * 3,
+        60,
+        controller,
+    )
+    resting = [o for o in trader.orders() if o["kind"] == "algo" and o["status"] == "NEW"]
+    take_profits = [o for o in resting if o["type"] not in STOP_TYPES]
+    assert sorted((Decimal(o["triggerPrice"]), Decimal(o["quantity"])) for o in take_profits) == [
+        (Decimal("66000"), Decimal("0.010")),
+        (Decimal("67000"), Decimal("0.010")),
+        (Decimal("68000"), Decimal("0.020")),
+    ]
+    with stop_watch(trader):
+        for price, left in (("66100", "0.030"), ("67100", "0.020")):
+            set_price(trader, price)
+            wait_for(f"the stop to cover {left}", settled_stop(trader, "ladder", left, "63000"), 60, controller)
+            assert_one_stop(trader, left, "63000")
+            assert trader.exchange_position() == Decimal(left)
+        set_price(trader, "68100")
+        status = trader.wait_phase("ladder", "Closed", controller)
+    assert status["exitReason"] == "TakeProfit"
+    assert [t["state"] for t in status["takeProfitOrders"]] == ["Triggered"] * 3
+    assert trader.exchange_position() == 0
+    assert [o for o in trader.orders() if o["status"] == "NEW"] == []  # the last stop was cancelled
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list) and len(trades) == 4
+    assert Decimal(status["realizedPnl"]) == sum(
+        (Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0)
+    )
+    uid = trader.uid("ladder")
+    assert_replaced_before_cancelled(trader, stop_ids(trader, uid))
+    types = await audit_types(trader.stack, uid)
+    assert types.count("TakeProfitTriggered") == 3, types
+    assert_in_order(types, ["StopPlaced", "TakeProfitTriggered", "StopMove", "TakeProfitTriggered", "StopMove"])
+    assert_in_order(types, ["TakeProfitTriggered", "CloseStarted", "OrderCancel", "PositionClosed"])
+
+
 # --- 4. closed by hand on the exchange ----------------------------------------------------------------------
 
 
+@EACH_VENUE
 async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("by-hand", amount="0.020", takeProfit=[{"price": "67000", "portion": "0.5"}]))
     wait_for(
@@ -404,8 +496,9 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
     assert {o["status"] for o in ours if o["kind"] == "algo"} == {"CANCELED"}
     entries = [o for o in orders if o["clientOrderId"].endswith("-en")]
     assert len(entries) == 1, "never reopened"
-    sent = [r["clientOrderId"] for r in trading_requests(trader.requests()) if r["path"] == "/fapi/v1/order"]
-    assert sent == [entries[0]["clientOrderId"]], "the only regular order Warden sent is the entry"
+    placed = [r["clientOrderId"] for r in trader.requests() if (r["method"], r["path"]) in PLACE_ROUTES]
+    assert placed.count(entries[0]["clientOrderId"]) == 1
+    assert not [c for c in placed if c.startswith(client_order_id(uid, Purpose.CLOSE))], "Warden sent no close"
     # The web close's trade is part of the result.
     trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
     assert isinstance(trades, list) and len(trades) == 2
@@ -432,6 +525,7 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
 # --- 5. liquidation -----------------------------------------------------------------------------------------
 
 
+@EACH_VENUE
 async def test_liquidation_ends_closed(trader: Trader, controller: Service) -> None:
     # Isolated at 50x: the liquidation price is near 63950, above this (unwise) stop loss.
     trader.apply(position_manifest("levered", stop="63000", leverage=50, marginMode="isolated"))
@@ -511,6 +605,7 @@ async def test_two_positions_race_for_one_risk_slot(trader: Trader, controller: 
 # --- 7. a crash between sending the new stop and recording it -----------------------------------------------
 
 
+@EACH_VENUE
 async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader, controller: Service) -> None:
     """The moved stop goes out under the id recorded with the stop before it, with no write first: a crash right
     after its send leaves both stops resting and the status as it was; the next process finds the new one by
@@ -544,7 +639,7 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
     stops = stop_ids(trader, uid)
     assert stops == [first, second]
     assert_replaced_before_cancelled(trader, stops)
-    sent = [r["clientOrderId"] for r in trading_requests(trader.requests()) if r["method"] == "POST"]
+    sent = [r["clientOrderId"] for r in trader.requests() if (r["method"], r["path"]) in PLACE_ROUTES]
     assert len(sent) == len(set(sent)), f"a client order id was sent twice: {sent}"
     types = await audit_types(trader.stack, uid)
     assert_in_order(types, ["StopPlaced", "OrderFound", "OrderCancel", "OrderCanceled"])
@@ -554,6 +649,7 @@ async def test_restart_in_the_middle_of_a_stop_move(stack: Stack, trader: Trader
 # --- 8. paused --------------------------------------------------------------------------------------------
 
 
+@EACH_VENUE
 async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("held"))
     first = trader.wait_phase("held", "Protected", controller)["stopOrder"]["clientOrderId"]
@@ -567,9 +663,7 @@ async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Serv
     )
     since = venue_now(trader.stack)
     trader.patch_spec("held", {"stopLoss": {"price": "64000"}})
-    trader.stack.paper_admin(
-        "/_paper/cancel-algo", {"apiKey": trader.account.api_key, "symbol": "BTCUSDT", "clientAlgoId": first}
-    )
+    trader.cancel_stop(first)
     # Status still reports: the new generation and the stop the venue cancelled.
     reported = wait_for(
         "the status to report the cancelled stop",
@@ -615,6 +709,7 @@ async def test_paused_sends_nothing_and_resumes(trader: Trader, controller: Serv
 # --- 9. deletionPolicy Orphan -------------------------------------------------------------------------------
 
 
+@EACH_VENUE
 async def test_orphan_leaves_the_exchange_untouched(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("orphan", deletionPolicy="Orphan"))
     trader.wait_phase("orphan", "Protected", controller)
@@ -630,3 +725,52 @@ async def test_orphan_leaves_the_exchange_untouched(trader: Trader, controller: 
     types = await audit_types(trader.stack, uid)
     assert_in_order(types, ["EntryFilled", "StopPlaced", "PositionOrphaned", "PhaseChanged"])
     assert not {"CloseStarted", "CloseIntent", "OrderCancel", "OrderCanceled"} & set(types), types
+
+
+# --- 10. the venue's cap on conditional orders --------------------------------------------------------------
+
+
+@EACH_VENUE
+async def test_a_position_that_would_overflow_the_conditional_cap_fails_before_any_order(
+    trader: Trader, controller: Service, venue: VenueName
+) -> None:
+    """Bybit rests at most 10 conditional orders per symbol: with a stop and eight take profits resting, another
+    Position (a stop and room for its replacement) does not fit and fails before its entry. Binance's cap (200 per
+    account) takes it."""
+    ladder = [{"price": str(66000 + 100 * n), "portion": "0.125"} for n in range(8)]
+    trader.apply(position_manifest("wide", amount="0.080", takeProfit=ladder))
+    wait_for(
+        "the stop and eight take profits to rest",
+        lambda: [t["state"] for t in trader.status("wide").get("takeProfitOrders", [])] == ["Open"] * 8,
+        60,
+        controller,
+    )
+    wait_for("nine conditional orders", lambda: len(open_conditional(trader)) == 9, 30, controller)
+    # The cap is checked against the account's shared snapshot (up to two cycles old): wait for one that saw all nine.
+    since = venue_now(trader.stack)
+    wait_for(
+        "a read of the symbol's conditional orders",
+        lambda: any(
+            r["path"] in SYMBOL_CONDITIONAL_READS and r["symbol"] == "BTCUSDT" and not r["clientOrderId"]
+            for r in trader.requests(since)
+        ),
+        90,
+        controller,
+    )
+    trader.apply(position_manifest("one-more"))
+    if venue is VenueName.BYBIT:
+        status = trader.wait_phase("one-more", "Failed", controller)
+        assert status["exitReason"] == "ConditionalOrderCap" and "entryOrder" not in status, status
+        assert not [o for o in trader.orders() if o["clientOrderId"].startswith(own_prefix(trader.uid("one-more")))]
+        assert len(open_conditional(trader)) == 9
+    else:
+        trader.wait_phase("one-more", "Protected", controller)
+        assert len(open_conditional(trader)) == 10
+
+
+SYMBOL_CONDITIONAL_READS = frozenset({"/fapi/v1/openAlgoOrders", "/v5/order/realtime"})
+"""Where a snapshot reads one symbol's resting conditional orders (with a client id: a look-up of one order)."""
+
+
+def open_conditional(trader: Trader) -> list[dict[str, Any]]:
+    return [o for o in trader.orders() if o["kind"] == "algo" and o["status"] == "NEW"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from devtools.localenv.processes import Service
-from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
+from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 from tests.e2e.test_behaviours import (
     assert_in_order,
     assert_one_stop,
@@ -20,6 +20,7 @@ from tests.e2e.test_behaviours import (
 )
 
 
+@EACH_VENUE
 async def test_the_stop_moves_to_breakeven_after_a_percent_and_never_back(trader: Trader, controller: Service) -> None:
     stop = {"price": "63000", "breakeven": {"afterPercent": "1", "offsetPercent": "0.1"}}
     trader.apply(position_manifest("breakeven", stopLoss=stop))
@@ -53,6 +54,7 @@ async def test_the_stop_moves_to_breakeven_after_a_percent_and_never_back(trader
     assert types.count("BreakevenReached") == 1, types
 
 
+@EACH_VENUE
 async def test_the_stop_moves_to_breakeven_after_the_first_take_profit(trader: Trader, controller: Service) -> None:
     stop = {"price": "63000", "breakeven": {"afterTakeProfit": 1}}
     targets = [{"price": "66000", "portion": "0.5"}, {"price": "68000", "portion": "0.5"}]

@@ -10,57 +10,53 @@ import pytest
 
 from controller.exchange.client import make_exchange
 from devtools.localenv.processes import Service
-from devtools.localenv.stack import Stack
-from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
+from devtools.localenv.stack import Stack, exchange_account_manifest
+from paper.models import VenueName
+from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
 
 SYMBOL = "BTC/USDT:USDT"
+PLACEMENT_PATHS = {
+    VenueName.BINANCE_USDM: ("/fapi/v1/order", "/fapi/v1/algoOrder"),
+    VenueName.BYBIT: ("/v5/order/create", "/v5/order/create"),  # one endpoint for regular and conditional orders
+}
+"""Where an entry and a stop are placed on each venue."""
 
 
-async def open_stops(trader: Trader) -> list[dict[str, Any]]:
-    client = make_exchange(
-        "binanceusdm", trader.account.api_key, trader.account.secret, base_url=trader.stack.paper_url
-    )
-    try:
-        orders: list[dict[str, Any]] = await client.fetch_open_orders(SYMBOL, params={"trigger": True})
-        return orders
-    finally:
-        await client.close()
+def open_stops(trader: Trader) -> list[dict[str, Any]]:
+    """The account's resting stops as the paper exchange holds them, whatever the venue's wire shape."""
+    return [o for o in trader.orders() if o["kind"] == "algo" and o["status"] == "NEW"]
 
 
-async def exchange_state(trader: Trader) -> tuple[Decimal, list[dict[str, Any]]]:
-    client = make_exchange(
-        "binanceusdm", trader.account.api_key, trader.account.secret, base_url=trader.stack.paper_url
-    )
-    try:
-        positions = await client.fetch_positions([SYMBOL])
-        size = sum((Decimal(p["info"]["positionAmt"]) for p in positions), Decimal(0))
-        trades: list[dict[str, Any]] = await client.fetch_my_trades(SYMBOL)
-        return size, trades
-    finally:
-        await client.close()
+def exchange_state(trader: Trader) -> tuple[Decimal, list[dict[str, Any]]]:
+    """The account's net position and its fills, as the paper exchange's admin API shows them for either venue."""
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={trader.account.api_key}")
+    assert isinstance(trades, list)
+    return trader.exchange_position(), trades
 
 
 def net_pnl(trades: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(t["info"]["realizedPnl"]) - Decimal(t["info"]["commission"]) for t in trades), Decimal(0))
+    return sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
 
 
+@EACH_VENUE
 async def test_protected_then_stop_triggers(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("btc-long"))
     status = trader.wait_phase("btc-long", "Protected", controller)
     assert Decimal(status["filled"]) == Decimal("0.010")
     assert Decimal(status["averageEntryPrice"]) == Decimal("65000")
-    stops = await open_stops(trader)
+    stops = open_stops(trader)
     assert len(stops) == 1, stops
     stop = stops[0]
     assert stop["clientOrderId"] == status["stopOrder"]["clientOrderId"]
-    assert Decimal(stop["info"]["quantity"]) == Decimal("0.010")  # sized to the fill
+    assert Decimal(stop["quantity"]) == Decimal("0.010")  # sized to the fill
     assert stop["reduceOnly"] is True
-    assert Decimal(stop["info"]["triggerPrice"]) == Decimal("63000")
+    assert Decimal(stop["triggerPrice"]) == Decimal("63000")
+    assert stop["workingType"] == "MARK_PRICE"
 
     trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "62900"})
     status = trader.wait_phase("btc-long", "Closed", controller)
     assert status["exitReason"] == "StopLoss"
-    size, trades = await exchange_state(trader)
+    size, trades = exchange_state(trader)
     assert size == 0
     assert Decimal(status["realizedPnl"]) == net_pnl(trades)
     assert Decimal(status["realizedPnl"]) < 0
@@ -80,13 +76,14 @@ def board(trader: Trader, name: str) -> dict[str, str]:
     return {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, ends, strict=True)}
 
 
+@EACH_VENUE
 async def test_the_board_shows_unrealized_pnl_while_open_and_realized_after(
     trader: Trader, controller: Service
 ) -> None:
     trader.apply(position_manifest("board"))
     trader.wait_phase("board", "Protected", controller)
-    _, trades = await exchange_state(trader)
-    fee = sum((Decimal(t["info"]["commission"]) for t in trades), Decimal(0))
+    _, trades = exchange_state(trader)
+    fee = sum((Decimal(t["commission"]) for t in trades), Decimal(0))
     assert fee > 0
     # Valued at the fill's mark, net of the entry's fee, once its trades are read: BTC's tick is 0.10.
     at_entry = f"{-fee:.2f}"
@@ -106,6 +103,7 @@ async def test_the_board_shows_unrealized_pnl_while_open_and_realized_after(
     assert "E" not in status["realizedPnl"] and not status["realizedPnl"].endswith("0000")
 
 
+@EACH_VENUE
 async def test_closed_on_request(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("short", side="short", stop="67000"))
     trader.wait_phase("short", "Protected", controller)
@@ -114,9 +112,9 @@ async def test_closed_on_request(trader: Trader, controller: Service) -> None:
     )
     status = trader.wait_phase("short", "Closed", controller)
     assert status["exitReason"] == "Requested"
-    size, trades = await exchange_state(trader)
+    size, trades = exchange_state(trader)
     assert size == 0
-    assert await open_stops(trader) == []  # nothing left behind
+    assert open_stops(trader) == []  # nothing left behind
     assert Decimal(status["realizedPnl"]) == net_pnl(trades)
     assert Decimal(status["fees"]) > 0
     uid = trader.position("short")["metadata"]["uid"]  # type: ignore[index]
@@ -125,19 +123,21 @@ async def test_closed_on_request(trader: Trader, controller: Service) -> None:
         assert expected in types, types
 
 
+@EACH_VENUE
 async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
     trader.apply(position_manifest("doomed"))
     trader.wait_phase("doomed", "Protected", controller)
     uid = trader.position("doomed")["metadata"]["uid"]  # type: ignore[index]
     trader.stack.kubectl("delete", "position", "doomed", "-n", trader.namespace, "--wait=false")
     wait_for("the Position to be gone", lambda: trader.position("doomed") is None, 60, controller)
-    size, _ = await exchange_state(trader)
+    size, _ = exchange_state(trader)
     assert size == 0
-    assert await open_stops(trader) == []
+    assert open_stops(trader) == []
     types = await audit_types(trader.stack, uid)
     assert "PositionClosed" in types
 
 
+@EACH_VENUE
 @pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send", "stop:before-send", "stop:after-send"])
 async def test_crash_around_entry_never_duplicates(
     stack: Stack, trader: Trader, controller: Service, failpoint: str
@@ -169,21 +169,18 @@ async def test_crash_around_entry_never_duplicates(
             controller.start()
 
 
-async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(trader: Trader, controller: Service) -> None:
+@EACH_VENUE
+async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(
+    trader: Trader, controller: Service, venue: VenueName
+) -> None:
     """The entry fills but its answer is lost, then the venue refuses the stop twice. Warden looks the entry up
     rather than sending it again, sends the recorded stop again under its id at each retry, and ends Protected with
     one entry and one stop on the exchange and each failure in the audit, in order."""
     key = trader.account.api_key
+    order, algo = PLACEMENT_PATHS[venue]
     rules = [
-        {"mode": "drop", "method": "POST", "path": "/fapi/v1/order", "apiKey": key, "count": 1},
-        {
-            "mode": "http_error",
-            "status": 500,
-            "method": "POST",
-            "path": "/fapi/v1/algoOrder",
-            "apiKey": key,
-            "count": 2,
-        },
+        {"mode": "drop", "method": "POST", "path": order, "apiKey": key, "count": 1},
+        {"mode": "http_error", "status": 500, "method": "POST", "path": algo, "apiKey": key, "count": 2},
     ]
     trader.stack.paper_admin("/_paper/faults", rules)
     try:
@@ -195,12 +192,64 @@ async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(trader: T
     placed = [
         (r["path"], r["clientOrderId"], r["status"])
         for r in trader.requests()
-        if r["method"] == "POST" and r["path"] in ("/fapi/v1/order", "/fapi/v1/algoOrder")
+        if r["method"] == "POST" and r["path"] in (order, algo)
     ]
-    order, algo = "/fapi/v1/order", "/fapi/v1/algoOrder"
     assert placed == [(order, entry, None), (algo, stop, 500), (algo, stop, 500), (algo, stop, 200)], placed
-    assert [s["clientOrderId"] for s in await open_stops(trader)] == [stop]
+    assert [s["clientOrderId"] for s in open_stops(trader)] == [stop]
     types = await audit_types(trader.stack, trader.uid("refused"))
     flow = [t for t in types if t in ("EntryIntent", "EntryFilled", "StopIntent", "ExchangeError", "OrderPlaced")]
     expected = ["EntryIntent", "ExchangeError", "EntryFilled", "StopIntent", "ExchangeError", "ExchangeError"]
     assert flow == [*expected, "OrderPlaced"], types
+
+
+@EACH_VENUE
+async def test_a_limit_entry_rests_post_only_and_fills_when_the_price_comes(
+    trader: Trader, controller: Service
+) -> None:
+    entry = {"type": "limit", "price": "64500", "timeInForce": "GTX"}
+    trader.apply(position_manifest("dip", entry=entry))
+    trader.wait_phase("dip", "EntryPlaced", controller)
+    (resting,) = [o for o in trader.orders() if o["status"] == "NEW"]
+    assert (resting["type"], resting["price"]) == ("LIMIT", "64500.00") and open_stops(trader) == []
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "64500"})
+    status = trader.wait_phase("dip", "Protected", controller)
+    assert Decimal(status["averageEntryPrice"]) == Decimal("64500") and Decimal(status["filled"]) == Decimal("0.010")
+    (stop,) = open_stops(trader)
+    assert stop["clientOrderId"] == status["stopOrder"]["clientOrderId"] and Decimal(stop["quantity"]) == Decimal(
+        "0.010"
+    )
+    _, trades = exchange_state(trader)
+    assert [t["maker"] for t in trades] == [True]  # it rested on the book: post-only was honoured
+    trader.patch_spec("dip", {"state": "Closed"})
+    status = trader.wait_phase("dip", "Closed", controller)
+    size, trades = exchange_state(trader)
+    assert size == 0 and Decimal(status["realizedPnl"]) == net_pnl(trades)
+
+
+@EACH_VENUE
+async def test_hedge_mode_holds_a_long_and_a_short_on_one_symbol(trader: Trader, controller: Service) -> None:
+    account = trader.account
+    client = make_exchange(account.venue.value, account.api_key, account.secret, base_url=trader.stack.paper_url)
+    try:
+        await client.load_markets()
+        await client.set_position_mode(True, SYMBOL)  # the account's mode is the trader's to set, not Warden's
+    finally:
+        await client.close()
+    trader.apply(exchange_account_manifest(trader.stack.paper_url, account.venue, positionMode="hedge"))
+    trader.apply(position_manifest("both-long"))
+    trader.apply(position_manifest("both-short", side="short", stop="67000"))
+    for name in ("both-long", "both-short"):
+        trader.wait_phase(name, "Protected", controller)
+    stops = sorted((o["side"], o["triggerPrice"]) for o in open_stops(trader))
+    assert stops == [("BUY", "67000.00"), ("SELL", "63000.00")], stops
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "66000"})
+    for name in ("both-long", "both-short"):
+        trader.patch_spec(name, {"state": "Closed"})
+    long_closed = trader.wait_phase("both-long", "Closed", controller)
+    short_closed = trader.wait_phase("both-short", "Closed", controller)
+    size, trades = exchange_state(trader)
+    assert size == 0 and open_stops(trader) == []
+    for status, side in ((long_closed, "LONG"), (short_closed, "SHORT")):
+        own = [t for t in trades if t["positionSide"] == side]
+        assert len(own) == 2 and Decimal(status["realizedPnl"]) == net_pnl(own), (side, status["realizedPnl"], own)
+    assert Decimal(long_closed["realizedPnl"]) > 0 > Decimal(short_closed["realizedPnl"])

@@ -14,7 +14,7 @@ import asyncpg
 
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount
-from tests.e2e.conftest import Trader, wait_for
+from tests.e2e.conftest import EACH_VENUE, Trader, wait_for
 from tests.e2e.signals import Sender, start_receiver
 from tests.e2e.test_rbac import run_lifecycle
 
@@ -39,10 +39,15 @@ async def _audit_rows(url: str) -> list[str]:
         await conn.close()
 
 
+@EACH_VENUE
 def test_credentials_appear_nowhere(trader: Trader, controller: Service) -> None:
     stack = trader.stack
-    canary = PaperAccount(f"canary-key-{secrets.token_hex(16)}", f"canary-secret-{secrets.token_hex(24)}")
-    stack.paper_admin("/_paper/accounts", {"apiKey": canary.api_key, "secret": canary.secret, "balance": "100000"})
+    venue = trader.account.venue
+    canary = PaperAccount(f"canary-key-{secrets.token_hex(16)}", f"canary-secret-{secrets.token_hex(24)}", venue)
+    stack.paper_admin(
+        "/_paper/accounts",
+        {"apiKey": canary.api_key, "secret": canary.secret, "balance": "100000", "venue": venue.value},
+    )
     # The trader's ExchangeAccount now uses the canary credentials (the controller rereads a changed Secret).
     trader.apply(
         {

@@ -13,7 +13,7 @@ import asyncpg
 from controller.exchange.client import make_exchange
 from controller.reconcile.model import Purpose, client_order_id
 from devtools.localenv.processes import Service
-from tests.e2e.conftest import Trader, wait_for
+from tests.e2e.conftest import EACH_VENUE, Trader, wait_for
 
 SYMBOL = "BTC/USDT:USDT"
 
@@ -22,7 +22,8 @@ def send(trader: Trader, *orders: tuple[str, str, str | None, dict[str, Any]]) -
     """Orders a person (or a lost copy of Warden) placed directly on the account, through ccxt."""
 
     async def place() -> None:
-        client = make_exchange("binanceusdm", trader.account.api_key, trader.account.secret, trader.stack.paper_url)
+        account = trader.account
+        client = make_exchange(account.venue.value, account.api_key, account.secret, trader.stack.paper_url)
         try:
             for kind, side, price, params in orders:
                 await client.create_order(SYMBOL, kind, side, "0.010", price, params)
@@ -44,11 +45,15 @@ def audit_rows(trader: Trader, type_: str) -> list[dict[str, Any]]:
     return asyncio.run(fetch())
 
 
+ACCOUNT_WIDE_ORDER_READS = frozenset({"/fapi/v1/openAlgoOrders", "/v5/order/realtime"})
+"""Where a sweep reads the open (conditional) orders of every symbol, on either venue: without a symbol."""
+
+
 def sweeps(trader: Trader) -> int:
-    """Sweeps of this account so far: each reads the open algo orders of every symbol (weight 40)."""
+    """Sweeps of this account so far (a Position's own reads name its symbol)."""
     log = trader.stack.paper_admin(f"/_paper/requests?apiKey={trader.account.api_key}")
     assert isinstance(log, list)
-    return sum(1 for r in log if r["path"] == "/fapi/v1/openAlgoOrders" and r["weight"] == 40)
+    return sum(1 for r in log if r["path"] in ACCOUNT_WIDE_ORDER_READS and r["symbol"] is None)
 
 
 def open_orders(trader: Trader) -> dict[str, dict[str, Any]]:
@@ -56,8 +61,10 @@ def open_orders(trader: Trader) -> dict[str, dict[str, Any]]:
     return {o["clientOrderId"]: o for o in trader.orders() if o["status"] in live}
 
 
+@EACH_VENUE
 def test_orphan_orders_are_cancelled_and_foreign_orders_left_alone(trader: Trader, controller: Service) -> None:
-    orphan = client_order_id("a-position-that-was-force-deleted", Purpose.ENTRY)
+    # Unique per test: the controller reports a cancelled orphan once per client id, whichever account it was on.
+    orphan = client_order_id(f"a-position-force-deleted-in-{trader.namespace}", Purpose.ENTRY)
     send(
         trader,
         ("limit", "buy", "50000", {"clientOrderId": orphan}),
@@ -73,6 +80,7 @@ def test_orphan_orders_are_cancelled_and_foreign_orders_left_alone(trader: Trade
     assert any(e["reason"] == "DriftOrphanOrder" and orphan in e["message"] for e in events["items"])
 
 
+@EACH_VENUE
 def test_an_untracked_position_is_adopted_once_and_protected(trader: Trader, controller: Service) -> None:
     got = trader.stack.kubectl("get", "exchangeaccount", "paper", "-n", trader.namespace, "-o", "json")
     account = json.loads(got.stdout)

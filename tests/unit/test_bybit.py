@@ -392,6 +392,27 @@ def test_realized_pnl_follows_the_signed_position_through_partial_closes_and_a_f
     assert pnl == {"1": 0, "2": 0, "3": Decimal(15), "4": Decimal(-45)}
 
 
+def test_realized_pnl_in_hedge_mode_keeps_the_long_and_the_short_apart() -> None:
+    def fill(n: int, side: str, qty: str, price: str, closed: str) -> dict[str, Any]:
+        return {
+            "execId": str(n),
+            "execTime": str(n),
+            "side": side,
+            "execQty": qty,
+            "execPrice": price,
+            "closedSize": closed,
+        }
+
+    fills = [
+        fill(1, "Buy", "1", "100", "0"),  # opens the long
+        fill(2, "Sell", "1", "100", "0"),  # opens the short
+        fill(3, "Sell", "1", "110", "1"),  # closes the long: +10
+        fill(4, "Buy", "1", "110", "1"),  # closes the short: -10
+    ]
+    assert bybit.realized(fills, hedged=True) == {"1": 0, "2": 0, "3": Decimal(10), "4": Decimal(-10)}
+    assert bybit.realized(fills) == {"1": 0, "2": 0, "3": 0, "4": 0}  # one-way reading: each fill nets the last
+
+
 def test_pushes_are_read_from_bybits_own_fields() -> None:
     gw = bybit.Bybit(None)
     pushed = gw.pushed_order({"info": {**F["order_open_limit"], "orderLinkId": ENTRY}})
