@@ -81,7 +81,8 @@ class Sweep:
 
     async def report(self, type_: EventType, message: str, once: str, **detail: Any) -> None:
         """A Kubernetes event on the account, an audit row and a metric; a standing finding is reported once
-        per replica, not every sweep."""
+        per replica and account, not every sweep."""
+        once = f"{self.namespace}/{self.name}/{once}"
         if once in self.runtime.reported:
             return
         self.runtime.reported.add(once)
@@ -108,7 +109,7 @@ class Sweep:
         policy = self.account.spec.untrackedPositions
         what = f"{plain(found.size)} {found.symbol} {found.side}"
         detail = {"symbol": found.symbol, "side": found.side.value, "size": str(found.size)}
-        once = f"untracked/{self.namespace}/{self.name}/{found.symbol}/{found.side}/{found.size}"
+        once = f"untracked/{found.symbol}/{found.side}/{found.size}"
         if policy is UntrackedPositions.IGNORE:
             return
         if policy is UntrackedPositions.ALERT:
