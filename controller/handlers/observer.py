@@ -172,6 +172,8 @@ class AccountObserver:
     watchers: dict[str, Watcher] = field(default_factory=dict)
     _symbols: Counter[str] = field(default_factory=Counter)
     """How many watchers follow each symbol (kept as they come and go: every pass asks for the interval)."""
+    _followed: Counter[str] = field(default_factory=Counter)
+    """How many of them follow its mark (likewise: the interval depends on it)."""
     latest: Snapshot | None = None
     _inflight: asyncio.Future[Snapshot] | None = None
     _inflight_at: float = -math.inf
@@ -211,7 +213,9 @@ class AccountObserver:
         if previous is not None:
             watcher.seen, watcher.acted_at, watcher.revalue = previous.seen, previous.acted_at, previous.revalue
             self._symbols[previous.symbol] -= 1
+            self._followed[previous.symbol] -= previous.follows_mark
         self._symbols[watcher.symbol] += 1
+        self._followed[watcher.symbol] += watcher.follows_mark
         self.watchers[uid] = watcher
         # A pass that began before this account was replaced may still call here: a closed observer serves
         # that pass's reads but must not start its cycle again (each revived one read the account on its own).
@@ -237,6 +241,7 @@ class AccountObserver:
         previous = self.watchers.pop(uid, None)
         if previous is not None:
             self._symbols[previous.symbol] -= 1
+            self._followed[previous.symbol] -= previous.follows_mark
 
     async def snapshot(
         self, symbol: str, newer_than: float, acted_at: float = -math.inf, answered: bool = False
@@ -340,6 +345,9 @@ class AccountObserver:
                 watcher.revalue = True
                 watcher.wake.set()
 
+    def _followed_symbols(self) -> set[str]:
+        return {symbol for symbol, following in self._followed.items() if following}
+
     def _watched(self) -> int:
         return sum(1 for watching in self._symbols.values() if watching)
 
@@ -354,7 +362,7 @@ class AccountObserver:
     def _safety_net(self) -> bool:
         """Timed reads only back the stream up: it is alive, and the marks Positions follow come pushed too."""
         now = time.monotonic()
-        followed = {w.symbol for w in self.watchers.values() if w.follows_mark}
+        followed = self._followed_symbols()
         pushed = all(now - self._marks_at.get(symbol, -math.inf) <= _MARKS_FRESH_S for symbol in followed)
         return pushed and self.stream_alive()
 
@@ -511,7 +519,7 @@ class AccountObserver:
         if stream.marks is None:
             return  # the venue's adapter has none: the timed reads bring the marks
         while True:
-            symbols = sorted({w.symbol for w in self.watchers.values() if w.follows_mark})
+            symbols = sorted(self._followed_symbols())
             if not symbols or not self.may_act():
                 await asyncio.sleep(self.floor_seconds)
                 continue
