@@ -24,7 +24,12 @@ elif ! "${young[@]}" true; then
   exit 1
 fi
 echo "==> [test] pytest (monotonic clock at $(${young[@]+"${young[@]}"} python3 -c 'import time; print(round(time.monotonic()))') s)"
+# One worker per core (WARDEN_TEST_WORKERS= changes it; 0 runs in this process). Each worker that draws an
+# end-to-end test starts its own control plane, Postgres and paper exchange on free ports, so nothing is shared;
+# tests are handed out one by one as workers free up, because the slowest files take minutes each.
+workers="${WARDEN_TEST_WORKERS:-auto}"
 status=0
-${young[@]+"${young[@]}"} .venv/bin/pytest -m "not slow" --basetemp="$basetemp" "$@" || status=$?
+${young[@]+"${young[@]}"} .venv/bin/pytest -m "not slow" --basetemp="$basetemp" --numprocesses "$workers" \
+  --dist worksteal --durations 25 "$@" || status=$?
 if [ "$status" -eq 0 ]; then rm -rf "$basetemp"; else echo "logs and data of the failed run: $basetemp"; fi
 exit "$status"
