@@ -169,6 +169,37 @@ async def test_crash_around_entry_never_duplicates(
             controller.start()
 
 
+@pytest.mark.parametrize("venue", [VenueName.BYBIT], ids=str)
+async def test_a_kill_at_the_fill_leaves_the_stop_the_entry_carried(
+    stack: Stack, trader: Trader, controller: Service
+) -> None:
+    """Where the entry can carry its own stop (Bybit's attached Partial stop loss), the naked window across a kill
+    at the fill is zero: the controller dies right after sending the entry, and the venue itself placed the stop as
+    the entry filled, for the filled amount, at the spec's stop on the mark; no request of Warden's placed it.
+    The next controller puts Warden's own stop under its client id and retires the attached one."""
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        crashing = stack.start_controller("crashing-at-the-fill", WARDEN_FAILPOINTS="entry:after-send")
+        trader.apply(position_manifest("armed"))
+        wait_for("the controller to crash at the fill", lambda: not crashing.alive(), 60)
+        entry = trader.status("armed")["entryOrder"]["clientOrderId"]
+        (fill,) = [t for t in exchange_state(trader)[1] if t["clientOrderId"] == entry]
+        (attached,) = open_stops(trader)
+        assert attached["clientOrderId"] != trader.status("armed")["stopOrder"]["clientOrderId"], attached
+        assert Decimal(attached["triggerPrice"]) == Decimal("63000") and attached["workingType"] == "MARK_PRICE"
+        assert Decimal(attached["quantity"]) == Decimal(fill["qty"]) == Decimal("0.010"), (attached, fill)
+        assert attached["time"] >= fill["time"], (attached, fill)
+        placements = [r for r in trader.requests() if r["method"] == "POST" and r["path"] == "/v5/order/create"]
+        assert [r["clientOrderId"] for r in placements] == [entry], placements  # the venue placed it, at the fill
+        controller.start()
+        status = trader.wait_phase("armed", "Protected", controller)
+        own = status["stopOrder"]["clientOrderId"]
+        wait_for("the attached stop to be retired", lambda: [s["clientOrderId"] for s in open_stops(trader)] == [own])
+    finally:
+        if not controller.alive():
+            controller.start()
+
+
 @EACH_VENUE
 async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(
     trader: Trader, controller: Service, venue: VenueName
