@@ -21,6 +21,7 @@ from paper import ratelimit
 from paper.bybit import ratelimit as bybit_ratelimit
 from paper.bybit import routes as bybit_routes
 from paper.bybit.front import BybitFront
+from paper.bybit.public_stream import BybitPublicStream
 from paper.bybit.ratelimit import BybitLimiter
 from paper.bybit.stream import BybitStream
 from paper.faults import FaultInjector
@@ -61,6 +62,7 @@ class Services:
     marks: MarketStream
     bybit: BybitFront
     bybit_stream: BybitStream
+    bybit_marks: BybitPublicStream
     bybit_limiter: BybitLimiter
 
     @classmethod
@@ -82,6 +84,7 @@ class Services:
             marks=MarketStream(venue),
             bybit=bybit,
             bybit_stream=BybitStream(bybit),
+            bybit_marks=BybitPublicStream(bybit),
             bybit_limiter=BybitLimiter(venue.now, options.limits),
         )
         for rule in options.fault_rules:
@@ -124,6 +127,7 @@ class Services:
         self.marks.add_routes(app)
         bybit_routes.add_routes(app, self.bybit)
         self.bybit_stream.add_routes(app)
+        self.bybit_marks.add_routes(app)
         bybit_routes.add_fallback(app)
         app.cleanup_ctx.append(self._price_ticker)
         if self.store is not None:

@@ -221,7 +221,9 @@ class Bybit(VenueGateway):
 
     capabilities = CAPABILITIES
     budget = BUDGET
-    stream = UserStream(orders="watch_orders", positions="watch_positions")
+    stream = UserStream(
+        orders="watch_orders", positions="watch_positions", marks="watch_tickers", mark_field="markPrice"
+    )
 
     def rules_from_market(self, market: dict[str, Any]) -> MarketRules:
         return rules_from_instrument(market["info"], str(market.get("settle") or SETTLE))
