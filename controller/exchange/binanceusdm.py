@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ import ccxt.pro as ccxt_pro
 from controller.api.v1alpha1 import OrderState, PositionMode, Side
 from controller.audit.store import Fill
 from controller.exchange.fills import FillOwner
-from controller.exchange.gateway import ENDED, VenueGateway, dec
+from controller.exchange.gateway import ANSWERS_KEPT, ENDED, VenueGateway, dec
 from controller.exchange.port import BudgetUnit, PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.exchange.responses import PARSE_ERRORS, parses_answers
 from controller.reconcile.model import (
@@ -185,6 +186,11 @@ class BinanceUsdm(VenueGateway):
     budget = BUDGET
     stream = UserStream(orders="watch_orders", positions="watch_positions", marks="watch_mark_prices", mark_field="p")
 
+    def __init__(self, client: Any, *, hedged: bool = False) -> None:
+        super().__init__(client, hedged=hedged)
+        self._sent_by_venue: OrderedDict[str, bool] = OrderedDict()
+        """Order id -> whether the exchange sent it itself (a liquidation), as looked up."""
+
     def rules_from_market(self, market: dict[str, Any]) -> MarketRules:
         return rules_from_market(market)
 
@@ -302,16 +308,24 @@ class BinanceUsdm(VenueGateway):
 
     async def liquidation_orders(self, symbol: str, order_ids: set[str]) -> set[str]:
         """Which of these orders the exchange sent itself; trades carry no client id, so each is looked up.
-        Only called when the position is flat, over the few orders since the entry."""
-        found = set()
-        for order_id in order_ids:
-            try:
-                order = await self.client.fetch_order(order_id, symbol)
-            except ccxt.OrderNotFound:
-                continue
-            if str(order["info"].get("clientOrderId", "")).startswith(_LIQUIDATION_PREFIXES):
-                found.add(order_id)
-        return found
+        Only called when the position is flat, over the few orders since the entry: at once, and once each (who
+        sent an order never changes), so the passes that close the books after an outside close look up nothing."""
+        unknown = sorted(order_ids - self._sent_by_venue.keys())
+        for order_id, by_venue in zip(
+            unknown, await asyncio.gather(*(self._sent_by_the_venue(symbol, i) for i in unknown)), strict=True
+        ):
+            if by_venue is not None:
+                self._sent_by_venue[order_id] = by_venue
+        while len(self._sent_by_venue) > ANSWERS_KEPT:
+            self._sent_by_venue.popitem(last=False)
+        return {i for i in order_ids if self._sent_by_venue.get(i)}
+
+    async def _sent_by_the_venue(self, symbol: str, order_id: str) -> bool | None:
+        try:
+            order = await self.client.fetch_order(order_id, symbol)
+        except ccxt.OrderNotFound:
+            return None  # not known yet: asked again next time
+        return str(order["info"].get("clientOrderId", "")).startswith(_LIQUIDATION_PREFIXES)
 
     def exit_params(self, client_id: str, side: OrderSide) -> dict[str, Any]:
         """Parameters of an order that may only shrink the position."""

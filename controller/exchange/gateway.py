@@ -38,7 +38,7 @@ from controller.reconcile.status import all_records
 from controller.reconcile.venue import Capabilities, LookupRetention, Scope
 
 ENDED = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
-_ANSWERS_KEPT = 4096
+ANSWERS_KEPT = 4096
 
 
 def dec(value: Any) -> Decimal:
@@ -226,5 +226,5 @@ class VenueGateway(ABC):
 
     def keep_answer(self, sent_at: float, order: ObservedOrder) -> None:
         self._answers[order.client_order_id] = (sent_at, order)
-        while len(self._answers) > _ANSWERS_KEPT:
+        while len(self._answers) > ANSWERS_KEPT:
             self._answers.popitem(last=False)

@@ -24,6 +24,7 @@ from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.handlers.ports import AuditLog
 from controller.metrics import AUDIT_BACKLOG_OVERFLOW
 from controller.reconcile.model import (
+    CancelOrder,
     Note,
     PlaceLimitOrder,
     PlaceMarketOrder,
@@ -114,6 +115,11 @@ class AuditFlow:
             # Its intent is in status and the audit already: it goes out first, and this step is saved with its
             # result (a stop the venue refused is sent again without two writes ahead of it).
             self.defer(events)
+            return step.status
+        if isinstance(action, CancelOrder) and await self.write(events):
+            # A cancel leaves no order behind to find by its id, so its intent needs no status record: the audit
+            # row is durable before the send, and the step's status is saved with the cancel's result (a crash in
+            # between plans the same step again, and the same rows are not written twice).
             return step.status
         if action is not None and not isinstance(action, SetMarginMode | SetLeverage):
             # Risk-reducing (a stop, a take profit, a close, a cancel): it never waits for the audit store.

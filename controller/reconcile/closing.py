@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus
@@ -30,6 +31,16 @@ def start_closing(ctx: Context, status: PositionStatus, reason: ExitReason, mess
     if reason in EXTERNAL_EXITS:
         notes.insert(0, Note(EventType.DRIFT_EXTERNAL_CLOSE, f"{reason}: {message}", warning=True))
     return Step(status, notes=tuple(notes))
+
+
+def exited(ctx: Context, status: PositionStatus, reason: ExitReason, message: str) -> Step:
+    """The venue already flattened the Position (closed outside, liquidated, the take profits filled): it starts
+    closing and, in the same step, removes its first leftover order, so the cleanup waits for no second pass."""
+    started = start_closing(ctx, status, reason, message)
+    then = closing(ctx, started.status)
+    if then.action is None:
+        return started  # nothing to remove: the next pass closes the books, with the trades in hand
+    return replace(then, notes=(*started.notes, *then.notes))
 
 
 def closing(ctx: Context, status: PositionStatus) -> Step:

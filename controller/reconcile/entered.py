@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
-from controller.reconcile.closing import closed, start_closing
+from controller.reconcile.closing import closed, exited, start_closing
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, Purpose, Step, purpose_of
 from controller.reconcile.status import condition_is, replace_status
@@ -83,11 +83,11 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     ours = ctx.own_order_ids(status)
     foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if any(t.liquidation for t in foreign):
-        return start_closing(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
+        return exited(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
     if foreign:
-        return start_closing(ctx, status, ExitReason.EXTERNAL_CLOSE, "the position was closed outside Warden")
+        return exited(ctx, status, ExitReason.EXTERNAL_CLOSE, "the position was closed outside Warden")
     if any(r.state in HIT for r in status.takeProfitOrders + status.retiredOrders):
-        return start_closing(ctx, status, ExitReason.TAKE_PROFIT, "the take profits closed the position")
+        return exited(ctx, status, ExitReason.TAKE_PROFIT, "the take profits closed the position")
     # Nothing explains it: say so, and touch nothing (a stale position report must not cancel the stop).
     message = f"the exchange reports no {ctx.spec.symbol} position, and no trade explains it"
     reported = condition_is(status, ConditionType.VANISHED)

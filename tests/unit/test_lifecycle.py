@@ -392,8 +392,18 @@ def test_a_rejected_close_is_retried_under_a_new_id_and_escalates() -> None:
 def test_flat_with_foreign_trades_starts_closing_with_the_reason(trades: list[Trade], reason: str) -> None:
     step = run(spec(), protected(), obs(size="0", trades=trades))
     assert step.status.phase is Phase.CLOSING and step.status.exitReason == reason
-    step = run(spec(), step.status, obs(size="0", trades=trades))
-    assert step.action == CancelOrder(sl(1), Purpose.STOP)  # leftovers go, nothing is reopened
+    # The venue already flattened it: the first leftover goes in the same step, nothing is reopened.
+    assert step.action == CancelOrder(sl(1), Purpose.STOP)
+    assert [n.type for n in step.notes] == ["DriftExternalClose", "CloseStarted", "OrderCancel"]
+    gone = obs(size="0", trades=trades, orders={sl(1): seen(sl(1), OrderState.CANCELED)})
+    step = run(spec(), step.status, gone)
+    assert step.action is None and step.status.phase is Phase.CLOSED
+
+
+def test_flat_with_nothing_left_to_remove_only_starts_closing() -> None:
+    trades = [Trade("t", "999", Decimal("0.010"), Decimal("64000"), Decimal("-10"), Decimal("0.2"))]
+    step = run(spec(), protected(), obs(size="0", trades=trades, orders={sl(1): seen(sl(1), OrderState.CANCELED)}))
+    assert step.action is None and step.status.phase is Phase.CLOSING
 
 
 def test_vanished_position_is_reported_not_closed() -> None:

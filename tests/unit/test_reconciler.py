@@ -80,6 +80,7 @@ CASES = cases()
 REDUCING = [c for c in CASES if c.name not in ("entry", "stop")]
 """Risk-reducing steps that record their intent themselves (the stop a market entry calls for is recorded with
 the entry: see test_the_stop_of_a_market_entry_is_recorded_with_it_and_goes_out_first)."""
+CANCEL = next(c for c in CASES if c.name == "cancel")
 
 
 def ids(case: Case) -> str:
@@ -112,8 +113,30 @@ async def test_an_entry_commits_its_intent_to_the_store_before_the_send() -> Non
     assert "EntryIntent" in runtime.journal.of("audit")[0]
 
 
-@pytest.mark.parametrize("down", [False, True], ids=["store-up", "store-down"])
-@pytest.mark.parametrize("case", REDUCING, ids=ids)
+async def test_a_cancel_is_audited_before_the_send_and_its_status_written_after() -> None:
+    """A cancel leaves no order to find by its id: with the store up, its row is the durable intent, and the
+    step's status goes out with the cancel's result (one write, after the send)."""
+    runtime = FakeRuntime()
+    made = reconciler(runtime)
+    status, _ = await made.apply(CANCEL.before, CANCEL.step, FakeClock().now())
+    assert runtime.journal.kinds() == ["audit", "send"]
+    assert {n.type for n in CANCEL.step.notes} <= set(runtime.journal.of("audit")[0])
+    await made.audit.commit(CANCEL.before, status, [])  # the next step's write, from the status last written
+    assert runtime.journal.kinds() == ["audit", "send", "audit", "status"]
+    assert runtime.journal.of("audit")[1] == ["OrderCanceled"]  # the result, with the status write
+    assert not runtime.journal.of("status")[0].get("auditBacklog")
+
+
+@pytest.mark.parametrize(
+    ("case", "down"),
+    # A cancel with the store up: test_a_cancel_is_audited_before_the_send_and_its_status_written_after.
+    [
+        pytest.param(c, down, id=f"{c.name}-{label}")
+        for c in REDUCING
+        for down, label in ((False, "store-up"), (True, "store-down"))
+        if c is not CANCEL or down
+    ],
+)
 async def test_a_risk_reducing_steps_records_ride_in_its_status_write(case: Case, down: bool) -> None:
     runtime = FakeRuntime()
     runtime.audit.down = down
@@ -147,7 +170,8 @@ async def test_the_stop_of_a_market_entry_is_recorded_with_it_and_goes_out_first
     assert all(t in audited for t in ("EntryFilled", "StopIntent", "OrderPlaced")), audited
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.name != "stop"], ids=ids)
+# A cancel's intent is its audit row: test_a_cancel_is_audited_before_the_send_and_its_status_written_after.
+@pytest.mark.parametrize("case", [c for c in CASES if c.name not in ("stop", "cancel")], ids=ids)
 async def test_intent_is_written_before_every_send_and_once_per_action(case: Case) -> None:
     runtime = FakeRuntime()
     made = reconciler(runtime)
