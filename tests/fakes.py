@@ -17,7 +17,7 @@ from typing import Any
 
 import ccxt
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import ExchangeAccountSpec, OrderState, PositionSpec, PositionStatus
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange import binanceusdm
 from controller.exchange.errors import classify
@@ -153,6 +153,10 @@ class FakeGateway:
 
     def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
         return binanceusdm.pushed_end(push)
+
+    def pushed_fill(self, push: dict[str, Any]) -> ObservedOrder | None:
+        order = binanceusdm.pushed_regular(push)
+        return order if order is not None and order.state is OrderState.FILLED else None
 
     def action_cost(self, action: Action) -> int:
         return binanceusdm.request_weight(action)

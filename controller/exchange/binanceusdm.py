@@ -85,16 +85,44 @@ _ALL_MARKS_WEIGHT = 10
 _LIQUIDATION_PREFIXES = ("autoclose-", "adl_autoclose")
 
 
-def parse_regular_order(info: dict[str, Any]) -> ObservedOrder:
-    average = dec(info.get("avgPrice"))
+@dataclass(frozen=True)
+class _RegularFields:
+    """Where a regular order's fields are: the REST record names them in full, ``ORDER_TRADE_UPDATE`` in letters."""
+
+    client_id: str
+    order_id: str
+    status: str
+    quantity: str
+    filled: str
+    average: str
+
+
+_REST_REGULAR = _RegularFields("clientOrderId", "orderId", "status", "origQty", "executedQty", "avgPrice")
+_PUSHED_REGULAR = _RegularFields("c", "i", "X", "q", "z", "ap")  # ccxt.pro keeps the event's ``o`` as ``info``
+
+
+def _regular_order(info: dict[str, Any], fields: _RegularFields) -> ObservedOrder:
+    average = dec(info.get(fields.average))
     return ObservedOrder(
-        client_order_id=str(info["clientOrderId"]),
-        exchange_order_id=str(info["orderId"]),
-        state=_REGULAR_STATES.get(str(info["status"]), OrderState.OPEN),
-        amount=dec(info.get("origQty")),
-        filled=dec(info.get("executedQty")),
+        client_order_id=str(info[fields.client_id]),
+        exchange_order_id=str(info[fields.order_id]),
+        state=_REGULAR_STATES.get(str(info[fields.status]), OrderState.OPEN),
+        amount=dec(info.get(fields.quantity)),
+        filled=dec(info.get(fields.filled)),
         average_price=average or None,
     )
+
+
+def parse_regular_order(info: dict[str, Any]) -> ObservedOrder:
+    return _regular_order(info, _REST_REGULAR)
+
+
+def pushed_regular(push: dict[str, Any]) -> ObservedOrder | None:
+    """The regular order an ``ORDER_TRADE_UPDATE`` push (as ccxt.pro hands it over) describes."""
+    try:
+        return _regular_order(push["info"], _PUSHED_REGULAR)
+    except PARSE_ERRORS:
+        return None  # not a regular order's push (an algo one), or not one to rely on: the read still comes
 
 
 @dataclass(frozen=True)
@@ -408,6 +436,9 @@ class BinanceUsdm(VenueGateway):
 
     def pushed_end(self, push: dict[str, Any]) -> ObservedOrder | None:
         return pushed_end(push)
+
+    def pushed_regular(self, push: dict[str, Any]) -> ObservedOrder | None:
+        return pushed_regular(push)
 
     def pushed_position(self, push: dict[str, Any]) -> PushedPosition:
         return pushed_position(push)

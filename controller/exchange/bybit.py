@@ -495,6 +495,13 @@ class Bybit(VenueGateway):
             return None
         return order if order.state in ENDED and is_conditional(push["info"]) else None
 
+    def pushed_regular(self, push: dict[str, Any]) -> ObservedOrder | None:
+        try:
+            order = parse_order(push["info"])
+        except PARSE_ERRORS:
+            return None
+        return None if is_conditional(push["info"]) else order
+
     def pushed_position(self, push: dict[str, Any]) -> PushedPosition:
         info = push.get("info") or {}
         index = int(info.get("positionIdx") or 0)

@@ -60,6 +60,8 @@ class VenueGateway(ABC):
         self._markets_loaded = False
         self._answers: OrderedDict[str, tuple[float, ObservedOrder]] = OrderedDict()
         """Client id -> (monotonic send time, the order as the exchange's answer to its placement described it)."""
+        self._placed_at: OrderedDict[str, float] = OrderedDict()
+        """Client id -> when its placement was sent (monotonic), for the placements whose answers were kept."""
 
     async def close(self) -> None:
         await self.client.close()
@@ -169,9 +171,8 @@ class VenueGateway(ABC):
                 if found is not None or not weak or client_id in acknowledged:
                     orders[client_id] = found
         size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
-        entry_answer = self._answers.get(status.entryOrder.clientOrderId) if status.entryOrder is not None else None
-        if entry_answer is not None and entry_answer[0] > snapshot.taken_at:
-            size += entry_answer[1].filled
+        if status.entryOrder is not None:
+            size += self.unseen_fill(status.entryOrder.clientOrderId, snapshot)
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
         # An adopted position's entry is a record without an exchange order: it too has trades to account for.
@@ -217,11 +218,41 @@ class VenueGateway(ABC):
             self.keep_answer(time.monotonic(), order)
         return order
 
+    @abstractmethod
+    def pushed_regular(self, push: dict[str, Any]) -> ObservedOrder | None:
+        """A regular (not conditional) order as a stream push describes it; None if the push is not one."""
+
+    def pushed_fill(self, push: dict[str, Any]) -> ObservedOrder | None:
+        """An order the user-data stream says has filled in full (a limit entry): kept like a market entry's
+        answer, so the stop it calls for goes out on the push, with no read first (the read after it reconciles)."""
+        order = self.pushed_regular(push)
+        if order is None or order.state is not OrderState.FILLED:
+            return None
+        self.keep_answer(time.monotonic(), order)
+        return order
+
+    def unseen_fill(self, client_id: str, snapshot: Snapshot) -> Decimal:
+        """What of an order's fill, as its answer or a push told it, the snapshot's positions do not hold yet: all
+        of it if the snapshot predates the order; what it filled since, if the snapshot saw it open; else nothing
+        (it had ended before the snapshot, whose positions hold its fills)."""
+        told = self._answers.get(client_id)
+        if told is None or told[0] <= snapshot.taken_at:
+            return Decimal(0)
+        filled = told[1].filled
+        seen = snapshot.open_orders.get(client_id)
+        if seen is not None:
+            return max(filled - seen.order.filled, Decimal(0))
+        placed_at = self._placed_at.get(client_id)
+        return filled if placed_at is not None and placed_at > snapshot.taken_at else Decimal(0)
+
     def remember(self, sent_at: float, info: Any, parse: Callable[[Any], ObservedOrder]) -> None:
         try:
             order = parse(info)
         except PARSE_ERRORS:
             return  # only a shortcut: the order is looked up by its client id instead
+        self._placed_at[order.client_order_id] = sent_at
+        while len(self._placed_at) > ANSWERS_KEPT:
+            self._placed_at.popitem(last=False)
         self.keep_answer(sent_at, order)
 
     def keep_answer(self, sent_at: float, order: ObservedOrder) -> None:

@@ -547,11 +547,11 @@ class AccountObserver:
             self._wake_changed(self.latest)
 
     def _orders_call(self, orders: list[dict[str, Any]]) -> bool:
-        """Whether these pushed orders report a watched Position's entry filled further than Warden knows (from
-        the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of its
-        resting stops triggered. A resting stop that the venue cancelled wakes its Position at once, with no read:
-        the gateway keeps the push as it keeps a placement's answer (an order's end is final), and the read
-        the push also asks for (``poke``) comes after, within the budget."""
+        """Whether these pushed orders report a watched Position's entry filled in part further than Warden knows
+        (from the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of its
+        resting stops triggered. An entry filled in full, or a resting stop that the venue cancelled, wakes its
+        Position at once, with no read: the gateway keeps the push as it keeps a placement's answer (an order's
+        end is final), and the read the push also asks for (``poke``) comes after, within the budget."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
         for push in orders:
@@ -568,6 +568,10 @@ class AccountObserver:
                 owner.wake.set()
                 continue
             if purpose_of(client_id) is not Purpose.ENTRY:
+                continue
+            if self.gateway.pushed_fill(push) is not None:
+                # Filled in full: the push is what its stop needs, as a market entry's answer is (no read first).
+                owner.wake.set()
                 continue
             filled = order.filled
             seen = latest.open_orders.get(client_id) if latest is not None else None

@@ -358,6 +358,11 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     venue_cancelled = {"caid": stop, "aid": 7, "X": "CANCELED", "q": "0.01", "tp": "60000", "ai": ""}
     assert await pushed([{"clientOrderId": stop, "status": "canceled", "filled": 0.0, "info": venue_cancelled}]) == 3
     assert a.wake.is_set()
+    # Its entry filled in full (ORDER_TRADE_UPDATE): the push is what the stop needs, as an answer is; no read first.
+    a.wake.clear()
+    filled = {"c": entry, "i": 5, "X": "FILLED", "q": "0.01", "z": "0.01", "ap": "65000"}
+    assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01, "info": filled}]) == 3
+    assert a.wake.is_set()
     await obs.close()
 
 

@@ -1,0 +1,59 @@
+"""What of an entry's fill, as its answer or a push told it, the gateway adds to a snapshot's position (a pure rule
+of the kept answers and the snapshot; the paper and e2e suites run it against the venues)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from controller.api.v1alpha1 import OrderState
+from controller.exchange.binanceusdm import BinanceUsdm
+from controller.reconcile.model import ObservedOrder, OpenOrder, Side, Snapshot
+
+BTC = "BTC/USDT:USDT"
+ENTRY = "wabc-en"
+
+
+def order(state: OrderState, filled: str) -> ObservedOrder:
+    return ObservedOrder(ENTRY, "1", state, Decimal("0.010"), Decimal(filled))
+
+
+def snapshot(taken_at: float, seen_filled: str | None) -> Snapshot:
+    opened = {} if seen_filled is None else {ENTRY: OpenOrder(BTC, "buy", order(OrderState.OPEN, seen_filled))}
+    return Snapshot(taken_at, {(BTC, Side.LONG): Decimal(seen_filled or 0)}, {}, opened, {BTC: Decimal(65000)})
+
+
+@pytest.mark.parametrize(
+    ("placed_at", "told_at", "taken_at", "seen_filled", "unseen"),
+    [
+        (10.0, 10.0, 5.0, None, "0.010"),  # the snapshot predates the placement: all of the answer's fill
+        (None, 20.0, 15.0, "0.004", "0.006"),  # it saw the order open, part filled: the rest
+        (None, 20.0, 15.0, None, "0"),  # it saw no open order and came after the placement: it holds the fills
+        (10.0, 20.0, 15.0, None, "0"),  # likewise, the placement known
+        (10.0, 12.0, 15.0, "0.004", "0"),  # the snapshot is newer than what was told
+    ],
+)
+def test_the_fill_a_snapshot_does_not_hold_yet(
+    placed_at: float | None, told_at: float, taken_at: float, seen_filled: str | None, unseen: str
+) -> None:
+    gateway = BinanceUsdm(client=None)
+    if placed_at is not None:
+        gateway.remember(
+            placed_at,
+            {"clientOrderId": ENTRY, "orderId": 1, "status": "NEW", "origQty": "0.010"},
+            lambda info: order(OrderState.OPEN, "0"),
+        )
+    gateway.keep_answer(told_at, order(OrderState.FILLED, "0.010"))
+    assert gateway.unseen_fill(ENTRY, snapshot(taken_at, seen_filled)) == Decimal(unseen)
+
+
+def test_a_push_of_a_full_fill_is_kept_and_nothing_else() -> None:
+    gateway = BinanceUsdm(client=None)
+    partial = {"c": ENTRY, "i": 1, "X": "PARTIALLY_FILLED", "q": "0.010", "z": "0.004", "ap": "65000"}
+    assert gateway.pushed_fill({"info": partial}) is None and gateway.ended(ENTRY) is None
+    algo = {"caid": "wabc-sl1", "aid": 7, "X": "CANCELED", "q": "0.01", "tp": "60000", "ai": ""}
+    assert gateway.pushed_fill({"info": algo}) is None
+    full = {**partial, "X": "FILLED", "z": "0.010"}
+    kept = gateway.pushed_fill({"info": full})
+    assert kept is not None and gateway.ended(ENTRY) == kept and kept.filled == Decimal("0.010")
