@@ -463,6 +463,7 @@ class Bybit(VenueGateway):
                     raise
             return None
         if isinstance(action, SetPositionTrailing):
+            await self.load_markets()
             try:
                 await client.privatePostV5PositionTradingStop(self.trading_stop_params(symbol, action))
             except ccxt.BaseError as error:
