@@ -234,7 +234,7 @@ class EventType(StrEnum):
         "trailing",
         "A native trailing stop is about to be sent: an order (TRAILING_STOP_MARKET), or set on the venue position "
         "(Bybit trading-stop).",
-        "distance, activation",
+        "price: the activation, or a position trailing stop's distance",
     )
     TRAILING_STOP_CLEAR = (
         "TrailingStopClear",
@@ -247,7 +247,7 @@ class EventType(StrEnum):
         "trailing",
         "The venue accepted a position-level trailing stop (set, or cleared with distance 0); the position's next "
         "read confirms it.",
-        "distance, activation",
+        "price: the distance",
     )
     TRAILING_EMULATED = (
         "TrailingEmulated",

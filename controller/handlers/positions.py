@@ -145,22 +145,25 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
         runtime.positions.pop(uid, None)
     else:
         if uid not in runtime.positions and not body.get("status"):
-            wake_side(runtime, body)
+            wake_side(runtime.positions, runtime.wakes, body)
         runtime.positions[uid] = dict(body)  # each watch event is a new object: a shallow copy keeps it
     wake = runtime.wakes.get(uid)
     if wake is not None and body["metadata"].get("resourceVersion") != runtime.known_version.get(uid):
         wake.set()
 
 
-def wake_side(runtime: Runtime, newcomer: Any) -> None:
+def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:
     """A new Position wakes the others of its account's symbol side at once: one that trails with the venue's
     position-level trailing stop must clear it before the newcomer may enter (the newcomer waits for that)."""
-    meta, spec = newcomer["metadata"], newcomer.get("spec") or {}
-    side = (meta["namespace"], (spec.get("accountRef") or {}).get("name"), spec.get("symbol"), spec.get("side"))
-    for uid, obj in runtime.positions.items():
-        other = obj.get("spec") or {}
-        here = (obj["metadata"]["namespace"], (other.get("accountRef") or {}).get("name"), other.get("symbol"))
-        if (*here, other.get("side")) == side and (wake := runtime.wakes.get(uid)) is not None:
+
+    def side(obj: Any) -> tuple[Any, ...]:
+        spec = obj.get("spec") or {}
+        account = (spec.get("accountRef") or {}).get("name")
+        return obj["metadata"]["namespace"], account, spec.get("symbol"), spec.get("side")
+
+    mine = side(newcomer)
+    for uid, obj in positions.items():
+        if side(obj) == mine and (wake := wakes.get(uid)) is not None:
             wake.set()
 
 
