@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devtools.localenv.processes import Service
+from devtools.localenv.stack import Stack
 from paper.models import VenueName
 from tests.e2e.conftest import Trader, audit_types, position_manifest, wait_for
 from tests.e2e.test_behaviours import assert_in_order, resting_stops, set_price
@@ -95,7 +96,7 @@ async def test_a_second_position_on_the_side_makes_the_first_clear_it_and_enters
     assert venue_trailing(trader) == "0" and trader.exchange_position() == Decimal("0.020")
     # The clear reached the venue before the second entry was sent: never a fill under a trailing stop of the side.
     log = trader.requests()
-    stops = [int(r["seq"]) for r in log if r["path"] == "/v5/position/trading-stop"]
+    stops = [int(r["seq"]) for r in trading_stops(trader)]
     second_entry = [
         int(r["seq"]) for r in log if r["path"] == "/v5/order/create" and r.get("clientOrderId", "").endswith("-en")
     ][1]
@@ -111,3 +112,37 @@ async def test_a_second_position_on_the_side_makes_the_first_clear_it_and_enters
     for name in ("first-trail", "second"):
         trader.wait_phase(name, "Closed", controller)
     assert trader.exchange_position() == 0
+
+
+@BYBIT_ONLY
+@pytest.mark.parametrize("failpoint", ["trailing:before-send", "trailing:after-send"])
+async def test_a_crash_around_the_trading_stop_call_is_repaired_by_reading_the_position(
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
+) -> None:
+    """The intent is in status before the call; after a crash the position's read says whether it arrived: sent
+    once either way (before the send: sent by the next process; after it: found, not sent again)."""
+    controller.stop()  # the shared controller stands aside; a crashing one sets the trailing stop
+    name = f"crash-{failpoint.split(':')[1]}"
+    try:
+        crashing = stack.start_controller(f"crashing-{name}", WARDEN_FAILPOINTS=failpoint)
+        trader.apply(position_manifest(name, trailingStop=NATIVE))
+        wait_for("the controller to crash at the failpoint", lambda: not crashing.alive(), 60)
+        crashed = trader.status(name)
+        assert crashed["venueTrailing"]["state"] == "Intended", crashed
+        sent_before_restart = len(trading_stops(trader))
+        assert sent_before_restart == (1 if failpoint.endswith("after-send") else 0)
+        assert Decimal(venue_trailing(trader)) == (Decimal("650") if sent_before_restart else 0)
+        controller.start()
+        status = wait_for("the trailing stop read back", native_in_force(trader, name), 60, controller)
+    finally:
+        if not controller.alive():
+            controller.start()
+    assert status["trailingMode"] == "native" and Decimal(venue_trailing(trader)) == Decimal("650")
+    assert len(trading_stops(trader)) == 1  # never sent twice
+    trader.patch_spec(name, {"state": "Closed"})
+    closed = trader.wait_phase(name, "Closed", controller)
+    assert "venueTrailing" not in closed and trader.exchange_position() == 0
+
+
+def trading_stops(trader: Trader) -> list[dict[str, Any]]:
+    return [r for r in trader.requests() if r["path"] == "/v5/position/trading-stop"]
