@@ -25,6 +25,7 @@ from controller.api.v1alpha1 import (
     Phase,
     PositionSpec,
     PositionStatus,
+    TrailingMode,
     VenueTrailingState,
 )
 from controller.api.vocabulary import ConditionType, EventType, Reason
@@ -517,7 +518,7 @@ class Reconciler:
             # The next stop is only sent once this one is to go: while it rests, the next is open beside it if sent.
             unsent |= {following_stop} - snapshot.open_orders.keys()
         observation = await account.gateway.observe(spec, status, snapshot, unsent)
-        if account.gateway.capabilities.trailing is TrailingSupport.POSITION:
+        if account.gateway.capabilities.trailing is TrailingSupport.POSITION and self.asks_side(status):
             alone, elsewhere = self.side_sharers()
             observation = replace(observation, alone_on_side=alone, trailing_elsewhere=elsewhere)
         if (
@@ -527,6 +528,13 @@ class Reconciler:
         ):
             self.runtime.unsent_next[uid] = following_stop  # looked for and absent: no need to look again
         return observation
+
+    def asks_side(self, status: PositionStatus) -> bool:
+        """Whether this pass's plan reads who else is on the side (a scan of the watched fleet): before the entry
+        (it may have to wait), for a native trailing stop, or while one is recorded on the venue position."""
+        trailing = self.target.spec.trailingStop
+        native = trailing is not None and trailing.mode is TrailingMode.NATIVE
+        return status.entryOrder is None or native or status.venueTrailing is not None
 
     def side_sharers(self) -> tuple[bool, bool]:
         """Whether this is the account's only live Position on its symbol's side, and whether another one there has

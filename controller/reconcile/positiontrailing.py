@@ -19,16 +19,11 @@ from controller.reconcile.model import Note, SetPositionTrailing, Step, to_tick
 from controller.reconcile.status import replace_status
 
 
-def side_trailing_in_force(ctx: Context) -> bool:
-    """The symbol's side carries a venue trailing stop, or another Position is about to set one: a fill now would
-    join the venue position it closes."""
-    return ctx.obs.position_trailing > 0 or ctx.obs.trailing_elsewhere
-
-
 def wait_for_side(ctx: Context, status: PositionStatus) -> Step | None:
-    """Before an entry: wait while a position-level trailing stop is in force on the side (the Position that set it
-    clears it once it sees this one)."""
-    if not side_trailing_in_force(ctx):
+    """Before an entry: wait while the side carries a position-level trailing stop, or another Position has one
+    recorded (set, or about to be): a fill now would join the venue position it closes. The Position that set it
+    clears it once it sees this one."""
+    if ctx.obs.position_trailing == 0 and not ctx.obs.trailing_elsewhere:
         return None
     message = (
         f"waiting to enter: the venue's {ctx.spec.symbol} {ctx.spec.side} position carries a trailing stop "

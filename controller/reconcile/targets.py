@@ -103,9 +103,7 @@ def trail_position(ctx: Context, status: PositionStatus) -> Step | None:
     if not ctx.trails_position() or ctx.exposure(status) < ctx.rules.min_amount:
         return None
     record = status.venueTrailing
-    seen = ctx.obs.position_trailing
-    if record is not None and record.state is VenueTrailingState.REJECTED:
-        return None
+    seen = ctx.obs.position_trailing  # a refused one never gets here: it is emulated (Context.keeps_emulating)
     if record is not None and record.state is VenueTrailingState.SET and seen == record.distance:
         return None
     if record is None or record.state is VenueTrailingState.CLEARING:
