@@ -273,6 +273,7 @@ class FakeRuntime:
     acted_at: dict[str, float] = field(default_factory=dict)
     filled_at: dict[str, float] = field(default_factory=dict)
     unsent_next: dict[str, str] = field(default_factory=dict)
+    positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     known_version: dict[str, str] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)

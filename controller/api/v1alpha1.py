@@ -357,9 +357,13 @@ class TrailingStop(WireModel):
     )
     mode: TrailingMode = Field(
         default=TrailingMode.NATIVE,
-        description="`native` (the venue's own trailing order, e.g. a Binance TRAILING_STOP_MARKET) or `emulated` "
-        "(Warden moves its stop loss). Where the venue has no trailing order (Bybit trails whole positions only), "
-        "`native` is emulated; `status.trailingMode` says which is in effect.",
+        description="`native` (the venue trails: a Binance TRAILING_STOP_MARKET order, or Bybit's position-level "
+        "trailing stop) or `emulated` (Warden moves its stop loss). A position-level trailing stop closes the whole "
+        "venue position, so on Bybit `native` is only used while this is the account's only Position on the "
+        "symbol's side; otherwise it is emulated. When a second Position appears on the side, the first clears the "
+        "venue's trailing stop and emulates from then on (it never switches back once filled), and the newcomer's "
+        "entry waits until the venue position shows no trailing stop. Warden's own stop loss rests either way. "
+        "`status.trailingMode` says which is in effect.",
     )
 
     @model_validator(mode="after")
@@ -534,6 +538,27 @@ class BufferedAuditEvent(WireModel):
 AUDIT_BACKLOG_LIMIT = 64
 
 
+class VenueTrailingState(StrEnum):
+    INTENDED = "Intended"
+    """Recorded before the venue is asked to set it; the position's next read says whether it is in force."""
+    SET = "Set"
+    """Read back on the venue position."""
+    CLEARING = "Clearing"
+    """Recorded before the venue is asked to clear it; forgotten once the position shows none."""
+    REJECTED = "Rejected"
+    """The venue refused it: the trailing stop is emulated instead."""
+
+
+class VenueTrailing(WireModel):
+    """A position-level trailing stop Warden asked the venue for (Bybit ``trading-stop``): it has no client id, so
+    the venue position's own fields are what is read back."""
+
+    distance: PositiveDecimal = Field(description="The trailing distance, in price (the callback at the reference).")
+    activationPrice: PositiveDecimal | None = Field(default=None, description="Trailing starts once reached.")
+    state: VenueTrailingState
+    message: str | None = Field(default=None, max_length=1024)
+
+
 class TrailingState(WireModel):
     """Kept in status so a restart continues trailing from the best price seen, not from the current one."""
 
@@ -583,11 +608,15 @@ class PositionStatus(WireModel):
         max_length=32,
         description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
     )
+    venueTrailing: VenueTrailing | None = Field(
+        default=None, description="The venue position's trailing stop Warden set (a venue that trails positions)."
+    )
     trailing: TrailingState | None = Field(default=None, description="Emulated trailing stop's memory.")
     trailingMode: TrailingMode | None = Field(
         default=None,
-        description="The trailing stop in effect: `native` (the venue's order) or `emulated` (Warden moves its "
-        "stop), decided from what the venue can do.",
+        description="The trailing stop in effect: `native` (the venue trails) or `emulated` (Warden moves its "
+        "stop), decided from what the venue can do and, where it trails whole positions, whether this Position is "
+        "alone on the symbol's side.",
     )
     breakevenAt: datetime | None = Field(
         default=None,

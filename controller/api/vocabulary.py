@@ -64,6 +64,9 @@ class Reason(StrEnum):
     CLOSE_FAILING = "CloseFailing"
     CLOSED = "Closed"
     AUDIT_UNAVAILABLE = "AuditUnavailable"
+    VENUE_TRAILING_ON_SIDE = "VenueTrailingOnSide"
+    """The entry waits: a position-level trailing stop is in force on the symbol's side, and would close this
+    Position's fill with the rest of the venue position."""
     # Protected
     STOP_RESTING = "StopResting"
     STOP_MISSING = "StopMissing"
@@ -196,6 +199,12 @@ class EventType(StrEnum):
     )
     ENTRY_FILLED = ("EntryFilled", "entry", "The entry order filled.", "filled, average price")
     ENTRY_EXPIRED = ("EntryExpired", "entry", "The unfilled rest of a limit entry was cancelled after expireAfter.")
+    ENTRY_WAITING = (
+        "EntryWaiting",
+        "entry",
+        "The entry waits while a position-level trailing stop is in force on the symbol's side (it would close this "
+        "Position's fill too).",
+    )
     ORDER_PLACED = ("OrderPlaced", "order", "The exchange accepted an order.", "purpose, exchange order id, amount")
     ORDER_REJECTED = ("OrderRejected", "order", "The exchange refused an order.", "purpose, error")
     ORDER_FOUND = ("OrderFound", "order", "An order sent without an answer (crash, timeout) rests on the exchange.")
@@ -223,7 +232,28 @@ class EventType(StrEnum):
     TRAILING_STOP_INTENT = (
         "TrailingStopIntent",
         "trailing",
-        "A native trailing stop (TRAILING_STOP_MARKET) is about to be sent.",
+        "A native trailing stop is about to be sent: an order (TRAILING_STOP_MARKET), or set on the venue position "
+        "(Bybit trading-stop).",
+        "price: the activation, or a position trailing stop's distance",
+    )
+    TRAILING_STOP_CLEAR = (
+        "TrailingStopClear",
+        "trailing",
+        "The venue position's trailing stop Warden set is about to be cleared (another Position shares the side, or "
+        "this one closes).",
+    )
+    POSITION_TRAILING_APPLIED = (
+        "PositionTrailingApplied",
+        "trailing",
+        "The venue accepted a position-level trailing stop (set, or cleared with distance 0); the position's next "
+        "read confirms it.",
+        "price: the distance",
+    )
+    TRAILING_EMULATED = (
+        "TrailingEmulated",
+        "trailing",
+        "A native trailing stop the venue keeps per position is emulated from now on: another Position shares the "
+        "symbol's side (or the venue refused it).",
     )
     TRAILING_ACTIVATED = ("TrailingActivated", "trailing", "The emulated trailing stop's activation price was reached.")
     TRAILING_MOVED = ("TrailingMoved", "trailing", "The emulated trailing stop moved with the high-water mark.")

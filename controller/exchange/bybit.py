@@ -58,8 +58,10 @@ from controller.reconcile.model import (
     Purpose,
     SetLeverage,
     SetMarginMode,
+    SetPositionTrailing,
     Snapshot,
     Trade,
+    entry_side,
 )
 from controller.reconcile.venue import Capabilities, ConditionalCap, LookupRetention, Scope, TrailingSupport
 
@@ -84,6 +86,8 @@ _EXECUTION_WINDOW_MS = 7 * 24 * 3600 * 1000  # the widest startTime..endTime spa
 DUPLICATE_CLIENT_ID = 110072
 ALREADY_SET = frozenset({110025, 110026, 110043})
 """Position mode, margin mode, leverage: not modified because it is already so (§3)."""
+TPSL_NOT_MODIFIED = 34040
+"""``trading-stop`` asked for what is already so: the goal is reached."""
 
 _REGULAR_STATES = {
     "New": OrderState.OPEN,
@@ -114,6 +118,8 @@ _OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered", "Triggered"
 _TRADE_TYPES = frozenset({"Trade", "BustTrade", "AdlTrade"})
 _LIQUIDATION_TYPES = frozenset({"BustTrade", "AdlTrade"})
 _LIQUIDATION_CREATORS = frozenset({"CreateByLiq", "CreateByTakeOver_PassThrough", "CreateByAdl_PassThrough"})
+BySide = dict[tuple[str, Side], Decimal]
+TRAILING_CREATOR = "CreateByTrailingStop"  # the order a position's trailing stop became (§7)
 _RET_CODE = re.compile(r'"retCode"\s*:\s*"?(\d+)')
 
 
@@ -263,7 +269,8 @@ class Bybit(VenueGateway):
             self.marks(ordered),
         )
         open_orders = await self.open_orders(ordered) if orders else {}
-        return Snapshot(started, *self._positions(rows), open_orders, marks)
+        sizes, entries, trailing = self._positions(rows)
+        return Snapshot(started, sizes, entries, open_orders, marks, trailing)
 
     async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices from the tickers: one symbol's, or every linear symbol's in one call."""
@@ -285,7 +292,8 @@ class Bybit(VenueGateway):
         started = time.monotonic()
         params = {"category": CATEGORY, "settleCoin": SETTLE}
         rows = await self._pages(self.client.privateGetV5PositionList, params, _PAGE["position"])
-        return Snapshot(started, *self._positions(rows), await self.open_orders(None), {})
+        sizes, entries, trailing = self._positions(rows)
+        return Snapshot(started, sizes, entries, await self.open_orders(None), {}, trailing)
 
     async def open_orders(self, symbols: list[str] | None) -> dict[str, OpenOrder]:
         """Open orders, regular and conditional, of one symbol or (several, None) of the whole settle coin: one
@@ -304,13 +312,14 @@ class Bybit(VenueGateway):
             found[order.client_order_id] = OpenOrder(symbol, side, order, is_conditional(info))
         return found
 
-    def _positions(
-        self, rows: list[dict[str, Any]]
-    ) -> tuple[dict[tuple[str, Side], Decimal], dict[tuple[str, Side], Decimal]]:
-        """Size and entry price per (symbol, side): ``size`` is never negative; the side is the ``positionIdx`` in
-        hedge mode (1 long, 2 short), else the row's ``side`` (§7)."""
-        sizes: dict[tuple[str, Side], Decimal] = {}
-        entries: dict[tuple[str, Side], Decimal] = {}
+    def _positions(self, rows: list[dict[str, Any]]) -> tuple[BySide, BySide, BySide]:
+        """Size, entry price and trailing-stop distance per (symbol, side): ``size`` is never negative; the side is
+        the ``positionIdx`` in hedge mode (1 long, 2 short), else the row's ``side`` (§7). The row's
+        ``trailingStop`` is the position-level trailing stop in force ("0": none), what Warden reads its own back
+        from (it has no client id)."""
+        sizes: BySide = {}
+        entries: BySide = {}
+        trailing: BySide = {}
         for row in rows:
             size = number(row["size"])
             if not size:
@@ -320,7 +329,9 @@ class Bybit(VenueGateway):
             key = (self._symbol(str(row["symbol"])), Side.LONG if long else Side.SHORT)
             sizes[key] = sizes.get(key, Decimal(0)) + size
             entries[key] = dec(row.get("avgPrice"))
-        return sizes, entries
+            if distance := dec(row.get("trailingStop")):
+                trailing[key] = distance
+        return sizes, entries, trailing
 
     async def find_order(self, symbol: str, client_id: str, conditional: bool) -> ObservedOrder | None:
         """By ``orderLinkId``: realtime (any state, but only the latest 500 ended orders), then history (cancelled
@@ -363,6 +374,9 @@ class Bybit(VenueGateway):
                 fee=dec(info.get("execFee")),
                 liquidation=info.get("execType") in _LIQUIDATION_TYPES
                 or info.get("createType") in _LIQUIDATION_CREATORS,
+                position_trailing=OrderSide(str(info["side"]).lower())
+                if info.get("createType") == TRAILING_CREATOR
+                else None,
             )
             for info in infos
         )
@@ -450,8 +464,30 @@ class Bybit(VenueGateway):
                 if ret_code(error) not in ALREADY_SET:
                     raise
             return None
+        if isinstance(action, SetPositionTrailing):
+            await self.load_markets()
+            try:
+                await client.privatePostV5PositionTradingStop(self.trading_stop_params(symbol, action))
+            except ccxt.BaseError as error:
+                if ret_code(error) != TPSL_NOT_MODIFIED:
+                    raise
+            return None
         # PlaceTrailingStopOrder: Bybit trails a position, not an order (Capabilities.trailing); never planned here.
         raise TypeError(f"{action!r} is not an action Bybit takes")
+
+    def trading_stop_params(self, symbol: str, action: SetPositionTrailing) -> dict[str, Any]:
+        """The ``/v5/position/trading-stop`` request of a position trailing stop (§5): Full mode (the whole position
+        side), the side's ``positionIdx`` (ccxt adds none), the distance ("0" clears it) and the activation."""
+        params: dict[str, Any] = {
+            "category": CATEGORY,
+            "symbol": self._id(symbol),
+            "tpslMode": "Full",
+            "positionIdx": position_index(self.hedged, entry_side(action.side), closing=False),
+            "trailingStop": str(action.distance),
+        }
+        if action.activation_price is not None:
+            params["activePrice"] = str(action.activation_price)
+        return params
 
     async def retire_attached(self, symbol: str, client_id: str) -> None:
         """Cancel the stop Bybit attached to this Position's entry, once Warden's own stop rests (or its close is

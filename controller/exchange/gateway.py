@@ -188,6 +188,7 @@ class VenueGateway(ABC):
             entry_price,
             self.capabilities,
             self.conditional_count(snapshot, symbol),
+            snapshot.trailing.get((symbol, spec.side), Decimal(0)),
         )
 
     def answer(self, client_id: str, snapshot_taken_at: float) -> ObservedOrder | None:

@@ -118,6 +118,11 @@ class Shell(Protocol):
     def unsent_next(self) -> dict[str, str]: ...
 
     @property
+    def positions(self) -> dict[str, dict[str, Any]]:
+        """Position uid -> the object as the watch last delivered it."""
+        ...
+
+    @property
     def known_version(self) -> dict[str, str]: ...
 
     @property

@@ -144,10 +144,27 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     if event.get("type") == "DELETED":
         runtime.positions.pop(uid, None)
     else:
+        if uid not in runtime.positions and not body.get("status"):
+            wake_side(runtime.positions, runtime.wakes, body)
         runtime.positions[uid] = dict(body)  # each watch event is a new object: a shallow copy keeps it
     wake = runtime.wakes.get(uid)
     if wake is not None and body["metadata"].get("resourceVersion") != runtime.known_version.get(uid):
         wake.set()
+
+
+def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:
+    """A new Position wakes the others of its account's symbol side at once: one that trails with the venue's
+    position-level trailing stop must clear it before the newcomer may enter (the newcomer waits for that)."""
+
+    def side(obj: Any) -> tuple[Any, ...]:
+        spec = obj.get("spec") or {}
+        account = (spec.get("accountRef") or {}).get("name")
+        return obj["metadata"]["namespace"], account, spec.get("symbol"), spec.get("side")
+
+    mine = side(newcomer)
+    for uid, obj in positions.items():
+        if side(obj) == mine and (wake := wakes.get(uid)) is not None:
+            wake.set()
 
 
 @kopf.on.delete(GROUP, VERSION, "positions")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,8 @@ from controller.api.v1alpha1 import (
     Phase,
     PositionSpec,
     PositionStatus,
+    TrailingMode,
+    VenueTrailingState,
 )
 from controller.api.vocabulary import ConditionType, EventType, Reason
 from controller.audit.store import AuditEvent, Fill
@@ -58,6 +60,7 @@ from controller.reconcile.model import (
     Purpose,
     SetLeverage,
     SetMarginMode,
+    SetPositionTrailing,
     Step,
     client_id_prefix,
     records_to_observe,
@@ -76,6 +79,7 @@ from controller.reconcile.status import (
     unknown_symbol,
 )
 from controller.reconcile.valuation import shown, with_fees_paid
+from controller.reconcile.venue import TrailingSupport
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
@@ -231,7 +235,7 @@ class Reconciler:
     def audit_events(self, before: PositionStatus, step: Step, now: datetime) -> list[AuditEvent]:
         action = step.action
         # Settings have no client id: the setting itself tells margin mode and leverage apart.
-        setting = f"/{action}" if isinstance(action, SetMarginMode | SetLeverage) else ""
+        setting = f"/{action}" if isinstance(action, SetMarginMode | SetLeverage | SetPositionTrailing) else ""
         events = [
             self.audit_event(
                 note.type,
@@ -514,6 +518,9 @@ class Reconciler:
             # The next stop is only sent once this one is to go: while it rests, the next is open beside it if sent.
             unsent |= {following_stop} - snapshot.open_orders.keys()
         observation = await account.gateway.observe(spec, status, snapshot, unsent)
+        if account.gateway.capabilities.trailing is TrailingSupport.POSITION and self.asks_side(status):
+            alone, elsewhere = self.side_sharers()
+            observation = replace(observation, alone_on_side=alone, trailing_elsewhere=elsewhere)
         if (
             following_stop is not None
             and following_stop in observation.orders
@@ -521,6 +528,35 @@ class Reconciler:
         ):
             self.runtime.unsent_next[uid] = following_stop  # looked for and absent: no need to look again
         return observation
+
+    def asks_side(self, status: PositionStatus) -> bool:
+        """Whether this pass's plan reads who else is on the side (a scan of the watched fleet): before the entry
+        (it may have to wait), for a native trailing stop, or while one is recorded on the venue position."""
+        trailing = self.target.spec.trailingStop
+        native = trailing is not None and trailing.mode is TrailingMode.NATIVE
+        return status.entryOrder is None or native or status.venueTrailing is not None
+
+    def side_sharers(self) -> tuple[bool, bool]:
+        """Whether this is the account's only live Position on its symbol's side, and whether another one there has
+        a venue trailing stop recorded: from the Positions this replica watches (``runtime.positions``), a newcomer
+        counting from its creation on, before it sends anything."""
+        spec, namespace = self.target.spec, self.target.namespace
+        alone, elsewhere = True, False
+        for uid, obj in self.runtime.positions.items():
+            other, status = obj.get("spec") or {}, obj.get("status") or {}
+            if (
+                uid == self.target.uid
+                or obj["metadata"]["namespace"] != namespace
+                or (other.get("accountRef") or {}).get("name") != spec.accountRef.name
+                or other.get("symbol") != spec.symbol
+                or other.get("side") != spec.side
+                or status.get("phase") in TERMINAL
+            ):
+                continue
+            alone = False
+            trailing = status.get("venueTrailing")
+            elsewhere = elsewhere or (trailing is not None and trailing.get("state") != VenueTrailingState.REJECTED)
+        return alone, elsewhere
 
     def unsent(self, status: PositionStatus) -> frozenset[str]:
         """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.
@@ -597,7 +633,8 @@ class Reconciler:
         # An order that can change the position's size (an entry, a close) needs a snapshot taken after it.
         # Stops, take profits and cancels do not: their own records say where they stand, and an order the
         # snapshot predates is looked up by its client id.
-        moves_size = isinstance(action, PlaceMarketOrder | PlaceLimitOrder)
+        # So does a position trailing stop: only the position's read shows it (it has no client id to look up).
+        moves_size = isinstance(action, PlaceMarketOrder | PlaceLimitOrder | SetPositionTrailing)
         try:
             order_id = await self.gateway.execute(self.target.spec.symbol, action)
         except ccxt.BaseError as error:
@@ -612,6 +649,15 @@ class Reconciler:
         after = record_success(status, action, order_id)
         if isinstance(action, SetMarginMode | SetLeverage):
             event = self.order_event(EventType.SETTING_APPLIED, status, action, f"{action} applied", key=str(action))
+        elif isinstance(action, SetPositionTrailing):
+            event = self.order_event(
+                EventType.POSITION_TRAILING_APPLIED,
+                status,
+                action,
+                f"{action} applied",
+                key=str(action),
+                price=action.distance,
+            )
         elif isinstance(action, CancelOrder):
             ORDERS_CANCELED.labels(purpose).inc()
             event = self.order_event(EventType.ORDER_CANCELED, status, action, f"{purpose} order canceled")
@@ -652,7 +698,9 @@ class Reconciler:
         )
         self.event(Note(EventType.EXCHANGE_ERROR, f"{purpose}: {message}", warning=True))
         events = [event]
-        if outcome is Outcome.REJECTED and not isinstance(action, CancelOrder | SetMarginMode | SetLeverage):
+        if outcome is Outcome.REJECTED and not isinstance(
+            action, CancelOrder | SetMarginMode | SetLeverage | SetPositionTrailing
+        ):
             events.append(self.order_event(EventType.ORDER_REJECTED, status, action, message))
         if after.phase is not status.phase:
             events.append(self.phase_event(status.phase, after, self.clock.now()))

@@ -18,6 +18,7 @@ from controller.reconcile.model import (
     floor_to_step,
     purpose_of,
 )
+from controller.reconcile.positiontrailing import clear_position_trailing, read_back
 from controller.reconcile.status import replace_status
 
 EXTERNAL_EXITS = (ExitReason.EXTERNAL_CLOSE, ExitReason.LIQUIDATION)
@@ -44,6 +45,7 @@ def exited(ctx: Context, status: PositionStatus, reason: ExitReason, message: st
 
 
 def closing(ctx: Context, status: PositionStatus) -> Step:
+    status = read_back(ctx, status, wanted=False)
     entry = status.entryOrder
     if entry is not None and entry.state is OrderState.OPEN:
         return ctx.cancel(status, entry, "closing: no more fills")
@@ -53,6 +55,10 @@ def closing(ctx: Context, status: PositionStatus) -> Step:
     size = floor_to_step(min(ctx.obs.position_size, still_held(ctx, status)), ctx.rules.amount_step)
     if size >= ctx.rules.min_amount:
         return close_position(ctx, status, size)
+    # Flat, the venue dropped it with the position; still held by others (they came while it closed), it must go.
+    unshared = clear_position_trailing(ctx, status, "the Position closed")
+    if unshared is not None:
+        return unshared
     for leftover in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
         if leftover is not None and ctx.on_exchange(leftover):
             return ctx.cancel(status, leftover, "the position is flat")
@@ -105,7 +111,9 @@ def closed(ctx: Context, status: PositionStatus) -> Step:
     if status.exitReason in EXTERNAL_EXITS:
         trades = list(ctx.obs.trades)  # the outside orders that closed it are part of its result
     else:
-        trades = [t for t in ctx.obs.trades if t.order_id in ours]
+        # The venue position's trailing stop trades under no order of Warden's; it was this Position's alone.
+        trailed = exit_side(ctx.spec.side) if status.exitReason == ExitReason.TRAILING_STOP else None
+        trades = [t for t in ctx.obs.trades if t.order_id in ours or (trailed and t.position_trailing is trailed)]
     fees = sum((t.fee for t in trades), Decimal(0))
     pnl = sum((t.realized_pnl for t in trades), Decimal(0)) - fees
     status = replace_status(status, phase=Phase.CLOSED, realizedPnl=pnl, fees=fees, closedAt=ctx.now)

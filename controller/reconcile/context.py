@@ -52,6 +52,7 @@ class Context:
         now: datetime,
         risk: RiskContext | None,
         retry_after: datetime | None,
+        keeps_emulating: bool = False,
     ) -> None:
         self.spec = spec
         self.obs = observation
@@ -65,6 +66,9 @@ class Context:
         # After a failed action the next one waits (backoff); observing and recording go on meanwhile.
         self.holding = retry_after is not None and now < retry_after
         self.notes: tuple[Note, ...] = ()
+        self.keeps_emulating = keeps_emulating
+        """Emulated before with exposure, or the venue refused its position trailing: emulated for good (going back to
+        native would leave the emulated stop where the trailing put it, or retry what the venue refuses)."""
 
     @property
     def wants_closed(self) -> bool:
@@ -141,18 +145,33 @@ class Context:
         return percent_away(average, percent, self.rules.price_tick, up=toward_profit == self.long)
 
     def trailing_mode(self) -> TrailingMode | None:
-        """The trailing stop in effect: native only as the venue's own order under Warden's client id
-        (``TrailingSupport.ORDER``); a venue that trails only whole positions, or not at all, gets the emulated one.
-        Decided from the venue's capabilities, never its name."""
+        """The trailing stop in effect: native as the venue's own order under Warden's client id
+        (``TrailingSupport.ORDER``), or as the venue position's trailing stop (``POSITION``) only while this is the
+        only Position on the symbol's side, since it closes the whole venue position; otherwise emulated. Decided
+        from the venue's capabilities and the shell's count of the side's Positions, never the venue's name."""
         trailing = self.spec.trailingStop
         if trailing is None:
             return None
         if trailing.mode is TrailingMode.NATIVE and self.obs.venue.trailing is TrailingSupport.ORDER:
             return TrailingMode.NATIVE
+        if self.trails_position():
+            return TrailingMode.NATIVE
         return TrailingMode.EMULATED
+
+    def trails_position(self) -> bool:
+        """The venue position's own trailing stop is the one in effect (``TrailingSupport.POSITION``)."""
+        trailing = self.spec.trailingStop
+        return (
+            trailing is not None
+            and trailing.mode is TrailingMode.NATIVE
+            and self.obs.venue.trailing is TrailingSupport.POSITION
+            and self.obs.alone_on_side
+            and not self.keeps_emulating
+        )
 
     def emulating(self) -> bool:
         return self.trailing_mode() is TrailingMode.EMULATED
 
     def native_trailing(self) -> bool:
-        return self.trailing_mode() is TrailingMode.NATIVE
+        """A native trailing stop as Warden's own order (``TrailingSupport.ORDER``)."""
+        return self.trailing_mode() is TrailingMode.NATIVE and self.obs.venue.trailing is TrailingSupport.ORDER

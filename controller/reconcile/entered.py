@@ -9,7 +9,8 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closed, exited, start_closing
 from controller.reconcile.context import HIT, Context
-from controller.reconcile.model import Note, Purpose, Step, purpose_of
+from controller.reconcile.model import Note, Purpose, Step, exit_side, purpose_of
+from controller.reconcile.positiontrailing import read_back, unshared
 from controller.reconcile.status import condition_is, replace_status
 from controller.reconcile.stops import (
     base_stop_price,
@@ -20,7 +21,13 @@ from controller.reconcile.stops import (
     reach_breakeven,
     track_best_price,
 )
-from controller.reconcile.targets import cancel_replaced, drop_removed_targets, take_profits, trail_natively
+from controller.reconcile.targets import (
+    cancel_replaced,
+    drop_removed_targets,
+    take_profits,
+    trail_natively,
+    trail_position,
+)
 
 
 def entered(ctx: Context, status: PositionStatus) -> Step:
@@ -42,6 +49,7 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
         return start_closing(ctx, status, reason, "closing on request")
     if filled == 0:
         return unfilled(ctx, status, entry)
+    status = read_back(ctx, status, wanted=ctx.trails_position())
     status = drop_removed_targets(ctx, reach_breakeven(ctx, track_best_price(ctx, status)))
     step = protect(ctx, status)
     if step is not None:
@@ -49,9 +57,11 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
     status = protection_restored(ctx, status)
     for decide in (
         mark_protected,
+        unshared,
         cancel_replaced,
         expire_entry,
         trail_natively,
+        trail_position,
         take_profits,
     ):
         step = decide(ctx, status)
@@ -84,6 +94,8 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if any(t.liquidation for t in foreign):
         return exited(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
+    if status.venueTrailing is not None and any(t.position_trailing is exit_side(ctx.spec.side) for t in foreign):
+        return exited(ctx, status, ExitReason.TRAILING_STOP, "the venue position's trailing stop closed it")
     if foreign:
         return exited(ctx, status, ExitReason.EXTERNAL_CLOSE, "the position was closed outside Warden")
     if any(r.state in HIT for r in status.takeProfitOrders + status.retiredOrders):

@@ -146,6 +146,9 @@ class Trade:
     realized_pnl: Decimal
     fee: Decimal
     liquidation: bool = False  # the exchange force-closed the position (Binance: an ``autoclose-`` order)
+    position_trailing: OrderSide | None = None
+    """Made by the venue position's own trailing stop (no client id): the side it traded, i.e. which position it
+    closed."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,13 @@ class Observation:
     conditional_orders: int = 0
     """Resting conditional orders of every owner within the venue's cap scope (the account, or the symbol), as
     far as the snapshot saw them: what an entry's stop and take profits must fit beside."""
+    position_trailing: Decimal = Decimal(0)
+    """The trailing distance the venue position on this Position's side shows (``TrailingSupport.POSITION``); 0:
+    none."""
+    alone_on_side: bool = False
+    """No other live Position of the account holds or seeks the symbol's side (the shell knows the fleet)."""
+    trailing_elsewhere: bool = False
+    """Another Position of the account's symbol side has a venue trailing stop recorded (set, or about to be)."""
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,8 @@ class Snapshot:
     open_orders: dict[str, OpenOrder]
     """Open orders (regular and algo) of the observed symbols, by client id; every owner, not only Warden."""
     marks: dict[str, Decimal]
+    trailing: dict[tuple[str, Side], Decimal] = field(default_factory=dict)
+    """Position-level trailing distances the venue shows (only where it trails positions), by symbol and side."""
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -287,6 +299,24 @@ class PlaceTrailingStopOrder:
 
 
 @dataclass(frozen=True)
+class SetPositionTrailing:
+    """The venue position's own trailing stop (Bybit ``trading-stop``), a price distance behind the best price from
+    the activation on (or at once); distance 0 clears it. No client id: the position's read says where it stands,
+    and setting the same value again changes nothing."""
+
+    side: Side
+    distance: Decimal
+    activation_price: Decimal | None = None
+    purpose: Purpose = Purpose.TRAILING
+
+    def __str__(self) -> str:
+        if not self.distance:
+            return "clearing the position's trailing stop"
+        start = f" from {self.activation_price}" if self.activation_price is not None else ""
+        return f"a position trailing stop of {self.distance}{start}"
+
+
+@dataclass(frozen=True)
 class CancelOrder:
     client_order_id: str
     purpose: Purpose
@@ -303,7 +333,7 @@ class SetLeverage:
 
 
 OrderAction = PlaceMarketOrder | PlaceLimitOrder | PlaceStopOrder | PlaceTrailingStopOrder | CancelOrder
-Action = OrderAction | SetMarginMode | SetLeverage
+Action = OrderAction | SetMarginMode | SetLeverage | SetPositionTrailing
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from controller.reconcile.model import (
     floor_to_step,
     following,
 )
+from controller.reconcile.positiontrailing import wait_for_side
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import replace_status
 from controller.reconcile.stops import base_stop_price
@@ -60,6 +61,9 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
             whole = isinstance(setting, SetMarginMode) and ctx.obs.venue.margin_mode_scope is Scope.ACCOUNT
             what = f"setting {setting}{' for the whole account' if whole else ''} before entry"
             return ctx.act(status, status, setting, Note(EventType.SETTING_INTENT, what))
+        waiting = wait_for_side(ctx, status)
+        if waiting is not None:
+            return waiting
         return place_entry(ctx, status)
     if entry.state is OrderState.REJECTED:
         return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")
@@ -168,7 +172,7 @@ def conditional_room(ctx: Context) -> str | None:
     parts = [
         "a stop",
         f"{len(ctx.spec.takeProfit)} take profits",
-        *(["a trailing stop"] if ctx.native_trailing() else []),
+        *(["a trailing stop"] if ctx.native_trailing() or ctx.trails_position() else []),
     ]
     needed = len(parts) - 1 + len(ctx.spec.takeProfit) + 1
     resting = ctx.obs.conditional_orders

@@ -22,7 +22,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from controller.api.v1alpha1 import DeletionPolicy, OrderState, Phase, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import (
+    DeletionPolicy,
+    OrderState,
+    Phase,
+    PositionSpec,
+    PositionStatus,
+    TrailingMode,
+    VenueTrailingState,
+)
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closing
 from controller.reconcile.context import Context
@@ -57,7 +65,9 @@ def plan(
     if status.phase in TERMINAL:
         return Step(replace_status(status, observedGeneration=generation))
     absorbed = replace_status(absorb(status, observation), observedGeneration=generation)
-    ctx = Context(spec, observation, uid, generation, deleting, now, risk, absorbed.retryAfter)
+    ctx = Context(
+        spec, observation, uid, generation, deleting, now, risk, absorbed.retryAfter, keeps_emulating(absorbed)
+    )
     if deleting and spec.deletionPolicy is DeletionPolicy.ORPHAN:
         step = orphan(ctx, absorbed)
     elif paused:
@@ -65,8 +75,13 @@ def plan(
     else:
         step = decide(ctx, resumed(ctx, absorbed))
     check_transition(status.phase, step.status.phase)
-    if step.status.trailingMode is not ctx.trailing_mode():
-        step = replace(step, status=replace_status(step.status, trailingMode=ctx.trailing_mode()))
+    mode = ctx.trailing_mode()
+    if step.status.trailingMode is not mode:
+        if step.status.trailingMode is TrailingMode.NATIVE and mode is TrailingMode.EMULATED:
+            why = "the venue refused it" if observation.alone_on_side else "another Position shares the symbol's side"
+            note = Note(EventType.TRAILING_EMULATED, f"the trailing stop is emulated from now on: {why}")
+            ctx.notes = (*ctx.notes, note)
+        step = replace(step, status=replace_status(step.status, trailingMode=mode))
     notes = fill_notes(status, step.status, ctx.rules) + ctx.notes + step.notes
     valued = revalued(
         step.status,
@@ -78,6 +93,13 @@ def plan(
         every=pnl_refresh,
     )
     return replace(step, status=shown(valued, ctx.rules), notes=notes)
+
+
+def keeps_emulating(status: PositionStatus) -> bool:
+    """A trailing stop emulated with exposure stays emulated (the emulated stop may have moved: native would leave it
+    there unmanaged); so does one whose position-level trailing the venue refused."""
+    refused = status.venueTrailing is not None and status.venueTrailing.state is VenueTrailingState.REJECTED
+    return refused or (status.trailingMode is TrailingMode.EMULATED and bool(status.filled))
 
 
 # --- pause, orphan, and which phase decides ------------------------------------------------------

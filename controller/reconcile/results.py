@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.api.v1alpha1 import OrderState, PositionStatus, VenueTrailingState
 from controller.api.vocabulary import ExitReason
 from controller.reconcile.model import (
     Action,
@@ -21,6 +21,7 @@ from controller.reconcile.model import (
     Purpose,
     SetLeverage,
     SetMarginMode,
+    SetPositionTrailing,
 )
 from controller.reconcile.status import failed_status, replace_status, update_records
 
@@ -45,6 +46,8 @@ def describe_action(action: Action) -> str:
         return f"setting margin mode {action.mode}"
     if isinstance(action, SetLeverage):
         return f"setting leverage {action.leverage}"
+    if isinstance(action, SetPositionTrailing):
+        return f"setting {action}" if action.distance else str(action)
     verb = "cancelling" if isinstance(action, CancelOrder) else "placing"
     return f"{verb} {action.purpose.name.lower().replace('_', ' ')} order {action.client_order_id}"
 
@@ -62,6 +65,8 @@ def record_success(status: PositionStatus, action: Action, exchange_order_id: st
         return replace_status(status, marginMode=action.mode)
     if isinstance(action, SetLeverage):
         return replace_status(status, leverage=action.leverage)
+    if isinstance(action, SetPositionTrailing):
+        return status  # the position's next read confirms it (positiontrailing.read_back)
     if isinstance(action, CancelOrder):
         return update_records(status, action.client_order_id, state=OrderState.CANCELED)
     return update_records(status, action.client_order_id, state=OrderState.OPEN, exchangeOrderId=exchange_order_id)
@@ -84,6 +89,13 @@ def record_failure(
         # Unknown, retryable or account problems keep the intent: the next observation looks the order up.
         # A refused cancel changes nothing either: the next observation shows whether the order still rests.
         return status
+    if isinstance(action, SetPositionTrailing):
+        record = status.venueTrailing
+        if not action.distance or record is None:
+            return status  # a refused clear is tried again: the position's read shows whether it is still there
+        # Warden's own stop rests beneath it: the trailing is emulated instead of retried (Context.keeps_emulating).
+        refused = record.model_copy(update={"state": VenueTrailingState.REJECTED, "message": message[:1024]})
+        return replace_status(status, venueTrailing=refused)
     if isinstance(action, SetMarginMode | SetLeverage):
         # Settings come before the entry, so nothing is exposed yet.
         message = f"the exchange refused {describe_action(action)}: {message}"

@@ -6,19 +6,28 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus, TakeProfit
+from controller.api.v1alpha1 import (
+    OrderRecord,
+    OrderState,
+    PositionStatus,
+    TakeProfit,
+    VenueTrailing,
+    VenueTrailingState,
+)
 from controller.api.vocabulary import EventType
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import (
     Note,
     PlaceTrailingStopOrder,
     Purpose,
+    SetPositionTrailing,
     Step,
     beyond,
     exit_side,
     floor_to_step,
     purpose_of,
 )
+from controller.reconcile.positiontrailing import trailing_distance
 from controller.reconcile.status import replace_status
 from controller.reconcile.stops import activation_price, stop_action
 
@@ -87,6 +96,36 @@ def trail_natively(ctx: Context, status: PositionStatus) -> Step | None:
         after, escalated = ctx.escalation(after, "placing the trailing stop")
         notes.extend(escalated)
     return ctx.act(status, after, trailing_action(ctx, after, record), *notes)
+
+
+def trail_position(ctx: Context, status: PositionStatus) -> Step | None:
+    """Keep the venue position's trailing stop at the recorded distance while this Position trails natively there."""
+    if not ctx.trails_position() or ctx.exposure(status) < ctx.rules.min_amount:
+        return None
+    record = status.venueTrailing
+    seen = ctx.obs.position_trailing  # a refused one never gets here: it is emulated (Context.keeps_emulating)
+    if record is not None and record.state is VenueTrailingState.SET and seen == record.distance:
+        return None
+    if record is None or record.state is VenueTrailingState.CLEARING:
+        activation = activation_price(ctx, status)
+        if activation is not None and not beyond(activation, ctx.obs.mark_price, above=ctx.long):
+            activation = None  # already reached: trail from the current price
+        reference = activation or status.averageEntryPrice or ctx.obs.mark_price
+        record = VenueTrailing(
+            distance=trailing_distance(ctx, reference), activationPrice=activation, state=VenueTrailingState.INTENDED
+        )
+        start = f" from {ctx.rules.price(activation)}" if activation is not None else ""
+        message = f"trailing the venue position {ctx.rules.price(record.distance)} behind the best price{start}"
+        note = Note(EventType.TRAILING_STOP_INTENT, message, price=record.distance)
+    elif record.state is VenueTrailingState.SET:
+        message = f"the venue position no longer shows the trailing stop ({ctx.rules.price(record.distance)}); again"
+        record = record.model_copy(update={"state": VenueTrailingState.INTENDED})
+        note = Note(EventType.TRAILING_STOP_INTENT, message, warning=True, price=record.distance)
+    else:  # recorded, and not (yet) shown: sending the same value again is harmless
+        message = "re-sending the recorded position trailing stop"
+        note = Note(EventType.TRAILING_STOP_INTENT, message, price=record.distance)
+    action = SetPositionTrailing(ctx.spec.side, record.distance, record.activationPrice)
+    return ctx.act(status, replace_status(status, venueTrailing=record), action, note)
 
 
 def trailing_action(ctx: Context, status: PositionStatus, record: OrderRecord) -> PlaceTrailingStopOrder:

@@ -40,6 +40,7 @@ from controller.reconcile.model import (
     Purpose,
     SetLeverage,
     SetMarginMode,
+    SetPositionTrailing,
     Snapshot,
     client_order_id,
 )
@@ -535,3 +536,53 @@ def test_a_position_push_is_read_by_its_position_index_or_side() -> None:
     flat = {"symbol": "ETH/USDT:USDT", "info": F["position_flat"]}
     assert gw.pushed_position(hedged_short) == PushedPosition(BTC, Side.SHORT, Decimal("0.030"))
     assert gw.pushed_position(flat) == PushedPosition("ETH/USDT:USDT", None, Decimal(0))
+
+
+# --- the position-level trailing stop ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hedged", "side", "index"), [(False, Side.LONG, 0), (True, Side.LONG, 1), (True, Side.SHORT, 2)]
+)
+async def test_a_position_trailing_stop_is_a_full_trading_stop_on_the_sides_position_and_zero_clears_it(
+    venue: RecordedVenue, hedged: bool, side: Side, index: int
+) -> None:
+    venue.answers["/v5/position/trading-stop"] = lambda q, b: {}
+    trading = gateway(venue, hedged=hedged)
+    assert await trading.execute(BTC, SetPositionTrailing(side, Decimal("650.0"), Decimal("66000.0"))) is None
+    await trading.execute(BTC, SetPositionTrailing(side, Decimal(0)))
+    assert venue.requests("/v5/position/trading-stop") == [
+        {
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "tpslMode": "Full",
+            "positionIdx": index,
+            "trailingStop": "650.0",
+            "activePrice": "66000.0",
+        },
+        {"category": "linear", "symbol": "BTCUSDT", "tpslMode": "Full", "positionIdx": index, "trailingStop": "0"},
+    ]
+
+
+async def test_a_trading_stop_already_so_is_success_and_another_refusal_is_not(venue: RecordedVenue) -> None:
+    venue.answers["/v5/position/trading-stop"] = lambda q, b: failure(34040, "not modified")
+    assert await gateway(venue).execute(BTC, SetPositionTrailing(Side.LONG, Decimal("650.0"))) is None
+    venue.answers["/v5/position/trading-stop"] = lambda q, b: failure(10001, "params error")
+    with pytest.raises(ccxt.BadRequest):
+        await gateway(venue).execute(BTC, SetPositionTrailing(Side.LONG, Decimal("650.0")))
+
+
+async def test_the_position_rows_trailing_stop_is_read_per_side_and_zero_is_none(venue: RecordedVenue) -> None:
+    short = {**F["position_long"], "positionIdx": 2, "side": "Sell", "size": "0.030", "trailingStop": "650.0"}
+    venue.answers["/v5/position/list"] = lambda q, b: listed(F["position_long"] | {"positionIdx": 1}, short)
+    venue.answers["/v5/market/tickers"] = lambda q, b: listed(F["ticker"])
+    snapshot = await gateway(venue, hedged=True).snapshot(frozenset({BTC}), orders=False)
+    assert F["position_long"]["trailingStop"] in ("0", "0.0", "")
+    assert snapshot.trailing == {(BTC, Side.SHORT): Decimal("650.0")}
+
+
+async def test_a_trade_of_the_positions_trailing_stop_names_the_side_it_traded(venue: RecordedVenue) -> None:
+    trailed = {**F["execution_bust"], "execType": "Trade", "createType": "CreateByTrailingStop", "side": "Sell"}
+    venue.answers["/v5/execution/list"] = executions(F["execution_trade"], trailed)
+    trades = await gateway(venue).trades(BTC, None)
+    assert [(t.position_trailing, t.liquidation) for t in trades] == [(None, False), (OrderSide.SELL, False)]

@@ -8,6 +8,7 @@ before every send; one status write per action.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,7 @@ import pytest
 
 from controller.api.v1alpha1 import OrderState, PositionStatus
 from controller.api.vocabulary import EventType
+from controller.handlers.positions import wake_side
 from controller.handlers.reconciler import Reconciler, Target
 from controller.reconcile.model import CancelOrder, Note, Observation, PlaceMarketOrder, PlaceStopOrder, Step
 from controller.reconcile.results import record_success
@@ -221,3 +223,36 @@ async def test_a_whole_pass_sends_its_entry_only_after_the_store_took_its_intent
         # The send's own record rides in the next write (here the pass's end, as the entry is not yet seen).
         assert runtime.journal.kinds() == ["audit", "status", "send", "audit", "status"]
         assert runtime.journal.of("audit") == [["PositionCreated", "EntryIntent"], ["OrderPlaced", "PhaseChanged"]]
+
+
+def watched(uid: str, *, side: str = "long", account: str = "paper", namespace: str = "ns", **status: object) -> dict:  # type: ignore[type-arg]
+    spec_ = {"accountRef": {"name": account}, "symbol": "BTC/USDT:USDT", "side": side}
+    return {"metadata": {"uid": uid, "namespace": namespace}, "spec": spec_, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("others", "alone", "elsewhere"),
+    [
+        ([], True, False),
+        ([watched("short", side="short"), watched("acct", account="other"), watched("ns", namespace="x")], True, False),
+        ([watched("done", phase="Closed"), watched("failed", phase="Failed")], True, False),
+        ([watched("new")], False, False),  # a newcomer counts from its creation, before any status
+        ([watched("set", phase="Protected", venueTrailing={"state": "Set", "distance": "650"})], False, True),
+        ([watched("refused", phase="Protected", venueTrailing={"state": "Rejected", "distance": "650"})], False, False),
+    ],
+)
+def test_the_shell_tells_whether_a_position_is_alone_on_its_side_from_the_watched_fleet(
+    others: list[dict],
+    alone: bool,
+    elsewhere: bool,  # type: ignore[type-arg]
+) -> None:
+    runtime = FakeRuntime()
+    runtime.positions = {o["metadata"]["uid"]: o for o in [watched(UID), *others]}
+    assert reconciler(runtime).side_sharers() == (alone, elsewhere)
+
+
+def test_a_newcomer_wakes_the_positions_of_its_side_only() -> None:
+    positions = {u: watched(u, side=s) for u, s in (("a", "long"), ("b", "short"))}
+    wakes = {u: asyncio.Event() for u in positions}
+    wake_side(positions, wakes, watched("new"))
+    assert (wakes["a"].is_set(), wakes["b"].is_set()) == (True, False)
