@@ -1,6 +1,7 @@
 """The benchmark's scenarios. Latencies are differences of the paper exchange's own timestamps (fill → stop
-created, cancel → stop re-created, close → stop cancelled); weight is the exchange's request log; resources are
-/proc; Kubernetes requests are the API server's ``apiserver_request_total``."""
+created, cancel → stop re-created, close → stop cancelled); request cost (Binance's weight, Bybit's requests) is
+the exchange's request log; resources are /proc; Kubernetes requests are the API server's
+``apiserver_request_total``."""
 
 from __future__ import annotations
 
@@ -270,7 +271,7 @@ def ramp(env: Env, namespaces: list[str], per_namespace: int, timeout: float) ->
     return {"positions": want, "protected": seen, "seconds": round(time.monotonic() - start, 1)}
 
 
-def controller_weight(records: Iterable[LoggedRequest], api_keys: dict[str, str], venue: BenchVenue) -> dict[str, Any]:
+def controller_cost(records: Iterable[LoggedRequest], api_keys: dict[str, str], venue: BenchVenue) -> dict[str, Any]:
     """What the controllers' requests (those with a replica header) spend of the venue's budget, by account;
     public requests carry no key, so they are shared out evenly (both venues count the budget per IP anyway)."""
     by_key: dict[str, float] = {label: 0.0 for label in api_keys.values()}
@@ -314,7 +315,7 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
     api_used = _minus(env.kube.apiserver_requests(), api_before)
     minutes = (until - since) / 60_000
     venue = env.venue
-    weight = controller_weight((r for r in records if r.time >= since), api_keys, venue)
+    cost = controller_cost((r for r in records if r.time >= since), api_keys, venue)
     per_replica: dict[str, dict[str, int]] = {}
     for r in records:
         if r.replica is not None and r.api_key in api_keys:
@@ -327,10 +328,10 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
             by_path[route] = by_path.get(route, 0) + venue.cost(r) / minutes
     return {
         "seconds": round(minutes * 60, 1),
-        f"{venue.budget}_per_min_total": round(weight["total"] / minutes, 1),
+        f"{venue.budget}_per_min_total": round(cost["total"] / minutes, 1),
         f"{venue.budget}_per_min_by_route": {k: round(v, 1) for k, v in sorted(by_path.items(), key=lambda kv: -kv[1])},
-        f"{venue.budget}_per_min_by_account": {k: round(v / minutes, 1) for k, v in weight["by_account"].items()},
-        "exchange_requests_per_s": round(weight["requests"] / (minutes * 60), 1),
+        f"{venue.budget}_per_min_by_account": {k: round(v / minutes, 1) for k, v in cost["by_account"].items()},
+        "exchange_requests_per_s": round(cost["requests"] / (minutes * 60), 1),
         "requests_by_replica_and_account": per_replica,
         "k8s_requests_per_s": round(sum(api_used.values()) / (minutes * 60), 1),
         "k8s_requests_per_s_by_verb_resource": {
