@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.warden import report, scenarios
-from bench.warden.env import BYBIT, Env, environment, wait_for
-from controller.exchange.bybit import CAPABILITIES as BYBIT_CAPABILITIES
+from bench.warden.env import BYBIT, BYBIT_CONDITIONAL_CAP, Env, environment, wait_for
 from paper.models import VenueName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +36,7 @@ log = logging.getLogger("bench")
 Save = Callable[[], None]
 # Bybit rests at most 10 conditional orders per symbol per account, and Warden enters only with room for a stop and
 # its replacement: at most 9 protected Positions on the one background symbol (a real Bybit account's limit too).
-assert BYBIT_CAPABILITIES.conditional_cap is not None
-BYBIT_MAX_N = BYBIT_CAPABILITIES.conditional_cap.limit - 1
+BYBIT_MAX_N = BYBIT_CONDITIONAL_CAP - 1
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -131,7 +129,7 @@ def run_stage(
     stage["ramp"] = scenarios.ramp(env, [namespace], n, args.ramp_timeout)
     log.info("N=%d: steady state (%s)", n, stage["ramp"])
     stage["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-    probes = scenarios.Probes(env)
+    probes = scenarios.Probes(env, args.timeout * 3)
     log.info("N=%d: market probes", n)
     market = scenarios.market_probes(env, probes, [(namespace, api_key)], args.samples, str(n), args.timeout)
     _latency(stage, "fill_to_protect", market["latencies_ms"], floor_ms)
@@ -239,7 +237,7 @@ def run_accounts(
         result: dict[str, Any] = {"accounts": count, "per_account": size}
         result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-        probes = scenarios.Probes(env)
+        probes = scenarios.Probes(env, args.timeout * 3)
         market = scenarios.market_probes(env, probes, list(namespaces.items()), args.samples, "acct", args.timeout)
         result["fill_to_protect"] = scenarios.summary(market["latencies_ms"], floor_ms) | {"missed": market["missed"]}
         probes.clear(args.timeout * 3)
@@ -262,7 +260,7 @@ def run_shards(
         result: dict[str, Any] = {"shards": count, "per_shard": size}
         result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-        probes = scenarios.Probes(env)
+        probes = scenarios.Probes(env, args.timeout * 3)
         result["fill_to_protect"] = {}
         for namespace, api_key in namespaces.items():
             market = scenarios.market_probes(env, probes, [(namespace, api_key)], args.samples, namespace, args.timeout)

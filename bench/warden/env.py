@@ -22,6 +22,7 @@ from kubernetes.client import V1Namespace, V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.exchange.bybit import CAPABILITIES as BYBIT_CAPABILITIES
 from controller.exchange.port import BudgetUnit
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
@@ -35,6 +36,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Every request that reports an account's positions, and every one that reveals a stop (for recovery).
 POSITION_READS = frozenset({"/fapi/v3/positionRisk", "/fapi/v2/positionRisk", "/fapi/v3/account", "/fapi/v2/account"})
 ALGO_LISTS = frozenset({"/fapi/v1/openAlgoOrders", "/fapi/v1/allAlgoOrders"})
+assert BYBIT_CAPABILITIES.conditional_cap is not None
+BYBIT_CONDITIONAL_CAP = BYBIT_CAPABILITIES.conditional_cap.limit
+"""Conditional orders per symbol per Bybit account."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class BenchVenue:
     """ccxt ``cancel_order`` parameters of a stop besides its client id (the floor)."""
     ccxt_client_id: str
     """The parameter that carries the client id in that cancel."""
+    probes_per_symbol: int | None
+    """How many probe Positions may stay open on one symbol of an account: under Bybit's cap of conditional orders
+    per symbol, less the room Warden keeps for a stop and its replacement. None: no cap the probes reach (Binance's
+    is per account, and lifted for the run)."""
 
     @property
     def budget(self) -> str:
@@ -80,6 +88,7 @@ BINANCE = BenchVenue(
     unit=BudgetUnit.WEIGHT,
     ccxt_cancel_stop={"trigger": True},
     ccxt_client_id="clientOrderId",
+    probes_per_symbol=None,
 )
 BYBIT = BenchVenue(
     VenueName.BYBIT,
@@ -92,6 +101,7 @@ BYBIT = BenchVenue(
     unit=BudgetUnit.REQUESTS,
     ccxt_cancel_stop={},
     ccxt_client_id="orderLinkId",
+    probes_per_symbol=BYBIT_CONDITIONAL_CAP - 2,
 )
 VENUES = {v.name: v for v in (BINANCE, BYBIT)}
 

@@ -395,21 +395,27 @@ def _stops_gone(env: Env, api_key: str, symbol: str, prefix: str, after: int) ->
 
 @dataclass
 class Probes:
-    """Positions the scenarios create; deleted (closed by Warden) at the end of a stage."""
+    """Positions the scenarios create; deleted (closed by Warden) at the end of a stage, or before the next one
+    where the venue's cap on conditional orders per symbol would refuse it (``BenchVenue.probes_per_symbol``)."""
 
     env: Env
-    made: list[tuple[str, str]] = field(default_factory=list)
+    clear_timeout: float
+    made: list[tuple[str, str, str]] = field(default_factory=list)  # namespace, name, symbol
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> str:
+        symbol = manifest["spec"]["symbol"]
+        room = self.env.venue.probes_per_symbol
+        if room is not None and sum(1 for ns, _, s in self.made if (ns, s) == (namespace, symbol)) >= room:
+            self.clear(self.clear_timeout)  # between samples: no measurement is running
         self.env.kube.create(namespace, "positions", manifest)
-        self.made.append((namespace, manifest["metadata"]["name"]))
         name: str = manifest["metadata"]["name"]
+        self.made.append((namespace, name, symbol))
         return name
 
     def clear(self, timeout: float) -> None:
-        for namespace, name in self.made:
+        for namespace, name, _ in self.made:
             self.env.kube.delete(namespace, name)
-        for namespace, name in self.made:
+        for namespace, name, _ in self.made:
             try:
                 _wait_gone(self.env, namespace, name, timeout)
             except BenchTimeout:
