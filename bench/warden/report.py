@@ -171,7 +171,7 @@ def _venue_rows(h: dict[str, Any], stages: list[dict[str, Any]], v: VenueTable) 
         f"| 3 | {label}drift → reaction without the stream (`WARDEN_USER_STREAM=false`), N={n_mid} | p99 ≤ 2 s | "
         f"{_fmt(drift_rest, ' ms')} | {_ok(_le(drift_rest, 2000))} |",
         f"| 4 | {label}{unit} / min, N = {sizes} | {target} | {' / '.join(_fmt(c) for c in costs)}{of} | "
-        f"{_ok(_all(flat, None if v.limit is None else _le(max(costs, default=None), v.limit)))} |",
+        f"{_ok(flat if v.limit is None else _all(flat, _le(max(costs, default=None), v.limit)))} |",
         f"| 4 | {label}same, N = {k('smallest_n')} without the stream | as with it | {_fmt(rest_cost)} | — |",
         f"| 1 | {label}fill → stop p99 against the venue's round trip for one stop (`floor_rtt_ms{v.suffix}`, p50 "
         f"{_fmt(k('floor_rtt_ms'), ' ms')}) | ≤ 2x | {_fmt(k('fill_to_protect_floor_ratio'), 'x')} | "
