@@ -53,6 +53,7 @@ class BenchVenue:
     updated_field: str
     """When an order last changed, in the front's own rendering (``/_paper/external-close`` answers with it)."""
     position_reads: frozenset[str]
+    """Requests that report the account's positions (one symbol's or every one)."""
     stop_lookups: frozenset[str]
     """Requests that look one order up by its client id (they show a stop when it is that stop's id)."""
     stop_lists: frozenset[str]
@@ -103,7 +104,6 @@ BYBIT = BenchVenue(
     ccxt_client_id="orderLinkId",
     probes_per_symbol=BYBIT_CONDITIONAL_CAP - 2,
 )
-VENUES = {v.name: v for v in (BINANCE, BYBIT)}
 
 
 class BenchTimeout(Exception):
