@@ -6,6 +6,9 @@ Starts its own control plane, Postgres and paper exchange (rate limits lifted, 1
 symbol), runs the scenarios of docs/PERFORMANCE.md and writes ``bench/results/<date>.json`` and the results
 section of ``docs/PERFORMANCE.md``. Sizes run in ascending order on one account, each adding Positions to the
 last. ``--accounts 0`` / ``--shards 0`` skip those runs.
+
+``--venues`` (default both): ``binanceusdm`` runs all of the above on Binance accounts; ``bybit`` runs the
+venue-dependent scenarios again on a Bybit account, in an environment of its own, at ``--bybit-sizes``.
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.warden import report, scenarios
-from bench.warden.env import Env, environment, wait_for
+from bench.warden.env import BYBIT, BYBIT_CONDITIONAL_CAP, Env, environment, wait_for
+from paper.models import VenueName
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("bench")
 Save = Callable[[], None]
+# Bybit rests at most 10 conditional orders per symbol per account, and Warden enters only with room for a stop and
+# its replacement: at most 9 protected Positions on the one background symbol (a real Bybit account's limit too).
+BYBIT_MAX_N = BYBIT_CONDITIONAL_CAP - 1
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -39,12 +46,38 @@ def _pair(text: str) -> tuple[int, int]:
     return int(count), int(size)
 
 
+def _venues(text: str) -> list[VenueName]:
+    try:
+        return [VenueName(name) for name in text.split(",") if name]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error}; venues: {', '.join(v.value for v in VenueName)}") from None
+
+
+def _bybit_sizes(text: str) -> list[int]:
+    sizes = sorted(int(s) for s in text.split(",") if s)
+    if not sizes or sizes[0] < 1 or sizes[-1] > BYBIT_MAX_N:
+        raise argparse.ArgumentTypeError(f"Bybit sizes must be 1 to {BYBIT_MAX_N} (10 conditional orders per symbol)")
+    return sizes
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.warden", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1,10,100,1000", help="open Positions on one account, ascending")
     p.add_argument("--primary", type=int, default=100, help="the size the *_n100 keys and scenario 2 use")
     p.add_argument("--accounts", default="4x250", help="accounts x Positions each, one controller (0: skip)")
     p.add_argument("--shards", default="2x50", help="namespace shards x Positions each, one controller each")
+    p.add_argument(
+        "--venues",
+        type=_venues,
+        default=[VenueName.BINANCE_USDM, VenueName.BYBIT],
+        help="binanceusdm: every run above; bybit: the venue-dependent scenarios on a Bybit account (default both)",
+    )
+    p.add_argument(
+        "--bybit-sizes",
+        type=_bybit_sizes,
+        default=[1, 8],
+        help=f"open Positions on the Bybit account, ascending; the largest is its primary (at most {BYBIT_MAX_N})",
+    )
     p.add_argument("--samples", type=int, default=20, help="probes per latency scenario and size")
     p.add_argument("--steady-seconds", type=float, default=60.0, help="steady-state window per size")
     p.add_argument("--lifecycles", type=int, default=5, help="Position lifecycles for the API request count")
@@ -83,10 +116,12 @@ def run_stage(
     api_key: str,
     n: int,
     floor_ms: float | None,
+    *,
+    primary: bool,
     smallest: bool = False,
 ) -> dict[str, Any]:
     """One size. The primary size also runs without the stream (limit fills, drift) and with it forced on; the
-    smallest also measures its weight without the stream."""
+    smallest also measures its request cost without the stream."""
     keys = {api_key: namespace}
     accounts = {namespace: api_key}
     stage: dict[str, Any] = {"n": n}
@@ -94,7 +129,7 @@ def run_stage(
     stage["ramp"] = scenarios.ramp(env, [namespace], n, args.ramp_timeout)
     log.info("N=%d: steady state (%s)", n, stage["ramp"])
     stage["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-    probes = scenarios.Probes(env)
+    probes = scenarios.Probes(env, args.timeout * 3)
     log.info("N=%d: market probes", n)
     market = scenarios.market_probes(env, probes, [(namespace, api_key)], args.samples, str(n), args.timeout)
     _latency(stage, "fill_to_protect", market["latencies_ms"], floor_ms)
@@ -104,7 +139,6 @@ def run_stage(
     _latency(stage, "drift_stop_cancelled", drift["stop_cancelled_ms"], floor_ms)
     _latency(stage, "drift_position_closed", drift["position_closed_ms"], floor_ms)
     stage["drift_missed"] = drift["missed"]
-    primary = n == args.primary
     if primary or smallest:
         stage["limit_fill_to_protect"] = {}
         for mode, extra in (("default", None), ("rest", "false"), ("stream", "true")):
@@ -155,7 +189,39 @@ def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int], out: dic
         account = env.account("bench")
         out["stages"] = []
         for n in sizes:
-            out["stages"].append(run_stage(env, args, "bench", account.api_key, n, floor_ms, n == min(sizes)))
+            out["stages"].append(
+                run_stage(
+                    env,
+                    args,
+                    "bench",
+                    account.api_key,
+                    n,
+                    floor_ms,
+                    primary=n == args.primary,
+                    smallest=n == min(sizes),
+                )
+            )
+            save()
+
+
+def run_bybit(args: argparse.Namespace, workdir: Path, out: dict[str, Any], save: Save) -> None:
+    """The venue-dependent scenarios on a Bybit account: the floor, then each of ``--bybit-sizes`` as a stage (the
+    largest as the primary). An environment of its own, so the Binance figures are measured as without it."""
+    sizes: list[int] = args.bybit_sizes
+    with environment(workdir / "bybit", BYBIT) as env:
+        log.info("bybit: floor")
+        out["floor"] = scenarios.floor(env, args.floor_samples)
+        env.start_controller("warden")
+        _wait_ready(env, "warden")
+        floor_ms = out["floor"]["fill_to_protect_ms"]["p50_ms"]
+        account = env.account("bench")
+        out["stages"] = []
+        for n in sizes:
+            log.info("bybit: N=%d", n)
+            stage = run_stage(
+                env, args, "bench", account.api_key, n, floor_ms, primary=n == sizes[-1], smallest=n == sizes[0]
+            )
+            out["stages"].append(stage)
             save()
 
 
@@ -171,7 +237,7 @@ def run_accounts(
         result: dict[str, Any] = {"accounts": count, "per_account": size}
         result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-        probes = scenarios.Probes(env)
+        probes = scenarios.Probes(env, args.timeout * 3)
         market = scenarios.market_probes(env, probes, list(namespaces.items()), args.samples, "acct", args.timeout)
         result["fill_to_protect"] = scenarios.summary(market["latencies_ms"], floor_ms) | {"missed": market["missed"]}
         probes.clear(args.timeout * 3)
@@ -194,7 +260,7 @@ def run_shards(
         result: dict[str, Any] = {"shards": count, "per_shard": size}
         result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
-        probes = scenarios.Probes(env)
+        probes = scenarios.Probes(env, args.timeout * 3)
         result["fill_to_protect"] = {}
         for namespace, api_key in namespaces.items():
             market = scenarios.market_probes(env, probes, [(namespace, api_key)], args.samples, namespace, args.timeout)
@@ -251,15 +317,21 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
-        run_main(args, workdir, sizes, results, save)
-        floor_ms = results["floor"]["fill_to_protect_ms"]["p50_ms"]
-        accounts, per_account = _pair(args.accounts)
-        if accounts:
-            results["accounts"] = run_accounts(args, workdir, accounts, per_account, floor_ms)
+        if VenueName.BINANCE_USDM in args.venues:
+            run_main(args, workdir, sizes, results, save)
+        if VenueName.BYBIT in args.venues:
+            results["bybit"] = {}
+            run_bybit(args, workdir, results["bybit"], save)
             save()
-        shards, per_shard = _pair(args.shards)
-        if shards:
-            results["shards"] = run_shards(args, workdir, shards, per_shard, floor_ms)
+        if VenueName.BINANCE_USDM in args.venues:
+            floor_ms = results["floor"]["fill_to_protect_ms"]["p50_ms"]
+            accounts, per_account = _pair(args.accounts)
+            if accounts:
+                results["accounts"] = run_accounts(args, workdir, accounts, per_account, floor_ms)
+                save()
+            shards, per_shard = _pair(args.shards)
+            if shards:
+                results["shards"] = run_shards(args, workdir, shards, per_shard, floor_ms)
     save()
     print(f"results: {out}")
     if str(args.docs) != "-":

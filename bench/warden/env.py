@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -22,9 +22,12 @@ from kubernetes.client import V1Namespace, V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.exchange.bybit import CAPABILITIES as BYBIT_CAPABILITIES
+from controller.exchange.port import BudgetUnit
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 from paper.markets import load_markets
+from paper.models import VenueName
 from paper.requestlog import LoggedRequest
 
 GROUP, VERSION = "trading.warden.dev", "v1alpha1"
@@ -33,6 +36,74 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Every request that reports an account's positions, and every one that reveals a stop (for recovery).
 POSITION_READS = frozenset({"/fapi/v3/positionRisk", "/fapi/v2/positionRisk", "/fapi/v3/account", "/fapi/v2/account"})
 ALGO_LISTS = frozenset({"/fapi/v1/openAlgoOrders", "/fapi/v1/allAlgoOrders"})
+assert BYBIT_CAPABILITIES.conditional_cap is not None
+BYBIT_CONDITIONAL_CAP = BYBIT_CAPABILITIES.conditional_cap.limit
+"""Conditional orders per symbol per Bybit account."""
+
+
+@dataclass(frozen=True)
+class BenchVenue:
+    """What the scenarios read or send differently on each front of the paper exchange. Everything else is the one
+    engine's: symbols (``BTCUSDT`` on both), the admin order log (a stop is ``kind: algo`` there on both, although
+    Bybit lists its conditional orders with the others), positions, trades, prices."""
+
+    name: VenueName
+    cancel_field: str
+    """The client id's field in ``/_paper/cancel-algo``."""
+    updated_field: str
+    """When an order last changed, in the front's own rendering (``/_paper/external-close`` answers with it)."""
+    position_reads: frozenset[str]
+    """Requests that report the account's positions (one symbol's or every one)."""
+    stop_lookups: frozenset[str]
+    """Requests that look one order up by its client id (they show a stop when it is that stop's id)."""
+    stop_lists: frozenset[str]
+    """Requests that list a symbol's or the account's open stops (those naming no client id)."""
+    unit: BudgetUnit
+    ccxt_cancel_stop: Mapping[str, object]
+    """ccxt ``cancel_order`` parameters of a stop besides its client id (the floor)."""
+    ccxt_client_id: str
+    """The parameter that carries the client id in that cancel."""
+    probes_per_symbol: int | None
+    """How many probe Positions may stay open on one symbol of an account: under Bybit's cap of conditional orders
+    per symbol, less the room Warden keeps for a stop and its replacement. None: no cap the probes reach (Binance's
+    is per account, and lifted for the run)."""
+
+    @property
+    def budget(self) -> str:
+        """The unit's name in the results' keys: ``weight`` (Binance) or ``requests`` (Bybit)."""
+        return self.unit.value.lower()
+
+    def cost(self, record: LoggedRequest) -> int:
+        """What the request spends of the venue's budget: its weight on Binance; one on Bybit, where every request
+        counts one against the IP's 600 per 5 s (the paper leaves the weight of a Bybit request at zero)."""
+        return record.weight if self.unit is BudgetUnit.WEIGHT else 1
+
+
+BINANCE = BenchVenue(
+    VenueName.BINANCE_USDM,
+    cancel_field="clientAlgoId",
+    updated_field="updateTime",
+    position_reads=POSITION_READS,
+    stop_lookups=frozenset({"/fapi/v1/algoOrder"}),
+    stop_lists=ALGO_LISTS,
+    unit=BudgetUnit.WEIGHT,
+    ccxt_cancel_stop={"trigger": True},
+    ccxt_client_id="clientOrderId",
+    probes_per_symbol=None,
+)
+BYBIT = BenchVenue(
+    VenueName.BYBIT,
+    cancel_field="orderLinkId",
+    updated_field="updatedTime",
+    position_reads=frozenset({"/v5/position/list"}),
+    # Conditional orders are in the one order list: realtime (open, and the latest ended) and history.
+    stop_lookups=frozenset({"/v5/order/realtime", "/v5/order/history"}),
+    stop_lists=frozenset({"/v5/order/realtime"}),
+    unit=BudgetUnit.REQUESTS,
+    ccxt_cancel_stop={},
+    ccxt_client_id="orderLinkId",
+    probes_per_symbol=BYBIT_CONDITIONAL_CAP - 2,
+)
 
 
 class BenchTimeout(Exception):
@@ -181,7 +252,7 @@ class Kube:
             self.core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=name)))
 
     def account(self, namespace: str, account: PaperAccount, paper_url: str) -> None:
-        """A Secret and an ExchangeAccount named ``paper``, as a trader sets them up."""
+        """A Secret and an ExchangeAccount named ``paper`` on the account's venue, as a trader sets them up."""
         self._count("POST", "secrets")
         secret = V1Secret(
             metadata=V1ObjectMeta(name="paper-credentials"),
@@ -191,7 +262,7 @@ class Kube:
         self.create(
             namespace,
             "exchangeaccounts",
-            exchange_account_manifest(paper_url),
+            exchange_account_manifest(paper_url, account.venue),
         )
 
     def create(self, namespace: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +423,9 @@ PAPER_ARGS = [
     # Binance allows 200 open conditional orders per account; 1,000 protected Positions need 1,000.
     "--max-algo-orders",
     "1000000",
+    # Bybit's 600 requests per 5 s per IP (its per-account order limits stay: the controller paces itself by them).
+    "--bybit-ip-limit",
+    "1000000000",
     "--log-level",
     "WARNING",
 ]
@@ -373,9 +447,11 @@ CHART_LEASE = {"WARDEN_LEASE_DURATION": "15", "WARDEN_LEASE_RENEW_DEADLINE": "10
 
 @dataclass
 class Env:
-    """One stack (control plane, Postgres, paper exchange) and the controller replicas the harness runs."""
+    """One stack (control plane, Postgres, paper exchange) and the controller replicas the harness runs; its
+    accounts are on ``venue``'s front."""
 
     workdir: Path
+    venue: BenchVenue = BINANCE
     stack: Stack = field(init=False)
     paper: Paper = field(init=False)
     kube: Kube = field(init=False)
@@ -421,7 +497,7 @@ class Env:
 
     def account(self, namespace: str) -> PaperAccount:
         self.kube.namespace(namespace)
-        account = self.stack.create_paper_account(balance="100000000")
+        account = self.stack.create_paper_account(balance="100000000", venue=self.venue.name)
         self.kube.account(namespace, account, self.stack.paper_url)
         return account
 
@@ -432,8 +508,8 @@ class Env:
 
 
 @contextlib.contextmanager
-def environment(workdir: Path) -> Iterator[Env]:
-    env = Env(workdir)
+def environment(workdir: Path, venue: BenchVenue = BINANCE) -> Iterator[Env]:
+    env = Env(workdir, venue)
     try:
         env.start()
         yield env

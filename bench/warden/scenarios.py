@@ -1,6 +1,7 @@
 """The benchmark's scenarios. Latencies are differences of the paper exchange's own timestamps (fill → stop
-created, cancel → stop re-created, close → stop cancelled); weight is the exchange's request log; resources are
-/proc; Kubernetes requests are the API server's ``apiserver_request_total``."""
+created, cancel → stop re-created, close → stop cancelled); request cost (Binance's weight, Bybit's requests) is
+the exchange's request log; resources are /proc; Kubernetes requests are the API server's
+``apiserver_request_total``."""
 
 from __future__ import annotations
 
@@ -17,10 +18,9 @@ from functools import partial
 from typing import Any
 
 from bench.warden.env import (
-    ALGO_LISTS,
     MARKETS,
-    POSITION_READS,
     BenchTimeout,
+    BenchVenue,
     Env,
     Usage,
     amount_for,
@@ -70,14 +70,15 @@ async def _floor(env: Env, account: PaperAccount, namespace: str, samples: int) 
     controller runs, with ccxt's client-side throttle off."""
     symbol = unified(MARKET_PROBE_SYMBOL)
     amount = amount_for(MARKET_PROBE_SYMBOL)
-    client = make_exchange("binanceusdm", account.api_key, account.secret, base_url=env.stack.paper_url)
+    venue = env.venue
+    client = make_exchange(venue.name.value, account.api_key, account.secret, base_url=env.stack.paper_url)
     client.enableRateLimit = False
     env.kube.create(namespace, "positions", position_manifest("floor", MARKET_PROBE_SYMBOL, amount))
     read, patch, place, total = [], [], [], []
     try:
         await client.load_markets()
         await client.create_order(symbol, "market", "buy", str(amount))
-        mark = Decimal(str((await client.fetch_mark_price(symbol))["info"]["markPrice"]))
+        mark = env.paper.mark(MARKET_PROBE_SYMBOL)  # the harness's read (ccxt's bybit has no fetch_mark_price)
         tick = MARKETS[MARKET_PROBE_SYMBOL].tick_size
         stop = (mark * Decimal("0.9") / tick).to_integral_value(ROUND_DOWN) * tick
         for i in range(samples):
@@ -89,7 +90,7 @@ async def _floor(env: Env, account: PaperAccount, namespace: str, samples: int) 
             params = {"stopLossPrice": str(stop), "reduceOnly": True, "clientOrderId": f"floor-{i}"}
             await client.create_order(symbol, "market", "sell", str(amount), None, params)
             t3 = time.perf_counter()
-            await client.cancel_order(None, symbol, {"clientOrderId": f"floor-{i}", "trigger": True})
+            await client.cancel_order(None, symbol, {venue.ccxt_client_id: f"floor-{i}", **venue.ccxt_cancel_stop})
             read.append((t1 - t0) * 1000)
             patch.append((t2 - t1) * 1000)
             place.append((t3 - t2) * 1000)
@@ -270,9 +271,9 @@ def ramp(env: Env, namespaces: list[str], per_namespace: int, timeout: float) ->
     return {"positions": want, "protected": seen, "seconds": round(time.monotonic() - start, 1)}
 
 
-def controller_weight(records: Iterable[LoggedRequest], api_keys: dict[str, str]) -> dict[str, Any]:
-    """Weight of the controllers' requests (those with a replica header) by account; public requests carry no
-    key, so they are shared out evenly (on Binance weight is per IP anyway)."""
+def controller_cost(records: Iterable[LoggedRequest], api_keys: dict[str, str], venue: BenchVenue) -> dict[str, Any]:
+    """What the controllers' requests (those with a replica header) spend of the venue's budget, by account;
+    public requests carry no key, so they are shared out evenly (both venues count the budget per IP anyway)."""
     by_key: dict[str, float] = {label: 0.0 for label in api_keys.values()}
     public = 0
     requests = 0
@@ -281,9 +282,9 @@ def controller_weight(records: Iterable[LoggedRequest], api_keys: dict[str, str]
             continue
         requests += 1
         if r.api_key in api_keys:
-            by_key[api_keys[r.api_key]] += r.weight
+            by_key[api_keys[r.api_key]] += venue.cost(r)
         elif r.api_key is None:
-            public += r.weight
+            public += venue.cost(r)
     share = public / max(len(by_key), 1)
     return {
         "by_account": {k: v + share for k, v in by_key.items()},
@@ -293,7 +294,8 @@ def controller_weight(records: Iterable[LoggedRequest], api_keys: dict[str, str]
 
 
 def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]:
-    """A quiet window with N open Positions, prices moving at 1 Hz: weight, requests, CPU, memory."""
+    """A quiet window with N open Positions, prices moving at 1 Hz: the venue's budget spent (``weight_per_min_*``
+    on Binance, ``requests_per_min_*`` on Bybit), requests, CPU, memory."""
     usage = {name: Usage(service.pid) for name, service in env.controllers.items()}
     assert env.stack.paper is not None
     paper_usage = Usage(env.stack.paper.pid)
@@ -312,7 +314,8 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
     until = env.paper.now()
     api_used = _minus(env.kube.apiserver_requests(), api_before)
     minutes = (until - since) / 60_000
-    weight = controller_weight((r for r in records if r.time >= since), api_keys)
+    venue = env.venue
+    cost = controller_cost((r for r in records if r.time >= since), api_keys, venue)
     per_replica: dict[str, dict[str, int]] = {}
     for r in records:
         if r.replica is not None and r.api_key in api_keys:
@@ -322,13 +325,13 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
     for r in records:
         if r.replica is not None and r.time >= since:
             route = f"{r.method} {r.path}{'' if r.symbol else ' (all symbols)'}"
-            by_path[route] = by_path.get(route, 0) + r.weight / minutes
+            by_path[route] = by_path.get(route, 0) + venue.cost(r) / minutes
     return {
         "seconds": round(minutes * 60, 1),
-        "weight_per_min_total": round(weight["total"] / minutes, 1),
-        "weight_per_min_by_route": {k: round(v, 1) for k, v in sorted(by_path.items(), key=lambda kv: -kv[1])},
-        "weight_per_min_by_account": {k: round(v / minutes, 1) for k, v in weight["by_account"].items()},
-        "exchange_requests_per_s": round(weight["requests"] / (minutes * 60), 1),
+        f"{venue.budget}_per_min_total": round(cost["total"] / minutes, 1),
+        f"{venue.budget}_per_min_by_route": {k: round(v, 1) for k, v in sorted(by_path.items(), key=lambda kv: -kv[1])},
+        f"{venue.budget}_per_min_by_account": {k: round(v / minutes, 1) for k, v in cost["by_account"].items()},
+        "exchange_requests_per_s": round(cost["requests"] / (minutes * 60), 1),
         "requests_by_replica_and_account": per_replica,
         "k8s_requests_per_s": round(sum(api_used.values()) / (minutes * 60), 1),
         "k8s_requests_per_s_by_verb_resource": {
@@ -392,21 +395,27 @@ def _stops_gone(env: Env, api_key: str, symbol: str, prefix: str, after: int) ->
 
 @dataclass
 class Probes:
-    """Positions the scenarios create; deleted (closed by Warden) at the end of a stage."""
+    """Positions the scenarios create; deleted (closed by Warden) at the end of a stage, or before the next one
+    where the venue's cap on conditional orders per symbol would refuse it (``BenchVenue.probes_per_symbol``)."""
 
     env: Env
-    made: list[tuple[str, str]] = field(default_factory=list)
+    clear_timeout: float
+    made: list[tuple[str, str, str]] = field(default_factory=list)  # namespace, name, symbol
 
     def create(self, namespace: str, manifest: dict[str, Any]) -> str:
+        symbol = manifest["spec"]["symbol"]
+        room = self.env.venue.probes_per_symbol
+        if room is not None and sum(1 for ns, _, s in self.made if (ns, s) == (namespace, symbol)) >= room:
+            self.clear(self.clear_timeout)  # between samples: no measurement is running
         self.env.kube.create(namespace, "positions", manifest)
-        self.made.append((namespace, manifest["metadata"]["name"]))
         name: str = manifest["metadata"]["name"]
+        self.made.append((namespace, name, symbol))
         return name
 
     def clear(self, timeout: float) -> None:
-        for namespace, name in self.made:
+        for namespace, name, _ in self.made:
             self.env.kube.delete(namespace, name)
-        for namespace, name in self.made:
+        for namespace, name, _ in self.made:
             try:
                 _wait_gone(self.env, namespace, name, timeout)
             except BenchTimeout:
@@ -499,7 +508,8 @@ def drift_probes(
             stop_id = _status(obj)["stopOrder"]["clientOrderId"]
             prefix = _prefix(stop_id)
             time.sleep(random.uniform(0, 1))
-            env.paper.call("/_paper/cancel-algo", {"apiKey": api_key, "symbol": symbol, "clientAlgoId": stop_id})
+            cancel = {"apiKey": api_key, "symbol": symbol, env.venue.cancel_field: stop_id}
+            env.paper.call("/_paper/cancel-algo", cancel)
             cancelled_at = next(
                 o["updateTime"] for o in env.paper.orders(api_key, symbol) if o["clientOrderId"] == stop_id
             )
@@ -509,7 +519,7 @@ def drift_probes(
             _wait_phase(env, namespace, name, "Protected", timeout)
             time.sleep(random.uniform(0, 1))
             close = env.paper.call("/_paper/external-close", {"apiKey": api_key, "symbol": symbol})
-            closed_at = int(close["order"]["updateTime"])
+            closed_at = int(close["order"][env.venue.updated_field])
 
             orphan_cancelled = partial(_stops_gone, env, api_key, symbol, prefix, closed_at)
             closed.append(float(wait_for(f"{name}'s orphan stop cancelled", orphan_cancelled, timeout) - closed_at))
@@ -549,9 +559,10 @@ def open_positions(env: Env, namespaces: dict[str, str]) -> list[Watched]:
     return found
 
 
-def _recovered_at(position: Watched, records: list[LoggedRequest]) -> int | None:
+def _recovered_at(position: Watched, records: list[LoggedRequest], venue: BenchVenue) -> int | None:
     """When the exchange had answered, since the restart, a request that shows this Position's size and one that
-    shows each of its stops (by client id, or in a list of the symbol's or the account's open algo orders)."""
+    shows each of its stops (by client id, or in a list of the symbol's or the account's open stops: Binance's open
+    algo orders, Bybit's one order list)."""
 
     def answered(match: Any) -> int | None:
         times = [r.time for r in records if r.api_key == position.api_key and r.status == 200 and match(r)]
@@ -560,15 +571,15 @@ def _recovered_at(position: Watched, records: list[LoggedRequest]) -> int | None
     def symbol_ok(r: LoggedRequest) -> bool:
         return r.symbol in (None, position.symbol)
 
-    seen = [answered(lambda r: r.method == "GET" and r.path in POSITION_READS and symbol_ok(r))]
+    seen = [answered(lambda r: r.method == "GET" and r.path in venue.position_reads and symbol_ok(r))]
     for client_id in position.orders:
         seen.append(
             answered(
                 lambda r, c=client_id: (
                     r.method == "GET"
                     and (
-                        (r.path == "/fapi/v1/algoOrder" and r.client_order_id == c)
-                        or (r.path in ALGO_LISTS and symbol_ok(r))
+                        (r.path in venue.stop_lookups and r.client_order_id == c)
+                        or (r.path in venue.stop_lists and r.client_order_id is None and symbol_ok(r))
                     )
                 )
             )
@@ -590,7 +601,7 @@ def recovery(env: Env, namespaces: dict[str, str], timeout: float, name: str = "
         records = env.tap.snapshot()
         still = []
         for position in pending:
-            at = _recovered_at(position, records)
+            at = _recovered_at(position, records, env.venue)
             if at is None:
                 still.append(position)
             else:

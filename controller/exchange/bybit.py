@@ -205,6 +205,11 @@ def realized(executions: list[dict[str, Any]], hedged: bool = False) -> dict[str
     return found
 
 
+# Realized PnL to 8 decimals, as Binance states it: the average entry is a quotient, and an unbounded one is no
+# amount of money (the Position's status refuses more than 18 decimals, and a refused status write strands it).
+_PNL_STEP = Decimal("1e-8")
+
+
 def _realized_one_position(executions: list[dict[str, Any]]) -> dict[str, Decimal]:
     """A fill against the signed position closes up to its size at the average entry, the rest opens at its price."""
     size, average = Decimal(0), Decimal(0)
@@ -213,7 +218,7 @@ def _realized_one_position(executions: list[dict[str, Any]]) -> dict[str, Decima
         qty, price = number(info["execQty"]), number(info["execPrice"])
         sign = 1 if info.get("side") == "Buy" else -1
         closed = min(qty, abs(size)) if size * sign < 0 else Decimal(0)
-        found[str(info["execId"])] = (price - average) * closed * (1 if size > 0 else -1)
+        found[str(info["execId"])] = ((price - average) * closed * (1 if size > 0 else -1)).quantize(_PNL_STEP)
         size += sign * closed
         opened = qty - closed
         if opened:

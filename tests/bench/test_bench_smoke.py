@@ -1,5 +1,5 @@
-"""`make bench` runs end to end at a tiny size and writes every key. No figure is judged here: speed goals are
-measured by the benchmark itself, never asserted by tests."""
+"""`make bench` runs end to end at a tiny size on both venues and writes every key. No figure is judged here: speed
+goals are measured by the benchmark itself, never asserted by tests."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ KEYS = (
     "audit_events_per_s",
     "k8s_requests_per_lifecycle",
 )
+# The venue-dependent keys again from the Bybit account, its request cost in requests (Bybit's budget unit).
+BYBIT_KEYS = tuple(
+    f"{key.replace('weight_', 'requests_')}_bybit"
+    for key in KEYS
+    if key not in ("audit_events_per_s", "k8s_requests_per_lifecycle")
+)
 
 
 @pytest.mark.slow
@@ -44,6 +50,7 @@ def test_bench_runs_at_n2_and_writes_every_key(tmp_path: Path) -> None:
     docs.write_text("# Performance\n\nhand-written text stays\n")
     tiny = ["--sizes", "2", "--primary", "2", "--accounts", "2x2", "--shards", "2x2", "--samples", "2"]
     tiny += ["--steady-seconds", "3", "--lifecycles", "1", "--floor-samples", "5", "--audit-seconds", "1"]
+    tiny += ["--venues", "binanceusdm,bybit", "--bybit-sizes", "2"]
     done = subprocess.run(
         [sys.executable, "-m", "bench.warden", *tiny, "--out", str(out), "--docs", str(docs)],
         cwd=ROOT,
@@ -53,11 +60,13 @@ def test_bench_runs_at_n2_and_writes_every_key(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads(out.read_text())
-    for key in KEYS:
+    for key in KEYS + BYBIT_KEYS:
         assert isinstance(results[key], int | float) and not isinstance(results[key], bool), (key, results[key])
-    assert results["duplicate_orders"] == 0
+    assert results["duplicate_orders"] == 0 and results["duplicate_orders_bybit"] == 0
+    assert results["primary_n_bybit"] == 2
     assert results["machine"]["cores"] >= 1 and results["machine"]["memory_mib"] > 0
     assert len(results["git_commit"]) >= 40
     assert results["shards"]["cross_shard_requests"] == 0
     text = docs.read_text()
     assert "hand-written text stays" in text and "| 1 | market fill → stop resting, N=2 |" in text
+    assert "| 1 | Bybit: market fill → stop resting, N=2 |" in text and "Per size (one Bybit account):" in text

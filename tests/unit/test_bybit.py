@@ -393,6 +393,27 @@ def test_realized_pnl_follows_the_signed_position_through_partial_closes_and_a_f
     assert pnl == {"1": 0, "2": 0, "3": Decimal(15), "4": Decimal(-45)}
 
 
+def test_realized_pnl_of_an_average_entry_is_money_to_8_decimals() -> None:
+    """Three entries average to a repeating decimal; the status's pattern refuses more than 18 decimals."""
+
+    def fill(n: int, side: str, qty: str, price: str) -> dict[str, Any]:
+        return {"execId": str(n), "execTime": str(n), "side": side, "execQty": qty, "execPrice": price}
+
+    pnl = bybit.realized(
+        [
+            fill(1, "Buy", "1", "100"),
+            fill(2, "Buy", "1", "100"),
+            fill(3, "Buy", "1", "101"),
+            fill(4, "Sell", "3", "101"),
+        ]
+    )
+    assert pnl["4"] == Decimal("2.00000000")  # (101 - 100.333…) x 3
+    one = bybit.realized([fill(1, "Buy", "3", "100"), fill(2, "Buy", "3", "101"), fill(3, "Sell", "1", "101")])
+    assert one["3"] == Decimal("0.50000000")
+    odd = bybit.realized([fill(1, "Buy", "1", "100"), fill(2, "Buy", "2", "101"), fill(3, "Sell", "1", "102")])
+    assert odd["3"] == Decimal("1.33333333") and odd["3"].as_tuple().exponent == -8
+
+
 def test_realized_pnl_in_hedge_mode_keeps_the_long_and_the_short_apart() -> None:
     def fill(n: int, side: str, qty: str, price: str, closed: str) -> dict[str, Any]:
         return {
