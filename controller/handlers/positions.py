@@ -75,13 +75,14 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
-        if deleting and status.entryOrder is None and not status.auditBacklog:
-            # The intent is recorded before any order is sent, so nothing exists on the exchange:
-            # deletion needs neither the account nor the exchange.
-            return Pass(status.model_copy(update={"phase": Phase.CLOSED}), None)
+        # The intent is recorded before any order is sent, so without one nothing exists on the exchange:
+        # deletion needs neither the account nor the exchange.
+        unentered = deleting and status.entryOrder is None and not status.auditBacklog
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
+            if unentered:
+                return Pass(status.model_copy(update={"phase": Phase.CLOSED}), None)  # it never was a Position
             message = f"invalid spec: {error.errors()[0]['msg']}"
             kopf.warn(body, reason=EventType.POSITION_REJECTED, message=message)
             await runtime.kube.patch_status(
@@ -91,6 +92,8 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         annotations = obj["metadata"].get("annotations") or {}
         paused = annotations.get(PAUSE_ANNOTATION) == "true"
         target = Target(namespace, name, uid, obj["metadata"].get("generation", 1), spec, body, paused)
+        if unentered:
+            return Pass(await Reconciler(runtime, target).close_unentered(status), spec)
         return Pass(await Reconciler(runtime, target).run(status, deleting), spec)
 
 

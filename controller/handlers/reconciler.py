@@ -71,6 +71,7 @@ from controller.reconcile.results import record_failure, record_success
 from controller.reconcile.risk import RiskContext, book_from
 from controller.reconcile.status import (
     all_records,
+    closed_before_entry,
     entry_rests,
     follows_mark,
     protecting_orders,
@@ -484,6 +485,13 @@ class Reconciler:
             # fresh valuation) keeps the next snapshot from waking this Position for the valuation just made.
             account.observer.watch(self.target.uid, await self.watcher(account, status))
         return status
+
+    async def close_unentered(self, status: PositionStatus) -> PositionStatus:
+        """Deleted before any order was sent: closed with neither the account nor the exchange, and audited like
+        any phase change (if the store is down, the records wait in status and the finalizer waits for them)."""
+        self.saved, now = status, self.clock.now()
+        step = closed_before_entry(status, generation=self.target.generation, now=now)
+        return (await self.apply(status, step, now))[0]
 
     async def observe_failed(self, status: PositionStatus, error: ccxt.BaseError) -> PositionStatus:
         EXCHANGE_ERRORS.labels(self.account_label, type(error).__name__).inc()

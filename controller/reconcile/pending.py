@@ -26,7 +26,7 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.positiontrailing import wait_for_side
 from controller.reconcile.risk import check_risk
-from controller.reconcile.status import replace_status
+from controller.reconcile.status import closed_before_entry, replace_status
 from controller.reconcile.stops import base_stop_price
 from controller.reconcile.venue import Scope
 
@@ -40,11 +40,7 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
         return adopt(ctx, status)
     if entry is None or ctx.unsent(entry):
         if ctx.wants_closed:
-            status = replace_status(
-                status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=ctx.now
-            )
-            status = ctx.condition(status, ConditionType.READY, True, Reason.CLOSED, "closed before any order was sent")
-            return Step(status, notes=(Note(EventType.POSITION_CLOSED, "closed before any order was sent"),))
+            return closed_before_entry(status, generation=ctx.generation, now=ctx.now)
         if status.failedAttempts >= MAX_ATTEMPTS_BEFORE_EXPOSURE and (entry is None or ctx.absent(entry)):
             return ctx.fail(
                 status,

@@ -268,6 +268,14 @@ def rejected(status: PositionStatus, reason: ExitReason, message: str, *, genera
     return Step(status, notes=(Note(EventType.POSITION_REJECTED, message, warning=True),))
 
 
+def closed_before_entry(status: PositionStatus, *, generation: int, now: datetime) -> Step:
+    """Closed (asked to, or deleted) before any order was sent: nothing is on the exchange to undo."""
+    status = replace_status(status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=now)
+    message = "closed before any order was sent"
+    status = with_condition(status, ConditionType.READY, True, Reason.CLOSED, message, generation=generation, now=now)
+    return Step(status, notes=(Note(EventType.POSITION_CLOSED, message),))
+
+
 def unknown_symbol(status: PositionStatus, symbol: str, *, generation: int, now: datetime) -> Step:
     """The exchange does not list the symbol (only its form can be checked by the API server). Only decided
     before the entry, when nothing is on the exchange."""

@@ -137,6 +137,21 @@ async def test_delete_closes_first(trader: Trader, controller: Service) -> None:
     assert "PositionClosed" in types
 
 
+async def test_delete_before_any_order_is_audited(trader: Trader, controller: Service) -> None:
+    """A Position deleted before its entry's intent (here: its account does not exist) touches nothing on the
+    exchange, and its end is in the audit like any other (invariant 6)."""
+    manifest = position_manifest("unentered")
+    manifest["spec"]["accountRef"] = {"name": "no-such-account"}
+    trader.apply(manifest)
+    wait_for("Warden to see it", lambda: trader.status("unentered").get("conditions"), 60, controller)
+    uid = trader.uid("unentered")
+    trader.stack.kubectl("delete", "position", "unentered", "-n", trader.namespace, "--wait=false")
+    wait_for("the Position to be gone", lambda: trader.position("unentered") is None, 60, controller)
+    types = await audit_types(trader.stack, uid)
+    assert types[-2:] == ["PositionClosed", "PhaseChanged"], types
+    assert trader.orders() == []
+
+
 @EACH_VENUE
 @pytest.mark.parametrize("failpoint", ["entry:after-send", "entry:before-send", "stop:before-send", "stop:after-send"])
 async def test_crash_around_entry_never_duplicates(
