@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from paper.auth import parse_params
+from paper.models import VenueName
 
 REPLICA_HEADER = "X-Warden-Replica"
 EPOCH_HEADER = "X-Warden-Epoch"
@@ -119,6 +120,11 @@ def request_params(raw_query: str, raw_body: str) -> dict[str, str]:
             params = {k: json.dumps(v) if isinstance(v, bool | dict | list) else str(v) for k, v in body.items()}
             return {**params, **parse_params(raw_query, "")}
     return parse_params(raw_query, raw_body)
+
+
+def venue_of_path(path: str) -> VenueName:
+    """Which venue's API a request path is."""
+    return VenueName.BYBIT if path.startswith(BYBIT_PREFIX) else VenueName.BINANCE_USDM
 
 
 def _ret_code(response: web.StreamResponse) -> int | None:
