@@ -70,7 +70,6 @@ ACCOUNT_READS = frozenset(
         "/fapi/v1/openAlgoOrders",
         "/fapi/v1/premiumIndex",
         "/v5/market/instruments-info",
-        "/v5/account/info",
         "/v5/position/list",
         "/v5/order/realtime",
         "/v5/market/tickers",
@@ -238,10 +237,13 @@ def _first_answer_after(requests: list[ExchangeRequest], moment: int, end: int, 
     return end
 
 
-def controller_down(evidence: Evidence) -> list[Window]:
-    """Windows in which no replica could act: the acting replica was killed or paused (until the next term's
-    first answered request), or the API server was stopped (until the first answered request after it)."""
+def controller_down(evidence: Evidence, venue: VenueName) -> list[Window]:
+    """Windows in which no replica could act on ``venue``: the acting replica was killed or paused (until the next
+    term's first answered request there), or the API server was stopped (until the first answered request there
+    after it). An answer from the other venue does not end them: a leader talking to Bybit may not yet have built
+    a Binance client, and a Binance Position is judged as it would be with no Bybit account beside it."""
     requests = sorted(evidence.requests, key=lambda r: r.seq)
+    answers = [r for r in requests if venue_of_path(r.path) is venue]
     everyone: list[Window] = []
     for fault in evidence.faults:
         if fault.kind in PROCESS_FAULTS:
@@ -252,10 +254,10 @@ def controller_down(evidence: Evidence) -> list[Window]:
             # A paused replica may go on in its own term once it wakes (until its lease lapses); a killed one never
             # does, and a request of its term logged just after the kill was already on its way.
             resumes = fault.end if fault.kind == "pause" else evidence.end
-            until = _first_answer_after(requests, fault.start, resumes, unless_epoch=acting.epoch)
+            until = _first_answer_after(answers, fault.start, resumes, unless_epoch=acting.epoch)
             everyone.append((fault.start, max(until, fault.end)))
         elif fault.kind in CONTROL_PLANE_FAULTS:
-            until = _first_answer_after(requests, fault.end, evidence.end, unless_epoch=None)
+            until = _first_answer_after(answers, fault.end, evidence.end, unless_epoch=None)
             everyone.append((fault.start, until))
     return merge(everyone)
 
@@ -341,7 +343,7 @@ def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int
 
 
 def check_protection(index: Index, config: Config, report: Report) -> None:
-    everyone = controller_down(index.evidence)
+    everyone = {venue: controller_down(index.evidence, venue) for venue in VenueName}
     by_key: dict[str, list[ExchangeRequest]] = defaultdict(list)
     # Public market data (the markets load, marks) carries no key: it may have served any account of its venue, so
     # the venue's hold of it counts for every Position there (the checker cannot tell which client it was for).
@@ -360,7 +362,7 @@ def check_protection(index: Index, config: Config, report: Report) -> None:
         held = held_by_venue(requests, prefix, config.retry_ms) if prefix else []
         report.checks[1] += 1
         for interval, short in uncovered(index.orders.get(slot, []), trades, index.evidence.end):
-            excused = overlap(interval, merge([*everyone, *held]))
+            excused = overlap(interval, merge([*everyone[venue], *held]))
             exposed = interval[1] - interval[0] - excused
             report.checks[1] += 1
             report.exposure_ms.append(interval[1] - interval[0])

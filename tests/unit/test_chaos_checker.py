@@ -188,6 +188,22 @@ def test_the_time_the_acting_replica_was_down_is_excused_but_not_a_standby() -> 
     assert [n for n, _ in flagged(evidence)] == [], flagged(evidence)
 
 
+def test_after_a_failover_an_answer_from_the_other_venue_does_not_end_the_wait_for_the_new_leader() -> None:
+    # The new leader's first answer is Bybit's (another account's markets load); on Binance it first acts at +8 s.
+    evidence = lifecycle()
+    evidence.orders[1] = replace(evidence.orders[1], created=T0 + 9000, updated=T0 + 9500)
+    evidence.trades[1] = replace(evidence.trades[1], time=T0 + 9500)
+    bybit_markets = request(3, T0 + 100, epoch=2, replica="replica-b", api_key=None, ret_code=0)
+    evidence.requests[1:] = [
+        replace(bybit_markets, path="/v5/market/instruments-info"),
+        request(4, T0 + 8000, epoch=2, replica="replica-b"),
+    ]
+    evidence.faults = [FaultRecord("kill", T0 + 20, T0 + 20, "replica-a")]
+    assert flagged(evidence) == []
+    evidence.requests[1] = replace(evidence.requests[1], path="/fapi/v1/exchangeInfo", ret_code=None)  # Binance's
+    assert [n for n, _ in flagged(evidence)] == [1]
+
+
 def stop_attempt(seq: int, time: int, status: int | None = 200, fault: str | None = None) -> ExchangeRequest:
     return request(seq, time, "POST", client_order_id=STOP, path="/fapi/v1/algoOrder", status=status, fault=fault)
 
