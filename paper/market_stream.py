@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -21,11 +23,79 @@ from paper.venue import Venue
 PUSH_EVERY_S = {"@1s": 1.0, "": 3.0}
 ALL_SYMBOLS = "!markPrice@arr"
 
+S = TypeVar("S")
 
-class MarketStream:
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+
+class PublicStream(ABC, Generic[S]):
+    """A venue's public websocket: requests answered in turn, pushes sent as they fall due (``due``, looked at every
+    ``tick`` seconds), each socket closed with the app. ``S`` is one socket's state (its subscriptions)."""
+
+    path: ClassVar[str]
+    tick: ClassVar[float]
+
+    def __init__(self) -> None:
         self._sockets: set[web.WebSocketResponse] = set()
+
+    @abstractmethod
+    def connection(self) -> S:
+        """A new socket's state."""
+
+    @abstractmethod
+    def answer(self, text: str, state: S) -> dict[str, Any]:
+        """The venue's answer to a request frame."""
+
+    @abstractmethod
+    def due(self, state: S, now: float) -> list[Any]:
+        """The pushes due at ``now`` (the loop's monotonic time)."""
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        state = self.connection()
+        pusher = asyncio.create_task(self._push(ws, state))
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await ws.send_json(self.answer(message.data, state))
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self._sockets.discard(ws)
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+        return ws
+
+    async def _push(self, ws: web.WebSocketResponse, state: S) -> None:
+        loop = asyncio.get_running_loop()
+        while not ws.closed:
+            for message in self.due(state, loop.time()):
+                await ws.send_json(message)
+            await asyncio.sleep(self.tick)
+
+    async def shutdown(self, app: web.Application) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(self.path, self.websocket)
+        app.on_shutdown.append(self.shutdown)
+
+
+@dataclass
+class _Subscriptions:
+    every: dict[str, float] = field(default_factory=dict)  # symbol (or ALL_SYMBOLS) -> seconds between pushes
+    due: dict[str, float] = field(default_factory=dict)
+
+
+class MarketStream(PublicStream[_Subscriptions]):
+    path = "/market/ws/{stream}"
+    tick = 0.05
+
+    def __init__(self, venue: Venue) -> None:
+        super().__init__()
+        self.venue = venue
 
     def _update(self, symbol: str) -> dict[str, Any]:
         spec = self.venue.markets[symbol]
@@ -43,27 +113,12 @@ class MarketStream:
                 return base.upper(), every
         return None
 
-    async def websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self._sockets.add(ws)
-        subscribed: dict[str, float] = {}
-        pusher = asyncio.create_task(self._push(ws, subscribed))
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    await ws.send_json(self._answer(message.data, subscribed))
-                elif message.type == WSMsgType.ERROR:
-                    break
-        finally:
-            self._sockets.discard(ws)
-            pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
-        return ws
+    def connection(self) -> _Subscriptions:
+        return _Subscriptions()
 
-    def _answer(self, text: str, subscribed: dict[str, float]) -> dict[str, Any]:
+    def answer(self, text: str, state: _Subscriptions) -> dict[str, Any]:
         """Binance's answer to a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request (an unknown stream: code 2)."""
+        subscribed = state.every
         try:
             request = json.loads(text)
             method, params, request_id = request["method"], request.get("params", []), request["id"]
@@ -81,26 +136,15 @@ class MarketStream:
                 subscribed.pop(symbol, None)
         return {"result": None, "id": request_id}
 
-    async def _push(self, ws: web.WebSocketResponse, subscribed: dict[str, float]) -> None:
+    def due(self, state: _Subscriptions, now: float) -> list[Any]:
         """Each subscribed symbol's mark at its own pace, the all-symbol form as one array."""
-        due: dict[str, float] = {}
-        loop = asyncio.get_running_loop()
-        while not ws.closed:
-            now = loop.time()
-            for symbol, every in list(subscribed.items()):
-                if due.setdefault(symbol, now + every) > now:
-                    continue
-                due[symbol] = now + every
-                if symbol == ALL_SYMBOLS:
-                    await ws.send_json([self._update(s) for s in sorted(self.venue.markets)])
-                else:
-                    await ws.send_json(self._update(symbol))
-            await asyncio.sleep(0.05)
-
-    async def shutdown(self, app: web.Application) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
-
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/market/ws/{stream}", self.websocket)
-        app.on_shutdown.append(self.shutdown)
+        pushes: list[Any] = []
+        for symbol, every in list(state.every.items()):
+            if state.due.setdefault(symbol, now + every) > now:
+                continue
+            state.due[symbol] = now + every
+            if symbol == ALL_SYMBOLS:
+                pushes.append([self._update(s) for s in sorted(self.venue.markets)])
+            else:
+                pushes.append(self._update(symbol))
+        return pushes
