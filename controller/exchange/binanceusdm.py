@@ -23,7 +23,7 @@ import ccxt.pro as ccxt_pro
 from controller.api.v1alpha1 import OrderState, PositionMode, Side
 from controller.audit.store import Fill
 from controller.exchange.fills import FillOwner
-from controller.exchange.gateway import ANSWERS_KEPT, ENDED, VenueGateway, dec
+from controller.exchange.gateway import ENDED, VenueGateway, dec, kept
 from controller.exchange.port import BudgetUnit, PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.exchange.responses import PARSE_ERRORS, parses_answers
 from controller.reconcile.model import (
@@ -343,9 +343,7 @@ class BinanceUsdm(VenueGateway):
             unknown, await asyncio.gather(*(self._sent_by_the_venue(symbol, i) for i in unknown)), strict=True
         ):
             if by_venue is not None:
-                self._sent_by_venue[order_id] = by_venue
-        while len(self._sent_by_venue) > ANSWERS_KEPT:
-            self._sent_by_venue.popitem(last=False)
+                kept(self._sent_by_venue, order_id, by_venue)
         return {i for i in order_ids if self._sent_by_venue.get(i)}
 
     async def _sent_by_the_venue(self, symbol: str, order_id: str) -> bool | None:

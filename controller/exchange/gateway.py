@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import ccxt
 
@@ -38,7 +38,15 @@ from controller.reconcile.status import all_records
 from controller.reconcile.venue import Capabilities, LookupRetention, Scope
 
 ENDED = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
-ANSWERS_KEPT = 4096
+_ANSWERS_KEPT = 4096
+V = TypeVar("V")
+
+
+def kept(memory: OrderedDict[str, V], key: str, value: V) -> None:
+    """Remember ``value`` under ``key``, forgetting the oldest beyond ``_ANSWERS_KEPT``."""
+    memory[key] = value
+    while len(memory) > _ANSWERS_KEPT:
+        memory.popitem(last=False)
 
 
 def dec(value: Any) -> Decimal:
@@ -251,12 +259,8 @@ class VenueGateway(ABC):
             order = parse(info)
         except PARSE_ERRORS:
             return  # only a shortcut: the order is looked up by its client id instead
-        self._placed_at[order.client_order_id] = sent_at
-        while len(self._placed_at) > ANSWERS_KEPT:
-            self._placed_at.popitem(last=False)
+        kept(self._placed_at, order.client_order_id, sent_at)
         self.keep_answer(sent_at, order)
 
     def keep_answer(self, sent_at: float, order: ObservedOrder) -> None:
-        self._answers[order.client_order_id] = (sent_at, order)
-        while len(self._answers) > ANSWERS_KEPT:
-            self._answers.popitem(last=False)
+        kept(self._answers, order.client_order_id, (sent_at, order))

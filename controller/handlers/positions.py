@@ -20,7 +20,7 @@ from controller.api.v1alpha1 import (
     PositionStatus,
 )
 from controller.api.vocabulary import EventType, ExitReason
-from controller.handlers.reconciler import Reconciler, Target
+from controller.handlers.reconciler import Reconciler, Target, side_of
 from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
 from controller.reconcile.phases import TERMINAL
@@ -158,15 +158,9 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
 def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:
     """A new Position wakes the others of its account's symbol side at once: one that trails with the venue's
     position-level trailing stop must clear it before the newcomer may enter (the newcomer waits for that)."""
-
-    def side(obj: Any) -> tuple[Any, ...]:
-        spec = obj.get("spec") or {}
-        account = (spec.get("accountRef") or {}).get("name")
-        return obj["metadata"]["namespace"], account, spec.get("symbol"), spec.get("side")
-
-    mine = side(newcomer)
+    mine = side_of(newcomer)
     for uid, obj in positions.items():
-        if side(obj) == mine and (wake := wakes.get(uid)) is not None:
+        if side_of(obj) == mine and (wake := wakes.get(uid)) is not None:
             wake.set()
 
 

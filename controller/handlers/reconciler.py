@@ -118,6 +118,13 @@ class Target:
     paused: bool = False  # the pause annotation: observe and report only
 
 
+def side_of(obj: Any) -> tuple[Any, ...]:
+    """A Position object's account side, as its manifest names it: (namespace, account, symbol, side)."""
+    spec = obj.get("spec") or {}
+    account = (spec.get("accountRef") or {}).get("name")
+    return obj["metadata"]["namespace"], account, spec.get("symbol"), spec.get("side")
+
+
 def _dump(status: PositionStatus) -> dict[str, Any]:
     dumped: dict[str, Any] = status.model_dump(mode="json", exclude_none=True)
     return dumped
@@ -548,18 +555,12 @@ class Reconciler:
         """Whether this is the account's only live Position on its symbol's side, and whether another one there has
         a venue trailing stop recorded: from the Positions this replica watches (``runtime.positions``), a newcomer
         counting from its creation on, before it sends anything."""
-        spec, namespace = self.target.spec, self.target.namespace
+        spec = self.target.spec
+        mine = (self.target.namespace, spec.accountRef.name, spec.symbol, spec.side)
         alone, elsewhere = True, False
         for uid, obj in self.runtime.positions.items():
-            other, status = obj.get("spec") or {}, obj.get("status") or {}
-            if (
-                uid == self.target.uid
-                or obj["metadata"]["namespace"] != namespace
-                or (other.get("accountRef") or {}).get("name") != spec.accountRef.name
-                or other.get("symbol") != spec.symbol
-                or other.get("side") != spec.side
-                or status.get("phase") in TERMINAL
-            ):
+            status = obj.get("status") or {}
+            if uid == self.target.uid or side_of(obj) != mine or status.get("phase") in TERMINAL:
                 continue
             alone = False
             trailing = status.get("venueTrailing")
