@@ -115,7 +115,13 @@ def test_the_signal_token_appears_nowhere(trader: Trader, controller: Service) -
         assert [a.code for a in answers] == [201, 200, 401, 422, 422, 422, 202]
         name = answers[0].body["name"]
         trader.wait_phase(name, "Protected", controller)
-        wait_for("the counts in status", lambda: sender.source_status("secret-tv").get("refused") == 4, 30)
+        # Each source's counts are written in its own status patch: wait for both before stopping the receiver.
+        wait_for(
+            "the counts in status",
+            lambda: sender.source_status("secret-tv").get("refused") == 4
+            and sender.source_status("secret-rehearsal").get("accepted") == 1,
+            30,
+        )
         with urllib.request.urlopen(
             f"http://127.0.0.1:{(receiver.env or {})['WARDEN_SIGNALS_METRICS_PORT']}/metrics", timeout=5
         ) as response:
