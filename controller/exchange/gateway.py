@@ -6,6 +6,7 @@ Numbers are read from the exchange's raw strings (``info``), never from ccxt's p
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +40,7 @@ from controller.reconcile.venue import Capabilities, LookupRetention, Scope
 
 ENDED = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 _ANSWERS_KEPT = 4096
+_MARKETS_RETRY_S = 1.0
 V = TypeVar("V")
 
 
@@ -66,6 +68,9 @@ class VenueGateway(ABC):
         self.client = client
         self.hedged = hedged
         self._markets_loaded = False
+        self._markets_loading = asyncio.Lock()
+        self._markets_failed: tuple[float, ccxt.BaseError] | None = None
+        """When the last load failed, and how: every Position of the account asks again within a second."""
         self._answers: OrderedDict[str, tuple[float, ObservedOrder]] = OrderedDict()
         """Client id -> (monotonic send time, the order as the exchange's answer to its placement described it)."""
         self._placed_at: OrderedDict[str, float] = OrderedDict()
@@ -75,11 +80,23 @@ class VenueGateway(ABC):
         await self.client.close()
 
     async def load_markets(self) -> None:
-        if not self._markets_loaded:
-            await self.client.load_markets(reload=True)  # ccxt would keep an empty answer for good
-            if not self.client.markets:  # an answer without markets must not make every symbol unknown
-                raise ccxt.BadResponse("the exchange listed no markets")
-            self._markets_loaded = True
+        """One load at a time for all the account's Positions; a failed one is the answer for a second, so a
+        venue in maintenance sees one request a second from an account, not one from each Position."""
+        if self._markets_loaded:
+            return
+        async with self._markets_loading:
+            if self._markets_loaded:
+                return
+            if self._markets_failed is not None and time.monotonic() - self._markets_failed[0] < _MARKETS_RETRY_S:
+                raise self._markets_failed[1].with_traceback(None)
+            try:
+                await self.client.load_markets(reload=True)  # ccxt would keep an empty answer for good
+                if not self.client.markets:  # an answer without markets must not make every symbol unknown
+                    raise ccxt.BadResponse("the exchange listed no markets")
+            except ccxt.BaseError as error:
+                self._markets_failed = (time.monotonic(), error)
+                raise
+            self._markets_loaded, self._markets_failed = True, None
 
     async def rules(self, symbol: str) -> MarketRules:
         await self.load_markets()

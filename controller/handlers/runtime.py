@@ -29,6 +29,7 @@ EPOCH_HEADER = "X-Warden-Epoch"  # the leadership term a request is sent in (the
 PENDING_LIMIT = 1000
 RETIRE_AFTER_SECONDS = 30.0  # longer than any one reconcile pass
 ACCOUNT_CACHE_SECONDS = 5.0  # how long an account's object and Secret are reused before reading them again
+UNREADY_CACHE_SECONDS = 1.0  # how long an account found not ready is the answer without reading it again
 log = logging.getLogger("warden.runtime")
 
 
@@ -61,6 +62,8 @@ class Runtime:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _accounts: dict[tuple[str, str], tuple[tuple[str, ...], float, Account]] = field(default_factory=dict)
     """(namespace, name) -> (generation and Secret version, monotonic time its read began, the account)."""
+    _unready: dict[tuple[str, str], tuple[float, AccountNotReady]] = field(default_factory=dict)
+    """(namespace, name) -> when its last read found it not ready, and why: the answer for a second."""
     _retiring: set[asyncio.Task[None]] = field(default_factory=set)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
@@ -161,7 +164,17 @@ class Runtime:
             cached = self._accounts.get(key)
             if cached is not None and cached[1] > since:
                 return cached[2]
-            return await self._read_account(key, cached)
+            # A Position whose account is not ready looks again within a second; its account's others ask too.
+            unready = self._unready.get(key)
+            if unready is not None and unready[0] > max(since, time.monotonic() - UNREADY_CACHE_SECONDS):
+                raise unready[1].with_traceback(None)
+            try:
+                account = await self._read_account(key, cached)
+            except AccountNotReady as problem:
+                self._unready[key] = (time.monotonic(), problem)
+                raise
+            self._unready.pop(key, None)
+            return account
 
     async def _read_account(
         self, key: tuple[str, str], cached: tuple[tuple[str, ...], float, Account] | None

@@ -57,12 +57,14 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
     something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by
     its rate limit), until an open entry expires, else ``idle`` (the safety net). A back-off wakes it when it
     ends, even sooner than ``busy``: a refused stop or close is tried again when its retry is due, not up to
-    ``busy`` later."""
+    ``busy`` later. So does one whose last look failed (``Synced`` false): it does not know what rests, and the
+    account's observer cannot wake it for what it never saw it ask about."""
     unsettled = any(
         r.state is OrderState.INTENDED or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
         for r in all_records(status)
     )
-    if unsettled or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
+    unsynced = any(c.type == ConditionType.SYNCED and c.status is ConditionStatus.FALSE for c in status.conditions)
+    if unsettled or unsynced or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
         wait = busy
     else:
         wait = idle

@@ -215,6 +215,35 @@ async def test_a_kill_at_the_fill_leaves_the_stop_the_entry_carried(
             controller.start()
 
 
+@pytest.mark.parametrize("venue", [VenueName.BINANCE_USDM], ids=str)
+async def test_a_first_look_that_fails_is_retried_soon_not_after_the_idle_wait(
+    stack: Stack, trader: Trader, controller: Service
+) -> None:
+    """A controller starts while the venue is in maintenance, after the venue cancelled a Protected Position's
+    stop. Its first look fails (the market list is refused), so the account's observer never learns of the
+    Position and cannot wake it; it must look again soon, not after the idle safety net (set to 10 minutes here,
+    far beyond this test's wait), and put a stop back once the maintenance ends."""
+    trader.apply(position_manifest(name := "relook"))
+    status = trader.wait_phase(name, "Protected", controller)
+    first = status["stopOrder"]["clientOrderId"]
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        trader.cancel_stop(first)
+        rule = {"mode": "maintenance", "durationMs": 20_000, "method": "GET", "path": "/fapi/v1/exchangeInfo"}
+        stack.paper_admin("/_paper/faults", [rule])
+        assert open_stops(trader) == []
+        relooking = stack.start_controller("relooking", WARDEN_IDLE_RECHECK="600")
+        wait_for("a stop back on the exchange", lambda: len(open_stops(trader)) == 1, 90)
+        refused = [r for r in stack.paper_admin("/_paper/requests") if r["path"] == "/fapi/v1/exchangeInfo"]
+        assert any(r["status"] == 503 for r in refused), "the controller's first look met the maintenance"
+        assert trader.status(name)["stopOrder"]["clientOrderId"] != first
+        relooking.stop()
+    finally:
+        stack.paper_admin("/_paper/faults", method="DELETE")
+        if not controller.alive():
+            controller.start()
+
+
 @EACH_VENUE
 async def test_a_lost_entry_answer_and_refused_stops_end_with_one_stop(
     trader: Trader, controller: Service, venue: VenueName

@@ -118,8 +118,10 @@ def test_the_signal_token_appears_nowhere(trader: Trader, controller: Service) -
         # Each source's counts are written in its own status patch: wait for both before stopping the receiver.
         wait_for(
             "the counts in status",
-            lambda: sender.source_status("secret-tv").get("refused") == 4
-            and sender.source_status("secret-rehearsal").get("accepted") == 1,
+            lambda: (
+                sender.source_status("secret-tv").get("refused") == 4
+                and sender.source_status("secret-rehearsal").get("accepted") == 1
+            ),
             30,
         )
         with urllib.request.urlopen(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+import pytest
+
 from controller.api.v1alpha1 import Side
 from controller.exchange.binanceusdm import BinanceUsdm as Gateway
-from tests.paper.conftest import PaperServer
+from tests.paper.conftest import ExchangeFactory, PaperServer
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
@@ -36,3 +40,32 @@ async def paper_requests(paper: PaperServer, exchange: Any) -> list[dict[str, An
     assert status == 200, logged
     rows: list[dict[str, Any]] = logged if isinstance(logged, list) else logged["requests"]
     return rows
+
+
+async def test_an_accounts_positions_share_one_market_load_and_a_failed_one_for_a_second(
+    paper: PaperServer, make_client: ExchangeFactory
+) -> None:
+    """After a failover every Position of an account asks for the markets at once: one request goes, and while
+    the venue is in maintenance the account sends at most one a second, not one per Position."""
+    gateway = Gateway(await make_client())
+    rule = {"mode": "maintenance", "durationMs": 60_000, "method": "GET", "path": "/fapi/v1/exchangeInfo"}
+    status, body = await paper.admin("POST", "faults", rule)
+    assert status == 201, body
+    answers = await asyncio.gather(*(gateway.load_markets() for _ in range(8)), return_exceptions=True)
+    assert all(isinstance(answer, ccxt.OnMaintenance) for answer in answers), answers
+    with pytest.raises(ccxt.OnMaintenance):
+        await gateway.load_markets()  # within the second: the same answer, no request
+    assert len(await market_loads(paper)) == 1
+    await paper.admin("DELETE", "faults")
+    await asyncio.sleep(1.1)
+    await gateway.load_markets()
+    await gateway.load_markets()  # loaded: nothing more to ask
+    assert [r["status"] for r in await market_loads(paper)] == [503, 200]
+    assert "BTC/USDT:USDT" in gateway.client.markets
+
+
+async def market_loads(paper: PaperServer) -> list[dict[str, Any]]:
+    status, logged = await paper.admin("GET", "requests")
+    assert status == 200, logged
+    rows: list[dict[str, Any]] = logged if isinstance(logged, list) else logged["requests"]
+    return [r for r in rows if r["path"] == "/fapi/v1/exchangeInfo"]

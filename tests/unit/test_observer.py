@@ -16,7 +16,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
+from controller.api.v1alpha1 import ConditionStatus, OrderState, Phase, PositionSpec, PositionStatus, Side
+from controller.api.vocabulary import ConditionType
 from controller.exchange.binanceusdm import request_weight
 from controller.handlers import observer as observer_module
 from controller.handlers.observer import (
@@ -459,6 +460,15 @@ def status(phase: Phase, **fields: object) -> PositionStatus:
     return PositionStatus.model_validate({"phase": phase.value, **fields})
 
 
+def synced(flag: ConditionStatus) -> dict[str, object]:
+    return {
+        "type": ConditionType.SYNCED.value,
+        "status": flag.value,
+        "reason": "r",
+        "lastTransitionTime": NOW.isoformat(),
+    }
+
+
 def open_stop(state: OrderState) -> dict[str, object]:
     return {"clientOrderId": client_order_id("u", Purpose.STOP, 1), "state": state.value, "amount": "0.01"}
 
@@ -481,6 +491,16 @@ RESTING_ENTRY = {
         (position(), status(Phase.CLOSING), 1.0),
         (position(trailingStop={"callbackPercent": "1", "mode": "emulated"}), status(Phase.PROTECTED), 1.0),
         (position(), status(Phase.PROTECTED, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 4.0),
+        (  # its last look failed: it looks again soon, not after the safety net's wait
+            position(),
+            status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN), conditions=[synced(ConditionStatus.FALSE)]),
+            1.0,
+        ),
+        (
+            position(),
+            status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN), conditions=[synced(ConditionStatus.TRUE)]),
+            10.0,
+        ),
         (  # a refused stop is tried again when its retry is due, however soon
             position(),
             status(
