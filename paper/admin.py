@@ -10,6 +10,7 @@ from aiohttp import web
 from paper import render
 from paper.bybit import errors as bybit_errors
 from paper.bybit import render as bybit_render
+from paper.bybit.front import execution_id
 from paper.bybit.vocab import CancelType
 from paper.errors import VenueError
 from paper.faults import FaultSpecError
@@ -107,10 +108,13 @@ def _order_entry(venue: Venue, o: Order | AlgoOrder) -> dict[str, Any]:
 
 def _trade_entry(venue: Venue, t: Trade) -> dict[str, Any]:
     spec = venue.markets[t.symbol]
-    order = venue.accounts[t.api_key].orders[t.order_id]
+    account = venue.accounts[t.api_key]
+    order = account.orders[t.order_id]
     return {
         "apiKey": t.api_key,
         **render.trade(spec, t),
+        # The id the account's own API gives the trade (Bybit's execId), as a client such as Warden records it.
+        "venueTradeId": execution_id(t.trade_id) if account.venue == VenueName.BYBIT else str(t.trade_id),
         "clientOrderId": order.client_order_id,
         "replica": order.replica,
         "source": order.source,

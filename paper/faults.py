@@ -39,7 +39,7 @@ import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from paper.requestlog import RequestRecord, record_of
+from paper.requestlog import BYBIT_PREFIX, RequestRecord, record_of
 
 CORRUPTING_MODES = frozenset({"truncated", "missing_field", "wrong_type"})
 """Modes that execute the request and then spoil its answer."""
@@ -73,7 +73,6 @@ TIMEOUT = {
 }
 # ccxt maps this message to OnMaintenance (an ExchangeNotAvailable); Binance answers maintenance with HTTP 503.
 MAINTENANCE = {"code": 1, "msg": "System is under maintenance."}
-BYBIT_PREFIX = "/v5/"
 # Bybit's shapes of the same faults (ccxt: 10016 ExchangeError, 504 RequestTimeout, 10006 and 403
 # RateLimitExceeded, 503 ExchangeNotAvailable).
 BYBIT_RESTARTING = (10016, "Service is restarting, please try again later")

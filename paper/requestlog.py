@@ -2,7 +2,8 @@
 
 The outermost middleware opens a :class:`RequestRecord` before anything else runs (rate limits and faults read
 its parsed parameters) and closes it with the status that was actually sent — ``None`` when a fault
-dropped the response.
+dropped the response — and, on Bybit's paths, the answer's ``retCode``: Bybit refuses with HTTP 200 and a
+``retCode`` other than 0, so the status alone does not say whether a Bybit request was refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from paper.auth import parse_params
+from paper.models import VenueName
 
 REPLICA_HEADER = "X-Warden-Replica"
 EPOCH_HEADER = "X-Warden-Epoch"
@@ -26,8 +28,10 @@ ADMIN_PREFIX = "/_paper/"
 CLIENT_ID_PARAMS = ("newclientorderid", "origclientorderid", "clientalgoid", "orderlinkid")
 # Where the API key travels: Binance, Bybit.
 API_KEY_HEADERS = ("X-MBX-APIKEY", "X-BAPI-API-KEY")
+# Bybit's paths: their answers carry the ``retCode`` envelope.
+BYBIT_PREFIX = "/v5/"
 # The log's JSON names of the fields whose Python names differ.
-_ROW_KEYS = {"api_key": "apiKey", "client_order_id": "clientOrderId"}
+_ROW_KEYS = {"api_key": "apiKey", "client_order_id": "clientOrderId", "ret_code": "retCode"}
 
 
 @dataclass
@@ -46,6 +50,7 @@ class RequestRecord:
     fault: str | None = None
     epoch: int | None = None  # the sender's leadership term (``X-Warden-Epoch``)
     answered: int | None = None  # when the answer was ready (late, under a ``latency`` fault)
+    ret_code: int | None = None  # Bybit's ``retCode`` (None: not a Bybit answer, or not JSON)
 
     def as_json(self) -> dict[str, Any]:
         kept = {f.name: getattr(self, f.name) for f in fields(LoggedRequest) if f.name != "symbol"}
@@ -72,6 +77,7 @@ class LoggedRequest:
     symbol: str | None = None
     weight: int = 0
     answered: int | None = None  # when the answer was ready
+    ret_code: int | None = None  # Bybit's ``retCode``: 0 is success, anything else a refusal
 
     def to_row(self) -> dict[str, Any]:
         return {_ROW_KEYS.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
@@ -86,7 +92,8 @@ class LoggedRequest:
 
     @property
     def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+        """Answered with success: a 2xx status and, on Bybit, ``retCode`` 0."""
+        return self.status is not None and 200 <= self.status < 300 and not self.ret_code
 
 
 RECORD: web.RequestKey[RequestRecord] = web.RequestKey("paper_request_record", RequestRecord)
@@ -113,6 +120,25 @@ def request_params(raw_query: str, raw_body: str) -> dict[str, str]:
             params = {k: json.dumps(v) if isinstance(v, bool | dict | list) else str(v) for k, v in body.items()}
             return {**params, **parse_params(raw_query, "")}
     return parse_params(raw_query, raw_body)
+
+
+def venue_of_path(path: str) -> VenueName:
+    """Which venue's API a request path is."""
+    return VenueName.BYBIT if path.startswith(BYBIT_PREFIX) else VenueName.BINANCE_USDM
+
+
+def _ret_code(response: web.StreamResponse) -> int | None:
+    """The ``retCode`` of a Bybit JSON answer (every one: the front's, its rate limiter's, an injected fault's)."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return None
+    if response.content_type != "application/json":
+        return None
+    try:
+        body = json.loads(response.body)
+    except ValueError:  # a ``truncated`` fault's cut body
+        return None
+    code = body.get("retCode") if isinstance(body, dict) else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def _epoch(header: str | None) -> int | None:
@@ -171,6 +197,8 @@ class RequestLog:
                 self.append(record)
             if not record.dropped:
                 record.status = response.status
+                if request.path.startswith(BYBIT_PREFIX):
+                    record.ret_code = _ret_code(response)
             return response
 
         return log_requests

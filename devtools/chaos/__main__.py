@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     evidence, summary = Chaos(plan, workdir, say=lambda line: print(line, flush=True)).run()
     evidence.save(workdir / "evidence.json")
     report = check(evidence, config)
+    for venue, tally in summary["venues"].items():
+        tally["violations"] = report.violations_by_venue[venue]
     summary = {**summary, "wall_seconds": round(time.monotonic() - started)}
     text = report_text(report, summary)
     (workdir / "report.txt").write_text(text + "\n")

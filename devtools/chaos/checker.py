@@ -41,16 +41,26 @@ from devtools.chaos.evidence import (
     ExchangeTrade,
     PositionRecord,
 )
+from paper.models import VenueName
+from paper.requestlog import venue_of_path
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
-# Exchange answers that mean the venue refused or could not say (Warden cannot act then).
-REFUSED_STATUSES = frozenset({408, 418, 429, 500, 502, 503, 504})
+# Who placed a stop that protects: Warden, or the venue as Warden's entry asked (Bybit's stop attached to an entry).
+STOP_SOURCES = frozenset({"api", "venue"})
+# Exchange answers that mean the venue refused or could not say (Warden cannot act then); 403 is Bybit's IP limit.
+REFUSED_STATUSES = frozenset({403, 408, 418, 429, 500, 502, 503, 504})
+# Bybit refuses with HTTP 200 and a retCode: server timeout, too many visits, service restarting / internal error,
+# the IP's rate limit, system frequency protection. Any other retCode is an answer (an order that does not exist,
+# a reduce-only order with nothing to reduce), as Binance's HTTP 400 is.
+REFUSED_RET_CODES = frozenset({10000, 10006, 10016, 10018, 10429})
 # Process faults during which the acting replica cannot act; the API server's stops every replica.
 PROCESS_FAULTS = frozenset({"kill", "failpoint", "pause"})
 CONTROL_PLANE_FAULTS = frozenset({"apiserver"})
 # Warden's promise: a refused stop or close is tried again within this (controller/reconcile/results.py).
 RETRY_MS = int(PROTECTION_RETRY.total_seconds() * 1000)
-# What Warden reads to see a Binance account (BinanceUsdm.snapshot; a new client loads markets and leverage brackets).
+# What Warden reads to see an account (a new client loads markets, and on Binance leverage brackets):
+# BinanceUsdm.snapshot, and Bybit.snapshot (positions, then the one list of regular and conditional orders; marks
+# from the tickers). A Bybit look-up of one order is a GET of /v5/order/realtime or /history with its orderLinkId.
 ACCOUNT_READS = frozenset(
     {
         "/fapi/v1/exchangeInfo",
@@ -59,10 +69,16 @@ ACCOUNT_READS = frozenset(
         "/fapi/v1/openOrders",
         "/fapi/v1/openAlgoOrders",
         "/fapi/v1/premiumIndex",
+        "/v5/market/instruments-info",
+        "/v5/position/list",
+        "/v5/order/realtime",
+        "/v5/market/tickers",
     }
 )
 PROTECTIVE = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE})
-ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders")
+# Where an order is placed (POST): Binance's regular and algo orders, Bybit's one endpoint for both (where a cancel
+# is a POST too, to /v5/order/cancel: not a placement).
+PLACEMENTS = frozenset({"/fapi/v1/order", "/fapi/v1/algoOrder", "/v5/order/create"})
 INVARIANTS = {
     0: "evidence",
     1: "protection",
@@ -75,6 +91,7 @@ INVARIANTS = {
 }
 
 Window = tuple[int, int]
+CONTROLLER = "controller"  # what a violation of no one Position or account (a leadership term's) is filed under
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,10 @@ class Report:
     """Per uncovered interval: how long it lasted in all (faults included)."""
     unexcused_ms: list[int] = field(default_factory=list)
     """Per uncovered interval: how long it lasted while a stop could have been placed."""
+    positions_by_venue: Counter[str] = field(default_factory=Counter)
+    violations_by_venue: Counter[str] = field(default_factory=Counter)
+    """By the venue of the Position or account flagged; a violation of the controller's (a term's) under
+    ``CONTROLLER``."""
 
     def flag(self, invariant: int, position: str, time: int, message: str, evidence: str = "") -> None:
         self.violations.append(Violation(invariant, position, time, message, evidence))
@@ -119,6 +140,10 @@ class Report:
                 f"exposure without a covering stop: {len(self.exposure_ms)} intervals, longest "
                 f"{max(self.exposure_ms)} ms in all, {max(self.unexcused_ms)} ms while a stop could be placed"
             )
+        for venue, count in sorted(self.positions_by_venue.items()):
+            lines.append(f"  {venue}: {count} Positions, {self.violations_by_venue[venue]} violations")
+        if self.violations_by_venue[CONTROLLER]:
+            lines.append(f"  {CONTROLLER}: {self.violations_by_venue[CONTROLLER]} violations")
         lines += [v.line() for v in self.violations]
         lines.append(f"violations: {len(self.violations)}")
         return "\n".join(lines)
@@ -130,6 +155,8 @@ class Index:
 
     evidence: Evidence
     by_prefix: dict[str, PositionRecord] = field(default_factory=dict)
+    venues: dict[str, VenueName] = field(default_factory=dict)
+    """The venue of each Position (by ref) and account (by api key)."""
     by_slot: dict[tuple[str, str], PositionRecord] = field(default_factory=dict)
     orders: dict[tuple[str, str], list[ExchangeOrder]] = field(default_factory=lambda: defaultdict(list))
     trades: dict[tuple[str, str], list[ExchangeTrade]] = field(default_factory=lambda: defaultdict(list))
@@ -140,6 +167,7 @@ class Index:
         index = cls(evidence)
         for p in evidence.positions:
             index.by_prefix[client_id_prefix(p.uid)] = p
+            index.venues[p.ref] = index.venues[p.api_key] = p.venue
             slot = (p.api_key, p.symbol)
             report.checks[0] += 1
             if slot in index.by_slot:
@@ -148,12 +176,18 @@ class Index:
             index.by_slot[slot] = p
         for o in evidence.orders:
             index.orders[(o.api_key, o.symbol)].append(o)
-        for t in sorted(evidence.trades, key=lambda t: (t.time, int(t.trade_id))):
+        # The venue lists trades in the order it made them (a stable sort keeps that within a millisecond).
+        for t in sorted(evidence.trades, key=lambda t: t.time):
             index.trades[(t.api_key, t.symbol)].append(t)
         for e in sorted(evidence.events, key=lambda e: (e.occurred_at, e.seq)):
             if e.position_uid is not None:
                 index.events[e.position_uid].append(e)
         return index
+
+    def venue_of(self, where: str) -> str:
+        """The venue of a violation's subject: a Position's ref, an account's key, or ``key/SYMBOL``."""
+        venue = self.venues.get(where) or self.venues.get(where.split("/")[0])
+        return CONTROLLER if venue is None else venue.value
 
     def owner(self, client_id: str) -> PositionRecord | None:
         if not is_warden_order(client_id):
@@ -172,6 +206,8 @@ def check(evidence: Evidence, config: Config | None = None) -> Report:
     check_pnl(index, report)
     check_closed_stays_closed(index, report)
     check_terms(evidence, report)
+    report.positions_by_venue.update(p.venue.value for p in evidence.positions)
+    report.violations_by_venue.update(index.venue_of(v.position) for v in report.violations)
     return report
 
 
@@ -201,10 +237,13 @@ def _first_answer_after(requests: list[ExchangeRequest], moment: int, end: int, 
     return end
 
 
-def controller_down(evidence: Evidence) -> list[Window]:
-    """Windows in which no replica could act: the acting replica was killed or paused (until the next term's
-    first answered request), or the API server was stopped (until the first answered request after it)."""
+def controller_down(evidence: Evidence, venue: VenueName) -> list[Window]:
+    """Windows in which no replica could act on ``venue``: the acting replica was killed or paused (until the next
+    term's first answered request there), or the API server was stopped (until the first answered request there
+    after it). An answer from the other venue does not end them: a leader talking to Bybit may not yet have built
+    a Binance client, and a Binance Position is judged as it would be with no Bybit account beside it."""
     requests = sorted(evidence.requests, key=lambda r: r.seq)
+    answers = [r for r in requests if venue_of_path(r.path) is venue]
     everyone: list[Window] = []
     for fault in evidence.faults:
         if fault.kind in PROCESS_FAULTS:
@@ -215,10 +254,10 @@ def controller_down(evidence: Evidence) -> list[Window]:
             # A paused replica may go on in its own term once it wakes (until its lease lapses); a killed one never
             # does, and a request of its term logged just after the kill was already on its way.
             resumes = fault.end if fault.kind == "pause" else evidence.end
-            until = _first_answer_after(requests, fault.start, resumes, unless_epoch=acting.epoch)
+            until = _first_answer_after(answers, fault.start, resumes, unless_epoch=acting.epoch)
             everyone.append((fault.start, max(until, fault.end)))
         elif fault.kind in CONTROL_PLANE_FAULTS:
-            until = _first_answer_after(requests, fault.end, evidence.end, unless_epoch=None)
+            until = _first_answer_after(answers, fault.end, evidence.end, unless_epoch=None)
             everyone.append((fault.start, until))
     return merge(everyone)
 
@@ -226,7 +265,8 @@ def controller_down(evidence: Evidence) -> list[Window]:
 def refused(request: ExchangeRequest) -> bool:
     """The venue refused or did not answer (a late answer is still an answer)."""
     injected = request.fault is not None and request.fault != "latency"
-    return injected or request.dropped or request.status is None or request.status in REFUSED_STATUSES
+    answer = request.status in REFUSED_STATUSES or request.ret_code in REFUSED_RET_CODES
+    return injected or request.dropped or request.status is None or answer
 
 
 def protection_request(request: ExchangeRequest, prefix: str) -> tuple[str, str, str | None] | None:
@@ -239,7 +279,8 @@ def protection_request(request: ExchangeRequest, prefix: str) -> tuple[str, str,
         return None
     if not client_id.startswith(prefix) or not is_warden_order(client_id):
         return None
-    if request.method == "GET" or (request.method == "POST" and purpose_of(client_id) in PROTECTIVE):
+    placement = request.method == "POST" and request.path in PLACEMENTS
+    if request.method == "GET" or (placement and purpose_of(client_id) in PROTECTIVE):
         return (request.method, request.path, client_id)
     return None
 
@@ -270,7 +311,10 @@ def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int
     stops = [
         o
         for o in orders
-        if o.kind == "algo" and o.type in STOP_TYPES and (o.reduce_only or o.close_position) and o.source == "api"
+        if o.kind == "algo"
+        and o.type in STOP_TYPES
+        and (o.reduce_only or o.close_position)
+        and o.source in STOP_SOURCES
     ]
     moments = sorted({t.time for t in trades} | {s.created for s in stops} | {s.updated for s in stops} | {end})
     intervals: list[tuple[Window, Decimal]] = []
@@ -299,23 +343,26 @@ def uncovered(orders: list[ExchangeOrder], trades: list[ExchangeTrade], end: int
 
 
 def check_protection(index: Index, config: Config, report: Report) -> None:
-    everyone = controller_down(index.evidence)
+    everyone = {venue: controller_down(index.evidence, venue) for venue in VenueName}
     by_key: dict[str, list[ExchangeRequest]] = defaultdict(list)
-    # Public market data (the markets load, marks) carries no key: it may have served any account, so the venue's
-    # hold of it counts for every Position (the checker cannot tell which client it was for).
-    public = [r for r in index.evidence.requests if r.api_key is None and r.replica is not None]
+    # Public market data (the markets load, marks) carries no key: it may have served any account of its venue, so
+    # the venue's hold of it counts for every Position there (the checker cannot tell which client it was for).
+    public: dict[VenueName, list[ExchangeRequest]] = defaultdict(list)
     for r in sorted(index.evidence.requests, key=lambda r: r.seq):
         if r.api_key is not None:
             by_key[r.api_key].append(r)
+        elif r.replica is not None:
+            public[venue_of_path(r.path)].append(r)
     for slot, trades in index.trades.items():
         position = index.by_slot.get(slot)
         where = position.ref if position else f"{slot[0]}/{slot[1]}"
         prefix = client_id_prefix(position.uid) if position else None
-        requests = sorted([*by_key.get(slot[0], []), *public], key=lambda r: r.seq)
-        venue = held_by_venue(requests, prefix, config.retry_ms) if prefix else []
+        venue = index.venues.get(slot[0], VenueName.BINANCE_USDM)
+        requests = sorted([*by_key.get(slot[0], []), *public[venue]], key=lambda r: r.seq)
+        held = held_by_venue(requests, prefix, config.retry_ms) if prefix else []
         report.checks[1] += 1
         for interval, short in uncovered(index.orders.get(slot, []), trades, index.evidence.end):
-            excused = overlap(interval, merge([*everyone, *venue]))
+            excused = overlap(interval, merge([*everyone[venue], *held]))
             exposed = interval[1] - interval[0] - excused
             report.checks[1] += 1
             report.exposure_ms.append(interval[1] - interval[0])
@@ -497,7 +544,7 @@ def check_pnl(index: Index, report: Report) -> None:
 def check_closed_stays_closed(index: Index, report: Report) -> None:
     sent: dict[str, list[ExchangeRequest]] = defaultdict(list)
     for r in index.evidence.requests:
-        if r.method == "POST" and r.path in ORDER_PATHS and r.client_order_id:
+        if r.method == "POST" and r.path in PLACEMENTS and r.client_order_id:
             owner = index.owner(r.client_order_id)
             if owner is not None:
                 sent[owner.uid].append(r)
@@ -532,7 +579,7 @@ def check_terms(evidence: Evidence, report: Report) -> None:
     for epoch, replicas in sorted(holders.items()):
         report.checks[7] += 1
         if len(replicas) > 1:
-            report.flag(7, "controller", 0, f"term {epoch} acted from {len(replicas)} replicas: {sorted(replicas)}")
+            report.flag(7, CONTROLLER, 0, f"term {epoch} acted from {len(replicas)} replicas: {sorted(replicas)}")
     latest: ExchangeRequest | None = None
     for r in sorted(evidence.requests, key=lambda r: r.seq):
         if r.method == "GET":
@@ -540,12 +587,12 @@ def check_terms(evidence: Evidence, report: Report) -> None:
         report.checks[7] += 1
         if r.epoch is None:
             if evidence.leader_election:
-                report.flag(7, "controller", r.time, f"{r.method} {r.path} ({r.replica}) names no term")
+                report.flag(7, CONTROLLER, r.time, f"{r.method} {r.path} ({r.replica}) names no term")
             continue
         if latest is not None and latest.epoch is not None and r.epoch < latest.epoch:
             report.flag(
                 7,
-                "controller",
+                CONTROLLER,
                 r.time,
                 f"{r.replica} sent {r.method} {r.path} {r.client_order_id or ''} in term {r.epoch} "
                 f"after {latest.replica} had acted in term {latest.epoch}",

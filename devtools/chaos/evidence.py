@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from controller.audit.store import JsonRecord
+from paper.models import VenueName
 from paper.requestlog import LoggedRequest
 
 OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "TRIGGERING"})
@@ -56,7 +57,7 @@ class ExchangeOrder(JsonRecord):
 class ExchangeTrade(JsonRecord):
     api_key: str
     symbol: str
-    trade_id: str
+    trade_id: str  # as the account's venue names it (Bybit: the execId), as Warden's audit fills record it
     order_id: str
     client_order_id: str
     side: str
@@ -91,6 +92,10 @@ class PositionRecord(JsonRecord):
     amount: Decimal
     status: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
+    venue: VenueName = VenueName.BINANCE_USDM  # of its account (evidence saved before Bybit ran: Binance)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "venue", VenueName(self.venue))  # read back from JSON as text
 
     @property
     def ref(self) -> str:
@@ -217,7 +222,7 @@ def exchange_trades(rows: list[dict[str, Any]]) -> list[ExchangeTrade]:
         ExchangeTrade(
             api_key=r["apiKey"],
             symbol=r["symbol"],
-            trade_id=str(r["id"]),
+            trade_id=str(r.get("venueTradeId", r["id"])),
             order_id=str(r["orderId"]),
             client_order_id=r.get("clientOrderId") or "",
             side=r["side"],

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -33,9 +33,11 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.v1alpha1 import GROUP, VERSION
 from devtools.chaos.evidence import Evidence, FaultRecord, PositionRecord, collect
-from devtools.chaos.schedule import FAILPOINTS, MARKETS, Action, Plan
+from devtools.chaos.schedule import FAILPOINTS, MARKETS, AccountRef, Action, Plan
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
+from paper.models import VenueName
+from paper.requestlog import venue_of_path
 
 REPLICAS = ("replica-a", "replica-b")
 GAP_HOLD_S = 3.0
@@ -52,6 +54,10 @@ def now_ms() -> int:
 class Tally:
     kills: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    """Faults of the whole run: processes, dependencies, price gaps (one price per symbol for both venues)."""
+    venues: defaultdict[VenueName, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    """What happened on one venue's accounts: Positions created and deleted, venue faults armed, stops the venue
+    cancelled, external closes."""
     skipped: Counter[str] = field(default_factory=Counter)
 
 
@@ -71,7 +77,7 @@ class Chaos:
         self.deliberate: set[int] = set()  # pids the runner killed itself
         self.faults: list[FaultRecord] = []
         self.tally = Tally()
-        self.accounts: dict[int, PaperAccount] = {}
+        self.accounts: dict[AccountRef, PaperAccount] = {}
         self.ledger: dict[str, PositionRecord] = {}
         self.plans = {p.name: p for p in plan.positions}
         self.lock = threading.RLock()
@@ -79,9 +85,6 @@ class Chaos:
         self.stopping = threading.Event()
 
     # --- environment ------------------------------------------------------------------------------
-
-    def namespace(self, account: int) -> str:
-        return f"chaos-{account:02d}"
 
     def start(self) -> None:
         self.say(f"==> starting the environment in {self.workdir}")
@@ -96,14 +99,14 @@ class Chaos:
         self.coordination = kubernetes.client.CoordinationV1Api(api)
         for symbol, (_, base, _, _) in MARKETS.items():
             self.stack.paper_admin("/_paper/price", {"symbol": symbol, "price": str(base)})
-        for index in range(self.plan.accounts):
-            self.accounts[index] = self.stack.create_paper_account(balance="1000000")
-            self.add_account(index)
+        for ref in self.plan.accounts:
+            self.accounts[ref] = self.stack.create_paper_account(balance="1000000", venue=ref.venue)
+            self.add_account(ref)
         for name in REPLICAS:
             self.start_replica(name)
 
-    def add_account(self, index: int) -> None:
-        namespace, account = self.namespace(index), self.accounts[index]
+    def add_account(self, ref: AccountRef) -> None:
+        namespace, account = ref.namespace, self.accounts[ref]
         self.core.create_namespace(kubernetes.client.V1Namespace(metadata={"name": namespace}))
         secret = kubernetes.client.V1Secret(
             metadata={"name": "paper-credentials"},
@@ -113,7 +116,7 @@ class Chaos:
             },
         )
         self.core.create_namespaced_secret(namespace, secret)
-        body = exchange_account_manifest(self.stack.paper_url)
+        body = exchange_account_manifest(self.stack.paper_url, ref.venue)
         self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "exchangeaccounts", body)
 
     def start_replica(self, name: str) -> None:
@@ -175,7 +178,7 @@ class Chaos:
         handler(**action.args)
 
     def position_namespace(self, name: str) -> str:
-        return self.namespace(self.plans[name].account)
+        return self.plans[name].account.namespace
 
     def do_create(self, names: list[str]) -> None:
         for name in names:
@@ -195,8 +198,11 @@ class Chaos:
                 plan.symbol,
                 plan.side,
                 Decimal(amount),
+                venue=plan.venue,
             )
-        self.tally.faults["burst create" if len(names) > 1 else "create"] += 1
+            self.tally.venues[plan.venue]["positions"] += 1
+        for venue in {self.plans[name].venue for name in names}:
+            self.tally.venues[venue]["burst create" if len(names) > 1 else "create"] += 1
 
     def do_close(self, names: list[str]) -> None:
         for name in names:
@@ -229,7 +235,8 @@ class Chaos:
                 if error.status != 404:
                     raise
             self.ledger[name] = replace(self.ledger[name], deleted=True)
-        self.tally.faults["burst delete" if len(names) > 1 else "delete"] += 1
+        for venue in {self.plans[name].venue for name in names}:
+            self.tally.venues[venue]["burst delete" if len(names) > 1 else "delete"] += 1
 
     def do_gap(self, symbol: str, percent: str, side: str) -> None:
         _, base, _, places = MARKETS[symbol]
@@ -255,7 +262,7 @@ class Chaos:
         moment = now_ms()
         result = self.stack.paper_admin("/_paper/external-close", {"apiKey": record.api_key, "symbol": record.symbol})
         closed = isinstance(result, dict) and result.get("closed")
-        self.tally.faults["external close" if closed else "external close (nothing held)"] += 1
+        self.tally.venues[record.venue]["external close" if closed else "external close (nothing held)"] += 1
         with self.lock:
             self.faults.append(FaultRecord("external_close", moment, moment, record.api_key, name))
 
@@ -266,8 +273,10 @@ class Chaos:
             return
         orders = self.stack.paper_admin(f"/_paper/orders?apiKey={record.api_key}&symbol={record.symbol}")
         assert isinstance(orders, list)
-        stops: list[dict[str, Any]] = [
-            o for o in orders if o["kind"] == "algo" and o["status"] == "NEW" and o["type"] == "STOP_MARKET"
+        stops: list[dict[str, Any]] = [  # Warden's own (not a stop Bybit attached to an entry)
+            o
+            for o in orders
+            if o["kind"] == "algo" and o["status"] == "NEW" and o["type"] == "STOP_MARKET" and o["source"] == "api"
         ]
         if not stops:
             self.tally.skipped["cancel stop"] += 1
@@ -275,16 +284,16 @@ class Chaos:
         moment = now_ms()
         cancel = {"apiKey": record.api_key, "symbol": record.symbol, "clientAlgoId": stops[0]["clientAlgoId"]}
         self.stack.paper_admin("/_paper/cancel-algo", cancel)
-        self.tally.faults["stop cancelled by the venue"] += 1
+        self.tally.venues[record.venue]["stop cancelled by the venue"] += 1
         with self.lock:
             self.faults.append(FaultRecord("cancel_algo", moment, moment, record.api_key, name))
 
-    def do_exchange_fault(self, rule: dict[str, Any]) -> None:
+    def do_exchange_fault(self, venue: VenueName, rule: dict[str, Any]) -> None:
         self.stack.paper_admin("/_paper/faults", rule)
         kind = rule["mode"] + (f" {rule['status']}" if "status" in rule else "")
         if rule["mode"] == "timeout":
             kind += " (executed)" if rule.get("executed") else " (not executed)"
-        self.tally.faults[f"exchange {kind} armed"] += 1
+        self.tally.venues[venue][f"exchange {kind} armed"] += 1
 
     def do_kill(self, leader: bool, index: int) -> None:
         name, leading = self.pick(leader)
@@ -391,9 +400,9 @@ class Chaos:
     def statuses(self) -> dict[str, dict[str, Any] | None]:
         """name → status, or None when the object is gone."""
         found: dict[str, dict[str, Any] | None] = {name: None for name in self.ledger}
-        for index in self.accounts:
+        for ref in self.accounts:
             listed: Any = self.custom.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace(index), "positions", _request_timeout=10
+                GROUP, VERSION, ref.namespace, "positions", _request_timeout=10
             )
             for obj in listed["items"]:
                 if obj["metadata"]["name"] in found:
@@ -424,11 +433,18 @@ class Chaos:
             faults = list(self.faults)
         return asyncio.run(collect(self.stack.paper_url, self.stack.postgres.url, positions, faults, now_ms()))
 
-    def paper_fault_counts(self) -> dict[str, int]:
+    def paper_fault_counts(self) -> dict[VenueName, Counter[str]]:
+        """The faults the paper exchange injected, per venue: a request's by its path, an admin action's by its
+        account."""
         with urllib.request.urlopen(f"{self.stack.paper_url}/_paper/faults", timeout=30) as response:
             body = json.loads(response.read())
-        counters: dict[str, int] = body.get("counters", {})
-        return counters
+        venue_of_key = {account.api_key: ref.venue for ref, account in self.accounts.items()}
+        fired: dict[VenueName, Counter[str]] = defaultdict(Counter)
+        for event in body.get("log", []):
+            path = event.get("path")
+            venue = venue_of_path(path) if path is not None else venue_of_key[event["apiKey"]]
+            fired[venue][event["mode"]] += 1
+        return fired
 
     def run(self) -> tuple[Evidence, dict[str, Any]]:
         supervisor = threading.Thread(target=self.supervise, daemon=True)
@@ -442,12 +458,20 @@ class Chaos:
             self.execute()
             self.drain()
             evidence = self.evidence()
+            fired = self.paper_fault_counts()
             summary = {
                 "seed": self.plan.seed,
                 "positions": len(self.ledger),
                 "kills": dict(self.tally.kills),
                 "faults": dict(self.tally.faults),
-                "venue_faults_fired": self.paper_fault_counts(),
+                "venues": {
+                    venue.value: {
+                        "accounts": sum(1 for ref in self.accounts if ref.venue is venue),
+                        **dict(self.tally.venues[venue]),
+                        "venue_faults_fired": dict(fired[venue]),
+                    }
+                    for venue in self.plan.venues
+                },
                 "skipped": dict(self.tally.skipped),
             }
             return evidence, summary

@@ -1,7 +1,9 @@
-"""A seeded chaos schedule: which Positions are created and how they end, and which faults hit when.
+"""A seeded chaos schedule: which Positions are created on which venue and how they end, and which faults hit when.
 
 The same seed, position count and kill count always give the same schedule (the timing of what the real
-processes then do varies from run to run; the evidence of each run is saved with its report).
+processes then do varies from run to run; the evidence of each run is saved with its report). Positions are split
+between the paper exchange's venues (a Binance USDⓈ-M and a Bybit account each, one engine behind both), and every
+venue fault is armed on each venue's own endpoints.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
+
+from paper.models import VenueName
 
 # Venue symbol → (ccxt symbol, base price, amount, price places).
 MARKETS: dict[str, tuple[str, Decimal, str, int]] = {
@@ -22,22 +27,57 @@ SYMBOLS = tuple(MARKETS)
 # How a Position ends: asked to close, deleted, its stop hit by a price gap, closed on the venue's website,
 # liquidated by a gap through its liquidation price, or still open when the run ends (closed in the drain).
 EXITS = ("close", "delete", "stop", "external_close", "liquidation", "drain")
-# Exchange fault rules (paper exchange modes), cycled so every mode occurs.
-EXCHANGE_FAULTS: tuple[dict[str, Any], ...] = (
-    {"mode": "timeout", "executed": True, "method": "POST", "path": "/fapi/v1/algoOrder"},
-    {"mode": "timeout", "executed": False, "method": "POST", "path": "/fapi/v1/order"},
-    {"mode": "timeout", "executed": True, "method": "POST", "path": "/fapi/v1/order"},
-    {"mode": "drop", "method": "POST", "path": "/fapi/v1/algoOrder"},
-    {"mode": "drop", "method": "POST", "path": "/fapi/v1/order"},
-    {"mode": "http_error", "status": 503, "path": "/fapi/*"},
-    {"mode": "http_error", "status": 500, "method": "POST", "path": "/fapi/v1/algoOrder"},
-    {"mode": "http_error", "status": 502, "method": "DELETE", "path": "/fapi/v1/algoOrder"},
-    {"mode": "disconnected", "path": "/fapi/*"},
-    {"mode": "rate_limit", "retryAfterS": 1, "path": "/fapi/*"},
-    {"mode": "ban", "retryAfterS": 2, "path": "/fapi/*"},
-    {"mode": "maintenance", "durationMs": 3000, "path": "/fapi/*"},
-    {"mode": "latency", "latencyMs": 1500, "path": "/fapi/*"},
+VENUES = tuple(VenueName)
+
+
+class Endpoint(StrEnum):
+    """What an exchange fault rule hits, named by what Warden does there (each venue spells it its own way)."""
+
+    ORDER = "order"  # placing an entry or a close
+    STOP = "stop"  # placing a stop
+    CANCEL_STOP = "cancel stop"
+    ANY = "any"  # every request of the venue's API
+
+
+# The (method and) path of each endpoint: Binance keeps stops apart (algo orders); Bybit places and cancels every
+# order, conditional or not, on one endpoint each.
+ENDPOINTS: dict[VenueName, dict[Endpoint, dict[str, str]]] = {
+    VenueName.BINANCE_USDM: {
+        Endpoint.ORDER: {"method": "POST", "path": "/fapi/v1/order"},
+        Endpoint.STOP: {"method": "POST", "path": "/fapi/v1/algoOrder"},
+        Endpoint.CANCEL_STOP: {"method": "DELETE", "path": "/fapi/v1/algoOrder"},
+        Endpoint.ANY: {"path": "/fapi/*"},
+    },
+    VenueName.BYBIT: {
+        Endpoint.ORDER: {"method": "POST", "path": "/v5/order/create"},
+        Endpoint.STOP: {"method": "POST", "path": "/v5/order/create"},
+        Endpoint.CANCEL_STOP: {"method": "POST", "path": "/v5/order/cancel"},
+        Endpoint.ANY: {"path": "/v5/*"},
+    },
+}
+# Exchange faults (paper exchange modes) and where they hit, cycled so every mode occurs on every venue.
+EXCHANGE_FAULTS: tuple[tuple[dict[str, Any], Endpoint], ...] = (
+    ({"mode": "timeout", "executed": True}, Endpoint.STOP),
+    ({"mode": "timeout", "executed": False}, Endpoint.ORDER),
+    ({"mode": "timeout", "executed": True}, Endpoint.ORDER),
+    ({"mode": "drop"}, Endpoint.STOP),
+    ({"mode": "drop"}, Endpoint.ORDER),
+    ({"mode": "http_error", "status": 503}, Endpoint.ANY),
+    ({"mode": "http_error", "status": 500}, Endpoint.STOP),
+    ({"mode": "http_error", "status": 502}, Endpoint.CANCEL_STOP),
+    ({"mode": "disconnected"}, Endpoint.ANY),
+    ({"mode": "rate_limit", "retryAfterS": 1}, Endpoint.ANY),
+    ({"mode": "ban", "retryAfterS": 2}, Endpoint.ANY),
+    ({"mode": "maintenance", "durationMs": 3000}, Endpoint.ANY),
+    ({"mode": "latency", "latencyMs": 1500}, Endpoint.ANY),
 )
+
+
+def fault_rule(venue: VenueName, fault: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
+    """The paper exchange's rule for ``fault`` on ``venue``'s ``endpoint``."""
+    return {**fault, **ENDPOINTS[venue][endpoint]}
+
+
 # Every step boundary the controller can be stopped at (controller/failpoints.py), cycled.
 FAILPOINTS = (
     *(
@@ -50,10 +90,23 @@ FAILPOINTS = (
 )
 
 
+@dataclass(frozen=True, order=True)
+class AccountRef:
+    """One paper account of the run: the ``index``-th on ``venue``."""
+
+    venue: VenueName
+    index: int
+
+    @property
+    def namespace(self) -> str:
+        return f"chaos-{self.venue.value}-{self.index:02d}"
+
+
 @dataclass(frozen=True)
 class PositionPlan:
     name: str
-    slot: int  # account index * 4 + symbol index: never shared, never reused
+    venue: VenueName
+    slot: int  # on its venue: account index * 4 + symbol index: never shared, never reused
     symbol: str
     side: str
     stop_percent: Decimal
@@ -64,8 +117,8 @@ class PositionPlan:
     leverage: int | None = None
 
     @property
-    def account(self) -> int:
-        return self.slot // len(SYMBOLS)
+    def account(self) -> AccountRef:
+        return AccountRef(self.venue, self.slot // len(SYMBOLS))
 
     def stop_price(self) -> Decimal:
         _, base, _, places = MARKETS[self.symbol]
@@ -112,14 +165,22 @@ class Plan:
     failpoint_share: float  # of controller (re)starts that arm a failpoint
 
     @property
-    def accounts(self) -> int:
-        return max(p.account for p in self.positions) + 1 if self.positions else 0
+    def accounts(self) -> list[AccountRef]:
+        return sorted({p.account for p in self.positions})
+
+    @property
+    def venues(self) -> list[VenueName]:
+        return venues_of(self.positions)
 
     def counts(self) -> dict[str, int]:
         counted: dict[str, int] = {}
         for action in self.actions:
             counted[action.kind] = counted.get(action.kind, 0) + 1
         return counted
+
+
+def venues_of(positions: tuple[PositionPlan, ...] | list[PositionPlan]) -> list[VenueName]:
+    return [v for v in VENUES if any(p.venue is v for p in positions)]
 
 
 def _spread(rng: random.Random, count: int, start: float, end: float, jitter: float) -> list[float]:
@@ -137,6 +198,7 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
     plans: list[PositionPlan] = []
     actions: list[Action] = []
     created = 0
+    taken = dict.fromkeys(VENUES, 0)  # slots used on each venue
     # Bursts of 1 to 5 Positions created at once; those of a burst that are to be deleted go together too.
     burst_times = _spread(rng, max(1, positions // 3), 2.0, max(3.0, total - life[1] - 5), 0.4)
     sizes = [1] * len(burst_times)
@@ -146,12 +208,20 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
         names: list[str] = []
         delete_at = at + rng.uniform(*life)
         for _ in range(size):
-            exit_ = EXITS[created % len(EXITS)] if created < len(EXITS) else rng.choice(EXITS)
-            symbol = SYMBOLS[created % len(SYMBOLS)]
+            # The first Positions take every way to end on every venue (even ones Binance, odd ones Bybit, then the
+            # other way round), so even a short schedule splits between the venues; the rest are drawn.
+            if created < len(EXITS) * len(VENUES):
+                exit_ = EXITS[created % len(EXITS)]
+                venue = VENUES[(created + created // len(EXITS)) % len(VENUES)]
+            else:
+                exit_, venue = rng.choice(EXITS), rng.choice(VENUES)
+            slot = taken[venue]
+            taken[venue] += 1
             plan = PositionPlan(
                 name=f"p{created:03d}",
-                slot=created,
-                symbol=symbol,
+                venue=venue,
+                slot=slot,
+                symbol=SYMBOLS[slot % len(SYMBOLS)],
                 side=rng.choice(("long", "short")),
                 stop_percent=Decimal(10) if exit_ == "liquidation" else Decimal(rng.choice(("1.5", "2", "3", "4"))),
                 exit=exit_,
@@ -177,10 +247,12 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
             actions.append(Action(p.exit_at, "external_close", {"name": p.name}))
     for (at, kind), names in sorted(by_exit.items()):
         actions.append(Action(at, kind, {"names": names}))
-    # The venue cancels a resting stop of a live Position now and then.
-    for p in rng.sample(plans, k=max(1, len(plans) // 5)) if plans else []:
-        at = rng.uniform(p.created_at + 4, max(p.created_at + 5, min(p.exit_at, total) - 2))
-        actions.append(Action(at, "cancel_stop", {"name": p.name}))
+    # The venue cancels a resting stop of a live Position now and then, on each venue.
+    for venue in VENUES:
+        on_venue = [p for p in plans if p.venue is venue]
+        for p in rng.sample(on_venue, k=max(1, len(on_venue) // 5)) if on_venue else []:
+            at = rng.uniform(p.created_at + 4, max(p.created_at + 5, min(p.exit_at, total) - 2))
+            actions.append(Action(at, "cancel_stop", {"name": p.name}))
     for i, at in enumerate(_spread(rng, kills, 3.0, total - 5, 0.45)):
         actions.append(Action(at, "kill", {"leader": rng.random() < 0.7, "index": i}))
     for at in _spread(rng, max(1, kills // 20), 5.0, total - 10, 0.4):
@@ -190,9 +262,13 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
     for at in _spread(rng, max(1, round(total / 400)), 15.0, total - 15, 0.4):
         actions.append(Action(at, "apiserver", {"seconds": rng.uniform(2, 6)}))
     faults = max(len(EXCHANGE_FAULTS), round(total / 12))
+    venues = venues_of(plans)
     for i, at in enumerate(_spread(rng, faults, 4.0, total - 5, 0.45)):
-        rule = dict(EXCHANGE_FAULTS[i % len(EXCHANGE_FAULTS)]) | {"count": rng.randint(1, 3)}
-        actions.append(Action(at, "exchange_fault", {"rule": rule}))
+        fault, endpoint = EXCHANGE_FAULTS[i % len(EXCHANGE_FAULTS)]
+        count = rng.randint(1, 3)
+        for venue in venues:  # the same fault on each venue at once: every mode hits both in every schedule
+            rule = fault_rule(venue, fault, endpoint) | {"count": count}
+            actions.append(Action(at, "exchange_fault", {"venue": venue, "rule": rule}))
     return Plan(
         seed=seed,
         duration=total,

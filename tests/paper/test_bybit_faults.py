@@ -91,3 +91,25 @@ async def test_the_per_ip_limit_answers_403_and_keeps_refusing(bybit: Any, paper
     await asyncio.sleep(5 - paper.venue.now() % 5000 / 1000)
     with pytest.raises(ccxt.RateLimitExceeded, match="403"):  # still refused: the ban outlasts the window
         await bybit.fetch_time()
+
+
+async def test_the_request_log_keeps_each_bybit_answers_ret_code(bybit: Any, paper: PaperServer) -> None:
+    """Bybit refuses with HTTP 200 and a ``retCode``: the log says which, so a reader can tell a refusal (the
+    chaos checker's evidence)."""
+    await bybit.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rc-ok"})
+    with pytest.raises(ccxt.InvalidOrder):  # 110017: reduce-only on the wrong side of the position
+        await bybit.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rc-no", "reduceOnly": True})
+    await paper.admin("POST", "faults", {"mode": "rate_limit", "count": 1, **ORDER})
+    with pytest.raises(ccxt.RateLimitExceeded):
+        await bybit.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rc-limited"})
+    await paper.admin("POST", "faults", {"mode": "http_error", "status": 502, "count": 1, **ORDER})
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        await bybit.create_order(BTC, "market", "buy", 0.01, None, {"clientOrderId": "rc-page"})
+    _, rows = await paper.admin("GET", f"requests?apiKey={bybit.apiKey}")
+    creates = {r["clientOrderId"]: (r["status"], r["retCode"]) for r in rows if r["path"] == "/v5/order/create"}
+    assert creates == {
+        "rc-ok": (200, 0),
+        "rc-no": (200, 110017),
+        "rc-limited": (200, 10006),
+        "rc-page": (502, None),  # a gateway page, no envelope
+    }

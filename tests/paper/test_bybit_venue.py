@@ -54,6 +54,8 @@ async def test_the_admin_api_works_on_bybit_accounts(bybit: Any, paper: PaperSer
     assert [o["clientOrderId"] for o in orders] == ["ad-entry", "ad-sl"]
     _, trades = await paper.admin("GET", f"trades?apiKey={api_key}")
     assert [t["clientOrderId"] for t in trades] == ["ad-entry"]
+    # The trade as the account's API names it: Bybit's execId, what a client records.
+    assert [t["venueTradeId"] for t in trades] == [t["id"] for t in await x.fetch_my_trades(BTC)]
     _, positions = await paper.admin("GET", f"positions?apiKey={api_key}")
     assert [(p["symbol"], p["positionAmt"]) for p in positions] == [("BTCUSDT", "0.020")]
     status, body = await paper.admin("POST", "external-close", {"apiKey": api_key, "symbol": "BTCUSDT"})

@@ -20,6 +20,8 @@ from devtools.chaos.evidence import (
     FaultRecord,
     PositionRecord,
 )
+from paper.bybit.front import execution_id
+from paper.models import VenueName
 
 UID = "0b6b1d2c-1111-4c4c-8888-000000000001"
 KEY = "paper-key"
@@ -184,6 +186,22 @@ def test_the_time_the_acting_replica_was_down_is_excused_but_not_a_standby() -> 
     # A request the killed leader sent just before it died, logged just after: its term is over all the same.
     evidence.requests.insert(1, request(2, T0 + 21, epoch=1))
     assert [n for n, _ in flagged(evidence)] == [], flagged(evidence)
+
+
+def test_after_a_failover_an_answer_from_the_other_venue_does_not_end_the_wait_for_the_new_leader() -> None:
+    # The new leader's first answer is Bybit's (another account's markets load); on Binance it first acts at +8 s.
+    evidence = lifecycle()
+    evidence.orders[1] = replace(evidence.orders[1], created=T0 + 9000, updated=T0 + 9500)
+    evidence.trades[1] = replace(evidence.trades[1], time=T0 + 9500)
+    bybit_markets = request(3, T0 + 100, epoch=2, replica="replica-b", api_key=None, ret_code=0)
+    evidence.requests[1:] = [
+        replace(bybit_markets, path="/v5/market/instruments-info"),
+        request(4, T0 + 8000, epoch=2, replica="replica-b"),
+    ]
+    evidence.faults = [FaultRecord("kill", T0 + 20, T0 + 20, "replica-a")]
+    assert flagged(evidence) == []
+    evidence.requests[1] = replace(evidence.requests[1], path="/fapi/v1/exchangeInfo", ret_code=None)  # Binance's
+    assert [n for n, _ in flagged(evidence)] == [1]
 
 
 def stop_attempt(seq: int, time: int, status: int | None = 200, fault: str | None = None) -> ExchangeRequest:
@@ -396,3 +414,76 @@ def test_two_positions_on_one_account_and_symbol_make_the_evidence_ambiguous() -
     evidence = lifecycle()
     evidence.positions.append(replace(evidence.positions[0], name="other", uid="0b6b1d2c-1111-4c4c-8888-000000000002"))
     assert (0, "shares BTCUSDT on one account with ns/btc: checks are ambiguous") in flagged(evidence)
+
+
+# --- Bybit: one endpoint for every order, a retCode in every answer (HTTP 200 when refused), execIds ------------
+
+BYBIT_PATHS = {
+    "/fapi/v1/order": "/v5/order/create",
+    "/fapi/v1/algoOrder": "/v5/order/create",
+    "/fapi/v3/positionRisk": "/v5/position/list",
+}
+
+
+def on_bybit(evidence: Evidence) -> Evidence:
+    """The lifecycle on a Bybit account, as the paper's Bybit front logs it and Warden's audit records it."""
+    ids = {t.trade_id: execution_id(int(t.trade_id)) for t in evidence.trades}
+    evidence.positions = [replace(p, venue=VenueName.BYBIT) for p in evidence.positions]
+    evidence.requests = [replace(r, path=BYBIT_PATHS[r.path], ret_code=0) for r in evidence.requests]
+    evidence.trades = [replace(t, trade_id=ids[t.trade_id]) for t in evidence.trades]
+    evidence.fills = [replace(f, trade_id=ids[f.trade_id]) for f in evidence.fills]
+    return evidence
+
+
+def bybit_stop_attempt(seq: int, time: int, ret_code: int = 0, **kw: object) -> ExchangeRequest:
+    return request(seq, time, "POST", client_order_id=STOP, path="/v5/order/create", ret_code=ret_code, **kw)
+
+
+def test_a_clean_lifecycle_on_bybit_passes_every_invariant() -> None:
+    report = check(on_bybit(lifecycle()))
+    assert report.violations == [], report.text()
+    assert all(report.checks[n] > 0 for n in range(8)), report.checks
+    assert report.exposure_ms == [150]
+    assert report.positions_by_venue == {"bybit": 1}
+    assert "  bybit: 1 Positions, 0 violations" in report.text()
+
+
+def test_a_bybit_refusal_is_its_ret_code_under_http_200() -> None:
+    # The front's own limits refused the stop twice with HTTP 200 (no injected fault): 10006, then 10016; each retry
+    # came 1 s later; 150 ms are Warden's.
+    attempts = [bybit_stop_attempt(2, T0 + 100, 10006), bybit_stop_attempt(3, T0 + 1100, 10016)]
+    attempts.append(bybit_stop_attempt(4, T0 + 2100))
+    evidence = stop_rests_at(on_bybit(lifecycle()), T0 + 2150, attempts)
+    assert not attempts[0].ok and attempts[2].ok
+    assert held_by_venue(evidence.requests, client_id_prefix(UID), 1000) == [(T0 + 100, T0 + 2100)]
+    report = check(evidence)
+    assert report.violations == [] and report.unexcused_ms == [150], report.text()
+    # An answer that is no refusal (110017: a reduce-only order with nothing to reduce) excuses nothing.
+    evidence.requests[1:3] = [replace(r, ret_code=110017) for r in evidence.requests[1:3]]
+    report = check(evidence)
+    assert [(v.invariant, v.message) for v in report.violations] == [
+        (1, "0.010 of the BTCUSDT position without a covering stop for 2150 ms")
+    ]
+    assert report.violations_by_venue == {"bybit": 1}
+
+
+def test_a_refused_bybit_cancel_is_no_placement_and_excuses_nothing() -> None:
+    # Bybit cancels with a POST too, under the stop's orderLinkId: refusing it did not keep a stop off the venue.
+    cancel = request(2, T0 + 100, "POST", client_order_id=STOP, path="/v5/order/cancel", ret_code=10016)
+    evidence = stop_rests_at(on_bybit(lifecycle()), T0 + 2500, [cancel, bybit_stop_attempt(3, T0 + 2500)])
+    [(number, message)] = flagged(evidence)
+    assert (number, message) == (1, "0.010 of the BTCUSDT position without a covering stop for 2500 ms")
+    evidence.requests.append(request(9, T0 + 5300, "POST", client_order_id=STOP, path="/v5/order/cancel"))
+    evidence.requests.append(bybit_stop_attempt(10, T0 + 5400))
+    assert (6, f"order {STOP} sent after the Position closed at {T0 + 5200}") in flagged(evidence)
+    assert len([n for n, _ in flagged(evidence) if n == 6]) == 1  # the placement, not the cancel
+
+
+def test_the_stop_bybit_attached_to_the_entry_protects_until_wardens_rests() -> None:
+    evidence = on_bybit(lifecycle())
+    evidence.orders[1] = replace(evidence.orders[1], created=T0 + 2600)
+    assert [n for n, _ in flagged(evidence)] == [1]
+    # Bybit placed it as the entry filled (the venue's, with no client id) and cancelled it once Warden's rested.
+    evidence.orders.append(order("", "algo", "SELL", "STOP_MARKET", T0, T0 + 2700, source="venue", status="CANCELED"))
+    report = check(evidence)
+    assert report.violations == [] and report.exposure_ms == [], report.text()

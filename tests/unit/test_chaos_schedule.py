@@ -1,9 +1,10 @@
-"""The chaos schedule is a pure function of its seed and counts, and covers every fault kind it promises."""
+"""The chaos schedule is a pure function of its seed and counts, and covers every fault kind it promises, on
+each venue."""
 
 from __future__ import annotations
 
 from controller.failpoints import parse
-from devtools.chaos.schedule import EXCHANGE_FAULTS, EXITS, FAILPOINTS, make_plan
+from devtools.chaos.schedule import ENDPOINTS, EXCHANGE_FAULTS, EXITS, FAILPOINTS, VENUES, make_plan
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -16,11 +17,15 @@ def test_the_full_schedule_has_its_counts_and_every_fault_kind() -> None:
     counts = plan.counts()
     assert len(plan.positions) == 50 and counts["kill"] == 200
     assert sum(len(a.args["names"]) for a in plan.actions if a.kind == "create") == 50
-    assert {p.exit for p in plan.positions} == set(EXITS)
-    modes = {
-        (a.args["rule"]["mode"], a.args["rule"].get("executed")) for a in plan.actions if a.kind == "exchange_fault"
-    }
-    assert modes == {(rule["mode"], rule.get("executed")) for rule in EXCHANGE_FAULTS}
+    for venue in VENUES:
+        assert {p.exit for p in plan.positions if p.venue is venue} == set(EXITS), venue
+        rules = [a.args["rule"] for a in plan.actions if a.kind == "exchange_fault" and a.args["venue"] is venue]
+        modes = {(rule["mode"], rule.get("executed")) for rule in rules}
+        assert modes == {(fault["mode"], fault.get("executed")) for fault, _ in EXCHANGE_FAULTS}, venue
+        paths = {endpoint["path"] for endpoint in ENDPOINTS[venue].values()}
+        assert {rule["path"] for rule in rules} == paths, venue
+        venue_named = {a.args["name"] for a in plan.actions if a.kind in ("cancel_stop", "external_close")}
+        assert {plan.positions[int(n[1:])].venue for n in venue_named} == set(VENUES)
     for kind in ("pause", "postgres", "apiserver", "gap", "external_close", "cancel_stop", "delete", "close"):
         assert counts[kind] >= 1, kind
     assert any(len(a.args["names"]) > 1 for a in plan.actions if a.kind in ("create", "delete"))
@@ -32,6 +37,17 @@ def test_every_position_has_its_own_account_and_symbol() -> None:
     plan = make_plan(3, 50, 10)
     slots = [(p.account, p.symbol) for p in plan.positions]
     assert len(set(slots)) == len(slots)
+    assert all(p.account.venue is p.venue for p in plan.positions)
+    assert len({a.namespace for a in plan.accounts}) == len(plan.accounts)
+
+
+def test_even_a_short_schedule_splits_its_positions_between_the_venues() -> None:
+    plan = make_plan(11, 8, 8, duration=80)
+    assert plan.venues == list(VENUES)
+    assert {v: sum(1 for p in plan.positions if p.venue is v) for v in VENUES} == dict.fromkeys(VENUES, 4)
+    assert {a.args["venue"] for a in plan.actions if a.kind == "exchange_fault"} == set(VENUES)
+    cancelled = {a.args["name"] for a in plan.actions if a.kind == "cancel_stop"}
+    assert {p.venue for p in plan.positions if p.name in cancelled} == set(VENUES)
 
 
 def test_failpoint_specs_name_the_hit_that_fires() -> None:
