@@ -40,7 +40,7 @@ from controller.reconcile.venue import Capabilities, LookupRetention, Scope
 
 ENDED = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 _ANSWERS_KEPT = 4096
-_MARKETS_RETRY_S = 1.0
+MARKETS_RETRY_S = 1.0
 V = TypeVar("V")
 
 
@@ -87,7 +87,7 @@ class VenueGateway(ABC):
         async with self._markets_loading:
             if self._markets_loaded:
                 return
-            if self._markets_failed is not None and time.monotonic() - self._markets_failed[0] < _MARKETS_RETRY_S:
+            if self._markets_failed is not None and time.monotonic() - self._markets_failed[0] < MARKETS_RETRY_S:
                 raise self._markets_failed[1].with_traceback(None)
             try:
                 await self.client.load_markets(reload=True)  # ccxt would keep an empty answer for good

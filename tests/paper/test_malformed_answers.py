@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionSpec, PositionStatus
 from controller.exchange.binanceusdm import BinanceUsdm as Gateway
+from controller.exchange.gateway import MARKETS_RETRY_S
 from controller.reconcile.model import Observation
 from tests.paper.conftest import ExchangeFactory, PaperServer
 
@@ -99,6 +101,8 @@ async def test_each_corrupted_answer_is_a_bad_response_naming_what_was_wrong(
         await observe(gateway)
     assert message in str(exc_info.value)
     await paper.admin("DELETE", "faults")
+    if endpoint == MARKETS:
+        await asyncio.sleep(MARKETS_RETRY_S)  # a failed market load is the account's answer for that long
     observation = await observe(gateway)  # the same gateway recovers once the answers are whole
     assert observation.mark_price > 0 and observation.position_size == Decimal("0.010")
     states = [(observation.orders[c] or pytest.fail(f"{c} not found")).state for c in (ENTRY, STOP)]
