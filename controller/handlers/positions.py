@@ -25,7 +25,7 @@ from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
 from controller.reconcile.phases import TERMINAL
 from controller.reconcile.planner import PAUSE_ANNOTATION
-from controller.reconcile.status import recheck_after
+from controller.reconcile.status import all_records, recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
 log = logging.getLogger("warden.positions")
@@ -76,8 +76,8 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
         # The intent is recorded before any order is sent, so without one nothing exists on the exchange:
-        # deletion needs neither the account nor the exchange.
-        unentered = deleting and status.entryOrder is None and not status.auditBacklog
+        # deletion needs neither the account nor the exchange. (A pre-armed stop is recorded before the entry.)
+        unentered = deleting and not all_records(status) and not status.auditBacklog
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:

@@ -7,8 +7,9 @@ It closes the whole venue position of the side, so it rests only while this is t
 there (``Observation.alone_on_side``), and a newcomer's entry waits until it is gone (``wait_for_side``). Like every
 order its intent is recorded before the send, under its own client id (a crash after the send is repaired by the
 look-up); the entry goes out once it rests. It is cancelled once Warden's own stop covers the exposure and either
-the entry can fill no more, another Position came to the side, or the spec no longer asks for it; and on every way
-out (closing cancels it with the other leftovers).
+the entry can fill no more, another Position came to the side, or the spec no longer asks for it at that price; and
+on every way out (closing cancels it with the other leftovers). It is never placed twice: one cancelled before the
+entry went out leaves the entry to go as without one.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def _done(ctx: Context, status: PositionStatus) -> str | None:
         return "the entry can fill no more"
     if not ctx.spec.stopLoss.preArm:
         return "the spec no longer asks for it"
+    record = status.preArmedStop
+    if record is not None and record.triggerPrice != ctx.spec.stopLoss.price:
+        return "the spec's stop price changed"
     if not ctx.obs.alone_on_side:
         return f"another Position came to the {ctx.spec.symbol} {ctx.spec.side} side"
     return None

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.api.vocabulary import EventType, ExitReason, Reason
 from controller.exchange import binanceusdm, bybit
+from controller.reconcile.context import Context
 from controller.reconcile.model import (
     CancelOrder,
     MarketRules,
@@ -30,6 +31,7 @@ from controller.reconcile.model import (
     records_to_observe,
 )
 from controller.reconcile.planner import plan
+from controller.reconcile.prearm import retire
 from controller.reconcile.sweep import Owner, plan_sweep
 
 UID = "5b1e2d4c-0000-4000-8000-00000000beef"
@@ -190,6 +192,15 @@ def test_a_newcomer_on_the_side_waits_while_another_position_s_pre_armed_stop_ma
             Phase.PENDING,
         ),
         (
+            "the spec's stop moved before the entry went: cancelled, not placed again",
+            spec(stopLoss={"price": "61000", "preArm": True}),
+            ARMED_PENDING,
+            observed(orders=RESTING_SEEN),
+            False,
+            CancelOrder(ARMED, Purpose.PRE_ARMED),
+            Phase.PENDING,
+        ),
+        (
             "the entry was rejected",
             spec(),
             ARMED_PENDING.model_copy(update={"entryOrder": order(ENTRY, OrderState.REJECTED, message="no margin")}),
@@ -310,3 +321,13 @@ def test_the_sweep_keeps_an_ownerless_pre_armed_stop_while_its_side_is_open() ->
 def test_pre_arm_needs_a_stop_price() -> None:
     with pytest.raises(ValidationError, match=r"preArm needs stopLoss\.price"):
         spec(stopLoss={"percent": "2", "preArm": True})
+
+
+def test_retiring_never_takes_the_only_stop_covering_a_fill_whatever_asks_for_it() -> None:
+    """The planner reaches ``retire`` with a fill only once Warden's own stop rests; ``retire`` does not rely on
+    that order: with the own stop not resting, it keeps the pre-armed one even when everything else says go."""
+    uncovered = FILLED_ARMED.model_copy(update={"stopOrder": order(STOP, OrderState.INTENDED, exchangeOrderId=None)})
+    ctx = Context(spec(), observed("0.010", alone=False), UID, 1, False, NOW, None, None)
+    assert retire(ctx, uncovered) is None
+    step = retire(ctx, uncovered.model_copy(update={"stopOrder": OWN_STOP}))
+    assert step is not None and step.action == CancelOrder(ARMED, Purpose.PRE_ARMED)
