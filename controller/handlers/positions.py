@@ -157,7 +157,8 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
 
 def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:
     """A new Position wakes the others of its account's symbol side at once: one that trails with the venue's
-    position-level trailing stop must clear it before the newcomer may enter (the newcomer waits for that)."""
+    position-level trailing stop must clear it, and one with a pre-armed stop must cancel it, before the newcomer may
+    enter (the newcomer waits for that)."""
     mine = side_of(newcomer)
     for uid, obj in positions.items():
         if side_of(obj) == mine and (wake := wakes.get(uid)) is not None:

@@ -223,6 +223,11 @@ def resting_ids(trader: Trader) -> list[str]:
     return [s["clientOrderId"] for s in open_stops(trader)]
 
 
+def events(trader: Trader) -> str:
+    """The namespace's Kubernetes events, as JSON."""
+    return trader.stack.kubectl("get", "events", "-n", trader.namespace, "-o", "json").stdout
+
+
 def placements(trader: Trader) -> list[tuple[str, str]]:
     """The account's Binance placements, oldest first: (path, client id)."""
     paths = PLACEMENT_PATHS[VenueName.BINANCE_USDM]
@@ -323,8 +328,8 @@ async def test_a_position_not_alone_on_its_side_does_not_pre_arm(trader: Trader,
     assert "preArmedStop" not in status, status
     assert not [cid for _, cid in placements(trader) if cid.endswith("-pa")], placements(trader)
     assert all(s["closePosition"] is False for s in open_stops(trader)) and len(open_stops(trader)) == 2
-    events = trader.stack.kubectl("get", "events", "-n", trader.namespace, "-o", "json").stdout
-    assert "not pre-armed: another Position shares the BTC/USDT:USDT long side" in events
+    said = "not pre-armed: another Position shares the BTC/USDT:USDT long side"
+    wait_for("the entry's intent to say why it is not pre-armed", lambda: said in events(trader))
 
 
 async def test_a_newcomer_waits_for_the_pre_armed_stop_and_the_first_position_gives_it_up(
