@@ -53,8 +53,7 @@ def unarmed_because(ctx: Context, status: PositionStatus) -> str | None:
 
 def arming(ctx: Context) -> bool:
     """Whether this entry gets a pre-armed stop order of Warden's own."""
-    venue = ctx.obs.venue
-    return ctx.spec.stopLoss.preArm and venue.pre_armed_stop and not venue.attached_stop and refusal(ctx) is None
+    return ctx.spec.stopLoss.preArm and not ctx.obs.venue.attached_stop and refusal(ctx) is None
 
 
 def pre_arm(ctx: Context, status: PositionStatus, amount: Decimal) -> Step | None:
@@ -122,6 +121,9 @@ def _done(ctx: Context, status: PositionStatus) -> str | None:
         return "the spec's stop price changed"
     if not ctx.obs.alone_on_side:
         return f"another Position came to the {ctx.spec.symbol} {ctx.spec.side} side"
+    why_not = refusal(ctx)
+    if record is not None and record.state is OrderState.INTENDED and why_not is not None:
+        return f"it can no longer be placed: {why_not}"
     return None
 
 

@@ -292,8 +292,22 @@ def test_the_pre_armed_stop_is_cancelled_once_done_and_on_every_way_out(
     assert step.status.phase is phase, name
 
 
-def test_a_pre_armed_intent_that_never_arrived_is_dropped_once_not_wanted_so_no_newcomer_waits_for_it() -> None:
-    step = decide(spec(), PositionStatus(preArmedStop=ARMING), observed(alone=False, orders={ARMED: None}))
+@pytest.mark.parametrize(
+    ("the_spec", "observation"),
+    [
+        (spec(), observed(alone=False, orders={ARMED: None})),  # another Position came
+        # The mark passed the stop below a limit entry (the venue would refuse a stop that triggers at once).
+        (
+            spec(entry={"type": "limit", "price": "64000"}),
+            replace(observed(orders={ARMED: None}), mark_price=Decimal("59000")),
+        ),
+    ],
+    ids=["shared", "passed"],
+)
+def test_a_pre_armed_intent_that_never_arrived_is_dropped_once_it_cannot_go_so_no_newcomer_waits_for_it(
+    the_spec: PositionSpec, observation: Observation
+) -> None:
+    step = decide(the_spec, PositionStatus(preArmedStop=ARMING), observation)
     assert step.action is None
     assert step.status.preArmedStop is not None and step.status.preArmedStop.state is OrderState.CANCELED
 
