@@ -335,14 +335,29 @@ async def test_a_position_not_alone_on_its_side_does_not_pre_arm(trader: Trader,
 async def test_a_newcomer_waits_for_the_pre_armed_stop_and_the_first_position_gives_it_up(
     trader: Trader, controller: Service
 ) -> None:
-    """A pre-armed stop rests beside a resting limit entry. Another Position comes to the side: the first cancels
-    its pre-armed stop (nothing of it is filled), and only then does the newcomer's entry go out. When the first's
-    entry fills later, its own stop covers it as without a pre-arm."""
+    """A pre-armed stop rests beside a resting limit entry. Another Position comes to the side while the first is
+    paused (so it cannot give the stop up yet): the newcomer waits and sends nothing. Resumed, the first cancels its
+    pre-armed stop (nothing of it is filled), and only then does the newcomer's entry go out. When the first's entry
+    fills later, its own stop covers it as without a pre-arm."""
     trader.apply(position_manifest("early", stopLoss=PRE_ARMED, entry={"type": "limit", "price": "64500"}))
     trader.wait_phase("early", "EntryPlaced", controller)
     armed = trader.status("early")["preArmedStop"]["clientOrderId"]
     assert resting_ids(trader) == [armed]
+    paused = "trading.warden.dev/paused"
+    trader.stack.kubectl("annotate", "position", "early", "-n", trader.namespace, f"{paused}=true")
+    wait_for("early to be paused", lambda: any(c["type"] == "Paused" for c in trader.status("early")["conditions"]))
     trader.apply(position_manifest("late"))
+    waiting = wait_for(
+        "late to wait for the pre-armed stop",
+        lambda: next(
+            (c for c in trader.status("late").get("conditions", []) if c["reason"] == "PreArmedStopOnSide"), None
+        ),
+        60,
+        controller,
+    )
+    assert waiting["type"] == "Ready" and waiting["status"] == "False", waiting
+    assert "entryOrder" not in trader.status("late") and resting_ids(trader) == [armed]
+    trader.stack.kubectl("annotate", "position", "early", "-n", trader.namespace, f"{paused}-")
     late = trader.wait_phase("late", "Protected", controller)
     cancels = [
         r["seq"]
