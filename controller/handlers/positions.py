@@ -75,9 +75,7 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
-        # The intent is recorded before any order is sent, so without one nothing exists on the exchange:
-        # deletion needs neither the account nor the exchange. (A pre-armed stop is recorded before the entry.)
-        unentered = deleting and not all_records(status) and not status.auditBacklog
+        unentered = deleting and untouched(status)
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
@@ -153,6 +151,12 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     wake = runtime.wakes.get(uid)
     if wake is not None and body["metadata"].get("resourceVersion") != runtime.known_version.get(uid):
         wake.set()
+
+
+def untouched(status: PositionStatus) -> bool:
+    """Nothing of the Position can be on the exchange: every order's intent is recorded before it is sent (a
+    pre-armed stop's before the entry's), and none is; so deleting it needs neither the account nor the exchange."""
+    return not all_records(status) and not status.auditBacklog
 
 
 def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:

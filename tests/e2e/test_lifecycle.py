@@ -301,18 +301,21 @@ async def test_deleted_between_the_pre_armed_stop_and_the_entry_leaves_nothing_o
     stack: Stack, trader: Trader, controller: Service
 ) -> None:
     """A Position with no entry yet but a pre-armed stop sent is not closed without the exchange: its stop is
-    cancelled first."""
+    cancelled first, by the Position itself (not left to the orphan sweep)."""
     controller.stop()  # the shared controller stands aside; this test runs its own
     try:
         crashing = stack.start_controller("crashing-after-pre-arming", WARDEN_FAILPOINTS="pre_armed:after-send")
         trader.apply(position_manifest("abandoned", stopLoss=PRE_ARMED))
         wait_for("the controller to crash after pre-arming", lambda: not crashing.alive(), 60)
         assert len(open_stops(trader)) == 1 and "entryOrder" not in trader.status("abandoned")
+        uid = trader.uid("abandoned")
         stack.kubectl("delete", "position", "abandoned", "-n", trader.namespace, "--wait=false")
         controller.start()
         wait_for("the Position to be gone", lambda: trader.position("abandoned") is None, 60, controller)
         assert open_stops(trader) == [] and trader.exchange_position() == 0
         assert [path for path, _ in placements(trader)] == [PLACEMENT_PATHS[VenueName.BINANCE_USDM][1]]
+        types = await audit_types(stack, uid)
+        assert "OrderCanceled" in types and types.index("OrderCanceled") < types.index("PositionClosed"), types
     finally:
         if not controller.alive():
             controller.start()

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.api.vocabulary import EventType, ExitReason, Reason
 from controller.exchange import binanceusdm, bybit
+from controller.handlers.positions import untouched
 from controller.reconcile.context import Context
 from controller.reconcile.model import (
     CancelOrder,
@@ -330,6 +331,11 @@ def test_the_sweep_keeps_an_ownerless_pre_armed_stop_while_its_side_is_open() ->
     gone = Owner(client_id_prefix(UID), "BTC/USDT:USDT", Side.LONG, live=False)
     (orphan,) = plan_sweep(view, [gone], [], frozenset()).orphans
     assert not orphan.cancel and orphan.purpose is Purpose.PRE_ARMED
+
+
+def test_a_position_with_only_its_pre_armed_stop_recorded_is_not_deleted_without_the_exchange() -> None:
+    assert untouched(PositionStatus())
+    assert not untouched(PositionStatus(preArmedStop=RESTING))
 
 
 def test_pre_arm_needs_a_stop_price() -> None:
