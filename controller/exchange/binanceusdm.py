@@ -282,7 +282,9 @@ class BinanceUsdm(VenueGateway):
         for info, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
             order = parse(info)
             symbol = client.safe_symbol(str(info["symbol"]), None, None, "swap")
-            found[order.client_order_id] = OpenOrder(symbol, str(info.get("side", "")).lower(), order)
+            side = str(info.get("side", "")).lower()
+            # Algo orders are the conditional ones: they count against the account's cap of 200.
+            found[order.client_order_id] = OpenOrder(symbol, side, order, parse is parse_algo_order)
         return found
 
     def _positions(

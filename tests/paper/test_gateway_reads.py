@@ -35,6 +35,20 @@ async def test_a_read_of_one_symbol_alone_asks_the_venue_for_that_symbols_positi
     assert [r for r in rows if r["path"] == "/fapi/v1/openAlgoOrders"] == stops  # none read for ``bare``
 
 
+async def test_resting_stops_count_against_the_accounts_conditional_cap(exchange: Any) -> None:
+    """Binance caps an account's open algo orders at 200: the stops count (on every symbol), the regular orders not."""
+    await exchange.create_order(BTC, "market", "buy", "0.010")
+    await exchange.create_order(ETH, "market", "buy", "0.10")
+    await exchange.create_order(BTC, "limit", "buy", "0.010", 60000)
+    for symbol, amount, price in ((BTC, "0.010", 64000), (ETH, "0.10", 3000)):
+        params = {"stopLossPrice": price, "reduceOnly": True, "workingType": "MARK_PRICE"}
+        await exchange.create_order(symbol, "market", "sell", amount, None, params)
+    gateway = Gateway(exchange)
+    snapshot = await gateway.snapshot(frozenset({BTC, ETH}))
+    assert len(snapshot.open_orders) == 3
+    assert gateway.conditional_count(snapshot, BTC) == gateway.conditional_count(snapshot, ETH) == 2
+
+
 async def paper_requests(paper: PaperServer, exchange: Any) -> list[dict[str, Any]]:
     status, logged = await paper.admin("GET", f"requests?apiKey={exchange.apiKey}")
     assert status == 200, logged
