@@ -53,4 +53,4 @@ def test_even_a_short_schedule_splits_its_positions_between_the_venues() -> None
 def test_failpoint_specs_name_the_hit_that_fires() -> None:
     assert parse("") == {}
     assert parse("entry:after-send, status:before-write@3") == {"entry:after-send": 1, "status:before-write": 3}
-    assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 14
+    assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 12
