@@ -136,6 +136,7 @@ class FakeGateway:
         default_factory=lambda: MarketRules(Decimal("0.001"), Decimal("0.001"), Decimal("100"), Decimal("0.1"))
     )
     client: Any = None
+    positions_pushed: list[PushedPosition] = field(default_factory=list)
 
     capabilities: Capabilities = field(default_factory=Capabilities)
     budget: RequestBudget = binanceusdm.BUDGET
@@ -150,6 +151,9 @@ class FakeGateway:
 
     def pushed_position(self, push: dict[str, Any]) -> PushedPosition:
         return binanceusdm.pushed_position(push)
+
+    def pushed_size(self, position: PushedPosition) -> None:
+        self.positions_pushed.append(position)
 
     def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
         return binanceusdm.pushed_end(push)

@@ -332,6 +332,7 @@ class BinanceUsdm(VenueGateway):
                 realized_pnl=dec(info.get("realizedPnl")),
                 fee=dec(info.get("commission")),
                 liquidation=str(info["orderId"]) in liquidations,
+                traded_at_ms=int(info["time"]) if info.get("time") is not None else None,
             )
             for info in infos
         )

@@ -382,6 +382,7 @@ class Bybit(VenueGateway):
                 position_trailing=OrderSide(str(info["side"]).lower())
                 if info.get("createType") == TRAILING_CREATOR
                 else None,
+                traded_at_ms=int(info["execTime"]) if info.get("execTime") is not None else None,
             )
             for info in infos
         )

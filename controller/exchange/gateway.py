@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
-from controller.api.v1alpha1 import OrderState, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import OrderState, PositionSpec, PositionStatus, Side
 from controller.audit.store import Fill
 from controller.exchange import errors
 from controller.exchange.fills import FillOwner
@@ -75,6 +75,9 @@ class VenueGateway(ABC):
         """Client id -> (monotonic send time, the order as the exchange's answer to its placement described it)."""
         self._placed_at: OrderedDict[str, float] = OrderedDict()
         """Client id -> when its placement was sent (monotonic), for the placements whose answers were kept."""
+        self._flat_at: dict[tuple[str, Side | None], float] = {}
+        """(symbol, side; None: one-way) -> when the stream last pushed that position flat (monotonic), until a
+        push shows it held again."""
 
     async def close(self) -> None:
         await self.client.close()
@@ -198,10 +201,11 @@ class VenueGateway(ABC):
         size = snapshot.sizes.get((symbol, spec.side), Decimal(0))
         if status.entryOrder is not None:
             size += self.unseen_fill(status.entryOrder.clientOrderId, snapshot)
+        flat_pushed = size > 0 and self.flat_since(symbol, spec.side, snapshot.taken_at)
         trades: tuple[Trade, ...] = ()
         entry = status.entryOrder
         # An adopted position's entry is a record without an exchange order: it too has trades to account for.
-        if size == 0 and entry is not None and (entry.exchangeOrderId is not None or spec.adopted):
+        if (size == 0 or flat_pushed) and entry is not None and (entry.exchangeOrderId is not None or spec.adopted):
             trades = await self.trades(symbol, status.entryPlacedAt)
         entry_price = snapshot.entry_prices.get((symbol, spec.side))
         return Observation(
@@ -214,7 +218,22 @@ class VenueGateway(ABC):
             self.capabilities,
             self.conditional_count(snapshot, symbol),
             snapshot.trailing.get((symbol, spec.side), Decimal(0)),
+            flat_pushed=flat_pushed,
         )
+
+    def pushed_size(self, position: PushedPosition) -> None:
+        """Keep what a position push says about flatness: a Position it closed (outside, liquidated) learns it
+        from the push, with no read first; a push that shows the position held again forgets it."""
+        if position.size == 0:
+            self._flat_at[(position.symbol, position.side)] = time.monotonic()
+        else:
+            self._flat_at.pop((position.symbol, position.side), None)
+            self._flat_at.pop((position.symbol, None), None)
+
+    def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
+        """Whether the stream pushed the position on ``side`` flat after a snapshot taken at ``taken_at``."""
+        pushed = max(self._flat_at.get((symbol, side), -math.inf), self._flat_at.get((symbol, None), -math.inf))
+        return pushed > taken_at
 
     def answer(self, client_id: str, snapshot_taken_at: float) -> ObservedOrder | None:
         """The order as its placement's answer described it, where that tells more than a snapshot without it:

@@ -583,21 +583,27 @@ class AccountObserver:
 
     def _positions_call(self, positions: list[dict[str, Any]]) -> bool:
         """Whether these pushes report a watched Position's exchange position smaller than the last
-        snapshot did (closed outside, liquidated, or its stop or take profit filled)."""
+        snapshot did (closed outside, liquidated, or its stop or take profit filled). A position pushed flat also
+        wakes its Positions at once, with no read: the gateway keeps the push, and a Position that a foreign trade
+        closed removes its leftover orders on it (the read after it reconciles)."""
         latest = self.latest
-        if latest is None:
-            return False
+        shrank = False
         for push in positions:
             position = self.gateway.pushed_position(push)
+            self.gateway.pushed_size(position)
+            if latest is None:
+                continue
             symbol, size = position.symbol, position.size
             if size and not any(w.symbol == symbol and position.side is w.side for w in self.watchers.values()):
                 self._unwatched_push = True  # a position no Position tracks: for the sweep to look at
             for watcher in self.watchers.values():
-                if watcher.symbol != symbol or (size and position.side is not watcher.side):
+                if watcher.symbol != symbol or position.side not in (None, watcher.side):
                     continue
                 if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
-                    return True
-        return False
+                    shrank = True
+                    if not size:
+                        watcher.wake.set()
+        return shrank
 
     async def _read_after(self, since: float) -> None:
         """One read that began after ``since`` (a read already under way may predate what was seen). Not

@@ -9,7 +9,7 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closed, exited, start_closing
 from controller.reconcile.context import HIT, Context
-from controller.reconcile.model import Note, Purpose, Step, exit_side, purpose_of
+from controller.reconcile.model import Note, Purpose, Step, Trade, exit_side, purpose_of
 from controller.reconcile.positiontrailing import read_back, unshared
 from controller.reconcile.status import condition_is, replace_status
 from controller.reconcile.stops import (
@@ -38,7 +38,7 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
     exit_ = exit_by_our_orders(ctx, status)
     if exit_ is not None:
         return start_closing(ctx, status, *exit_)
-    if filled > 0 and ctx.obs.position_size == 0:
+    if filled > 0 and (ctx.obs.position_size == 0 or ctx.obs.flat_pushed):
         return flat_while_open(ctx, status)
     if condition_is(status, ConditionType.VANISHED):
         status = ctx.condition(
@@ -89,9 +89,17 @@ def trailed(ctx: Context, status: PositionStatus, stop: OrderRecord) -> bool:
 
 
 def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
-    """The exchange holds nothing although this Position filled: find out why before closing the books."""
+    """The exchange holds nothing although this Position filled: find out why before closing the books.
+
+    Told only by a push (``flat_pushed``; the snapshot still shows the position), the exit must be a foreign trade
+    after this Position's own: a push can be older than the fill it arrives after. Anything else waits for the
+    read the push asked for."""
     ours = ctx.own_order_ids(status)
     foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
+    if ctx.obs.position_size > 0:
+        foreign = after_own_trades(foreign, [t for t in ctx.obs.trades if t.order_id in ours])
+        if not foreign:
+            return Step(status)
     if any(t.liquidation for t in foreign):
         return exited(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
     if status.venueTrailing is not None and any(t.position_trailing is exit_side(ctx.spec.side) for t in foreign):
@@ -105,6 +113,15 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     reported = condition_is(status, ConditionType.VANISHED)
     notes = () if reported else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
     return Step(ctx.condition(status, ConditionType.VANISHED, True, Reason.NO_EXPLAINING_TRADE, message), notes=notes)
+
+
+def after_own_trades(foreign: list[Trade], own: list[Trade]) -> list[Trade]:
+    """The foreign trades the venue's clock puts after every one of this Position's own (none if it cannot tell)."""
+    own_times = [t.traded_at_ms for t in own]
+    if not own or None in own_times:
+        return []
+    last = max(t for t in own_times if t is not None)
+    return [t for t in foreign if t.traded_at_ms is not None and t.traded_at_ms > last]
 
 
 def expired(ctx: Context, status: PositionStatus) -> bool:

@@ -149,6 +149,8 @@ class Trade:
     position_trailing: OrderSide | None = None
     """Made by the venue position's own trailing stop (no client id): the side it traded, i.e. which position it
     closed."""
+    traded_at_ms: int | None = None
+    """When, by the venue's clock (which alone orders one symbol's trades); None: not told."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,9 @@ class Observation:
     """No other live Position of the account holds or seeks the symbol's side (the shell knows the fleet)."""
     trailing_elsewhere: bool = False
     """Another Position of the account's symbol side has a venue trailing stop recorded (set, or about to be)."""
+    flat_pushed: bool = False
+    """The user-data stream reported the position flat after the snapshot that ``position_size`` comes from: only
+    a foreign trade after this Position's own ones confirms it (the push may be older than the fill it follows)."""
 
 
 @dataclass(frozen=True)

@@ -522,6 +522,48 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
     assert "CloseIntent" not in types and types.count("EntryIntent") == 1, types
 
 
+POSITION_READS = {VenueName.BINANCE_USDM: "/fapi/v3/positionRisk", VenueName.BYBIT: "/v5/position/list"}
+
+
+@EACH_VENUE
+async def test_a_position_closed_outside_loses_its_stop_on_the_push_before_any_read(
+    trader: Trader, controller: Service, venue: VenueName
+) -> None:
+    """The stream's push that the position is flat, with the trades that show a foreign order closed it after the
+    entry, is all the Position needs to cancel its leftover stop: every position read begun after the close answers
+    3 s late, and the stop is cancelled before the first of them answers. The read then closes the books."""
+    trader.apply(position_manifest("pushed-flat"))
+    stop = trader.wait_phase("pushed-flat", "Protected", controller)["stopOrder"]["clientOrderId"]
+    reads = POSITION_READS[venue]
+    placed = max(int(r["time"]) for r in trader.requests() if r["clientOrderId"] == stop)
+    # The shared snapshot is newer than the stop (a Position that acted waits for one): the push is the news.
+    wait_for(
+        "a position read after the stop",
+        lambda: any(r["path"] == reads and r["status"] == 200 for r in trader.requests(placed + 1)),
+        120,
+        controller,
+    )
+    key = trader.account.api_key
+    trader.stack.paper_admin(
+        "/_paper/faults", [{"mode": "latency", "latencyMs": 3000, "method": "GET", "path": reads, "apiKey": key}]
+    )
+    try:
+        since = venue_now(trader.stack)
+        closed = trader.stack.paper_admin("/_paper/close-position", {"apiKey": key, "symbol": "BTCUSDT"})
+        assert isinstance(closed, dict) and closed["closed"] is True
+        wait_for("the leftover stop to be cancelled", lambda: resting_stops(trader.orders()) == [], 60, controller)
+        log = trader.requests(since)
+        (cancel,) = [r for r in log if (r["method"], r["path"]) in CANCEL_ROUTES and r["clientOrderId"] == stop]
+        answered = [int(r["answered"] or r["time"]) for r in log if r["path"] == reads and r["status"] == 200]
+        assert all(cancel["time"] < at for at in answered), (cancel, answered)
+    finally:
+        trader.stack.paper_admin("/_paper/faults", method="DELETE")
+    status = trader.wait_phase("pushed-flat", "Closed", controller)
+    assert status["exitReason"] == "ExternalClose"
+    types = await audit_types(trader.stack, trader.uid("pushed-flat"))
+    assert_in_order(types, ["StopPlaced", "DriftExternalClose", "CloseStarted", "OrderCancel", "PositionClosed"])
+
+
 # --- 5. liquidation -----------------------------------------------------------------------------------------
 
 

@@ -3,12 +3,14 @@ of the kept answers and the snapshot; the paper and e2e suites run it against th
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
 
 from controller.api.v1alpha1 import OrderState
 from controller.exchange.binanceusdm import BinanceUsdm
+from controller.exchange.port import PushedPosition
 from controller.reconcile.model import ObservedOrder, OpenOrder, Side, Snapshot
 
 BTC = "BTC/USDT:USDT"
@@ -57,3 +59,18 @@ def test_a_push_of_a_full_fill_is_kept_and_nothing_else() -> None:
     full = {**partial, "X": "FILLED", "z": "0.010"}
     kept = gateway.pushed_fill({"info": full})
     assert kept is not None and gateway.ended(ENTRY) == kept and kept.filled == Decimal("0.010")
+
+
+def test_a_flat_push_is_news_to_older_snapshots_until_a_push_shows_the_position_again() -> None:
+    gateway = BinanceUsdm(client=None)
+    before = time.monotonic()
+    gateway.pushed_size(PushedPosition("BTC/USDT:USDT", None, Decimal(0)))  # one-way: flat on both sides
+    assert gateway.flat_since("BTC/USDT:USDT", Side.LONG, before)
+    assert gateway.flat_since("BTC/USDT:USDT", Side.SHORT, before)
+    assert not gateway.flat_since("BTC/USDT:USDT", Side.LONG, time.monotonic())  # a newer read knows it
+    assert not gateway.flat_since("ETH/USDT:USDT", Side.LONG, before)
+    gateway.pushed_size(PushedPosition("BTC/USDT:USDT", Side.LONG, Decimal("0.010")))
+    assert not gateway.flat_since("BTC/USDT:USDT", Side.LONG, before)
+    gateway.pushed_size(PushedPosition("BTC/USDT:USDT", Side.SHORT, Decimal(0)))  # hedge mode: one side only
+    assert gateway.flat_since("BTC/USDT:USDT", Side.SHORT, before)
+    assert not gateway.flat_since("BTC/USDT:USDT", Side.LONG, before)

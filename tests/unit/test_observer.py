@@ -19,6 +19,7 @@ import pytest
 from controller.api.v1alpha1 import ConditionStatus, OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.api.vocabulary import ConditionType
 from controller.exchange.binanceusdm import request_weight
+from controller.exchange.port import PushedPosition
 from controller.handlers import observer as observer_module
 from controller.handlers.observer import (
     AccountObserver,
@@ -353,7 +354,10 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     # An entry's fill, its protecting stop gone, its position smaller: each read at once.
     assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01}]) == 1
     assert await pushed([{"clientOrderId": stop, "status": "closed", "filled": 0.0}]) == 2  # triggered
+    a.wake.clear()
     assert await pushed(positions=[{"symbol": BTC, "side": None, "contracts": 0.0}]) == 3
+    assert a.wake.is_set()  # flat: woken by the push itself, the gateway keeping it (the read comes beside)
+    assert gateway.positions_pushed[-1] == PushedPosition(BTC, None, Decimal(0))
     # Its stop cancelled by the venue: the push itself wakes it, no read first.
     a.wake.clear()
     venue_cancelled = {"caid": stop, "aid": 7, "X": "CANCELED", "q": "0.01", "tp": "60000", "ai": ""}

@@ -528,3 +528,65 @@ def test_a_next_stop_found_on_the_exchange_is_adopted_and_the_old_one_retired() 
     assert [r.clientOrderId for r in step.status.retiredOrders] == [STOP1]
     assert isinstance(step.action, CancelOrder) and step.action.client_order_id == STOP1  # the new one rests
     assert [n.type for n in step.notes if n.client_order_id == STOP2] == ["OrderFound"]
+
+
+def _trade(trade_id: str, order_id: str, at_ms: int | None) -> Trade:
+    return Trade(trade_id, order_id, Decimal("0.010"), Decimal("65000"), Decimal("0"), Decimal("0"), traded_at_ms=at_ms)
+
+
+PROTECTED = PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1)
+STILL_OPEN = {ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderState.OPEN, "0", "7")}
+
+
+@pytest.mark.parametrize(
+    ("name", "trades", "phase", "action"),
+    [
+        (
+            "a foreign trade after the entry's: closed outside, the stop is cancelled on the push",
+            [_trade("t1", "1", 1000), _trade("t2", "999", 1001)],
+            Phase.CLOSING,
+            CancelOrder(STOP1, Purpose.STOP),
+        ),
+        (
+            "no foreign trade: the push may be stale, wait for the read",
+            [_trade("t1", "1", 1000)],
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "a foreign trade in the entry's millisecond: not known to be after it, wait",
+            [_trade("t1", "1", 1000), _trade("t2", "999", 1000)],
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "a foreign trade before the entry's (an older close the push may be about): wait",
+            [_trade("t0", "998", 990), _trade("t1", "1", 1000)],
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "trades without times cannot be ordered: wait",
+            [_trade("t1", "1", None), _trade("t2", "999", 1001)],
+            Phase.PROTECTED,
+            None,
+        ),
+        ("no trades read at all: wait", [], Phase.PROTECTED, None),
+    ],
+)
+def test_a_position_pushed_flat_acts_only_on_a_foreign_trade_after_its_own(name, trades, phase, action) -> None:  # type: ignore[no-untyped-def]
+    """The stream says flat while the snapshot still shows the position (``flat_pushed``)."""
+    observation = replace(obs(size="0.010", orders=STILL_OPEN, trades=trades), flat_pushed=True)
+    step = run(spec(), PROTECTED, observation)
+    assert step.status.phase is phase, name
+    assert step.action == action, name
+    if action is None:  # nothing said: a stale push is no drift, and no condition flaps
+        assert not [c for c in step.status.conditions if c.type == "Vanished"], name
+        assert step.notes == (), name
+
+
+def test_a_read_that_says_flat_still_needs_no_trade_order() -> None:
+    """Without the push, the read's flat position with any foreign trade is an outside close, as before."""
+    step = run(spec(), PROTECTED, obs(size="0", orders=STILL_OPEN, trades=[_trade("t2", "999", None)]))
+    assert step.status.phase is Phase.CLOSING
+    assert step.action == CancelOrder(STOP1, Purpose.STOP)
