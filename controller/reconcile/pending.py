@@ -70,9 +70,11 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
     # Decided in the same step: a market entry is filled by now, and its stop goes out with this record
     # (one audit write and one status write nearer) instead of after a step that only moves the phase.
     step = entered(ctx, status)
-    if step.status.phase is Phase.PROTECTED:
-        # A stop already rests (a status older than the exchange, e.g. restored): EntryPlaced is recorded first,
-        # as its own transition; the next step finds the stop.
+    if step.status.phase in (Phase.PROTECTED, Phase.CLOSING):
+        # A stop already rests (a status older than the exchange, e.g. restored), or the filled Position is to
+        # close (deleted, stopped out, closed outside): EntryPlaced is recorded first, as its own transition, so the
+        # audit's chain passes through it as the exposure did, whatever a lost status write left behind; the next
+        # step goes on from there.
         return Step(status)
     return step
 

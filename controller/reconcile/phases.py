@@ -10,9 +10,10 @@ from controller.api.v1alpha1 import Phase
 INITIAL = Phase.PENDING
 
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
-    # The entry is placed (a market entry may fill, be stopped or closed in the same step), the Position is
-    # closed before any order (or its entry was cancelled, or orphaned), or it cannot be traded as written.
-    Phase.PENDING: frozenset({Phase.ENTRY_PLACED, Phase.CLOSING, Phase.CLOSED, Phase.FAILED}),
+    # The entry is placed (a market entry may fill in the same step; an exit starts from EntryPlaced, so the
+    # chain passes through the exposure), the Position is closed before any order (or its entry was cancelled, or
+    # orphaned), or it cannot be traded as written.
+    Phase.PENDING: frozenset({Phase.ENTRY_PLACED, Phase.CLOSED, Phase.FAILED}),
     # The stop rests; or an exit began; or the entry ended unfilled (or the Position was orphaned).
     Phase.ENTRY_PLACED: frozenset({Phase.PROTECTED, Phase.CLOSING, Phase.CLOSED}),
     Phase.PROTECTED: frozenset({Phase.CLOSING, Phase.CLOSED}),

@@ -27,12 +27,6 @@ CASES: dict[tuple[Phase, Phase], tuple[PositionSpec, PositionStatus, Observation
         obs(orders={ENTRY: seen(ENTRY, OrderState.OPEN, filled="0")}),
         False,
     ),
-    (Phase.PENDING, Phase.CLOSING): (
-        spec(),
-        PositionStatus(entryOrder=INTENDED_ENTRY),
-        obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED)}),
-        True,
-    ),
     (Phase.PENDING, Phase.CLOSED): (spec(), PositionStatus(), obs(), True),
     (Phase.PENDING, Phase.FAILED): (spec(amount="0.0105"), PositionStatus(), obs(), False),
     (Phase.ENTRY_PLACED, Phase.PROTECTED): (
@@ -92,6 +86,18 @@ def test_the_table_covers_every_phase_and_leads_from_pending_to_an_end() -> None
     assert reached == set(Phase)
     for phase in set(Phase) - TERMINAL:
         assert TRANSITIONS[phase] & TERMINAL or any(TRANSITIONS[p] & TERMINAL for p in TRANSITIONS[phase]), phase
+
+
+def test_a_filled_entry_found_by_a_deleted_position_records_entry_placed_before_closing() -> None:
+    """A status a lost write left at Pending, while the audit already went on: the entry is found filled and the
+    Position is deleted. It moves to EntryPlaced first (the audit repeats that change under the same id), then
+    starts closing from there, so the audit's chain never jumps from Pending past the exposure."""
+    status = PositionStatus(entryOrder=INTENDED_ENTRY)
+    found = obs(size="0.010", orders={ENTRY: seen(ENTRY, OrderState.FILLED)})
+    first = run(spec(), status, found, True)
+    assert first.status.phase is Phase.ENTRY_PLACED and first.action is None
+    then = run(spec(), first.status, found, True)
+    assert then.status.phase is Phase.CLOSING
 
 
 def test_a_transition_outside_the_table_is_a_programming_error(monkeypatch: pytest.MonkeyPatch) -> None:
