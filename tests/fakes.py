@@ -17,7 +17,7 @@ from typing import Any
 
 import ccxt
 
-from controller.api.v1alpha1 import ExchangeAccountSpec, OrderState, PositionSpec, PositionStatus
+from controller.api.v1alpha1 import ExchangeAccountSpec, OrderState, PositionSpec, PositionStatus, Side
 from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange import binanceusdm
 from controller.exchange.errors import classify
@@ -154,6 +154,9 @@ class FakeGateway:
 
     def pushed_size(self, position: PushedPosition) -> None:
         self.positions_pushed.append(position)
+
+    def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
+        return False  # its passes are told their observation (``observation``), pushes included
 
     def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
         return binanceusdm.pushed_end(push)

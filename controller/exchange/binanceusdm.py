@@ -433,7 +433,13 @@ class BinanceUsdm(VenueGateway):
         return request_weight(action)
 
     def pushed_order(self, push: dict[str, Any]) -> PushedOrder:
-        return pushed_order(push)
+        order = pushed_order(push)
+        info = push.get("info") or {}
+        if info.get("i") is not None:  # a regular order (ORDER_TRADE_UPDATE; an algo order's id is another series)
+            # Who sent an order never changes, and the push names it: an outside close's or a liquidation's trades
+            # are then told apart with no look-up (``liquidation_orders``).
+            kept(self._sent_by_venue, str(info["i"]), order.client_id.startswith(_LIQUIDATION_PREFIXES))
+        return order
 
     def pushed_end(self, push: dict[str, Any]) -> ObservedOrder | None:
         return pushed_end(push)

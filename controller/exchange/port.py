@@ -157,3 +157,7 @@ class VenuePort(Protocol):
     def pushed_size(self, position: PushedPosition) -> None:
         """Keep a position push's flatness for the Positions' next observations (see ``Observation.flat_pushed``)."""
         ...
+
+    def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
+        """Whether the stream pushed that position flat after ``taken_at`` (monotonic)."""
+        ...

@@ -583,9 +583,10 @@ class AccountObserver:
 
     def _positions_call(self, positions: list[dict[str, Any]]) -> bool:
         """Whether these pushes report a watched Position's exchange position smaller than the last
-        snapshot did (closed outside, liquidated, or its stop or take profit filled). A position pushed flat also
-        wakes its Positions at once, with no read: the gateway keeps the push, and a Position that a foreign trade
-        closed removes its leftover orders on it (the read after it reconciles)."""
+        snapshot did (closed outside, liquidated, or its stop or take profit filled). A position pushed flat
+        instead wakes its Positions at once, with no read: the gateway keeps the push, and a Position that a foreign
+        trade closed removes its leftover orders on it; the read after it comes at the budget's pace, so it does not
+        compete with that cancel (and reconciles: where it disagrees, it wins)."""
         latest = self.latest
         shrank = False
         for push in positions:
@@ -600,8 +601,9 @@ class AccountObserver:
                 if watcher.symbol != symbol or position.side not in (None, watcher.side):
                     continue
                 if size < latest.sizes.get((symbol, watcher.side), Decimal(0)):
-                    shrank = True
-                    if not size:
+                    if size:
+                        shrank = True
+                    else:
                         watcher.wake.set()
         return shrank
 

@@ -527,6 +527,10 @@ class Reconciler:
         entry_filled = answered and all(purpose is Purpose.ENTRY for _, purpose in records)
         # Never acted, or the entry's answer stands in for the read after it: any snapshot fresh enough.
         acted_at = -math.inf if entry_filled else self.runtime.acted_at.get(uid, -math.inf)
+        if account.gateway.flat_since(spec.symbol, spec.side, acted_at):
+            # Pushed flat since its last send: what it acts on is the push and the trades read with it (orders it
+            # sent after the snapshot are known by their answers), not a whole account's read first.
+            acted_at = -math.inf
         snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered and not entry_filled)
         stop, following_stop = status.stopOrder, status.nextStopOrderId
         if following_stop is not None and stop is not None and stop.clientOrderId in snapshot.open_orders:

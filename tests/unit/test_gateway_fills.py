@@ -74,3 +74,12 @@ def test_a_flat_push_is_news_to_older_snapshots_until_a_push_shows_the_position_
     gateway.pushed_size(PushedPosition("BTC/USDT:USDT", Side.SHORT, Decimal(0)))  # hedge mode: one side only
     assert gateway.flat_since("BTC/USDT:USDT", Side.SHORT, before)
     assert not gateway.flat_since("BTC/USDT:USDT", Side.LONG, before)
+
+
+async def test_who_sent_an_order_is_known_from_its_push_with_no_look_up() -> None:
+    gateway = BinanceUsdm(client=None)  # a look-up would fail: there is no client
+    for order_id, client_id in (("41", "web_close_1"), ("42", "autoclose-1")):
+        gateway.pushed_order({"clientOrderId": client_id, "status": "closed", "filled": 1, "info": {"i": order_id}})
+    gateway.pushed_order({"clientOrderId": "w-stop", "status": "canceled", "filled": 0, "info": {"aid": "43"}})
+    assert await gateway.liquidation_orders("BTC/USDT:USDT", {"41", "42"}) == {"42"}
+    assert "43" not in gateway._sent_by_venue  # an algo order's id is another series

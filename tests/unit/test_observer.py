@@ -354,9 +354,11 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     # An entry's fill, its protecting stop gone, its position smaller: each read at once.
     assert await pushed([{"clientOrderId": entry, "status": "closed", "filled": 0.01}]) == 1
     assert await pushed([{"clientOrderId": stop, "status": "closed", "filled": 0.0}]) == 2  # triggered
+    assert await pushed(positions=[{"symbol": BTC, "side": "long", "contracts": 0.005}]) == 3
+    # Flat: woken by the push itself, the gateway keeping it; the read waits for the budget.
     a.wake.clear()
     assert await pushed(positions=[{"symbol": BTC, "side": None, "contracts": 0.0}]) == 3
-    assert a.wake.is_set()  # flat: woken by the push itself, the gateway keeping it (the read comes beside)
+    assert a.wake.is_set()
     assert gateway.positions_pushed[-1] == PushedPosition(BTC, None, Decimal(0))
     # Its stop cancelled by the venue: the push itself wakes it, no read first.
     a.wake.clear()
