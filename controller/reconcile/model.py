@@ -41,12 +41,14 @@ class Purpose(StrEnum):
     TAKE_PROFIT = "tp"
     TRAILING = "ts"
     CLOSE = "cl"
+    PRE_ARMED = "pa"
+    """A stop rested before the entry (``spec.stopLoss.preArm``) that closes the whole venue position of the side."""
 
     @property
     def conditional(self) -> bool:
         """Orders that rest until a trigger price: they count against a venue's conditional-order cap, and some
         venues keep them apart (Binance: its algo endpoints, ccxt ``{'trigger': True}``)."""
-        return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING)
+        return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING, Purpose.PRE_ARMED)
 
 
 def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> str:
@@ -177,6 +179,8 @@ class Observation:
     """No other live Position of the account holds or seeks the symbol's side (the shell knows the fleet)."""
     trailing_elsewhere: bool = False
     """Another Position of the account's symbol side has a venue trailing stop recorded (set, or about to be)."""
+    pre_armed_elsewhere: bool = False
+    """Another Position of the account's symbol side has a pre-armed stop that may rest (``Purpose.PRE_ARMED``)."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,7 @@ def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:
         status.stopOrder,
         status.closeOrder,
         status.trailingOrder,
+        status.preArmedStop,
         *status.takeProfitOrders,
         *status.retiredOrders,
     ]
@@ -283,6 +288,9 @@ class PlaceStopOrder:
     trigger_price: Decimal
     purpose: Purpose = Purpose.STOP
     working_type: WorkingType = WorkingType.MARK_PRICE
+    close_position: bool = False
+    """Without a size: closes whatever the side holds when it triggers (``Capabilities.pre_armed_stop``); ``amount``
+    is only what it is expected to close."""
 
 
 @dataclass(frozen=True)

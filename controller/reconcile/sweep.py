@@ -17,7 +17,7 @@ from decimal import Decimal
 from controller.api.v1alpha1 import Side
 from controller.reconcile.model import CLIENT_ID_PREFIX_LENGTH, Purpose, Snapshot, is_warden_order, purpose_of
 
-_STOPS = frozenset({Purpose.STOP, Purpose.TRAILING})
+_STOPS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.PRE_ARMED})
 
 
 @dataclass(frozen=True)

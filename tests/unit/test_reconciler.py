@@ -231,24 +231,39 @@ def watched(uid: str, *, side: str = "long", account: str = "paper", namespace: 
 
 
 @pytest.mark.parametrize(
-    ("others", "alone", "elsewhere"),
+    ("others", "alone", "elsewhere", "pre_armed"),
     [
-        ([], True, False),
-        ([watched("short", side="short"), watched("acct", account="other"), watched("ns", namespace="x")], True, False),
-        ([watched("done", phase="Closed"), watched("failed", phase="Failed")], True, False),
-        ([watched("new")], False, False),  # a newcomer counts from its creation, before any status
-        ([watched("set", phase="Protected", venueTrailing={"state": "Set", "distance": "650"})], False, True),
-        ([watched("refused", phase="Protected", venueTrailing={"state": "Rejected", "distance": "650"})], False, False),
+        ([], True, False, False),
+        (
+            [watched("short", side="short"), watched("acct", account="other"), watched("ns", namespace="x")],
+            True,
+            False,
+            False,
+        ),
+        ([watched("done", phase="Closed"), watched("failed", phase="Failed")], True, False, False),
+        ([watched("new")], False, False, False),  # a newcomer counts from its creation, before any status
+        ([watched("set", phase="Protected", venueTrailing={"state": "Set", "distance": "650"})], False, True, False),
+        (
+            [watched("refused", phase="Protected", venueTrailing={"state": "Rejected", "distance": "650"})],
+            False,
+            False,
+            False,
+        ),
+        ([watched("armed", preArmedStop={"state": "Open"})], False, False, True),
+        ([watched("arming", preArmedStop={"state": "Intended"})], False, False, True),
+        ([watched("disarmed", phase="Protected", preArmedStop={"state": "Canceled"})], False, False, False),
+        ([watched("gone", phase="Closed", preArmedStop={"state": "Open"})], True, False, False),
     ],
 )
 def test_the_shell_tells_whether_a_position_is_alone_on_its_side_from_the_watched_fleet(
-    others: list[dict],
+    others: list[dict],  # type: ignore[type-arg]
     alone: bool,
-    elsewhere: bool,  # type: ignore[type-arg]
+    elsewhere: bool,
+    pre_armed: bool,
 ) -> None:
     runtime = FakeRuntime()
     runtime.positions = {o["metadata"]["uid"]: o for o in [watched(UID), *others]}
-    assert reconciler(runtime).side_sharers() == (alone, elsewhere)
+    assert reconciler(runtime).side_sharers() == (alone, elsewhere, pre_armed)
 
 
 def test_a_newcomer_wakes_the_positions_of_its_side_only() -> None:
