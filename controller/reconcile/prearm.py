@@ -14,13 +14,15 @@ entry went out leaves the entry to go as without one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
 from controller.api.vocabulary import EventType
 from controller.reconcile.context import LIVE, Context
-from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side
+from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond
 from controller.reconcile.status import replace_status
+from controller.reconcile.stops import stop_action
 
 
 def refusal(ctx: Context) -> str | None:
@@ -79,16 +81,8 @@ def pre_arm(ctx: Context, status: PositionStatus, amount: Decimal) -> Step | Non
 
 
 def action(ctx: Context, record: OrderRecord) -> PlaceStopOrder:
-    assert record.triggerPrice is not None
-    return PlaceStopOrder(
-        record.clientOrderId,
-        exit_side(ctx.spec.side),
-        record.amount,
-        record.triggerPrice,
-        purpose=Purpose.PRE_ARMED,
-        working_type=ctx.spec.stopLoss.workingType,
-        close_position=True,
-    )
+    """The stop loss's order, sizeless: it closes whatever the side holds when it triggers."""
+    return replace(stop_action(ctx, record, Purpose.PRE_ARMED), close_position=True)
 
 
 def retire(ctx: Context, status: PositionStatus) -> Step | None:
