@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import kopf
 from pydantic import ValidationError
 
+from controller import failpoints
 from controller.api.v1alpha1 import (
     GROUP,
     ORPHANED_LIMIT,
@@ -142,6 +143,8 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     (a spec edit, the pause annotation, a deletion) wakes the Position's daemon at once."""
     runtime: Runtime = memo["runtime"]
     uid = body["metadata"]["uid"]
+    if uid not in runtime.positions:
+        await failpoints.hold("fleet:first-sight")  # tests: a watch that shows this Position late
     if event.get("type") == "DELETED":
         runtime.positions.pop(uid, None)
     else:
