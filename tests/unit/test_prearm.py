@@ -33,7 +33,7 @@ from controller.reconcile.model import (
 )
 from controller.reconcile.planner import plan
 from controller.reconcile.prearm import retire
-from controller.reconcile.sweep import Owner, plan_sweep
+from controller.reconcile.sweep import Owner, Owners, plan_sweep
 
 UID = "5b1e2d4c-0000-4000-8000-00000000beef"
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -329,7 +329,7 @@ def test_the_sweep_keeps_an_ownerless_pre_armed_stop_while_its_side_is_open() ->
     resting = OpenOrder("BTC/USDT:USDT", "sell", ObservedOrder(ARMED, "1", OrderState.OPEN, Decimal(0), Decimal(0)))
     view = Snapshot(0.0, {("BTC/USDT:USDT", Side.LONG): AMOUNT}, {}, {ARMED: resting}, {})
     gone = Owner(client_id_prefix(UID), "BTC/USDT:USDT", Side.LONG, live=False)
-    (orphan,) = plan_sweep(view, [gone], [], frozenset()).orphans
+    (orphan,) = plan_sweep(view, [gone], [], frozenset(), Owners.LISTED).orphans
     assert not orphan.cancel and orphan.purpose is Purpose.PRE_ARMED
 
 
