@@ -12,7 +12,8 @@ from controller.exchange.client import make_exchange
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
 from paper.models import VenueName
-from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
+from tests.e2e.conftest import EACH_VENUE, QUICK, Trader, audit_types, position_manifest, wait_for
+from tests.e2e.test_sweep import sweeps
 
 SYMBOL = "BTC/USDT:USDT"
 PLACEMENT_PATHS = {
@@ -297,12 +298,21 @@ async def test_a_kill_around_the_pre_armed_stop_never_places_it_twice(
             controller.start()
 
 
+LATE_FLEET = "fleet:first-sight~12"
+"""The restarted controller's watch shows each Position 12 s late: its sweeps run meanwhile (every 3 s, once it
+leads, within the crashed one's 4 s lease) on owners that do not hold the Position yet."""
+
+
+@pytest.mark.parametrize("failpoint", ["", LATE_FLEET], ids=["watched", "watched-late"])
 async def test_deleted_between_the_pre_armed_stop_and_the_entry_leaves_nothing_open(
-    stack: Stack, trader: Trader, controller: Service
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
 ) -> None:
     """A Position with no entry yet but a pre-armed stop sent is not closed without the exchange: its stop is
-    cancelled first, by the Position itself (not left to the orphan sweep)."""
+    cancelled first, by the Position itself (not left to the orphan sweep). With the watch late, a sweep of the
+    restarted controller sees the stop before it sees the Position: it must not take the stop for an orphan (it did,
+    and the Position then closed finding its stop already gone: the CI failure of the first merge)."""
     controller.stop()  # the shared controller stands aside; this test runs its own
+    restarted = None
     try:
         crashing = stack.start_controller("crashing-after-pre-arming", WARDEN_FAILPOINTS="pre_armed:after-send")
         trader.apply(position_manifest("abandoned", stopLoss=PRE_ARMED))
@@ -310,13 +320,22 @@ async def test_deleted_between_the_pre_armed_stop_and_the_entry_leaves_nothing_o
         assert len(open_stops(trader)) == 1 and "entryOrder" not in trader.status("abandoned")
         uid = trader.uid("abandoned")
         stack.kubectl("delete", "position", "abandoned", "-n", trader.namespace, "--wait=false")
-        controller.start()
-        wait_for("the Position to be gone", lambda: trader.position("abandoned") is None, 60, controller)
+        if failpoint:
+            swept = sweeps(trader)
+            restarted = stack.start_controller("late-fleet", WARDEN_FAILPOINTS=failpoint, **QUICK)
+            # Two sweeps begun: the first has decided, with the Position still held back from the watch.
+            wait_for("two sweeps of the account", lambda: sweeps(trader) >= swept + 2, 30, restarted)
+            assert trader.position("abandoned") is not None and len(open_stops(trader)) == 1, open_stops(trader)
+        else:
+            controller.start()
+        wait_for("the Position to be gone", lambda: trader.position("abandoned") is None, 60, restarted or controller)
         assert open_stops(trader) == [] and trader.exchange_position() == 0
         assert [path for path, _ in placements(trader)] == [PLACEMENT_PATHS[VenueName.BINANCE_USDM][1]]
         types = await audit_types(stack, uid)
         assert "OrderCanceled" in types and types.index("OrderCanceled") < types.index("PositionClosed"), types
     finally:
+        if restarted is not None:
+            restarted.stop()
         if not controller.alive():
             controller.start()
 
