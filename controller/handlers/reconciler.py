@@ -452,6 +452,9 @@ class Reconciler:
         for _ in range(MAX_STEPS_PER_PASS):
             if until(status):
                 break
+            # A deletion the watch shows mid-pass is planned from the next step on: the daemon's pass would
+            # otherwise go on to the entry (after a pre-armed stop, say) of a Position already deleted.
+            deleting = self.deleting = deleting or self.deletion_seen()
             try:
                 observation = await self.observe(account, status)
             except ccxt.BaseError as error:
@@ -493,6 +496,11 @@ class Reconciler:
             # fresh valuation) keeps the next snapshot from waking this Position for the valuation just made.
             account.observer.watch(self.target.uid, await self.watcher(account, status))
         return status
+
+    def deletion_seen(self) -> bool:
+        """Whether the watch has shown this Position marked for deletion."""
+        watched = self.runtime.positions.get(self.target.uid) or {}
+        return bool(watched.get("metadata", {}).get("deletionTimestamp"))
 
     async def close_unentered(self, status: PositionStatus) -> PositionStatus:
         """Deleted before any order was sent: closed with neither the account nor the exchange, and audited like

@@ -10,20 +10,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import ccxt
 import kopf
 import pytest
 
-from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.api.v1alpha1 import OrderState, Phase, PositionStatus
 from controller.api.vocabulary import EventType
+from controller.exchange import binanceusdm
 from controller.handlers.positions import wake_side
 from controller.handlers.reconciler import Reconciler, Target
-from controller.reconcile.model import CancelOrder, Note, Observation, PlaceMarketOrder, PlaceStopOrder, Step
+from controller.reconcile.model import (
+    Action,
+    CancelOrder,
+    Note,
+    Observation,
+    ObservedOrder,
+    PlaceMarketOrder,
+    PlaceStopOrder,
+    Purpose,
+    Step,
+    client_order_id,
+)
 from controller.reconcile.results import record_success
-from tests.fakes import FakeClock, FakeRuntime
+from tests.fakes import FakeClock, FakeGateway, FakeRuntime
 from tests.unit.test_planner import CLOSE, ENTRY, STOP1, UID, obs, run, seen, spec
 
 
@@ -223,6 +235,46 @@ async def test_a_whole_pass_sends_its_entry_only_after_the_store_took_its_intent
         # The send's own record rides in the next write (here the pass's end, as the entry is not yet seen).
         assert runtime.journal.kinds() == ["audit", "status", "send", "audit", "status"]
         assert runtime.journal.of("audit") == [["PositionCreated", "EntryIntent"], ["OrderPlaced", "PhaseChanged"]]
+
+
+class DeletedAtTheFirstSend(FakeGateway):
+    """The exchange of a pass that the Position's deletion overtakes: right after the pass's first send, the watch
+    shows the Position marked for deletion. An order sent rests, one cancelled is gone."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(runtime.journal, capabilities=binanceusdm.CAPABILITIES, observation=self.seeing({}))
+        self.runtime = runtime
+
+    @staticmethod
+    def seeing(orders: dict[str, ObservedOrder | None]) -> Observation:
+        return replace(obs(orders=orders), venue=binanceusdm.CAPABILITIES)
+
+    async def execute(self, symbol: str, action: Action) -> str | None:
+        sent = await super().execute(symbol, action)
+        if len(self.journal.of("send")) == 1:
+            self.runtime.positions[UID] = {"metadata": {"uid": UID, "deletionTimestamp": "2026-11-22T12:00:00Z"}}
+        assert self.observation is not None
+        cid = getattr(action, "client_order_id", "")
+        state = OrderState.CANCELED if isinstance(action, CancelOrder) else OrderState.OPEN
+        orders = {**self.observation.orders, cid: seen(cid, state, filled="0", exchange_id=cid)}
+        self.observation = self.seeing(orders)
+        return sent
+
+
+async def test_a_deletion_the_watch_shows_mid_pass_stops_the_entry_after_the_pre_armed_stop() -> None:
+    """The daemon's pass sends the pre-armed stop; the Position is deleted meanwhile: the pass's next step is the
+    deletion's (cancel that stop, close before the entry), not the entry of a Position already deleted."""
+    runtime = FakeRuntime()
+    runtime.account_of.gateway = DeletedAtTheFirstSend(runtime)
+    pre_armed = spec(stopLoss={"price": "60000", "preArm": True})
+    made = Reconciler(runtime, Target("ns", "p", UID, 1, pre_armed, body={}), FakeClock())
+    status = await made.run(PositionStatus(), deleting=False)
+    sends = runtime.journal.of("send")
+    assert [type(a) for a in sends] == [PlaceStopOrder, CancelOrder], sends
+    assert sends[0].client_order_id == sends[1].client_order_id == client_order_id(UID, Purpose.PRE_ARMED)
+    assert status.phase is Phase.CLOSED and status.entryOrder is None
+    audited = [t for batch in runtime.journal.of("audit") for t in batch]
+    assert audited.index("OrderCanceled") < audited.index("PositionClosed"), audited
 
 
 def watched(uid: str, *, side: str = "long", account: str = "paper", namespace: str = "ns", **status: object) -> dict:  # type: ignore[type-arg]
