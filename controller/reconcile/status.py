@@ -272,9 +272,10 @@ def rejected(status: PositionStatus, reason: ExitReason, message: str, *, genera
 
 
 def closed_before_entry(status: PositionStatus, *, generation: int, now: datetime) -> Step:
-    """Closed (asked to, or deleted) before any order was sent: nothing is on the exchange to undo."""
+    """Closed (asked to, or deleted) before the entry was sent: nothing is on the exchange to undo (a pre-armed stop
+    sent before it is cancelled first: ``prearm.disarm``)."""
     status = replace_status(status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=now)
-    message = "closed before any order was sent"
+    message = "closed before the entry was sent"
     status = with_condition(status, ConditionType.READY, True, Reason.CLOSED, message, generation=generation, now=now)
     return Step(status, notes=(Note(EventType.POSITION_CLOSED, message),))
 
