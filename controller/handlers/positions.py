@@ -78,7 +78,8 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         status = PositionStatus.model_validate(obj.get("status") or {})
         # The daemon may begin a pass after the deletion (woken by it before kopf stops it): it plans the way out too.
         deleting = deleting or bool(obj["metadata"].get("deletionTimestamp"))
-        unentered = deleting and untouched(status)
+        # Closed already (by the daemon's pass, say): the deletion has nothing more to record.
+        unentered = deleting and status.phase not in TERMINAL and untouched(status)
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:

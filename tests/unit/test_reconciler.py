@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any, cast
 
 import ccxt
 import kopf
@@ -20,8 +21,9 @@ import pytest
 from controller.api.v1alpha1 import OrderState, Phase, PositionStatus
 from controller.api.vocabulary import EventType
 from controller.exchange import binanceusdm
-from controller.handlers.positions import wake_side
+from controller.handlers.positions import reconcile, wake_side
 from controller.handlers.reconciler import Reconciler, Target
+from controller.handlers.runtime import Runtime
 from controller.reconcile.model import (
     Action,
     CancelOrder,
@@ -35,7 +37,7 @@ from controller.reconcile.model import (
     client_order_id,
 )
 from controller.reconcile.results import record_success
-from tests.fakes import FakeClock, FakeGateway, FakeRuntime
+from tests.fakes import FakeAudit, FakeClock, FakeGateway, FakeKube, FakeRuntime
 from tests.unit.test_planner import CLOSE, ENTRY, STOP1, UID, obs, run, seen, spec
 
 
@@ -275,6 +277,22 @@ async def test_a_deletion_the_watch_shows_mid_pass_stops_the_entry_after_the_pre
     assert status.phase is Phase.CLOSED and status.entryOrder is None
     audited = [t for batch in runtime.journal.of("audit") for t in batch]
     assert audited.index("OrderCanceled") < audited.index("PositionClosed"), audited
+
+
+async def test_a_position_the_daemon_closed_before_its_entry_is_not_closed_again_by_the_deletion_handler() -> None:
+    """The daemon's pass, woken by the deletion, closes a Position that sent nothing; the deletion handler, next
+    under the lock, finds it Closed and records nothing more (no second PositionClosed, closedAt kept)."""
+    kube, audit = FakeKube(), FakeAudit()
+    runtime = Runtime(kube=kube, audit=cast(Any, audit))
+    deleted = {"uid": UID, "name": "p", "resourceVersion": "10", "deletionTimestamp": "2026-11-22T12:00:00Z"}
+    kube.objects["positions", "ns", "p"] = {"metadata": deleted, "spec": spec().model_dump(mode="json")}
+    daemon = await reconcile(runtime, "ns", "p", {"metadata": deleted}, deleting=False)
+    assert daemon is not None and daemon.status.phase is Phase.CLOSED
+    kube.objects["positions", "ns", "p"]["status"] = daemon.status.model_dump(mode="json", exclude_none=True)
+    runtime.known_version.clear()  # the handler reads what the daemon wrote
+    handler = await reconcile(runtime, "ns", "p", {"metadata": deleted}, deleting=True)
+    assert handler is not None and handler.status.closedAt == daemon.status.closedAt
+    assert [t for batch in audit.journal.of("audit") for t in batch].count("PositionClosed") == 1
 
 
 def watched(uid: str, *, side: str = "long", account: str = "paper", namespace: str = "ns", **status: object) -> dict:  # type: ignore[type-arg]
