@@ -206,7 +206,9 @@ class SignalsSettings:
 @dataclass(frozen=True)
 class TestingSettings:
     failpoints: str = knob(
-        "WARDEN_FAILPOINTS", "", "tests only: `name[@N],…` crash points that SIGKILL the process (the chaos suite)"
+        "WARDEN_FAILPOINTS",
+        "",
+        "tests only: `name[@N],…` crash points that SIGKILL the process (the chaos suite); `name~S` holds there S s",
     )
 
 

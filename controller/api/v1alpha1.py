@@ -296,8 +296,14 @@ class Breakeven(WireModel):
         return self
 
 
+_PRE_ARM_PRICE = (
+    "!has(self.preArm) || !self.preArm || has(self.price)",
+    "stopLoss.preArm needs stopLoss.price: a percent is measured from the fill, which is not known before the entry",
+)
+
+
 class StopLoss(WireModel):
-    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_PRICE))
+    model_config = ConfigDict(json_schema_extra=_rules(_EXACTLY_ONE_PRICE, _PRE_ARM_PRICE))
 
     price: PositiveDecimal | None = Field(
         default=None, description="Trigger price of the reduce-only stop. Below the entry for a long."
@@ -311,10 +317,22 @@ class StopLoss(WireModel):
     breakeven: Breakeven | None = Field(
         default=None, description="Move the stop to the entry price once the Position is this far in profit."
     )
+    preArm: bool = Field(
+        default=False,
+        description="Rest a stop at `price` before the entry is sent, so a fill is never without one, even if Warden "
+        "is down at that moment (needs `price`). On Binance it is a `closePosition` STOP_MARKET on the mark, which "
+        "closes whatever the account holds on the symbol's side: it is placed only while this is the account's "
+        "only live Position on that side (otherwise the entry goes as without it, and its EntryIntent event says "
+        "why), a newcomer's entry on the side waits until it is gone, and it is cancelled once Warden's own stop "
+        "covers the fill and the entry can fill no more, when another Position comes to the side, and on every way "
+        "out. On Bybit the entry always carries such a stop (its attached stop loss); this changes nothing there.",
+    )
 
     @model_validator(mode="after")
     def _one_price(self) -> Self:
         _one_of(self, "price", "percent", "stopLoss")
+        if self.preArm and self.price is None:
+            raise ValueError(_PRE_ARM_PRICE[1])
         return self
 
 
@@ -607,6 +625,11 @@ class PositionStatus(WireModel):
         default_factory=list,
         max_length=32,
         description="Replaced orders: cancelled once their replacement rests; kept while their fills count.",
+    )
+    preArmedStop: OrderRecord | None = Field(
+        default=None,
+        description="The stop rested before the entry was sent (spec.stopLoss.preArm): it closes the whole venue "
+        "position of the side, and is cancelled once Warden's own stop covers the fill.",
     )
     venueTrailing: VenueTrailing | None = Field(
         default=None, description="The venue position's trailing stop Warden set (a venue that trails positions)."

@@ -67,6 +67,9 @@ class Reason(StrEnum):
     VENUE_TRAILING_ON_SIDE = "VenueTrailingOnSide"
     """The entry waits: a position-level trailing stop is in force on the symbol's side, and would close this
     Position's fill with the rest of the venue position."""
+    PRE_ARMED_STOP_ON_SIDE = "PreArmedStopOnSide"
+    """The entry waits: another Position's pre-armed stop rests on the symbol's side, and would close this Position's
+    fill with the rest of the venue position."""
     # Protected
     STOP_RESTING = "StopResting"
     STOP_MISSING = "StopMissing"

@@ -48,6 +48,7 @@ from controller.reconcile.venue import Capabilities, ConditionalCap, LookupReten
 CAPABILITIES = Capabilities(
     trailing=TrailingSupport.ORDER,
     attached_stop=False,
+    pre_armed_stop=True,
     conditional_cap=ConditionalCap(200, Scope.ACCOUNT),  # open algo orders per account
     position_modes=frozenset(PositionMode),
     margin_mode_scope=Scope.SYMBOL,
@@ -397,6 +398,10 @@ class BinanceUsdm(VenueGateway):
                 trigger: str(action.trigger_price),
                 "workingType": action.working_type.value,
             }
+            if action.close_position:
+                # No quantity (ccxt leaves it out) and no reduceOnly (Binance refuses it beside closePosition).
+                params.pop("reduceOnly", None)
+                params["closePosition"] = True
             order = await client.create_order(symbol, "market", action.side.value, str(action.amount), None, params)
             self.remember(sent_at, order["info"], parse_algo_order)
             return str(order["info"]["algoId"])

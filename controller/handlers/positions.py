@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import kopf
 from pydantic import ValidationError
 
+from controller import failpoints
 from controller.api.v1alpha1 import (
     GROUP,
     ORPHANED_LIMIT,
@@ -25,7 +26,7 @@ from controller.handlers.runtime import NotLeader, Runtime
 from controller.reconcile.model import client_id_prefix
 from controller.reconcile.phases import TERMINAL
 from controller.reconcile.planner import PAUSE_ANNOTATION
-from controller.reconcile.status import recheck_after
+from controller.reconcile.status import all_records, recheck_after
 
 TERMINAL_RECHECK_SECONDS = 30.0
 log = logging.getLogger("warden.positions")
@@ -75,9 +76,10 @@ async def reconcile(runtime: Runtime, namespace: str, name: str, body: Any, dele
         if obj is None:
             return None
         status = PositionStatus.model_validate(obj.get("status") or {})
-        # The intent is recorded before any order is sent, so without one nothing exists on the exchange:
-        # deletion needs neither the account nor the exchange.
-        unentered = deleting and status.entryOrder is None and not status.auditBacklog
+        # The daemon may begin a pass after the deletion (woken by it before kopf stops it): it plans the way out too.
+        deleting = deleting or bool(obj["metadata"].get("deletionTimestamp"))
+        # Closed already (by the daemon's pass, say): the deletion has nothing more to record.
+        unentered = deleting and status.phase not in TERMINAL and untouched(status)
         try:
             spec = PositionSpec.model_validate(obj["spec"])
         except ValidationError as error:
@@ -144,6 +146,8 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
     (a spec edit, the pause annotation, a deletion) wakes the Position's daemon at once."""
     runtime: Runtime = memo["runtime"]
     uid = body["metadata"]["uid"]
+    if uid not in runtime.positions:
+        await failpoints.hold("fleet:first-sight")  # tests: a watch that shows this Position late
     if event.get("type") == "DELETED":
         runtime.positions.pop(uid, None)
     else:
@@ -155,9 +159,16 @@ async def position_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Mem
         wake.set()
 
 
+def untouched(status: PositionStatus) -> bool:
+    """Nothing of the Position can be on the exchange: every order's intent is recorded before it is sent (a
+    pre-armed stop's before the entry's), and none is; so deleting it needs neither the account nor the exchange."""
+    return not all_records(status) and not status.auditBacklog
+
+
 def wake_side(positions: dict[str, dict[str, Any]], wakes: dict[str, asyncio.Event], newcomer: Any) -> None:
     """A new Position wakes the others of its account's symbol side at once: one that trails with the venue's
-    position-level trailing stop must clear it before the newcomer may enter (the newcomer waits for that)."""
+    position-level trailing stop must clear it, and one with a pre-armed stop must cancel it, before the newcomer may
+    enter (the newcomer waits for that)."""
     mine = side_of(newcomer)
     for uid, obj in positions.items():
         if side_of(obj) == mine and (wake := wakes.get(uid)) is not None:

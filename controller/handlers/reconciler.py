@@ -49,6 +49,7 @@ from controller.metrics import (
     RECONCILES,
     RISK_REFUSALS,
 )
+from controller.reconcile.context import LIVE
 from controller.reconcile.model import (
     Action,
     CancelOrder,
@@ -451,6 +452,9 @@ class Reconciler:
         for _ in range(MAX_STEPS_PER_PASS):
             if until(status):
                 break
+            # A deletion the watch shows mid-pass is planned from the next step on: the daemon's pass would
+            # otherwise go on to the entry (after a pre-armed stop, say) of a Position already deleted.
+            deleting = self.deleting = deleting or self.deletion_seen()
             try:
                 observation = await self.observe(account, status)
             except ccxt.BaseError as error:
@@ -492,6 +496,11 @@ class Reconciler:
             # fresh valuation) keeps the next snapshot from waking this Position for the valuation just made.
             account.observer.watch(self.target.uid, await self.watcher(account, status))
         return status
+
+    def deletion_seen(self) -> bool:
+        """Whether the watch has shown this Position marked for deletion."""
+        watched = self.runtime.positions.get(self.target.uid) or {}
+        return bool(watched.get("metadata", {}).get("deletionTimestamp"))
 
     async def close_unentered(self, status: PositionStatus) -> PositionStatus:
         """Deleted before any order was sent: closed with neither the account nor the exchange, and audited like
@@ -537,9 +546,12 @@ class Reconciler:
             # The next stop is only sent once this one is to go: while it rests, the next is open beside it if sent.
             unsent |= {following_stop} - snapshot.open_orders.keys()
         observation = await account.gateway.observe(spec, status, snapshot, unsent)
-        if account.gateway.capabilities.trailing is TrailingSupport.POSITION and self.asks_side(status):
-            alone, elsewhere = self.side_sharers()
-            observation = replace(observation, alone_on_side=alone, trailing_elsewhere=elsewhere)
+        venue = account.gateway.capabilities
+        if (venue.trailing is TrailingSupport.POSITION or venue.pre_armed_stop) and self.asks_side(status):
+            alone, trailing, pre_armed = self.side_sharers()
+            observation = replace(
+                observation, alone_on_side=alone, trailing_elsewhere=trailing, pre_armed_elsewhere=pre_armed
+            )
         if (
             following_stop is not None
             and following_stop in observation.orders
@@ -550,26 +562,32 @@ class Reconciler:
 
     def asks_side(self, status: PositionStatus) -> bool:
         """Whether this pass's plan reads who else is on the side (a scan of the watched fleet): before the entry
-        (it may have to wait), for a native trailing stop, or while one is recorded on the venue position."""
+        (it may have to wait, or pre-arm its stop), for a native trailing stop, or while one is recorded on the venue
+        position or a pre-armed stop may rest."""
         trailing = self.target.spec.trailingStop
         native = trailing is not None and trailing.mode is TrailingMode.NATIVE
-        return status.entryOrder is None or native or status.venueTrailing is not None
+        pre_armed = status.preArmedStop is not None and status.preArmedStop.state in LIVE
+        return status.entryOrder is None or native or status.venueTrailing is not None or pre_armed
 
-    def side_sharers(self) -> tuple[bool, bool]:
+    def side_sharers(self) -> tuple[bool, bool, bool]:
         """Whether this is the account's only live Position on its symbol's side, and whether another one there has
-        a venue trailing stop recorded: from the Positions this replica watches (``runtime.positions``), a newcomer
-        counting from its creation on, before it sends anything."""
+        a venue trailing stop recorded, or a pre-armed stop that may rest: from the Positions this replica watches
+        (``runtime.positions``), a newcomer counting from its creation on, before it sends anything."""
         spec = self.target.spec
         mine = (self.target.namespace, spec.accountRef.name, spec.symbol, spec.side)
-        alone, elsewhere = True, False
+        alone, trailing_elsewhere, pre_armed_elsewhere = True, False, False
         for uid, obj in self.runtime.positions.items():
             status = obj.get("status") or {}
             if uid == self.target.uid or side_of(obj) != mine or status.get("phase") in TERMINAL:
                 continue
             alone = False
             trailing = status.get("venueTrailing")
-            elsewhere = elsewhere or (trailing is not None and trailing.get("state") != VenueTrailingState.REJECTED)
-        return alone, elsewhere
+            trailing_elsewhere = trailing_elsewhere or (
+                trailing is not None and trailing.get("state") != VenueTrailingState.REJECTED
+            )
+            pre_armed = status.get("preArmedStop")
+            pre_armed_elsewhere = pre_armed_elsewhere or (pre_armed is not None and pre_armed.get("state") in LIVE)
+        return alone, trailing_elsewhere, pre_armed_elsewhere
 
     def unsent(self, status: PositionStatus) -> frozenset[str]:
         """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.

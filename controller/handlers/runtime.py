@@ -78,7 +78,8 @@ class Runtime:
     """Standing sweep findings already reported by this replica."""
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Position uid -> the object as the watch last delivered it (fed by ``positions.position_changed``): what
-    the fleet gauges and the sweep read, instead of listing a thousand objects every few seconds."""
+    the fleet gauges and the sweep read, instead of listing a thousand objects every few seconds (the sweep lists
+    them only to confirm an order or a position they do not explain: the watch may not have delivered its owner)."""
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""

@@ -22,7 +22,7 @@ from controller.handlers.runtime import Account, AccountNotReady, Runtime
 from controller.metrics import DRIFT, ORDERS_CANCELED
 from controller.reconcile.model import CancelOrder, client_id_prefix
 from controller.reconcile.phases import TERMINAL
-from controller.reconcile.sweep import Orphan, Owner, Untracked, plan_sweep
+from controller.reconcile.sweep import Orphan, Owner, Owners, Untracked, plan_sweep
 
 ADOPTED_LABEL = f"{GROUP}/adopted"
 log = logging.getLogger("warden.sweep")
@@ -47,11 +47,15 @@ async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo:
     except (AccountNotReady, ccxt.BaseError) as problem:
         log.warning("sweep of %s/%s skipped: %s", namespace, name, problem)
         return
-    positions = [p for p in runtime.positions_in(namespace) if _account_of(p) == name]
     current = await runtime.kube.get("exchangeaccounts", namespace, name)
     orphaned = ExchangeAccountStatus.model_validate((current or {}).get("status") or {}).orphanedPositions
     key = f"{namespace}/{name}"
-    plan = plan_sweep(view, map(_owner, positions), orphaned, runtime.suspected_untracked.get(key, frozenset()))
+    suspected = runtime.suspected_untracked.get(key, frozenset())
+    positions = _of_account(runtime.positions_in(namespace), name)
+    plan = plan_sweep(view, map(_owner, positions), orphaned, suspected, Owners.WATCHED)
+    if plan.confirm:  # the watch may not show every Position yet (a replica that just took over): ask the API server
+        positions = _of_account(await runtime.kube.list("positions", namespace), name)
+        plan = plan_sweep(view, map(_owner, positions), orphaned, suspected, Owners.LISTED)
     runtime.suspected_untracked[key] = plan.suspected
     sweep = Sweep(runtime, account, namespace, name, body)
     for orphan in plan.orphans:
@@ -60,9 +64,8 @@ async def account_sweep(namespace: str | None, name: str, body: kopf.Body, memo:
         await sweep.untracked(untracked, positions)
 
 
-def _account_of(position: dict[str, Any]) -> str | None:
-    name = position.get("spec", {}).get("accountRef", {}).get("name")
-    return str(name) if name is not None else None
+def _of_account(positions: list[dict[str, Any]], account: str) -> list[dict[str, Any]]:
+    return [p for p in positions if p.get("spec", {}).get("accountRef", {}).get("name") == account]
 
 
 def _owner(position: dict[str, Any]) -> Owner:

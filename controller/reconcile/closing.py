@@ -22,7 +22,7 @@ from controller.reconcile.positiontrailing import clear_position_trailing, read_
 from controller.reconcile.status import replace_status
 
 EXTERNAL_EXITS = (ExitReason.EXTERNAL_CLOSE, ExitReason.LIQUIDATION)
-EXITS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE})  # each covers the whole holding it saw
+EXITS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE, Purpose.PRE_ARMED})  # each covers all it saw
 
 
 def start_closing(ctx: Context, status: PositionStatus, reason: ExitReason, message: str) -> Step:
@@ -59,7 +59,7 @@ def closing(ctx: Context, status: PositionStatus) -> Step:
     unshared = clear_position_trailing(ctx, status, "the Position closed")
     if unshared is not None:
         return unshared
-    for leftover in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
+    for leftover in [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.retiredOrders]:
         if leftover is not None and ctx.on_exchange(leftover):
             return ctx.cancel(status, leftover, "the position is flat")
     return closed(ctx, status)
@@ -73,7 +73,7 @@ def still_held(ctx: Context, status: PositionStatus) -> Decimal:
     filled = status.filled or (entry.filled if entry is not None else None) or Decimal(0)
     if status.exitReason in (*EXTERNAL_EXITS, ExitReason.TAKE_PROFIT):
         return Decimal(0)
-    exits = (status.stopOrder, status.trailingOrder, status.closeOrder, *status.retiredOrders)
+    exits = (status.stopOrder, status.trailingOrder, status.closeOrder, status.preArmedStop, *status.retiredOrders)
     fired = [r.amount for r in exits if r is not None and r.state in HIT and purpose_of(r.clientOrderId) in EXITS]
     return max(filled - sum(fired, Decimal(0)), Decimal(0)) if fired else filled
 

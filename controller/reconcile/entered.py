@@ -11,6 +11,7 @@ from controller.reconcile.closing import closed, exited, start_closing
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, Purpose, Step, Trade, exit_side, purpose_of
 from controller.reconcile.positiontrailing import read_back, unshared
+from controller.reconcile.prearm import retire
 from controller.reconcile.status import condition_is, replace_status
 from controller.reconcile.stops import (
     base_stop_price,
@@ -57,6 +58,7 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
     status = protection_restored(ctx, status)
     for decide in (
         mark_protected,
+        retire,
         unshared,
         cancel_replaced,
         expire_entry,
@@ -71,7 +73,7 @@ def entered(ctx: Context, status: PositionStatus) -> Step:
 
 
 def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[ExitReason, str] | None:
-    for record in [status.stopOrder, status.trailingOrder, *status.retiredOrders]:
+    for record in [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.retiredOrders]:
         if record is None or record.state not in HIT:
             continue
         purpose = purpose_of(record.clientOrderId)
@@ -79,6 +81,8 @@ def exit_by_our_orders(ctx: Context, status: PositionStatus) -> tuple[ExitReason
             return ExitReason.TRAILING_STOP, f"the trailing stop triggered at {record.triggerPrice or 'its trail'}"
         if purpose is Purpose.STOP:
             return ExitReason.STOP_LOSS, f"the stop loss at {record.triggerPrice} triggered on the exchange"
+        if purpose is Purpose.PRE_ARMED:
+            return ExitReason.STOP_LOSS, f"the pre-armed stop at {record.triggerPrice} triggered on the exchange"
     return None
 
 
@@ -130,6 +134,9 @@ def expired(ctx: Context, status: PositionStatus) -> bool:
 
 
 def unfilled(ctx: Context, status: PositionStatus, entry: OrderRecord) -> Step:
+    retiring = retire(ctx, status)
+    if retiring is not None:
+        return retiring
     if entry.state in (OrderState.CANCELED, OrderState.REJECTED):
         reason = ExitReason.ENTRY_EXPIRED if expired(ctx, status) else ExitReason.ENTRY_CANCELED
         return closed(ctx, replace_status(status, exitReason=reason))

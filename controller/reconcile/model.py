@@ -41,12 +41,14 @@ class Purpose(StrEnum):
     TAKE_PROFIT = "tp"
     TRAILING = "ts"
     CLOSE = "cl"
+    PRE_ARMED = "pa"
+    """A stop rested before the entry (``spec.stopLoss.preArm``) that closes the whole venue position of the side."""
 
     @property
     def conditional(self) -> bool:
         """Orders that rest until a trigger price: they count against a venue's conditional-order cap, and some
         venues keep them apart (Binance: its algo endpoints, ccxt ``{'trigger': True}``)."""
-        return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING)
+        return self in (Purpose.STOP, Purpose.TAKE_PROFIT, Purpose.TRAILING, Purpose.PRE_ARMED)
 
 
 def client_order_id(position_uid: str, purpose: Purpose, sequence: int = 0) -> str:
@@ -182,6 +184,8 @@ class Observation:
     flat_pushed: bool = False
     """The user-data stream reported the position flat after the snapshot that ``position_size`` comes from: only
     a foreign trade after this Position's own ones confirms it (the push may be older than the fill it follows)."""
+    pre_armed_elsewhere: bool = False
+    """Another Position of the account's symbol side has a pre-armed stop that may rest (``Purpose.PRE_ARMED``)."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:
         status.stopOrder,
         status.closeOrder,
         status.trailingOrder,
+        status.preArmedStop,
         *status.takeProfitOrders,
         *status.retiredOrders,
     ]
@@ -288,6 +293,9 @@ class PlaceStopOrder:
     trigger_price: Decimal
     purpose: Purpose = Purpose.STOP
     working_type: WorkingType = WorkingType.MARK_PRICE
+    close_position: bool = False
+    """Without a size: closes whatever the side holds when it triggers (``Capabilities.pre_armed_stop``); ``amount``
+    is only what it is expected to close."""
 
 
 @dataclass(frozen=True)

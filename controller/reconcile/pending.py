@@ -25,6 +25,7 @@ from controller.reconcile.model import (
     following,
 )
 from controller.reconcile.positiontrailing import wait_for_side
+from controller.reconcile.prearm import arming, disarm, pre_arm, unarmed_because
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import closed_before_entry, replace_status
 from controller.reconcile.stops import base_stop_price
@@ -40,9 +41,12 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
         return adopt(ctx, status)
     if entry is None or ctx.unsent(entry):
         if ctx.wants_closed:
-            return closed_before_entry(status, generation=ctx.generation, now=ctx.now)
+            return disarm(ctx, status, "closed before the entry") or closed_before_entry(
+                status, generation=ctx.generation, now=ctx.now
+            )
         if status.failedAttempts >= MAX_ATTEMPTS_BEFORE_EXPOSURE and (entry is None or ctx.absent(entry)):
-            return ctx.fail(
+            return failing(
+                ctx,
                 status,
                 ExitReason.RETRIES_EXHAUSTED,
                 f"gave up after {status.failedAttempts} failed attempts before any exposure: "
@@ -62,7 +66,8 @@ def pending(ctx: Context, status: PositionStatus) -> Step:
             return waiting
         return place_entry(ctx, status)
     if entry.state is OrderState.REJECTED:
-        return ctx.fail(status, ExitReason.ENTRY_REJECTED, f"the exchange rejected the entry: {entry.message or ''}")
+        message = f"the exchange rejected the entry: {entry.message or ''}"
+        return failing(ctx, status, ExitReason.ENTRY_REJECTED, message)
     status = replace_status(status, phase=Phase.ENTRY_PLACED)
     status = ctx.condition(
         status, ConditionType.READY, False, Reason.ENTRY_PLACED, "entry order placed; waiting for the fill"
@@ -112,29 +117,38 @@ def account_setting(ctx: Context, status: PositionStatus) -> SetMarginMode | Set
     return None
 
 
+def failing(ctx: Context, status: PositionStatus, reason: ExitReason, message: str) -> Step:
+    """Fail before any exposure, once a pre-armed stop that may rest is cancelled."""
+    return disarm(ctx, status, f"the Position fails: {reason}") or ctx.fail(status, reason, message)
+
+
 def place_entry(ctx: Context, status: PositionStatus) -> Step:
     checked = checked_entry(ctx.spec, ctx.rules, ctx.reference_price())
     if not isinstance(checked, Decimal):
-        return ctx.fail(status, *checked)
+        return failing(ctx, status, *checked)
     amount = checked
     if ctx.risk is not None:
-        refusal = check_risk(
+        refused = check_risk(
             ctx.spec, amount, ctx.risk.limits, ctx.risk.book, price=ctx.reference_price(), now=ctx.now, rules=ctx.rules
         )
-        if refusal is not None:
-            step = ctx.fail(
-                status, ExitReason.RISK_LIMIT, f"refused by the account's {refusal.limit}: {refusal.message}"
-            )
+        if refused is not None:
+            message = f"refused by the account's {refused.limit}: {refused.message}"
+            step = failing(ctx, status, ExitReason.RISK_LIMIT, message)
+            if step.action is not None:
+                return step
             return replace(
                 step,
                 notes=(
-                    Note(EventType.RISK_REFUSED, f"{refusal.limit}: {refusal.message}", limit=refusal.limit),
+                    Note(EventType.RISK_REFUSED, f"{refused.limit}: {refused.message}", limit=refused.limit),
                     *step.notes,
                 ),
             )
     crowded = conditional_room(ctx)
     if crowded is not None:
-        return ctx.fail(status, ExitReason.CONDITIONAL_ORDER_CAP, crowded)
+        return failing(ctx, status, ExitReason.CONDITIONAL_ORDER_CAP, crowded)
+    armed = pre_arm(ctx, status, amount)
+    if armed is not None:
+        return armed
     entry = ctx.spec.entry
     record = OrderRecord(
         clientOrderId=client_order_id(ctx.uid, Purpose.ENTRY),
@@ -151,11 +165,13 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
         after = replace_status(after, stopOrder=stop, stopSequence=1, nextStopOrderId=following(stop.clientOrderId))
     action = entry_action(ctx, record)
     kind = "market" if entry.price is None else f"limit at {ctx.rules.price(entry.price)}"
+    unarmed = unarmed_because(ctx, status)
+    unarmed = "" if unarmed is None else f"; not pre-armed: {unarmed}"
     return ctx.act(
         status,
         after,
         action,
-        Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {ctx.rules.size(record.amount)}"),
+        Note(EventType.ENTRY_INTENT, f"placing {kind} {action.side} {ctx.rules.size(record.amount)}{unarmed}"),
     )
 
 
@@ -171,6 +187,7 @@ def conditional_room(ctx: Context) -> str | None:
         "a stop",
         f"{len(ctx.spec.takeProfit)} take profits",
         *(["a trailing stop"] if ctx.native_trailing() or ctx.trails_position() else []),
+        *(["a pre-armed stop"] if arming(ctx) else []),
     ]
     needed = len(parts) - 1 + len(ctx.spec.takeProfit) + 1
     resting = ctx.obs.conditional_orders

@@ -21,16 +21,25 @@ from controller.reconcile.status import replace_status
 
 def wait_for_side(ctx: Context, status: PositionStatus) -> Step | None:
     """Before an entry: wait while the side carries a position-level trailing stop, or another Position has one
-    recorded (set, or about to be): a fill now would join the venue position it closes. The Position that set it
-    clears it once it sees this one."""
-    if ctx.obs.position_trailing == 0 and not ctx.obs.trailing_elsewhere:
+    recorded (set, or about to be), or has a pre-armed stop that may rest (``controller.reconcile.prearm``): a fill
+    now would join the venue position it closes. The Position that set it removes it once it sees this one."""
+    where = f"{ctx.spec.symbol} {ctx.spec.side}"
+    if ctx.obs.position_trailing or ctx.obs.trailing_elsewhere:
+        reason = Reason.VENUE_TRAILING_ON_SIDE
+        message = (
+            f"waiting to enter: the venue's {where} position carries a trailing stop "
+            "(it would close this Position's fill too); it is cleared by the Position that set it"
+        )
+    elif ctx.obs.pre_armed_elsewhere:
+        reason = Reason.PRE_ARMED_STOP_ON_SIDE
+        message = (
+            f"waiting to enter: another Position's pre-armed stop rests on the {where} side (it would close this "
+            "Position's fill too); it is cancelled by that Position once its own stop covers what it holds"
+        )
+    else:
         return None
-    message = (
-        f"waiting to enter: the venue's {ctx.spec.symbol} {ctx.spec.side} position carries a trailing stop "
-        "(it would close this Position's fill too); it is cleared by the Position that set it"
-    )
-    waiting = any(c.reason == Reason.VENUE_TRAILING_ON_SIDE for c in status.conditions)
-    after = ctx.condition(status, ConditionType.READY, False, Reason.VENUE_TRAILING_ON_SIDE, message)
+    waiting = any(c.reason == reason for c in status.conditions)
+    after = ctx.condition(status, ConditionType.READY, False, reason, message)
     return Step(after, notes=() if waiting else (Note(EventType.ENTRY_WAITING, message),))
 
 

@@ -23,7 +23,7 @@ from controller.reconcile.model import MarketRules, Note, Observation, Purpose, 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
 
 
-_SINGLE_RECORDS = ("entryOrder", "stopOrder", "closeOrder", "trailingOrder")
+_SINGLE_RECORDS = ("entryOrder", "stopOrder", "closeOrder", "trailingOrder", "preArmedStop")
 _LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
 
 
@@ -48,7 +48,7 @@ def entry_rests(status: PositionStatus) -> bool:
 def protecting_orders(status: PositionStatus) -> frozenset[str]:
     """Client ids of the orders that protect the position now: their ending (triggered, cancelled by someone
     else, expired) calls for this Position's attention at once."""
-    stops = (status.stopOrder, status.trailingOrder)
+    stops = (status.stopOrder, status.trailingOrder, status.preArmedStop)
     return frozenset(r.clientOrderId for r in stops if r is not None and r.state is OrderState.OPEN)
 
 
@@ -163,6 +163,7 @@ _EVENTS = {
     (Purpose.ENTRY, OrderState.FILLED): EventType.ENTRY_FILLED,
     (Purpose.CLOSE, OrderState.FILLED): EventType.CLOSE_FILLED,
     (Purpose.STOP, OrderState.TRIGGERED): EventType.STOP_TRIGGERED,
+    (Purpose.PRE_ARMED, OrderState.TRIGGERED): EventType.STOP_TRIGGERED,
     (Purpose.TAKE_PROFIT, OrderState.TRIGGERED): EventType.TAKE_PROFIT_TRIGGERED,
     (Purpose.TRAILING, OrderState.TRIGGERED): EventType.TRAILING_STOP_TRIGGERED,
 }
@@ -271,9 +272,10 @@ def rejected(status: PositionStatus, reason: ExitReason, message: str, *, genera
 
 
 def closed_before_entry(status: PositionStatus, *, generation: int, now: datetime) -> Step:
-    """Closed (asked to, or deleted) before any order was sent: nothing is on the exchange to undo."""
+    """Closed (asked to, or deleted) before the entry was sent: nothing is on the exchange to undo (a pre-armed stop
+    sent before it is cancelled first: ``prearm.disarm``)."""
     status = replace_status(status, phase=Phase.CLOSED, exitReason=ExitReason.CANCELED_BEFORE_ENTRY, closedAt=now)
-    message = "closed before any order was sent"
+    message = "closed before the entry was sent"
     status = with_condition(status, ConditionType.READY, True, Reason.CLOSED, message, generation=generation, now=now)
     return Step(status, notes=(Note(EventType.POSITION_CLOSED, message),))
 

@@ -55,6 +55,9 @@ class Capabilities:
     trailing: TrailingSupport = TrailingSupport.ORDER
     attached_stop: bool = False
     """A stop loss can ride on the entry order itself and is placed by the venue as the entry fills."""
+    pre_armed_stop: bool = False
+    """A stop can rest before the entry fills without a size: it closes whatever the symbol's side holds when it
+    triggers, and expires if that is nothing (Binance ``closePosition``)."""
     conditional_cap: ConditionalCap | None = None
     position_modes: frozenset[PositionMode] = frozenset(PositionMode)
     margin_mode_scope: Scope = Scope.SYMBOL

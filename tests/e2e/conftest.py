@@ -55,13 +55,14 @@ def check_the_whole_session(environment: Stack) -> None:
     assert not broken, "phase changes missing from the audit store:\n" + "\n".join(broken)
 
 
+QUICK = {"WARDEN_SWEEP_INTERVAL": "3", "WARDEN_SWEEP_STREAMING_INTERVAL": "3", "WARDEN_PNL_REFRESH": "1"}
+"""Sweeps every few seconds (with the stream alive too) and values open Positions every second, so the tests of
+the sweep and of the unrealized PnL need not wait long (production: every 30 s, 300 s and 15 s)."""
+
+
 @pytest.fixture(scope="session")
 def controller(stack: Stack) -> Iterator[Service]:
-    # Sweeps every few seconds (with the stream alive too) and values open Positions every second, so the tests of
-    # the sweep and of the unrealized PnL need not wait long (production: every 30 s, 300 s and 15 s).
-    service = stack.start_controller(
-        "controller", WARDEN_SWEEP_INTERVAL="3", WARDEN_SWEEP_STREAMING_INTERVAL="3", WARDEN_PNL_REFRESH="1"
-    )
+    service = stack.start_controller("controller", **QUICK)
     yield service
     service.stop()
 

@@ -12,7 +12,8 @@ from controller.exchange.client import make_exchange
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
 from paper.models import VenueName
-from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
+from tests.e2e.conftest import EACH_VENUE, QUICK, Trader, audit_types, position_manifest, wait_for
+from tests.e2e.test_sweep import sweeps
 
 SYMBOL = "BTC/USDT:USDT"
 PLACEMENT_PATHS = {
@@ -213,6 +214,185 @@ async def test_a_kill_at_the_fill_leaves_the_stop_the_entry_carried(
     finally:
         if not controller.alive():
             controller.start()
+
+
+PRE_ARMED = {"price": "63000", "preArm": True}
+"""The stop loss of ``position_manifest`` (63000), pre-armed."""
+
+
+def resting_ids(trader: Trader) -> list[str]:
+    return [s["clientOrderId"] for s in open_stops(trader)]
+
+
+def events(trader: Trader) -> str:
+    """The namespace's Kubernetes events, as JSON."""
+    return trader.stack.kubectl("get", "events", "-n", trader.namespace, "-o", "json").stdout
+
+
+def placements(trader: Trader) -> list[tuple[str, str]]:
+    """The account's Binance placements, oldest first: (path, client id)."""
+    paths = PLACEMENT_PATHS[VenueName.BINANCE_USDM]
+    return [(r["path"], r["clientOrderId"]) for r in trader.requests() if r["method"] == "POST" and r["path"] in paths]
+
+
+async def test_a_kill_at_the_fill_leaves_the_pre_armed_stop_resting(
+    stack: Stack, trader: Trader, controller: Service
+) -> None:
+    """On Binance, where no stop can ride on the entry, ``stopLoss.preArm`` makes the naked window across a kill at
+    the fill zero too: a closePosition stop at the spec's stop, on the mark, rests before the entry is sent; the
+    controller dies right after the entry's send, and the fill is covered, for the whole position, with no request of
+    Warden's after it. The next controller puts Warden's own stop up and cancels the pre-armed one."""
+    order, algo = PLACEMENT_PATHS[VenueName.BINANCE_USDM]
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        crashing = stack.start_controller("crashing-at-the-pre-armed-fill", WARDEN_FAILPOINTS="entry:after-send")
+        trader.apply(position_manifest("prearmed", stopLoss=PRE_ARMED))
+        wait_for("the controller to crash at the fill", lambda: not crashing.alive(), 60)
+        recorded = trader.status("prearmed")
+        entry, armed = recorded["entryOrder"]["clientOrderId"], recorded["preArmedStop"]
+        assert armed["state"] == "Open" and recorded["entryOrder"]["state"] == "Intended", recorded
+        (fill,) = [t for t in exchange_state(trader)[1] if t["clientOrderId"] == entry]
+        assert Decimal(fill["qty"]) == trader.exchange_position() == Decimal("0.010")
+        (resting,) = open_stops(trader)
+        assert resting["clientOrderId"] == armed["clientOrderId"] and resting["closePosition"] is True, resting
+        assert Decimal(resting["triggerPrice"]) == Decimal("63000") and resting["workingType"] == "MARK_PRICE"
+        assert resting["side"] == "SELL" and resting["time"] <= fill["time"], (resting, fill)
+        # Placed before the entry, and nothing after it: the stop that covers the fill was resting already.
+        assert placements(trader) == [(algo, armed["clientOrderId"]), (order, entry)], placements(trader)
+        controller.start()
+        status = trader.wait_phase("prearmed", "Protected", controller)
+        own = status["stopOrder"]["clientOrderId"]
+        wait_for("the pre-armed stop to be cancelled", lambda: resting_ids(trader) == [own])
+        (stop,) = open_stops(trader)
+        assert Decimal(stop["quantity"]) == Decimal("0.010") and stop["closePosition"] is False, stop
+        wait_for("its record to say so", lambda: trader.status("prearmed")["preArmedStop"]["state"] == "Canceled")
+        assert [cid for _, cid in placements(trader)].count(armed["clientOrderId"]) == 1
+    finally:
+        if not controller.alive():
+            controller.start()
+
+
+@pytest.mark.parametrize("failpoint", ["pre_armed:before-send", "pre_armed:after-send"])
+async def test_a_kill_around_the_pre_armed_stop_never_places_it_twice(
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
+) -> None:
+    """Invariant 2 for the pre-armed stop: its intent is recorded before the send; the next controller looks it up
+    by its id, places it only if absent, and the entry follows it."""
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        crashing = stack.start_controller(f"crashing-{failpoint.replace(':', '-')}", WARDEN_FAILPOINTS=failpoint)
+        trader.apply(position_manifest("rearmed", stopLoss=PRE_ARMED))
+        wait_for("the controller to crash at the failpoint", lambda: not crashing.alive(), 60)
+        recorded = trader.status("rearmed")
+        armed = recorded["preArmedStop"]["clientOrderId"]
+        assert recorded["preArmedStop"]["state"] == "Intended" and "entryOrder" not in recorded, recorded
+        controller.start()
+        status = trader.wait_phase("rearmed", "Protected", controller)
+        order, algo = PLACEMENT_PATHS[VenueName.BINANCE_USDM]
+        sent = [(path, cid) for path, cid in placements(trader) if path == order or cid == armed]
+        assert sent == [(algo, armed), (order, status["entryOrder"]["clientOrderId"])], sent
+        own = status["stopOrder"]["clientOrderId"]
+        wait_for("only Warden's own stop resting", lambda: resting_ids(trader) == [own])
+    finally:
+        if not controller.alive():
+            controller.start()
+
+
+LATE_FLEET = "fleet:first-sight~12"
+"""The restarted controller's watch shows each Position 12 s late: its sweeps run meanwhile (every 3 s, once it
+leads, within the crashed one's 4 s lease) on owners that do not hold the Position yet."""
+
+
+@pytest.mark.parametrize("failpoint", ["", LATE_FLEET], ids=["watched", "watched-late"])
+async def test_deleted_between_the_pre_armed_stop_and_the_entry_leaves_nothing_open(
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
+) -> None:
+    """A Position with no entry yet but a pre-armed stop sent is not closed without the exchange: its stop is
+    cancelled first, by the Position itself (not left to the orphan sweep). With the watch late, a sweep of the
+    restarted controller sees the stop before it sees the Position: it must not take the stop for an orphan (it did,
+    and the Position then closed finding its stop already gone: the CI failure of the first merge)."""
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    restarted = None
+    try:
+        crashing = stack.start_controller("crashing-after-pre-arming", WARDEN_FAILPOINTS="pre_armed:after-send")
+        trader.apply(position_manifest("abandoned", stopLoss=PRE_ARMED))
+        wait_for("the controller to crash after pre-arming", lambda: not crashing.alive(), 60)
+        assert len(open_stops(trader)) == 1 and "entryOrder" not in trader.status("abandoned")
+        uid = trader.uid("abandoned")
+        stack.kubectl("delete", "position", "abandoned", "-n", trader.namespace, "--wait=false")
+        if failpoint:
+            swept = sweeps(trader)
+            restarted = stack.start_controller("late-fleet", WARDEN_FAILPOINTS=failpoint, **QUICK)
+            # Two sweeps begun: the first has decided, with the Position still held back from the watch.
+            wait_for("two sweeps of the account", lambda: sweeps(trader) >= swept + 2, 30, restarted)
+            assert trader.position("abandoned") is not None and len(open_stops(trader)) == 1, open_stops(trader)
+        else:
+            controller.start()
+        wait_for("the Position to be gone", lambda: trader.position("abandoned") is None, 60, restarted or controller)
+        assert open_stops(trader) == [] and trader.exchange_position() == 0
+        assert [path for path, _ in placements(trader)] == [PLACEMENT_PATHS[VenueName.BINANCE_USDM][1]]
+        types = await audit_types(stack, uid)
+        assert "OrderCanceled" in types and types.index("OrderCanceled") < types.index("PositionClosed"), types
+    finally:
+        if restarted is not None:
+            restarted.stop()
+        if not controller.alive():
+            controller.start()
+
+
+async def test_a_position_not_alone_on_its_side_does_not_pre_arm(trader: Trader, controller: Service) -> None:
+    """A closePosition stop would close every Position's share of the side: with another Position there, a
+    pre-arm asked for is not placed; the entry goes as without it, and its intent says why."""
+    trader.apply(position_manifest("first"))
+    trader.wait_phase("first", "Protected", controller)
+    trader.apply(position_manifest("second", stopLoss=PRE_ARMED))
+    status = trader.wait_phase("second", "Protected", controller)
+    assert "preArmedStop" not in status, status
+    assert not [cid for _, cid in placements(trader) if cid.endswith("-pa")], placements(trader)
+    assert all(s["closePosition"] is False for s in open_stops(trader)) and len(open_stops(trader)) == 2
+    said = "not pre-armed: another Position shares the BTC/USDT:USDT long side"
+    wait_for("the entry's intent to say why it is not pre-armed", lambda: said in events(trader))
+
+
+async def test_a_newcomer_waits_for_the_pre_armed_stop_and_the_first_position_gives_it_up(
+    trader: Trader, controller: Service
+) -> None:
+    """A pre-armed stop rests beside a resting limit entry. Another Position comes to the side while the first is
+    paused (so it cannot give the stop up yet): the newcomer waits and sends nothing. Resumed, the first cancels its
+    pre-armed stop (nothing of it is filled), and only then does the newcomer's entry go out. When the first's entry
+    fills later, its own stop covers it as without a pre-arm."""
+    trader.apply(position_manifest("early", stopLoss=PRE_ARMED, entry={"type": "limit", "price": "64500"}))
+    trader.wait_phase("early", "EntryPlaced", controller)
+    armed = trader.status("early")["preArmedStop"]["clientOrderId"]
+    assert resting_ids(trader) == [armed]
+    paused = "trading.warden.dev/paused"
+    trader.stack.kubectl("annotate", "position", "early", "-n", trader.namespace, f"{paused}=true")
+    wait_for("early to be paused", lambda: any(c["type"] == "Paused" for c in trader.status("early")["conditions"]))
+    trader.apply(position_manifest("late"))
+    waiting = wait_for(
+        "late to wait for the pre-armed stop",
+        lambda: next(
+            (c for c in trader.status("late").get("conditions", []) if c["reason"] == "PreArmedStopOnSide"), None
+        ),
+        60,
+        controller,
+    )
+    assert waiting["type"] == "Ready" and waiting["status"] == "False", waiting
+    assert "entryOrder" not in trader.status("late") and resting_ids(trader) == [armed]
+    trader.stack.kubectl("annotate", "position", "early", "-n", trader.namespace, f"{paused}-")
+    late = trader.wait_phase("late", "Protected", controller)
+    cancels = [
+        r["seq"]
+        for r in trader.requests()
+        if r["method"] == "DELETE" and r["path"] == "/fapi/v1/algoOrder" and r["clientOrderId"] == armed
+    ]
+    entered = [r["seq"] for r in trader.requests() if r["clientOrderId"] == late["entryOrder"]["clientOrderId"]]
+    assert cancels and entered and max(cancels) < min(entered), (cancels, entered)
+    assert trader.status("early")["preArmedStop"]["state"] == "Canceled"
+    trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "64500"})
+    early = trader.wait_phase("early", "Protected", controller)
+    stops = sorted(resting_ids(trader))
+    assert stops == sorted([early["stopOrder"]["clientOrderId"], late["stopOrder"]["clientOrderId"]]), stops
 
 
 @pytest.mark.parametrize("venue", [VenueName.BINANCE_USDM], ids=str)

@@ -3,7 +3,7 @@ each venue."""
 
 from __future__ import annotations
 
-from controller.failpoints import parse
+from controller.failpoints import parse, parse_holds
 from devtools.chaos.schedule import ENDPOINTS, EXCHANGE_FAULTS, EXITS, FAILPOINTS, VENUES, make_plan
 
 
@@ -53,4 +53,6 @@ def test_even_a_short_schedule_splits_its_positions_between_the_venues() -> None
 def test_failpoint_specs_name_the_hit_that_fires() -> None:
     assert parse("") == {}
     assert parse("entry:after-send, status:before-write@3") == {"entry:after-send": 1, "status:before-write": 3}
+    assert parse_holds("fleet:first-sight~1.5, entry:after-send") == {"fleet:first-sight": 1.5}
+    assert parse("fleet:first-sight~1.5, entry:after-send") == {"entry:after-send": 1}  # a hold never kills
     assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 12

@@ -10,20 +10,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any, cast
 
 import ccxt
 import kopf
 import pytest
 
-from controller.api.v1alpha1 import OrderState, PositionStatus
+from controller.api.v1alpha1 import OrderState, Phase, PositionStatus
 from controller.api.vocabulary import EventType
-from controller.handlers.positions import wake_side
+from controller.exchange import binanceusdm
+from controller.handlers.positions import reconcile, wake_side
 from controller.handlers.reconciler import Reconciler, Target
-from controller.reconcile.model import CancelOrder, Note, Observation, PlaceMarketOrder, PlaceStopOrder, Step
+from controller.handlers.runtime import Runtime
+from controller.reconcile.model import (
+    Action,
+    CancelOrder,
+    Note,
+    Observation,
+    ObservedOrder,
+    PlaceMarketOrder,
+    PlaceStopOrder,
+    Purpose,
+    Step,
+    client_order_id,
+)
 from controller.reconcile.results import record_success
-from tests.fakes import FakeClock, FakeRuntime
+from tests.fakes import FakeAudit, FakeClock, FakeGateway, FakeKube, FakeRuntime
 from tests.unit.test_planner import CLOSE, ENTRY, STOP1, UID, obs, run, seen, spec
 
 
@@ -225,30 +239,101 @@ async def test_a_whole_pass_sends_its_entry_only_after_the_store_took_its_intent
         assert runtime.journal.of("audit") == [["PositionCreated", "EntryIntent"], ["OrderPlaced", "PhaseChanged"]]
 
 
+class DeletedAtTheFirstSend(FakeGateway):
+    """The exchange of a pass that the Position's deletion overtakes: right after the pass's first send, the watch
+    shows the Position marked for deletion. An order sent rests, one cancelled is gone."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        super().__init__(runtime.journal, capabilities=binanceusdm.CAPABILITIES, observation=self.seeing({}))
+        self.runtime = runtime
+
+    @staticmethod
+    def seeing(orders: dict[str, ObservedOrder | None]) -> Observation:
+        return replace(obs(orders=orders), venue=binanceusdm.CAPABILITIES)
+
+    async def execute(self, symbol: str, action: Action) -> str | None:
+        sent = await super().execute(symbol, action)
+        if len(self.journal.of("send")) == 1:
+            self.runtime.positions[UID] = {"metadata": {"uid": UID, "deletionTimestamp": "2026-11-22T12:00:00Z"}}
+        assert self.observation is not None
+        cid = getattr(action, "client_order_id", "")
+        state = OrderState.CANCELED if isinstance(action, CancelOrder) else OrderState.OPEN
+        orders = {**self.observation.orders, cid: seen(cid, state, filled="0", exchange_id=cid)}
+        self.observation = self.seeing(orders)
+        return sent
+
+
+async def test_a_deletion_the_watch_shows_mid_pass_stops_the_entry_after_the_pre_armed_stop() -> None:
+    """The daemon's pass sends the pre-armed stop; the Position is deleted meanwhile: the pass's next step is the
+    deletion's (cancel that stop, close before the entry), not the entry of a Position already deleted."""
+    runtime = FakeRuntime()
+    runtime.account_of.gateway = DeletedAtTheFirstSend(runtime)
+    pre_armed = spec(stopLoss={"price": "60000", "preArm": True})
+    made = Reconciler(runtime, Target("ns", "p", UID, 1, pre_armed, body={}), FakeClock())
+    status = await made.run(PositionStatus(), deleting=False)
+    sends = runtime.journal.of("send")
+    assert [type(a) for a in sends] == [PlaceStopOrder, CancelOrder], sends
+    assert sends[0].client_order_id == sends[1].client_order_id == client_order_id(UID, Purpose.PRE_ARMED)
+    assert status.phase is Phase.CLOSED and status.entryOrder is None
+    audited = [t for batch in runtime.journal.of("audit") for t in batch]
+    assert audited.index("OrderCanceled") < audited.index("PositionClosed"), audited
+
+
+async def test_a_position_the_daemon_closed_before_its_entry_is_not_closed_again_by_the_deletion_handler() -> None:
+    """The daemon's pass, woken by the deletion, closes a Position that sent nothing; the deletion handler, next
+    under the lock, finds it Closed and records nothing more (no second PositionClosed, closedAt kept)."""
+    kube, audit = FakeKube(), FakeAudit()
+    runtime = Runtime(kube=kube, audit=cast(Any, audit))
+    deleted = {"uid": UID, "name": "p", "resourceVersion": "10", "deletionTimestamp": "2026-11-22T12:00:00Z"}
+    kube.objects["positions", "ns", "p"] = {"metadata": deleted, "spec": spec().model_dump(mode="json")}
+    daemon = await reconcile(runtime, "ns", "p", {"metadata": deleted}, deleting=False)
+    assert daemon is not None and daemon.status.phase is Phase.CLOSED
+    kube.objects["positions", "ns", "p"]["status"] = daemon.status.model_dump(mode="json", exclude_none=True)
+    runtime.known_version.clear()  # the handler reads what the daemon wrote
+    handler = await reconcile(runtime, "ns", "p", {"metadata": deleted}, deleting=True)
+    assert handler is not None and handler.status.closedAt == daemon.status.closedAt
+    assert [t for batch in audit.journal.of("audit") for t in batch].count("PositionClosed") == 1
+
+
 def watched(uid: str, *, side: str = "long", account: str = "paper", namespace: str = "ns", **status: object) -> dict:  # type: ignore[type-arg]
     spec_ = {"accountRef": {"name": account}, "symbol": "BTC/USDT:USDT", "side": side}
     return {"metadata": {"uid": uid, "namespace": namespace}, "spec": spec_, "status": status}
 
 
 @pytest.mark.parametrize(
-    ("others", "alone", "elsewhere"),
+    ("others", "alone", "elsewhere", "pre_armed"),
     [
-        ([], True, False),
-        ([watched("short", side="short"), watched("acct", account="other"), watched("ns", namespace="x")], True, False),
-        ([watched("done", phase="Closed"), watched("failed", phase="Failed")], True, False),
-        ([watched("new")], False, False),  # a newcomer counts from its creation, before any status
-        ([watched("set", phase="Protected", venueTrailing={"state": "Set", "distance": "650"})], False, True),
-        ([watched("refused", phase="Protected", venueTrailing={"state": "Rejected", "distance": "650"})], False, False),
+        ([], True, False, False),
+        (
+            [watched("short", side="short"), watched("acct", account="other"), watched("ns", namespace="x")],
+            True,
+            False,
+            False,
+        ),
+        ([watched("done", phase="Closed"), watched("failed", phase="Failed")], True, False, False),
+        ([watched("new")], False, False, False),  # a newcomer counts from its creation, before any status
+        ([watched("set", phase="Protected", venueTrailing={"state": "Set", "distance": "650"})], False, True, False),
+        (
+            [watched("refused", phase="Protected", venueTrailing={"state": "Rejected", "distance": "650"})],
+            False,
+            False,
+            False,
+        ),
+        ([watched("armed", preArmedStop={"state": "Open"})], False, False, True),
+        ([watched("arming", preArmedStop={"state": "Intended"})], False, False, True),
+        ([watched("disarmed", phase="Protected", preArmedStop={"state": "Canceled"})], False, False, False),
+        ([watched("gone", phase="Closed", preArmedStop={"state": "Open"})], True, False, False),
     ],
 )
 def test_the_shell_tells_whether_a_position_is_alone_on_its_side_from_the_watched_fleet(
-    others: list[dict],
+    others: list[dict],  # type: ignore[type-arg]
     alone: bool,
-    elsewhere: bool,  # type: ignore[type-arg]
+    elsewhere: bool,
+    pre_armed: bool,
 ) -> None:
     runtime = FakeRuntime()
     runtime.positions = {o["metadata"]["uid"]: o for o in [watched(UID), *others]}
-    assert reconciler(runtime).side_sharers() == (alone, elsewhere)
+    assert reconciler(runtime).side_sharers() == (alone, elsewhere, pre_armed)
 
 
 def test_a_newcomer_wakes_the_positions_of_its_side_only() -> None:
