@@ -282,7 +282,7 @@ class BinanceUsdm(VenueGateway):
 
     @parses_answers
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
-        """The regular open orders of a few symbols: 1 weight each, where a snapshot costs 5 plus 3 per symbol."""
+        """The regular open orders of a few symbols: 1 weight each, where a snapshot costs 5 plus 1 to 3 per symbol."""
         return await self.open_orders(symbols, [])
 
     @parses_answers
