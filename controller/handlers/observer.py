@@ -1,9 +1,11 @@
 """Observe per account, not per Position: one read of the account feeds every Position's reconcile.
 
-A cycle reads positions, open orders, open algo orders and mark prices in a constant number of calls
-(``VenuePort.snapshot``), keeps the result, and wakes exactly the Positions whose slice of it changed
-(their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
-request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
+A cycle reads positions, open algo orders (the stops), the regular open orders of the symbols where a Position
+has or may send one (``Watcher.regular_orders``) and the marks no position carries, in a constant number of calls
+(``VenuePort.snapshot``; what it weighs is what it asked for, ``Snapshot.reads``), keeps the result, and wakes
+exactly the Positions whose slice of it changed (their exchange position, their own orders, their mark if they
+follow it). The cycle's pace comes from a request-weight budget per account, so the weight per minute is flat in
+the number of Positions. A Position
 that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
 any pushed account event starts a read soon; the timed cycle stays as the safety net. Every read, timed,
 pushed or asked for, spends from one token bucket, so pushes buy speed, never extra weight.
