@@ -228,6 +228,8 @@ class BinanceUsdm(VenueGateway):
         super().__init__(client, hedged=hedged)
         self._sent_by_venue: OrderedDict[str, bool] = OrderedDict()
         """Order id -> whether the exchange sent it itself (a liquidation), as looked up."""
+        self._pushed_clients: OrderedDict[str, str] = OrderedDict()
+        """Order id -> its client id, as the user-data stream pushed it (a trade carries none)."""
 
     def rules_from_market(self, market: dict[str, Any]) -> MarketRules:
         return rules_from_market(market)
@@ -375,6 +377,7 @@ class BinanceUsdm(VenueGateway):
                 fee=dec(info.get("commission")),
                 liquidation=str(info["orderId"]) in liquidations,
                 traded_at_ms=int(info["time"]) if info.get("time") is not None else None,
+                client_order_id=self._pushed_clients.get(str(info["orderId"])),
             )
             for info in infos
         )
@@ -483,8 +486,9 @@ class BinanceUsdm(VenueGateway):
         info = push.get("info") or {}
         if info.get("i") is not None:  # a regular order (ORDER_TRADE_UPDATE; an algo order's id is another series)
             # Who sent an order never changes, and the push names it: an outside close's or a liquidation's trades
-            # are then told apart with no look-up (``liquidation_orders``).
+            # are then told apart with no look-up (``liquidation_orders``), and a triggered stop's from both.
             kept(self._sent_by_venue, str(info["i"]), order.client_id.startswith(_LIQUIDATION_PREFIXES))
+            kept(self._pushed_clients, str(info["i"]), order.client_id)
         return order
 
     def pushed_end(self, push: dict[str, Any]) -> ObservedOrder | None:

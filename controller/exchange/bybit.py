@@ -398,6 +398,7 @@ class Bybit(VenueGateway):
                 if info.get("createType") == TRAILING_CREATOR
                 else None,
                 traded_at_ms=int(info["execTime"]) if info.get("execTime") is not None else None,
+                client_order_id=str(info.get("orderLinkId") or ""),
             )
             for info in infos
         )

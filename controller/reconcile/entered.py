@@ -9,7 +9,7 @@ from controller.api.v1alpha1 import OrderRecord, OrderState, PositionStatus
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
 from controller.reconcile.closing import closed, exited, start_closing
 from controller.reconcile.context import HIT, Context
-from controller.reconcile.model import Note, Purpose, Step, Trade, exit_side, purpose_of
+from controller.reconcile.model import Note, Purpose, Step, Trade, client_id_prefix, exit_side, purpose_of
 from controller.reconcile.positiontrailing import read_back, unshared
 from controller.reconcile.prearm import retire
 from controller.reconcile.status import condition_is, replace_status
@@ -95,13 +95,16 @@ def trailed(ctx: Context, status: PositionStatus, stop: OrderRecord) -> bool:
 def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     """The exchange holds nothing although this Position filled: find out why before closing the books.
 
-    Told only by a push (``flat_pushed``; the snapshot still shows the position), the exit must be a foreign trade
-    after this Position's own: a push can be older than the fill it arrives after. Anything else waits for the
-    read the push asked for."""
+    Told only by a push (``flat_pushed``; the snapshot still shows the position), the exit must be a trade of an
+    order known to be another's, after this Position's own: a push can be older than the fill it arrives after.
+    Anything else waits for the read the push asked for."""
     ours = ctx.own_order_ids(status)
     foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if ctx.obs.position_size > 0:
-        foreign = after_own_trades(foreign, [t for t in ctx.obs.trades if t.order_id in ours])
+        # Only an order known to be another's: its own stop, triggered, trades under an order id not recorded yet.
+        prefix = client_id_prefix(ctx.uid)
+        known = [t for t in foreign if t.client_order_id is not None and not t.client_order_id.startswith(prefix)]
+        foreign = after_own_trades(known, [t for t in ctx.obs.trades if t.order_id in ours])
         if not foreign:
             return Step(status)
     if any(t.liquidation for t in foreign):

@@ -153,6 +153,8 @@ class Trade:
     closed."""
     traded_at_ms: int | None = None
     """When, by the venue's clock (which alone orders one symbol's trades); None: not told."""
+    client_order_id: str | None = None
+    """The client id of the order that traded, where the venue or a push told it ("": an order without one)."""
 
 
 @dataclass(frozen=True)

@@ -395,6 +395,10 @@ async def test_a_newcomer_waits_for_the_pre_armed_stop_and_the_first_position_gi
     assert stops == sorted([early["stopOrder"]["clientOrderId"], late["stopOrder"]["clientOrderId"]]), stops
 
 
+def stop_id(trader: Trader, name: str) -> str:
+    return str(trader.status(name)["stopOrder"]["clientOrderId"])
+
+
 @pytest.mark.parametrize("venue", [VenueName.BINANCE_USDM], ids=str)
 async def test_a_first_look_that_fails_is_retried_soon_not_after_the_idle_wait(
     stack: Stack, trader: Trader, controller: Service
@@ -413,11 +417,15 @@ async def test_a_first_look_that_fails_is_retried_soon_not_after_the_idle_wait(
         stack.paper_admin("/_paper/faults", [rule])
         assert open_stops(trader) == []
         relooking = stack.start_controller("relooking", WARDEN_IDLE_RECHECK="600")
-        wait_for("a stop back on the exchange", lambda: len(open_stops(trader)) == 1, 90)
-        refused = [r for r in stack.paper_admin("/_paper/requests") if r["path"] == "/fapi/v1/exchangeInfo"]
-        assert any(r["status"] == 503 for r in refused), "the controller's first look met the maintenance"
-        assert trader.status(name)["stopOrder"]["clientOrderId"] != first
-        relooking.stop()
+        try:
+            wait_for("a stop back on the exchange", lambda: len(open_stops(trader)) == 1, 90)
+            # The next stop goes out before the status write that records it (its id was recorded with the first).
+            wait_for("the status to name the new stop", lambda: stop_id(trader, name) != first, 30)
+            assert [s["clientOrderId"] for s in open_stops(trader)] == [stop_id(trader, name)]
+            refused = [r for r in stack.paper_admin("/_paper/requests") if r["path"] == "/fapi/v1/exchangeInfo"]
+            assert any(r["status"] == 503 for r in refused), "the controller's first look met the maintenance"
+        finally:
+            relooking.stop()  # never two controllers beside the next tests
     finally:
         stack.paper_admin("/_paper/faults", method="DELETE")
         if not controller.alive():

@@ -83,3 +83,4 @@ async def test_who_sent_an_order_is_known_from_its_push_with_no_look_up() -> Non
     gateway.pushed_order({"clientOrderId": "w-stop", "status": "canceled", "filled": 0, "info": {"aid": "43"}})
     assert await gateway.liquidation_orders("BTC/USDT:USDT", {"41", "42"}) == {"42"}
     assert "43" not in gateway._sent_by_venue  # an algo order's id is another series
+    assert gateway._pushed_clients["41"] == "web_close_1"  # what a trade of it will say it was

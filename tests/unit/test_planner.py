@@ -530,8 +530,11 @@ def test_a_next_stop_found_on_the_exchange_is_adopted_and_the_old_one_retired() 
     assert [n.type for n in step.notes if n.client_order_id == STOP2] == ["OrderFound"]
 
 
-def _trade(trade_id: str, order_id: str, at_ms: int | None) -> Trade:
-    return Trade(trade_id, order_id, Decimal("0.010"), Decimal("65000"), Decimal("0"), Decimal("0"), traded_at_ms=at_ms)
+def _trade(trade_id: str, order_id: str, at_ms: int | None, client_id: str | None = None) -> Trade:
+    amount, price = Decimal("0.010"), Decimal("65000")
+    return Trade(
+        trade_id, order_id, amount, price, Decimal(0), Decimal(0), traded_at_ms=at_ms, client_order_id=client_id
+    )
 
 
 PROTECTED = PositionStatus(phase=Phase.PROTECTED, entryOrder=FILLED_ENTRY, stopOrder=RESTING_STOP, stopSequence=1)
@@ -542,8 +545,8 @@ STILL_OPEN = {ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderSta
     ("name", "trades", "phase", "action"),
     [
         (
-            "a foreign trade after the entry's: closed outside, the stop is cancelled on the push",
-            [_trade("t1", "1", 1000), _trade("t2", "999", 1001)],
+            "another's order traded after the entry: closed outside, the stop is cancelled on the push",
+            [_trade("t1", "1", 1000), _trade("t2", "999", 1001, "web_close_1")],
             Phase.CLOSING,
             CancelOrder(STOP1, Purpose.STOP),
         ),
@@ -555,19 +558,31 @@ STILL_OPEN = {ENTRY: seen(ENTRY, OrderState.FILLED), STOP1: seen(STOP1, OrderSta
         ),
         (
             "a foreign trade in the entry's millisecond: not known to be after it, wait",
-            [_trade("t1", "1", 1000), _trade("t2", "999", 1000)],
+            [_trade("t1", "1", 1000), _trade("t2", "999", 1000, "web_close_1")],
             Phase.PROTECTED,
             None,
         ),
         (
             "a foreign trade before the entry's (an older close the push may be about): wait",
-            [_trade("t0", "998", 990), _trade("t1", "1", 1000)],
+            [_trade("t0", "998", 990, "web_close_0"), _trade("t1", "1", 1000)],
             Phase.PROTECTED,
             None,
         ),
         (
             "trades without times cannot be ordered: wait",
-            [_trade("t1", "1", None), _trade("t2", "999", 1001)],
+            [_trade("t1", "1", None), _trade("t2", "999", 1001, "web_close_1")],
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "its own stop, triggered: its order id is not recorded yet, its client id is its own: wait",
+            [_trade("t1", "1", 1000), _trade("t2", "11", 1001, STOP1)],
+            Phase.PROTECTED,
+            None,
+        ),
+        (
+            "an order whose client id nobody told: wait (it may be its own stop's)",
+            [_trade("t1", "1", 1000), _trade("t2", "11", 1001)],
             Phase.PROTECTED,
             None,
         ),
