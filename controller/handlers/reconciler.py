@@ -81,7 +81,7 @@ from controller.reconcile.status import (
     unknown_symbol,
 )
 from controller.reconcile.valuation import shown, with_fees_paid
-from controller.reconcile.venue import TrailingSupport
+from controller.reconcile.venue import Capabilities, TrailingSupport
 
 MAX_STEPS_PER_PASS = 8
 # Steps after which the exchange's trades for this Position are written to the fills table.
@@ -547,7 +547,7 @@ class Reconciler:
             unsent |= {following_stop} - snapshot.open_orders.keys()
         observation = await account.gateway.observe(spec, status, snapshot, unsent)
         venue = account.gateway.capabilities
-        if (venue.trailing is TrailingSupport.POSITION or venue.pre_armed_stop) and self.asks_side(status):
+        if self.asks_side(status, venue):
             alone, trailing, pre_armed = self.side_sharers()
             observation = replace(
                 observation, alone_on_side=alone, trailing_elsewhere=trailing, pre_armed_elsewhere=pre_armed
@@ -560,10 +560,15 @@ class Reconciler:
             self.runtime.unsent_next[uid] = following_stop  # looked for and absent: no need to look again
         return observation
 
-    def asks_side(self, status: PositionStatus) -> bool:
-        """Whether this pass's plan reads who else is on the side (a scan of the watched fleet): before the entry
-        (it may have to wait, or pre-arm its stop), for a native trailing stop, or while one is recorded on the venue
-        position or a pre-armed stop may rest."""
+    def asks_side(self, status: PositionStatus, venue: Capabilities) -> bool:
+        """Whether this pass's plan reads who else is on the side (a scan of the watched fleet): while closing with
+        take profits that may rest (alone, it may flatten first); where the venue trails positions or pre-arms
+        stops, also before the entry (it may have to wait, or pre-arm its stop), for a native trailing stop, or while
+        one is recorded on the venue position or a pre-armed stop may rest."""
+        if status.phase is Phase.CLOSING and any(r.state in LIVE for r in status.takeProfitOrders):
+            return True
+        if venue.trailing is not TrailingSupport.POSITION and not venue.pre_armed_stop:
+            return False
         trailing = self.target.spec.trailingStop
         native = trailing is not None and trailing.mode is TrailingMode.NATIVE
         pre_armed = status.preArmedStop is not None and status.preArmedStop.state in LIVE

@@ -1,4 +1,5 @@
-"""Closing: stop more fills, drop the take profits, flatten, remove the rest, account."""
+"""Closing: stop more fills, drop the take profits, flatten, remove the rest, account. A Position alone on its side
+that nothing protects flattens before it drops its take profits."""
 
 from __future__ import annotations
 
@@ -49,20 +50,34 @@ def closing(ctx: Context, status: PositionStatus) -> Step:
     entry = status.entryOrder
     if entry is not None and entry.state is OrderState.OPEN:
         return ctx.cancel(status, entry, "closing: no more fills")
-    for record in status.takeProfitOrders:
-        if ctx.on_exchange(record):
-            return ctx.cancel(status, record, "closing")
     size = floor_to_step(min(ctx.obs.position_size, still_held(ctx, status)), ctx.rules.amount_step)
-    if size >= ctx.rules.min_amount:
+    exposed = size >= ctx.rules.min_amount
+    # The take profits go first so that none fills beside the close and takes a share of another Position on the
+    # side. Alone there, reduce-only caps them at what is left; unprotected, every cancel that waits on the
+    # venue (a 502, a backoff) would be time with no stop, so the close goes first.
+    if not (exposed and ctx.obs.alone_on_side and not protected(ctx, status)):
+        for record in status.takeProfitOrders:
+            if ctx.on_exchange(record):
+                return ctx.cancel(status, record, "closing")
+    if exposed:
         return close_position(ctx, status, size)
     # Flat, the venue dropped it with the position; still held by others (they came while it closed), it must go.
     unshared = clear_position_trailing(ctx, status, "the Position closed")
     if unshared is not None:
         return unshared
-    for leftover in [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.retiredOrders]:
+    leftovers = [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.takeProfitOrders]
+    for leftover in [*leftovers, *status.retiredOrders]:
         if leftover is not None and ctx.on_exchange(leftover):
             return ctx.cancel(status, leftover, "the position is flat")
     return closed(ctx, status)
+
+
+def protected(ctx: Context, status: PositionStatus) -> bool:
+    """A stop of this Position is seen resting, or the venue position trails. An intent not yet seen does not
+    count: it may never have been sent."""
+    stops = (status.stopOrder, status.trailingOrder, status.preArmedStop)
+    seen = [ctx.obs.orders.get(r.clientOrderId) for r in stops if r is not None]
+    return ctx.obs.position_trailing > 0 or any(o is not None and o.state is OrderState.OPEN for o in seen)
 
 
 def still_held(ctx: Context, status: PositionStatus) -> Decimal:

@@ -605,3 +605,44 @@ def test_a_read_that_says_flat_still_needs_no_trade_order() -> None:
     step = run(spec(), PROTECTED, obs(size="0", orders=STILL_OPEN, trades=[_trade("t2", "999", None)]))
     assert step.status.phase is Phase.CLOSING
     assert step.action == CancelOrder(STOP1, Purpose.STOP)
+
+
+TP1 = client_order_id(UID, Purpose.TAKE_PROFIT, 1)
+
+
+@pytest.mark.parametrize(
+    ("alone", "stop_seen", "trailing", "first"),
+    [
+        (True, OrderState.CANCELED, "0", Purpose.CLOSE),  # alone and unprotected: flatten before anything else
+        (True, None, "0", Purpose.CLOSE),  # a stop not seen resting does not protect
+        (True, OrderState.OPEN, "0", Purpose.TAKE_PROFIT),  # protected: the take profits go first, as always
+        (True, OrderState.CANCELED, "50", Purpose.TAKE_PROFIT),  # the venue position trails: protected
+        (False, OrderState.CANCELED, "0", Purpose.TAKE_PROFIT),  # shared side: a take profit must not fill beside
+    ],
+)
+def test_closing_unprotected_and_alone_flattens_before_it_drops_the_take_profits(
+    alone: bool, stop_seen: OrderState | None, trailing: str, first: Purpose
+) -> None:
+    tp = record(TP1, OrderState.OPEN, amount="0.005", exchange_id="9", triggerPrice="70000", target=0)
+    status = PositionStatus(
+        phase=Phase.CLOSING,
+        exitReason="Requested",
+        filled=Decimal("0.010"),
+        entryOrder=FILLED_ENTRY,
+        stopOrder=RESTING_STOP,
+        stopSequence=1,
+        takeProfitOrders=[tp],
+        takeProfitSequence=1,
+    )
+    orders = {TP1: seen(TP1, OrderState.OPEN, "0", "9")}
+    if stop_seen is not None:
+        orders[STOP1] = seen(STOP1, stop_seen, "0", "7")
+    o = replace(obs(size="0.010", orders=orders), alone_on_side=alone, position_trailing=Decimal(trailing))
+    step = run(spec(takeProfit=[{"price": "70000", "portion": "0.5"}]), status, o)
+    if first is Purpose.CLOSE:
+        assert step.action == PlaceMarketOrder(Purpose.CLOSE, CLOSE, OrderSide.SELL, Decimal("0.010"), reduce_only=True)
+        flat = replace(o, position_size=Decimal(0))
+        after = run(spec(takeProfit=[{"price": "70000", "portion": "0.5"}]), step.status, flat)
+        assert after.action == CancelOrder(TP1, Purpose.TAKE_PROFIT)  # then the take profit, a leftover
+    else:
+        assert step.action == CancelOrder(TP1, Purpose.TAKE_PROFIT)
