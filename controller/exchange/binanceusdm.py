@@ -218,7 +218,7 @@ class BinanceUsdm(VenueGateway):
     def __init__(self, client: Any, *, hedged: bool = False) -> None:
         super().__init__(client, hedged=hedged)
         self._sent_by_venue: OrderedDict[str, bool] = OrderedDict()
-        """Order id -> whether the exchange sent it itself (a liquidation), as looked up."""
+        """Order id -> whether the exchange sent it itself (a liquidation), as looked up (pushed ones are not)."""
         self._pushed_clients: OrderedDict[str, str] = OrderedDict()
         """Order id -> its client id, as the user-data stream pushed it (a trade carries none)."""
 
@@ -342,16 +342,18 @@ class BinanceUsdm(VenueGateway):
         )
 
     async def liquidation_orders(self, symbol: str, order_ids: set[str]) -> set[str]:
-        """Which of these orders the exchange sent itself; trades carry no client id, so each is looked up.
-        Only called when the position is flat, over the few orders since the entry: at once, and once each (who
-        sent an order never changes), so the passes that close the books after an outside close look up nothing."""
-        unknown = sorted(order_ids - self._sent_by_venue.keys())
+        """Which of these orders the exchange sent itself; trades carry no client id, so an order the stream did not
+        push is looked up. Only called when the position is flat, over the few orders since the entry: at once, and
+        once each (who sent an order never changes), so the passes that close the books after an outside close look
+        up nothing."""
+        pushed = {i: c.startswith(_LIQUIDATION_PREFIXES) for i in order_ids if (c := self._pushed_clients.get(i))}
+        unknown = sorted(order_ids - pushed.keys() - self._sent_by_venue.keys())
         for order_id, by_venue in zip(
             unknown, await asyncio.gather(*(self._sent_by_the_venue(symbol, i) for i in unknown)), strict=True
         ):
             if by_venue is not None:
                 kept(self._sent_by_venue, order_id, by_venue)
-        return {i for i in order_ids if self._sent_by_venue.get(i)}
+        return {i for i in order_ids if pushed.get(i) or self._sent_by_venue.get(i)}
 
     async def _sent_by_the_venue(self, symbol: str, order_id: str) -> bool | None:
         try:
@@ -446,7 +448,6 @@ class BinanceUsdm(VenueGateway):
         if info.get("i") is not None:  # a regular order (ORDER_TRADE_UPDATE; an algo order's id is another series)
             # Who sent an order never changes, and the push names it: an outside close's or a liquidation's trades
             # are then told apart with no look-up (``liquidation_orders``), and a triggered stop's from both.
-            kept(self._sent_by_venue, str(info["i"]), order.client_id.startswith(_LIQUIDATION_PREFIXES))
             kept(self._pushed_clients, str(info["i"]), order.client_id)
         return order
 
