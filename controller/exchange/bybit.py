@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import ccxt
@@ -218,7 +218,9 @@ def _realized_one_position(executions: list[dict[str, Any]]) -> dict[str, Decima
         qty, price = number(info["execQty"]), number(info["execPrice"])
         sign = 1 if info.get("side") == "Buy" else -1
         closed = min(qty, abs(size)) if size * sign < 0 else Decimal(0)
-        found[str(info["execId"])] = ((price - average) * closed * (1 if size > 0 else -1)).quantize(_PNL_STEP)
+        pnl = (price - average) * closed * (1 if size > 0 else -1)
+        # Rounding named: ccxt sets the thread's decimal context to half up whenever it rounds a number.
+        found[str(info["execId"])] = pnl.quantize(_PNL_STEP, rounding=ROUND_HALF_EVEN)
         size += sign * closed
         opened = qty - closed
         if opened:

@@ -5,7 +5,7 @@ profit on the wrong side, an amount off the step or below the minimum), found be
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from controller.api.display import plain
 from controller.api.v1alpha1 import PositionSpec, Side
@@ -90,7 +90,7 @@ def resolve_amount(spec: PositionSpec, rules: MarketRules, ref: Decimal) -> Deci
     if amount < rules.min_amount:
         return (
             ExitReason.AMOUNT_BELOW_MINIMUM,
-            f"{how} sizes {plain(raw.quantize(rules.amount_step / 1000))} {spec.symbol}, "
+            f"{how} sizes {plain(raw.quantize(rules.amount_step / 1000, rounding=ROUND_HALF_EVEN))} {spec.symbol}, "
             f"below the minimum amount {plain(rules.min_amount)} (lot step {plain(rules.amount_step)})",
         )
     return amount

@@ -15,6 +15,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from controller.api.display import fixed
 from controller.audit.migrations import available, migrate
 from controller.audit.store import AuditEvent, AuditStore, Fill
 from devtools.localenv.processes import Service
@@ -254,7 +255,7 @@ def test_history_tells_the_story(stack: Stack, trader: Trader, controller: Servi
     text = history(f"{trader.namespace}/story")
     for expected in ("PositionCreated", "EntryIntent", "Pending -> EntryPlaced", "StopPlaced", "PositionClosed"):
         assert expected in text, text
-    net = f"{Decimal(status['realizedPnl']):.2f}"  # USDT, at the quote's display precision
+    net = fixed(Decimal(status["realizedPnl"]), 2)  # USDT, at the quote's display precision
     assert f"net {net}" in text, text  # the fills add up to the status' PnL
     filled = next(line for line in text.splitlines() if "EntryFilled" in line)
     assert "amount 0.01 price 65000" in filled, filled  # the fill's own figures, not its stop's (63000)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controller.api.display import fixed
 from controller.exchange.client import make_exchange
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
@@ -86,21 +87,23 @@ async def test_the_board_shows_unrealized_pnl_while_open_and_realized_after(
     _, trades = exchange_state(trader)
     fee = sum((Decimal(t["commission"]) for t in trades), Decimal(0))
     assert fee > 0
-    # Valued at the fill's mark, net of the entry's fee, once its trades are read: BTC's tick is 0.10.
-    at_entry = f"{-fee:.2f}"
+    # Valued at the fill's mark, net of the entry's fee, once its trades are read: BTC's tick is 0.10. Formatted
+    # by the display's rule (half to even), not by this process's decimal context: ccxt sets that to half up
+    # whenever it rounds, so a fee of 0.325 would read -0.33 here after any ccxt call in this worker.
+    at_entry = fixed(-fee, 2)
     shown = wait_for("the entry's fee in UPNL", lambda: (b := board(trader, "board"))["UPNL"] == at_entry and b)
     assert list(shown) == ["NAME", "SYMBOL", "SIDE", "AMOUNT", "PHASE", "ENTRY", "STOP", "UPNL", "PNL", "AGE"]
     assert shown["ENTRY"] == "65000.0" and shown["STOP"] == "63000.0" and shown["PNL"] == ""
     assert Decimal(trader.status("board")["unrealizedPnl"]) == -fee  # the stored figure keeps its precision
 
     trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "65432.1"})
-    moved = f"{Decimal('432.1') * Decimal('0.010') - fee:.2f}"
+    moved = fixed(Decimal("432.1") * Decimal("0.010") - fee, 2)
     wait_for("UPNL at the new mark", lambda: board(trader, "board")["UPNL"] == moved, service=controller)
 
     trader.patch_spec("board", {"state": "Closed"})
     status = trader.wait_phase("board", "Closed", controller)
     shown = board(trader, "board")
-    assert shown["UPNL"] == "" and shown["PNL"] == f"{Decimal(status['realizedPnl']):.2f}", shown
+    assert shown["UPNL"] == "" and shown["PNL"] == fixed(Decimal(status["realizedPnl"]), 2), shown
     assert "E" not in status["realizedPnl"] and not status["realizedPnl"].endswith("0000")
 
 

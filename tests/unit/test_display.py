@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext, localcontext
 
 import pytest
+from ccxt.base.decimal_to_precision import ROUND, decimal_to_precision
 
 from controller.api.display import at_step, money, places, plain
 from controller.api.v1alpha1 import PositionStatus
@@ -75,3 +76,13 @@ def test_stored_decimals_keep_their_value_without_padding_or_exponent() -> None:
     again = PositionStatus.model_validate(dumped)
     assert again.averageEntryPrice == Decimal("3240.00000000")
     assert again.realizedPnl == 0
+
+
+def test_money_rounds_half_to_even_whatever_ccxt_left_in_the_decimal_context() -> None:
+    """ccxt sets the thread's decimal context to half up whenever it rounds; a figure shown must not depend on
+    whether ccxt ran before it in the same thread."""
+    with localcontext():
+        decimal_to_precision("1.25", ROUND, 1)  # what ccxt does on every amount_to_precision / price_to_precision
+        assert getcontext().rounding == ROUND_HALF_UP  # the hazard is real: else this test proves nothing
+        assert f"{Decimal('-0.325'):.2f}" == "-0.33"
+        assert money(Decimal("-0.325"), "USDT") == "-0.32"
