@@ -31,6 +31,7 @@ from controller.reconcile.model import (
     ObservedOrder,
     OpenOrder,
     Outcome,
+    Reads,
     Snapshot,
     Trade,
 )
@@ -128,6 +129,7 @@ class FakeGateway:
     symbols_asked: list[frozenset[str]] = field(default_factory=list)
     every_position: list[bool] = field(default_factory=list)
     orders: list[bool] = field(default_factory=list)
+    regular_asked: list[frozenset[str] | None] = field(default_factory=list)
     read: asyncio.Event = field(default_factory=asyncio.Event)
     """Set by the first read that succeeds."""
     observation: Observation | None = None
@@ -144,6 +146,11 @@ class FakeGateway:
 
     def ended(self, client_id: str) -> ObservedOrder | None:
         return None
+
+    def snapshot_reads(
+        self, symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+    ) -> Reads:
+        return binanceusdm.snapshot_reads(symbols, regular, positioned, orders)
 
     # The unified shapes ccxt.pro pushes, the costs and the error classes of Binance's adapter.
     def pushed_order(self, push: dict[str, Any]) -> PushedOrder:
@@ -192,12 +199,19 @@ class FakeGateway:
         self.peeks += 1
         return self.resting
 
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
+    async def snapshot(
+        self,
+        symbols: frozenset[str],
+        every_position: bool = True,
+        orders: bool = True,
+        regular: frozenset[str] | None = None,
+    ) -> Snapshot:
         started = None if self.clock is None else self.clock()
         self.reads += 1
         self.symbols_asked.append(symbols)
         self.every_position.append(every_position)
         self.orders.append(orders)
+        self.regular_asked.append(regular)
         await asyncio.sleep(0.01)
         if self.fail:
             raise ccxt.NetworkError("connection refused")
@@ -224,7 +238,10 @@ class FakeGateway:
 
 @dataclass
 class FakeObserver:
+    journal: Journal = field(default_factory=Journal)
     acted_for: list[str] = field(default_factory=list)
+    regular_for: list[tuple[str, int]] = field(default_factory=list)
+    """Positions announced to send a regular order, each with how many sends the journal held by then."""
     weight: int = 0
 
     def watch(self, uid: str, watcher: Watcher) -> None:
@@ -234,9 +251,17 @@ class FakeObserver:
         return 1.0
 
     async def snapshot(
-        self, symbol: str, newer_than: float, acted_at: float = -math.inf, answered: bool = False
+        self,
+        symbol: str,
+        newer_than: float,
+        acted_at: float = -math.inf,
+        answered: bool = False,
+        regular: bool = False,
     ) -> Snapshot:
         return Snapshot(max(newer_than, acted_at), {}, {}, {}, {})
+
+    def placing_regular(self, uid: str) -> None:
+        self.regular_for.append((uid, len(self.journal.of("send"))))
 
     def revaluing(self, uid: str) -> bool:
         return False
@@ -293,7 +318,7 @@ class FakeRuntime:
         self.kube = FakeKube(self.journal)
         self.audit = FakeAudit(self.journal)
         spec = ExchangeAccountSpec.model_validate({"exchange": "binanceusdm", "credentialsSecretRef": {"name": "s"}})
-        self.account_of = FakeAccount(spec, FakeGateway(self.journal), FakeObserver())
+        self.account_of = FakeAccount(spec, FakeGateway(self.journal), FakeObserver(self.journal))
 
     def may_act(self) -> bool:
         return self.leader

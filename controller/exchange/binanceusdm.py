@@ -38,6 +38,7 @@ from controller.reconcile.model import (
     PlaceStopOrder,
     PlaceTrailingStopOrder,
     Purpose,
+    Reads,
     SetLeverage,
     SetMarginMode,
     Snapshot,
@@ -77,8 +78,8 @@ _ALGO_STATES = {
 }
 
 
-# Weights of the all-symbol forms (openOrders / openAlgoOrders: 40, premiumIndex: 10) against 1 per symbol.
-_ALL_OPEN_ORDERS_WEIGHT = 80
+# Weights of the all-symbol forms (openOrders / openAlgoOrders: 40 each, premiumIndex: 10) against 1 per symbol.
+_ALL_OPEN_ORDERS_WEIGHT = 40
 _ALL_MARKS_WEIGHT = 10
 
 
@@ -205,6 +206,14 @@ def pushed_position(push: dict[str, Any]) -> PushedPosition:
     return PushedPosition(str(push.get("symbol")), Side(side) if side in set(Side) else None, size)
 
 
+def snapshot_reads(
+    symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+) -> Reads:
+    """What a snapshot asks for: algo orders (the stops) of every symbol, regular ones only where asked for, and
+    marks only of the symbols with no position to carry them (positionRisk's rows have ``markPrice``)."""
+    return Reads(symbols if orders else frozenset(), regular & symbols if orders else frozenset(), symbols - positioned)
+
+
 class BinanceUsdm(VenueGateway):
     """Binance USDⓈ-M futures.
 
@@ -226,23 +235,46 @@ class BinanceUsdm(VenueGateway):
         return rules_from_market(market)
 
     @parses_answers
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
+    async def snapshot(
+        self,
+        symbols: frozenset[str],
+        every_position: bool = True,
+        orders: bool = True,
+        regular: frozenset[str] | None = None,
+    ) -> Snapshot:
         """The account's positions (every symbol; or, not ``every_position``, the one symbol asked for) and, for
-        ``symbols``, mark prices and (``orders``) open orders.
+        ``symbols``, mark prices and (``orders``) open algo orders, and the regular open orders of ``regular``
+        (None: of every symbol; see ``snapshot_reads``).
 
         Positions are read before orders: an order that fills or triggers while the snapshot is taken then shows
-        up as no longer open (and is looked up by its client id) rather than as open beside a stale size.
-        Per-symbol calls weigh 1 each; past a handful of symbols the all-symbol forms are cheaper."""
+        up as no longer open (and is looked up by its client id) rather than as open beside a stale size. A mark
+        comes with its symbol's position (positionRisk's ``markPrice``); only symbols without one have it read.
+        A read of one symbol alone (a Position's own, after it acted) asks for its mark beside its position: one
+        round trip, for 1 weight more. Per-symbol calls weigh 1 each; past a handful of symbols the all-symbol
+        forms are cheaper."""
         started = time.monotonic()
         await self.load_markets()
         ordered = sorted(s for s in symbols if s in self.client.markets)  # an unknown symbol fails one Position
         one = not every_position and len(ordered) == 1
         only = {"symbol": self.client.market_id(ordered[0])} if one else {}
-        positions, marks = await asyncio.gather(self.client.fapiPrivateV3GetPositionRisk(only), self.marks(ordered))
-        open_orders = (
-            await self.open_orders(ordered if len(ordered) * 2 <= _ALL_OPEN_ORDERS_WEIGHT else None) if orders else {}
+        rows, beside = await asyncio.gather(
+            self.client.fapiPrivateV3GetPositionRisk(only), self.marks(ordered if one else [])
         )
-        return Snapshot(started, *self._positions(positions), open_orders, marks)
+        sizes, entries, carried = self._positions(rows)
+        asked = frozenset(ordered)
+        positioned = frozenset() if one else frozenset(carried)  # (one: its mark is already read)
+        reads = self.snapshot_reads(asked, asked if regular is None else regular, positioned, orders)
+        fetched, open_orders = await asyncio.gather(
+            self.marks(sorted(reads.marks.difference(beside))),
+            self.open_orders(sorted(reads.regular), sorted(reads.orders)),
+        )
+        marks = {s: carried[s] for s in ordered if s in carried} | beside | fetched
+        return Snapshot(started, sizes, entries, open_orders, marks, reads=reads)
+
+    def snapshot_reads(
+        self, symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+    ) -> Reads:
+        return snapshot_reads(symbols, regular, positioned, orders)
 
     async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
         if len(symbols) > _ALL_MARKS_WEIGHT:
@@ -253,50 +285,57 @@ class BinanceUsdm(VenueGateway):
 
     @parses_answers
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
-        """The regular open orders of a few symbols: 1 weight each, where a snapshot costs 5 plus 3 per symbol."""
-        return await self.open_orders(symbols if len(symbols) <= _ALL_OPEN_ORDERS_WEIGHT // 2 else None, False)
+        """The regular open orders of a few symbols: 1 weight each, where a snapshot costs 5 plus 1 to 3 per symbol."""
+        return await self.open_orders(symbols, [])
 
     @parses_answers
     async def account_view(self) -> Snapshot:
         """Every position and every open order of the account, whatever the symbol (for the orphan sweep)."""
         await self.load_markets()
         started = time.monotonic()
-        positions = await self.client.fapiPrivateV3GetPositionRisk()
-        return Snapshot(started, *self._positions(positions), await self.open_orders(None), {})
+        sizes, entries, _ = self._positions(await self.client.fapiPrivateV3GetPositionRisk())
+        return Snapshot(started, sizes, entries, await self.open_orders(None, None), {})
 
-    async def open_orders(self, symbols: list[str] | None, conditional: bool = True) -> dict[str, OpenOrder]:
-        """Open regular and (``conditional``) algo orders of these symbols (None: all symbols, in two calls).
+    async def open_orders(self, regular: list[str] | None, algo: list[str] | None) -> dict[str, OpenOrder]:
+        """Open regular orders of the symbols ``regular`` and algo orders of ``algo`` (None: of all symbols).
 
-        Read through ccxt's raw endpoints: only the exchange's own fields are used, and ccxt's order parsing
-        of every open order of the account, every cycle, is a large share of the controller's CPU with many
-        Positions."""
+        Each list is read per symbol (1 weight each) or, past ``_ALL_OPEN_ORDERS_WEIGHT`` symbols, in one
+        all-symbol call (40). Read through ccxt's raw endpoints: only the exchange's own fields are used, and
+        ccxt's order parsing of every open order of the account, every cycle, is a large share of the controller's
+        CPU with many Positions."""
         client = self.client
-        per_symbol: list[dict[str, str]] = (
-            [{}] if symbols is None else [{"symbol": client.market_id(s)} for s in symbols]
-        )
+
+        def scope(symbols: list[str] | None) -> list[dict[str, str]]:
+            if symbols is None or len(symbols) > _ALL_OPEN_ORDERS_WEIGHT:
+                return [{}]
+            return [{"symbol": client.market_id(s)} for s in symbols]
+
+        regular_calls, algo_calls = scope(regular), scope(algo)
         batches = await asyncio.gather(
-            *(client.fapiPrivateGetOpenOrders(p) for p in per_symbol),
-            *(client.fapiPrivateGetOpenAlgoOrders(p) for p in per_symbol if conditional),
+            *(client.fapiPrivateGetOpenOrders(p) for p in regular_calls),
+            *(client.fapiPrivateGetOpenAlgoOrders(p) for p in algo_calls),
         )
-        regular = [o for batch in batches[: len(per_symbol)] for o in batch]
-        algo = [o for batch in batches[len(per_symbol) :] for o in batch]
         found: dict[str, OpenOrder] = {}
-        for info, parse in [*((r, parse_regular_order) for r in regular), *((a, parse_algo_order) for a in algo)]:
-            order = parse(info)
-            symbol = client.safe_symbol(str(info["symbol"]), None, None, "swap")
-            side = str(info.get("side", "")).lower()
+        for index, batch in enumerate(batches):
             # Algo orders are the conditional ones: they count against the account's cap of 200.
-            found[order.client_order_id] = OpenOrder(symbol, side, order, parse is parse_algo_order)
+            conditional = index >= len(regular_calls)
+            parse = parse_algo_order if conditional else parse_regular_order
+            for info in batch:
+                order = parse(info)
+                symbol = client.safe_symbol(str(info["symbol"]), None, None, "swap")
+                side = str(info.get("side", "")).lower()
+                found[order.client_order_id] = OpenOrder(symbol, side, order, conditional)
         return found
 
     def _positions(
         self, rows: list[dict[str, Any]]
-    ) -> tuple[dict[tuple[str, Side], Decimal], dict[tuple[str, Side], Decimal]]:
-        """Size (>= 0) and entry price per (symbol, side), from the exchange's own position rows (read raw:
-        ccxt's parsing of every row was most of a snapshot's time). One-way mode reports one signed amount per
-        symbol."""
+    ) -> tuple[dict[tuple[str, Side], Decimal], dict[tuple[str, Side], Decimal], dict[str, Decimal]]:
+        """Size (>= 0) and entry price per (symbol, side), and the mark of each symbol with a position, from the
+        exchange's own position rows (read raw: ccxt's parsing of every row was most of a snapshot's time).
+        One-way mode reports one signed amount per symbol."""
         sizes: dict[tuple[str, Side], Decimal] = {}
         entries: dict[tuple[str, Side], Decimal] = {}
+        marks: dict[str, Decimal] = {}
         for row in rows:
             amount = dec(row.get("positionAmt"))
             if not amount:
@@ -308,7 +347,9 @@ class BinanceUsdm(VenueGateway):
                 side = Side.LONG if amount >= 0 else Side.SHORT
             sizes[(symbol, side)] = sizes.get((symbol, side), Decimal(0)) + abs(amount)
             entries[(symbol, side)] = dec(row.get("entryPrice"))
-        return sizes, entries
+            if mark := dec(row.get("markPrice")):
+                marks[symbol] = mark
+        return sizes, entries, marks
 
     async def find_order(self, symbol: str, client_id: str, conditional: bool) -> ObservedOrder | None:
         algo = conditional  # Binance keeps conditional orders on its algo endpoints

@@ -56,6 +56,7 @@ from controller.reconcile.model import (
     PlaceMarketOrder,
     PlaceStopOrder,
     Purpose,
+    Reads,
     SetLeverage,
     SetMarginMode,
     SetPositionTrailing,
@@ -263,9 +264,16 @@ class Bybit(VenueGateway):
                 return rows
 
     @parses_answers
-    async def snapshot(self, symbols: frozenset[str], every_position: bool = True, orders: bool = True) -> Snapshot:
-        """Positions, marks and open orders (regular and conditional come in one list). Positions are read before
-        orders, as on Binance: an order that fills meanwhile shows up as no longer open, not beside a stale size."""
+    async def snapshot(
+        self,
+        symbols: frozenset[str],
+        every_position: bool = True,
+        orders: bool = True,
+        regular: frozenset[str] | None = None,
+    ) -> Snapshot:
+        """Positions, marks and open orders (regular and conditional come in one list, so ``regular`` saves
+        nothing here: every symbol's are read). Positions are read before orders, as on Binance: an order that
+        fills meanwhile shows up as no longer open, not beside a stale size."""
         started = time.monotonic()
         await self.load_markets()
         ordered = sorted(s for s in symbols if s in self.client.markets)
@@ -277,7 +285,14 @@ class Bybit(VenueGateway):
         )
         open_orders = await self.open_orders(ordered) if orders else {}
         sizes, entries, trailing = self._positions(rows)
-        return Snapshot(started, sizes, entries, open_orders, marks, trailing)
+        reads = self.snapshot_reads(frozenset(ordered), frozenset(), frozenset(), orders)
+        return Snapshot(started, sizes, entries, open_orders, marks, trailing, reads)
+
+    def snapshot_reads(
+        self, symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+    ) -> Reads:
+        """One list holds every open order, and one tickers call every mark: all of it, whatever is needed."""
+        return Reads(symbols if orders else frozenset(), symbols if orders else frozenset(), symbols)
 
     async def marks(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices from the tickers: one symbol's, or every linear symbol's in one call."""

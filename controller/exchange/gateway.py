@@ -31,6 +31,7 @@ from controller.reconcile.model import (
     ObservedOrder,
     OpenOrder,
     Outcome,
+    Reads,
     Snapshot,
     Trade,
     records_to_observe,
@@ -117,8 +118,17 @@ class VenueGateway(ABC):
     # Awaitables, not coroutines: the adapters' methods are wrapped by a decorator that says only that.
     @abstractmethod
     def snapshot(
-        self, symbols: frozenset[str], every_position: bool = True, orders: bool = True
+        self,
+        symbols: frozenset[str],
+        every_position: bool = True,
+        orders: bool = True,
+        regular: frozenset[str] | None = None,
     ) -> Awaitable[Snapshot]: ...
+
+    @abstractmethod
+    def snapshot_reads(
+        self, symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+    ) -> Reads: ...
 
     @abstractmethod
     def resting_orders(self, symbols: list[str]) -> Awaitable[dict[str, OpenOrder]]: ...

@@ -26,6 +26,7 @@ from controller.reconcile.model import (
     ObservedOrder,
     OpenOrder,
     Outcome,
+    Reads,
     Snapshot,
     Trade,
 )
@@ -101,9 +102,21 @@ class VenuePort(Protocol):
 
     # Awaitables, not coroutines: the adapters' methods are wrapped by a decorator that says only that.
     def snapshot(
-        self, symbols: frozenset[str], every_position: bool = True, orders: bool = True
+        self,
+        symbols: frozenset[str],
+        every_position: bool = True,
+        orders: bool = True,
+        regular: frozenset[str] | None = None,
     ) -> Awaitable[Snapshot]:
-        """Positions (every symbol, or the one asked for), marks and open orders (regular and conditional)."""
+        """Positions (every symbol, or the one asked for), marks and open orders: conditional ones of ``symbols``,
+        regular ones of ``regular`` (None: of ``symbols``) at least. What it read is ``Snapshot.reads``."""
+        ...
+
+    def snapshot_reads(
+        self, symbols: frozenset[str], regular: frozenset[str], positioned: frozenset[str], orders: bool = True
+    ) -> Reads:
+        """What a snapshot of ``symbols`` asks for, given the symbols whose regular orders are needed and those
+        with a position (``positioned``), which may carry their mark: what the read's weight is counted from."""
         ...
 
     def resting_orders(self, symbols: list[str]) -> Awaitable[dict[str, OpenOrder]]: ...

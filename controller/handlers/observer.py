@@ -1,9 +1,11 @@
 """Observe per account, not per Position: one read of the account feeds every Position's reconcile.
 
-A cycle reads positions, open orders, open algo orders and mark prices in a constant number of calls
-(``VenuePort.snapshot``), keeps the result, and wakes exactly the Positions whose slice of it changed
-(their exchange position, their own orders, their mark if they follow it). The cycle's pace comes from a
-request-weight budget per account, so the weight per minute is flat in the number of Positions. A Position
+A cycle reads positions, open algo orders (the stops), the regular open orders of the symbols where a Position
+has or may send one (``Watcher.regular_orders``) and the marks no position carries, in a constant number of calls
+(``VenuePort.snapshot``; what it weighs is what it asked for, ``Snapshot.reads``), keeps the result, and wakes
+exactly the Positions whose slice of it changed (their exchange position, their own orders, their mark if they
+follow it). The cycle's pace comes from a request-weight budget per account, so the weight per minute is flat in
+the number of Positions. A Position
 that just acted asks for a newer snapshot; concurrent asks share one read. With the user-data stream on,
 any pushed account event starts a read soon; the timed cycle stays as the safety net. Every read, timed,
 pushed or asked for, spends from one token bucket, so pushes buy speed, never extra weight.
@@ -38,6 +40,7 @@ from controller.reconcile.model import (
     CLIENT_ID_PREFIX_LENGTH,
     OpenOrder,
     Purpose,
+    Reads,
     Snapshot,
     is_warden_order,
     purpose_of,
@@ -111,20 +114,31 @@ class Watcher:
     """Its entry rests on the book and may fill at any moment (without the user-data stream, peeked at often)."""
     protecting: frozenset[str] = frozenset()
     """Client ids of its resting stops: a push that says one ended is read at once."""
+    regular_orders: bool = False
+    """It has, or its next pass may send, a regular (not conditional) order (``has_regular_orders``): its symbol's
+    regular open orders are read. Stops are read whatever it says."""
     revaluation: Revaluation | None = None
     revalue: bool = False
     """Woken to refresh its unrealized PnL, with a token of the valuation budget: the pass it wakes may write it."""
 
 
-def cycle_weight(symbols: int) -> int:
-    """Request weight of one snapshot of ``symbols`` symbols (``BinanceUsdm.snapshot``; Bybit counts requests, a
-    snapshot being a few of them, so this pace keeps it well inside its limits too)."""
-    return _POSITIONS_WEIGHT + min(2 * symbols, 80) + min(symbols, 10)
+def cycle_weight(orders: int, regular: int | None = None, marks: int | None = None) -> int:
+    """Request weight of one snapshot that reads ``orders`` symbols' open algo orders, ``regular`` symbols' regular
+    open orders and ``marks`` symbols' mark prices (None: as many as ``orders``): the positions (5), then 1 a
+    symbol for each, capped by the all-symbol forms (``BinanceUsdm.snapshot``). Bybit counts requests, a snapshot
+    being a few of them whatever it reads, so this pace keeps it well inside its limits too."""
+    regular = orders if regular is None else regular
+    marks = orders if marks is None else marks
+    return _POSITIONS_WEIGHT + min(orders, 40) + min(regular, 40) + min(marks, 10)
 
 
-def cycle_interval(symbols: int, weight_per_minute: int, floor_seconds: float) -> float:
-    """Seconds between timed cycles so that they spend at most ``weight_per_minute``."""
-    return max(floor_seconds, cycle_weight(symbols) * 60 / weight_per_minute)
+def reads_weight(reads: Reads) -> int:
+    return cycle_weight(len(reads.orders), len(reads.regular), len(reads.marks))
+
+
+def cycle_interval(weight: int, weight_per_minute: int, floor_seconds: float) -> float:
+    """Seconds between timed cycles of ``weight`` each so that they spend at most ``weight_per_minute``."""
+    return max(floor_seconds, weight * 60 / weight_per_minute)
 
 
 def peek_weight(symbols: int) -> int:
@@ -174,6 +188,10 @@ class AccountObserver:
     """How many watchers follow each symbol (kept as they come and go: every pass asks for the interval)."""
     _followed: Counter[str] = field(default_factory=Counter)
     """How many of them follow its mark (likewise: the interval depends on it)."""
+    _regular: Counter[str] = field(default_factory=Counter)
+    """How many of them have or may send a regular order (likewise: what a read asks for depends on it)."""
+    _positioned: frozenset[str] = frozenset()
+    """Symbols with a position in the latest snapshot: their marks are expected to come with it."""
     latest: Snapshot | None = None
     _inflight: asyncio.Future[Snapshot] | None = None
     _inflight_at: float = -math.inf
@@ -212,10 +230,8 @@ class AccountObserver:
         previous = self.watchers.get(uid)
         if previous is not None:
             watcher.seen, watcher.acted_at, watcher.revalue = previous.seen, previous.acted_at, previous.revalue
-            self._symbols[previous.symbol] -= 1
-            self._followed[previous.symbol] -= previous.follows_mark
-        self._symbols[watcher.symbol] += 1
-        self._followed[watcher.symbol] += watcher.follows_mark
+            self._count(previous, -1)
+        self._count(watcher, 1)
         self.watchers[uid] = watcher
         # A pass that began before this account was replaced may still call here: a closed observer serves
         # that pass's reads but must not start its cycle again (each revived one read the account on its own).
@@ -237,16 +253,36 @@ class AccountObserver:
         if watcher is not None:
             watcher.acted_at = time.monotonic()
 
+    def placing_regular(self, uid: str) -> None:
+        """The Position is about to send a regular order (an entry, a close): from now on every read lists its
+        symbol's regular orders, so no snapshot begun after the send can leave it out as if it had ended. Called
+        before the send; the watcher its next pass registers says so from the order's record."""
+        watcher = self.watchers.get(uid)
+        if watcher is not None and not watcher.regular_orders:
+            self._count(watcher, -1)
+            watcher.regular_orders = True
+            self._count(watcher, 1)
+
     def unwatch(self, uid: str) -> None:
         previous = self.watchers.pop(uid, None)
         if previous is not None:
-            self._symbols[previous.symbol] -= 1
-            self._followed[previous.symbol] -= previous.follows_mark
+            self._count(previous, -1)
+
+    def _count(self, watcher: Watcher, sign: int) -> None:
+        self._symbols[watcher.symbol] += sign
+        self._followed[watcher.symbol] += sign * watcher.follows_mark
+        self._regular[watcher.symbol] += sign * watcher.regular_orders
 
     async def snapshot(
-        self, symbol: str, newer_than: float, acted_at: float = -math.inf, answered: bool = False
+        self,
+        symbol: str,
+        newer_than: float,
+        acted_at: float = -math.inf,
+        answered: bool = False,
+        regular: bool = False,
     ) -> Snapshot:
-        """A snapshot that covers ``symbol`` and began after ``newer_than`` and ``acted_at`` (monotonic).
+        """A snapshot that covers ``symbol`` (and lists its regular orders, if ``regular``: the caller may have
+        one) and began after ``newer_than`` and ``acted_at`` (monotonic).
 
         A Position that acted since the shared snapshot (which is otherwise fresh enough) and whose orders have all
         ended by their placements' own answers (``answered``: a market entry that filled) reads its symbol's
@@ -260,7 +296,9 @@ class AccountObserver:
             # A read that failed after it makes it no answer: the failure is reported, or the read tried again
             # (with safety-net reads 20 s apart, the last good one stays "fresh enough" for most of a minute).
             superseded = self._failed is not None and (latest is None or self._failed[0] > latest.taken_at)
-            if not superseded and latest is not None and latest.taken_at >= since and symbol in latest.symbols:
+            covers = latest is not None and symbol in latest.symbols
+            lists = latest is not None and (not regular or latest.lists_regular(symbol))
+            if not superseded and latest is not None and latest.taken_at >= since and covers and lists:
                 return latest
             if answered and latest is not None and latest.taken_at >= newer_than and symbol in latest.symbols:
                 if self._inflight is not None and not self._inflight.done() and self._inflight_at >= acted_at:
@@ -285,8 +323,9 @@ class AccountObserver:
         known = self._own_reads.get(symbol)
         retry_after = self._retry_after_failure() if known is not None and _read_failed(known[1]) else -math.inf
         if known is None or known[0] < max(acted_at, retry_after):
-            self._spend(1)
-            read = self.gateway.snapshot(frozenset({symbol}), every_position=False, orders=False)
+            alone = frozenset({symbol})
+            self._spend(reads_weight(self.gateway.snapshot_reads(alone, frozenset(), frozenset(), orders=False)))
+            read = self.gateway.snapshot(alone, every_position=False, orders=False)
             known = self._own_reads[symbol] = (time.monotonic(), asyncio.ensure_future(read))
         return await asyncio.shield(known[1])
 
@@ -302,11 +341,12 @@ class AccountObserver:
     # --- the cycle ------------------------------------------------------------------------------
 
     async def _take(self) -> Snapshot:
-        symbols = frozenset(symbol for symbol, watching in self._symbols.items() if watching)
+        symbols, regular = self._watched_symbols(), self._regular_symbols()
         started = self._last_read = time.monotonic()
-        self._spend(len(symbols))
+        expected = reads_weight(self.gateway.snapshot_reads(symbols, regular, self._positioned))
+        self._spend(expected)
         try:
-            snapshot = await self.gateway.snapshot(symbols)
+            snapshot = await self.gateway.snapshot(symbols, regular=regular)
         except ccxt.BaseError as error:
             if self._failed is None:
                 self._wake_all()  # each Position reports the failure in its own status
@@ -315,8 +355,11 @@ class AccountObserver:
         if self._failed is not None:
             self._wake_all()  # and that it recovered
         self._failed = None
+        if snapshot.reads is not None:  # a position closed since the last read: its mark was read on its own
+            self.spent(reads_weight(snapshot.reads) - expected)
         if self.latest is None or snapshot.taken_at >= self.latest.taken_at:
             self.latest = snapshot
+            self._positioned = frozenset(symbol for (symbol, _), size in snapshot.sizes.items() if size)
         self._wake_changed(snapshot)
         return snapshot
 
@@ -348,8 +391,16 @@ class AccountObserver:
     def _followed_symbols(self) -> set[str]:
         return {symbol for symbol, following in self._followed.items() if following}
 
-    def _watched(self) -> int:
-        return sum(1 for watching in self._symbols.values() if watching)
+    def _watched_symbols(self) -> frozenset[str]:
+        return frozenset(symbol for symbol, watching in self._symbols.items() if watching)
+
+    def _regular_symbols(self) -> frozenset[str]:
+        return frozenset(symbol for symbol, needing in self._regular.items() if needing)
+
+    def _cycle_weight(self) -> int:
+        """What the next timed read is expected to weigh: what the watchers need, as the venue reads it."""
+        reads = self.gateway.snapshot_reads(self._watched_symbols(), self._regular_symbols(), self._positioned)
+        return reads_weight(reads)
 
     def stream_alive(self) -> bool:
         """The user-data stream is connected and a frame came within its keep-alive (and after its last failure):
@@ -368,7 +419,7 @@ class AccountObserver:
 
     def interval(self) -> float:
         weight = min(self.weight_per_minute, self.safety_weight_per_minute) if self._safety_net() else None
-        return cycle_interval(self._watched(), weight or self.weight_per_minute, self.floor_seconds)
+        return cycle_interval(self._cycle_weight(), weight or self.weight_per_minute, self.floor_seconds)
 
     def sweep_due(self, every_s: float) -> bool:
         """Whether the account's sweep (every order and position of the account) should run now: always without
@@ -453,7 +504,7 @@ class AccountObserver:
     def _tokens_now(self) -> float:
         """Weight the account's reads may spend now: refilled at ``weight_per_minute``, capped at a few cycles'
         worth (the burst that lets pushes be answered at once), spent by every read whoever asked for it."""
-        now, capacity = time.monotonic(), _BURST_CYCLES * cycle_weight(self._watched())
+        now, capacity = time.monotonic(), _BURST_CYCLES * self._cycle_weight()
         if self._tokens_at == -math.inf:  # never refilled yet: a full bucket
             self._tokens = capacity
         else:
@@ -463,7 +514,7 @@ class AccountObserver:
 
     def _budget_wait(self) -> float:
         """Seconds until the budget covers one more cycle."""
-        missing = cycle_weight(self._watched()) - self._tokens_now()
+        missing = self._cycle_weight() - self._tokens_now()
         return max(missing * 60 / self.weight_per_minute, 0.0)
 
     def spent(self, weight: int) -> None:
@@ -475,16 +526,16 @@ class AccountObserver:
         later = self._last_read + weight * 60 / self.weight_per_minute
         self._last_read = max(self._last_read, min(later, latest_due - self.interval()))
         # And from the bucket, which paces the reads pushes call for (the timed pace alone leaves it slack).
-        floor = -_BURST_CYCLES * cycle_weight(self._watched())
+        floor = -_BURST_CYCLES * self._cycle_weight()
         self._tokens = max(self._tokens_now() - weight, min(self._tokens, floor))
 
-    def _spend(self, symbols: int) -> None:
+    def _spend(self, weight: int) -> None:
         # A Position's own ask (after an entry or a close) and a fill's read are never refused, and never put
         # into debt: a burst of entries would otherwise hold back the timed cycle and every push (a stop the
         # venue cancelled would go unseen for seconds). After any burst the next cycle waits one interval
         # at most (plus what peeks spent).
         tokens = self._tokens_now()
-        self._tokens = min(tokens, max(tokens - cycle_weight(symbols), 0.0))
+        self._tokens = min(tokens, max(tokens - weight, 0.0))
 
     async def _stream(self) -> None:
         """ccxt.pro's user-data stream. A push only says where to look: what Positions act on is a REST read

@@ -75,6 +75,7 @@ from controller.reconcile.status import (
     closed_before_entry,
     entry_rests,
     follows_mark,
+    has_regular_orders,
     protecting_orders,
     replace_status,
     set_condition,
@@ -526,7 +527,8 @@ class Reconciler:
         action (or the snapshot could predate the order it sent) and not older than two cycles."""
         spec, uid = self.target.spec, self.target.uid
         self.revaluing = self.revaluing or account.observer.revaluing(uid)
-        account.observer.watch(uid, await self.watcher(account, status))
+        watcher = await self.watcher(account, status)
+        account.observer.watch(uid, watcher)
         fresh_enough = self.clock.monotonic() - 2 * account.observer.interval() - 1
         # Orders ended by their placements' own answers: a market entry that filled needs no read after its send
         # (the gateway adds its fill to the snapshot); a close that filled needs only the position and the mark.
@@ -540,7 +542,9 @@ class Reconciler:
             # Pushed flat since its last send: what it acts on is the push and the trades read with it (orders it
             # sent after the snapshot are known by their answers), not a whole account's read first.
             acted_at = -math.inf
-        snapshot = await account.observer.snapshot(spec.symbol, fresh_enough, acted_at, answered and not entry_filled)
+        snapshot = await account.observer.snapshot(
+            spec.symbol, fresh_enough, acted_at, answered and not entry_filled, watcher.regular_orders
+        )
         stop, following_stop = status.stopOrder, status.nextStopOrderId
         if following_stop is not None and stop is not None and stop.clientOrderId in snapshot.open_orders:
             # The next stop is only sent once this one is to go: while it rests, the next is open beside it if sent.
@@ -619,6 +623,7 @@ class Reconciler:
             self.runtime.wake(self.target.uid),
             resting=entry_rests(status),
             protecting=protecting_orders(status),
+            regular_orders=has_regular_orders(spec, status),
             revaluation=revaluation,
         )
 
@@ -671,6 +676,9 @@ class Reconciler:
         # snapshot predates is looked up by its client id.
         # So does a position trailing stop: only the position's read shows it (it has no client id to look up).
         moves_size = isinstance(action, PlaceMarketOrder | PlaceLimitOrder | SetPositionTrailing)
+        if isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and self.observer is not None:
+            # Before the send: a read begun after it must list the order, not leave it out as if it had ended.
+            self.observer.placing_regular(self.target.uid)
         try:
             order_id = await self.gateway.execute(self.target.spec.symbol, action)
         except ccxt.BaseError as error:

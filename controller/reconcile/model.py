@@ -199,6 +199,18 @@ class OpenOrder:
 
 
 @dataclass(frozen=True)
+class Reads:
+    """What one read of an account asks the venue for, by symbol: ``orders``, whose conditional (stop) orders;
+    ``regular``, whose regular (entry, close) orders; ``marks``, whose mark price on its own (without one, the
+    mark comes with the symbol's position). Stops are always read; regular orders only where a Position may have
+    one; the rest is what the venue's endpoints let it save (``VenuePort.snapshot_reads``)."""
+
+    orders: frozenset[str]
+    regular: frozenset[str]
+    marks: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One read of an account, shared by all its Positions. ``taken_at`` is the monotonic time the read began:
     a Position that acted after it needs a newer one."""
@@ -211,10 +223,17 @@ class Snapshot:
     marks: dict[str, Decimal]
     trailing: dict[tuple[str, Side], Decimal] = field(default_factory=dict)
     """Position-level trailing distances the venue shows (only where it trails positions), by symbol and side."""
+    reads: Reads | None = None
+    """What the read asked for; None: every open order of ``symbols`` (the sweep's view, a test's)."""
 
     @property
     def symbols(self) -> frozenset[str]:
         return frozenset(self.marks)
+
+    def lists_regular(self, symbol: str) -> bool:
+        """Whether ``open_orders`` holds every regular open order of ``symbol``: a regular order absent from it has
+        ended. Otherwise it was not asked for, and absence says nothing."""
+        return self.reads is None or symbol in self.reads.regular
 
 
 def records_to_observe(status: PositionStatus) -> list[tuple[str, Purpose]]:

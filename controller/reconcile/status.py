@@ -10,6 +10,7 @@ from decimal import Decimal
 from controller.api.v1alpha1 import (
     Condition,
     ConditionStatus,
+    DesiredState,
     OrderRecord,
     OrderState,
     Phase,
@@ -18,7 +19,17 @@ from controller.api.v1alpha1 import (
     TrailingMode,
 )
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
-from controller.reconcile.model import MarketRules, Note, Observation, Purpose, Step, following, purpose_of
+from controller.reconcile.model import (
+    MarketRules,
+    Note,
+    Observation,
+    Purpose,
+    Step,
+    following,
+    is_warden_order,
+    purpose_of,
+)
+from controller.reconcile.phases import TERMINAL
 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
 
@@ -43,6 +54,24 @@ def entry_rests(status: PositionStatus) -> bool:
     """Whether the entry is an order resting on the book, which can fill without Warden doing anything."""
     entry = status.entryOrder
     return entry is not None and entry.state is OrderState.OPEN and entry.price is not None
+
+
+def has_regular_orders(spec: PositionSpec, status: PositionStatus) -> bool:
+    """Whether the Position has, or its next pass may send, a regular (not conditional) order: an entry not yet
+    sent or not ended, a close asked for or under way, any regular order recorded that has not ended (an intent
+    may have gone out). Only then are its symbol's regular open orders read (stops always are). From the spec and
+    the phase, not only from the records: a pass sends an entry or a close before anything records it as open.
+    A close the planner decides on its own (a deletion, a stop the venue refuses) is covered where it is sent
+    (``AccountObserver.placing_regular``)."""
+    if status.phase in TERMINAL:
+        return False
+    if status.entryOrder is None or status.phase in (Phase.PENDING, Phase.CLOSING) or spec.state is DesiredState.CLOSED:
+        return True
+    return any(
+        r.state in (OrderState.INTENDED, OrderState.OPEN)
+        and not (is_warden_order(r.clientOrderId) and purpose_of(r.clientOrderId).conditional)
+        for r in all_records(status)
+    )
 
 
 def protecting_orders(status: PositionStatus) -> frozenset[str]:

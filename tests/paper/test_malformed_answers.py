@@ -49,8 +49,10 @@ async def gateway(make_client: ExchangeFactory) -> Gateway:
 
 
 async def observe(gateway: Gateway) -> Observation:
-    """What a reconcile pass reads: the account's snapshot, then this Position's view of it."""
-    return await gateway.observe(SPEC, PROTECTED, await gateway.snapshot(frozenset({SPEC.symbol})))
+    """What a reconcile pass reads: the account's snapshot, then this Position's view of it. The snapshot also
+    watches ETH, where no position carries the mark: its mark is read on its own (premiumIndex); BTC's comes with
+    its position."""
+    return await gateway.observe(SPEC, PROTECTED, await gateway.snapshot(frozenset({SPEC.symbol, "ETH/USDT:USDT"})))
 
 
 @pytest.mark.parametrize(
@@ -74,6 +76,7 @@ async def observe(gateway: Gateway) -> Observation:
         (POSITIONS, {"mode": "wrong_type", "field": "positionAmt"}, "field 'positionAmt' is null, not a number"),
         # Not among the fields checked on arrival: caught where it is parsed, naming the requests of the read.
         (POSITIONS, {"mode": "wrong_type", "field": "entryPrice", "value": "n/a"}, f"{POSITIONS} is malformed"),
+        (POSITIONS, {"mode": "wrong_type", "field": "markPrice", "value": "n/a"}, f"{POSITIONS} is malformed"),
         (STOPS, {"mode": "truncated"}, f"the answer to {STOPS} is malformed: not valid JSON"),
         (
             STOPS,

@@ -41,7 +41,7 @@ def booted_moments_ago(monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) ->
 def test_a_fresh_observer_has_never_read_peeked_or_spent(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = booted_moments_ago(monkeypatch, observer_module)
     # An hour between timed reads and, at 8 weight a minute, 15 s between peeks: both longer than the uptime.
-    obs = AccountObserver("ns/paper", cast(Any, None), lambda: True, weight_per_minute=8, floor_seconds=3600)
+    obs = AccountObserver("ns/paper", FakeGateway(), lambda: True, weight_per_minute=8, floor_seconds=3600)
     assert obs._tokens_now() == _BURST_CYCLES * cycle_weight(0)  # a full bucket, not one refilled since boot
     assert obs._timed_due() <= clock()  # the first timed read is due now
     assert obs._last_peek + obs._peek_interval([BTC]) <= clock()  # and so is the first peek

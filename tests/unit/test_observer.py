@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,9 @@ import pytest
 
 from controller.api.v1alpha1 import ConditionStatus, OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.api.vocabulary import ConditionType
+from controller.exchange import binanceusdm
 from controller.exchange.binanceusdm import request_weight
+from controller.exchange.bybit import Bybit
 from controller.exchange.port import PushedPosition
 from controller.handlers import observer as observer_module
 from controller.handlers.observer import (
@@ -28,6 +30,7 @@ from controller.handlers.observer import (
     Watcher,
     cycle_interval,
     cycle_weight,
+    reads_weight,
 )
 from controller.reconcile.model import (
     CancelOrder,
@@ -36,23 +39,115 @@ from controller.reconcile.model import (
     OrderSide,
     PlaceStopOrder,
     Purpose,
+    Reads,
     Snapshot,
     client_id_prefix,
     client_order_id,
 )
-from controller.reconcile.status import recheck_after
+from controller.reconcile.status import has_regular_orders, recheck_after
 from tests.fakes import FakeGateway
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
 
 
 def test_a_cycle_weighs_the_same_for_any_number_of_positions_and_stays_in_budget() -> None:
-    assert cycle_weight(1) == 5 + 2 + 1
+    assert cycle_weight(1) == 5 + 2 + 1  # everything read: positions, algo and regular orders, the mark
     assert cycle_weight(200) == cycle_weight(1000) == 5 + 80 + 10  # the all-symbol forms cap it
     for symbols in (1, 3, 10, 40, 300):
-        interval = cycle_interval(symbols, 420, 1.0)
+        interval = cycle_interval(cycle_weight(symbols), 420, 1.0)
         assert cycle_weight(symbols) * 60 / interval <= 420
-    assert cycle_interval(1, 420, 1.0) == pytest.approx(8 * 60 / 420)
+    assert cycle_interval(cycle_weight(1), 420, 1.0) == pytest.approx(8 * 60 / 420)
+
+
+@pytest.mark.parametrize(
+    ("symbols", "regular", "positioned", "weight"),
+    [
+        # The bench's drift shape: 4 symbols, every Position protected (no regular order), each with a position
+        # carrying its mark: positions and the stops alone.
+        (4, 0, 4, 5 + 4),
+        (4, 0, 3, 5 + 4 + 1),  # a position closed outside: that symbol's mark is read on its own
+        (4, 1, 4, 5 + 4 + 1),  # one symbol has a resting entry or a close under way: its regular orders too
+        (4, 4, 0, 17),  # nothing saved: today's full read
+        (1, 1, 0, 8),
+        (60, 60, 0, 5 + 40 + 40 + 10),  # the all-symbol forms cap each part
+        (60, 2, 60, 5 + 40 + 2),
+        (0, 0, 0, 5),
+    ],
+)
+def test_a_cycle_weighs_what_the_watchers_need(symbols: int, regular: int, positioned: int, weight: int) -> None:
+    names = [f"S{i}/USDT:USDT" for i in range(symbols)]
+    reads = binanceusdm.snapshot_reads(frozenset(names), frozenset(names[:regular]), frozenset(names[:positioned]))
+    assert reads_weight(reads) == weight
+    assert reads.orders == frozenset(names)  # stops are always read
+    assert cycle_interval(weight, 360, 1.0) == max(1.0, weight / 6)
+
+
+def test_bybit_reads_every_order_and_mark_whatever_is_needed() -> None:
+    """Its one order list and one tickers call hold everything: it paces as the full read it is."""
+    gateway = Bybit.__new__(Bybit)
+    reads = gateway.snapshot_reads(frozenset({BTC, ETH}), frozenset(), frozenset({BTC, ETH}))
+    assert reads_weight(reads) == cycle_weight(2)
+
+
+@pytest.mark.parametrize(
+    ("case", "needs"),
+    [
+        ("no entry yet", True),
+        ("market entry intended", True),
+        ("limit entry resting", True),
+        ("protected", False),
+        ("protected, stop intended", False),
+        ("protected, close asked for", True),
+        ("closing", True),
+        ("close intended", True),
+        ("closed", False),
+    ],
+)
+def test_a_position_needs_its_regular_orders_read_while_it_has_or_may_send_one(case: str, needs: bool) -> None:
+    spec = PositionSpec.model_validate(
+        {
+            "accountRef": {"name": "paper"},
+            "symbol": BTC,
+            "side": "long",
+            "amount": "0.01",
+            "entry": {"type": "market"},
+            "stopLoss": {"price": "60000"},
+            "state": "Closed" if case == "protected, close asked for" else "Open",
+        }
+    )
+    uid = "uid-a"
+
+    def record(purpose: Purpose, state: OrderState, price: str | None = None) -> dict[str, Any]:
+        return {
+            "clientOrderId": client_order_id(uid, purpose),
+            "state": state,
+            "amount": "0.01",
+            **({"price": price} if price else {}),
+        }
+
+    entry = record(Purpose.ENTRY, OrderState.FILLED)
+    stop = record(Purpose.STOP, OrderState.OPEN)
+    statuses: dict[str, dict[str, Any]] = {
+        "no entry yet": {"phase": "Pending"},
+        "market entry intended": {"phase": "Pending", "entryOrder": record(Purpose.ENTRY, OrderState.INTENDED)},
+        "limit entry resting": {"phase": "EntryPlaced", "entryOrder": record(Purpose.ENTRY, OrderState.OPEN, "60000")},
+        "protected": {"phase": "Protected", "entryOrder": entry, "stopOrder": stop},
+        "protected, stop intended": {
+            "phase": "Protected",
+            "entryOrder": entry,
+            "stopOrder": record(Purpose.STOP, OrderState.INTENDED),
+        },
+        "protected, close asked for": {"phase": "Protected", "entryOrder": entry, "stopOrder": stop},
+        "closing": {"phase": "Closing", "entryOrder": entry},
+        "close intended": {
+            "phase": "Protected",
+            "entryOrder": entry,
+            "stopOrder": stop,
+            "closeOrder": record(Purpose.CLOSE, OrderState.INTENDED),
+        },
+        "closed": {"phase": "Closed", "entryOrder": entry, "closeOrder": record(Purpose.CLOSE, OrderState.FILLED)},
+    }
+    assert has_regular_orders(spec, PositionStatus.model_validate(statuses[case])) is needs
 
 
 def snap(
@@ -67,8 +162,10 @@ def observer(gateway: Any, **options: Any) -> AccountObserver:
     return AccountObserver("ns/paper", gateway, lambda: True, **({"floor_seconds": 3600} | options))
 
 
-def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False) -> Watcher:
-    return Watcher(symbol, Side.LONG, client_id_prefix(uid), follows_mark, asyncio.Event())
+def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False, regular_orders: bool = False) -> Watcher:
+    return Watcher(
+        symbol, Side.LONG, client_id_prefix(uid), follows_mark, asyncio.Event(), regular_orders=regular_orders
+    )
 
 
 async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() -> None:
@@ -392,9 +489,10 @@ async def test_what_actions_weigh_holds_back_the_timed_reads_so_the_weight_stays
     assert (request_weight(place), request_weight(cancel)) == (0, 1)  # orders count against other limits
     reads, waits = [], []
     for moves in (0, 8, 1000):  # a trailing stop moved: each move placed a stop and cancelled the one before
-        gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
-        obs = observer(gateway, weight_per_minute=8 * 60, floor_seconds=0.5)  # a read (8) a second
-        obs.watch("uid-a", watcher("uid-a"))
+        # A read (8) a second: a resting entry's regular orders and the mark of a symbol with no position yet.
+        gateway = FakeGateway(snapshots=[snap(10.0, size="0")], clock=time.monotonic)
+        obs = observer(gateway, weight_per_minute=8 * 60, floor_seconds=0.5)
+        obs.watch("uid-a", watcher("uid-a", regular_orders=True))
         await asyncio.sleep(0.05)  # the first read
         for _ in range(moves):
             obs.spent(request_weight(place))
@@ -558,17 +656,18 @@ async def test_a_live_stream_slows_the_timed_reads_to_the_safety_net_and_a_quiet
     obs.floor_seconds = 1.0
     assert stream.streaming == {"keepAlive": 10_000}  # ccxt pings at the keep-alive
     obs.watch("uid-a", watcher("uid-a"))
-    full = cycle_interval(1, 360, 1.0)
+    one = cycle_weight(1, regular=0)  # no read yet: no position known to carry the mark
+    full = cycle_interval(one, 360, 1.0)
     assert not obs.stream_alive() and obs.interval() == full  # not connected yet: nothing proves it
     stream.clients["ws"] = Connection(_now_ms())  # a pong just came
-    assert obs.stream_alive() and obs.interval() == pytest.approx(cycle_weight(1) * 60 / 24)
+    assert obs.stream_alive() and obs.interval() == pytest.approx(one * 60 / 24)
     stream.clients["ws"].last_message_at = _now_ms() - 16_000  # quiet for more than 1.5 keep-alives
     assert not obs.stream_alive() and obs.interval() == full
     stream.clients["ws"] = Connection(_now_ms(), shut=True)
     assert not obs.stream_alive()
     stream.clients["ws"] = Connection(_now_ms())
     obs.watch("uid-b", watcher("uid-b", ETH, follows_mark=True))  # an emulated trailing stop needs the marks
-    assert obs.stream_alive() and obs.interval() == cycle_interval(2, 360, 1.0)
+    assert obs.stream_alive() and obs.interval() == cycle_interval(cycle_weight(2, regular=0), 360, 1.0)
     await obs.close()
 
 
@@ -634,7 +733,8 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     trailing = watcher("uid-t", follows_mark=True)
     obs.watch("uid-t", trailing)
     await obs.refresh()
-    assert obs.interval() == cycle_interval(1, 360, 1.0)  # no mark pushed yet: the reads bring it
+    read = cycle_weight(1, regular=0, marks=0)  # the stops, and the mark with the position
+    assert obs.interval() == cycle_interval(read, 360, 1.0)  # no mark pushed yet: the reads bring it
     trailing.wake.clear()
     reads = gateway.reads
     await stream.marks.put({BTC: {"symbol": BTC, "info": {"e": "markPriceUpdate", "s": "BTCUSDT", "p": "65100.10"}}})
@@ -642,13 +742,13 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     assert stream.mark_symbols[0] == [BTC]
     assert trailing.wake.is_set() and gateway.reads == reads  # woken by the push, nothing read
     assert obs.latest is not None and obs.latest.marks[BTC] == Decimal("65100.10")
-    assert obs.interval() == pytest.approx(cycle_weight(1) * 60 / 24)  # the mark comes pushed: a safety net
+    assert obs.interval() == pytest.approx(read * 60 / 24)  # the mark comes pushed: a safety net
     trailing.wake.clear()
     await stream.marks.put({BTC: {"symbol": BTC, "info": {"p": "65100.10"}}})  # the same mark: nobody woken
     await asyncio.sleep(0.05)
     assert not trailing.wake.is_set()
     obs._marks_at[BTC] -= 10  # the mark stream went quiet
-    assert obs.interval() == cycle_interval(1, 360, 1.0)
+    assert obs.interval() == cycle_interval(read, 360, 1.0)
     await obs.close()
 
 
@@ -668,4 +768,54 @@ async def test_a_failed_read_after_a_good_one_is_reported_not_hidden_by_it() -> 
     await asyncio.sleep(observer_module._FAILURE_BACKOFF_SECONDS)
     again = await obs.snapshot(BTC, 0.0)  # after the back-off, read again
     assert again.taken_at > good.taken_at
+    await obs.close()
+
+
+async def test_a_read_asks_for_regular_orders_only_where_a_position_may_have_one() -> None:
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))  # protected: its stop only
+    obs.watch("uid-b", watcher("uid-b", ETH, regular_orders=True))  # a resting entry
+    await obs.refresh()
+    assert gateway.regular_asked == [frozenset({ETH})]
+    obs.unwatch("uid-b")
+    await obs.refresh()
+    assert gateway.regular_asked[-1] == frozenset()
+    obs.placing_regular("uid-a")  # about to send a close: every read from now on lists BTC's regular orders
+    await obs.refresh()
+    assert gateway.regular_asked[-1] == frozenset({BTC})
+    obs.watch("uid-a", watcher("uid-a"))  # its next pass: the close filled, nothing regular left
+    await obs.refresh()
+    assert gateway.regular_asked[-1] == frozenset()
+    await obs.close()
+
+
+async def test_a_position_that_may_have_a_regular_order_never_gets_a_snapshot_that_did_not_list_them() -> None:
+    unlisted = replace(snap(10.0), reads=Reads(frozenset({BTC}), frozenset(), frozenset()))
+    listed = replace(snap(20.0), reads=Reads(frozenset({BTC}), frozenset({BTC}), frozenset()))
+    gateway = FakeGateway(snapshots=[unlisted, listed])
+    obs = observer(gateway)
+    obs.watch("uid-a", watcher("uid-a"))
+    assert (await obs.snapshot(BTC, 0.0)).taken_at == 10.0
+    assert not unlisted.lists_regular(BTC) and listed.lists_regular(BTC) and snap(1.0).lists_regular(BTC)
+    obs.watch("uid-a", watcher("uid-a", regular_orders=True))  # spec.state: Closed came
+    assert (await obs.snapshot(BTC, 0.0, regular=True)).taken_at == 20.0  # absent there is not "ended"
+    assert gateway.reads == 2
+    await obs.close()
+
+
+async def test_the_budget_pays_for_what_a_read_actually_asked_for() -> None:
+    """The timed pace is set by the expected read (marks come with positions); a read that had to ask for a mark
+    on its own (the position closed meanwhile) pays for it from the bucket."""
+    closed = replace(snap(10.0, size="0"), reads=Reads(frozenset({BTC}), frozenset(), frozenset({BTC})))
+    gateway = FakeGateway(snapshots=[snap(5.0), closed], clock=time.monotonic)
+    obs = observer(gateway, weight_per_minute=60)
+    obs.watch("uid-a", watcher("uid-a"))
+    assert obs._cycle_weight() == cycle_weight(1, regular=0)  # no position known yet: its mark is read
+    await obs.refresh()
+    assert obs._cycle_weight() == cycle_weight(1, regular=0, marks=0)  # the position carries it
+    before = obs._tokens_now()
+    await obs.refresh()
+    assert obs._tokens_now() == pytest.approx(before - cycle_weight(1, regular=0), abs=0.1)  # (a refill meanwhile)
+    assert obs._cycle_weight() == cycle_weight(1, regular=0)
     await obs.close()

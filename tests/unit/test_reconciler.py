@@ -129,6 +129,16 @@ async def test_an_entry_commits_its_intent_to_the_store_before_the_send() -> Non
     assert "EntryIntent" in runtime.journal.of("audit")[0]
 
 
+@pytest.mark.parametrize("case", CASES, ids=ids)
+async def test_a_regular_order_is_announced_to_the_observer_before_its_send(case: Case) -> None:
+    """From the announcement on, every read lists the symbol's regular orders: none begun after the send can leave
+    the entry or the close out as if it had ended. Stops and cancels are read (or known) whatever."""
+    runtime = FakeRuntime()
+    await reconciler(runtime).apply(case.before, case.step, FakeClock().now())
+    assert len(runtime.journal.of("send")) == 1
+    assert runtime.account_of.observer.regular_for == ([(UID, 0)] if case.name in ("entry", "close") else [])
+
+
 async def test_a_cancel_is_audited_before_the_send_and_its_status_written_after() -> None:
     """A cancel leaves no order to find by its id: with the store up, its row is the durable intent, and the
     step's status goes out with the cancel's result (one write, after the send)."""
