@@ -82,7 +82,7 @@ def fault_rule(venue: VenueName, fault: dict[str, Any], endpoint: Endpoint) -> d
 FAILPOINTS = (
     *(
         f"{point}:{when}"
-        for point in ("entry", "stop", "close", "settings", "take_profit")
+        for point in ("entry", "stop", "close", "settings", "take_profit", "pre_armed")
         for when in ("before-send", "after-send")
     ),
     "status:before-write",
@@ -115,6 +115,7 @@ class PositionPlan:
     exit_at: float
     take_profit: bool = False
     leverage: int | None = None
+    pre_arm: bool = False  # ``stopLoss.preArm``: on Binance a closePosition stop rests before the entry
 
     @property
     def account(self) -> AccountRef:
@@ -133,7 +134,7 @@ class PositionPlan:
             "side": self.side,
             "amount": amount,
             "entry": {"type": "market"},
-            "stopLoss": {"price": str(self.stop_price())},
+            "stopLoss": {"price": str(self.stop_price()), **({"preArm": True} if self.pre_arm else {})},
         }
         if self.take_profit:
             target = base * (Decimal("1.03") if self.side == "long" else Decimal("0.97"))
@@ -229,6 +230,9 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
                 exit_at=delete_at if exit_ == "delete" else at + rng.uniform(*life),
                 take_profit=exit_ != "liquidation" and rng.random() < 0.3,
                 leverage=50 if exit_ == "liquidation" else None,
+                # Every other pair of Positions pre-arms its stop (from the count, not the seeded draws, so the rest
+                # of a seed's schedule is what it was): on Binance it rests before the entry, on Bybit it is moot.
+                pre_arm=created // 2 % 2 == 1,
             )
             plans.append(plan)
             names.append(plan.name)

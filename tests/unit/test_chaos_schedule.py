@@ -55,4 +55,4 @@ def test_failpoint_specs_name_the_hit_that_fires() -> None:
     assert parse("entry:after-send, status:before-write@3") == {"entry:after-send": 1, "status:before-write": 3}
     assert parse_holds("fleet:first-sight~1.5, entry:after-send") == {"fleet:first-sight": 1.5}
     assert parse("fleet:first-sight~1.5, entry:after-send") == {"entry:after-send": 1}  # a hold never kills
-    assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 12
+    assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 14
