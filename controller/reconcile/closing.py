@@ -65,8 +65,7 @@ def closing(ctx: Context, status: PositionStatus) -> Step:
     unshared = clear_position_trailing(ctx, status, "the Position closed")
     if unshared is not None:
         return unshared
-    leftovers = [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.takeProfitOrders]
-    for leftover in [*leftovers, *status.retiredOrders]:
+    for leftover in [status.stopOrder, status.trailingOrder, status.preArmedStop, *status.retiredOrders]:
         if leftover is not None and ctx.on_exchange(leftover):
             return ctx.cancel(status, leftover, "the position is flat")
     return closed(ctx, status)
