@@ -92,7 +92,7 @@ def run_warden(env: Env, args: argparse.Namespace) -> tuple[dict[str, Any], dict
     env.start_controller("warden")
     _wait_ready(env, "warden")
     keys = {account.api_key: namespace}
-    warden.ramp(env, [namespace], 1, 300)  # the one quiet open Position of scenario 4 (and 5)
+    warden.ramp(env, {namespace: 1}, 300)  # the one quiet open Position of scenario 4 (and 5)
     steady = warden.steady(env, args.idle_seconds, keys)
     probes = warden.Probes(env, args.timeout * 3)
     market = warden.market_probes(env, probes, [(namespace, account.api_key)], args.samples, "peers", args.timeout)

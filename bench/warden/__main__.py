@@ -4,8 +4,9 @@
 
 Starts its own control plane, Postgres and paper exchange (rate limits lifted, 1 Hz calm price walk on every
 symbol), runs the scenarios of docs/PERFORMANCE.md and writes ``bench/results/<date>.json`` and the results
-section of ``docs/PERFORMANCE.md``. Sizes run in ascending order on one account, each adding Positions to the
-last. ``--accounts 0`` / ``--shards 0`` skip those runs.
+section of ``docs/PERFORMANCE.md``. Sizes run in ascending order, each adding Positions to the last, on one
+account up to ``--per-account`` and spread evenly over as many accounts as a larger size needs (one controller).
+``--accounts 0`` / ``--shards 0`` skip those runs.
 
 ``--venues`` (default both): ``binanceusdm`` runs all of the above on Binance accounts; ``bybit`` runs the
 venue-dependent scenarios again on a Bybit account, in an environment of its own, at ``--bybit-sizes``.
@@ -29,6 +30,7 @@ from typing import Any
 
 from bench.warden import report, scenarios
 from bench.warden.env import BYBIT, BYBIT_CONDITIONAL_CAP, Env, environment, wait_for
+from controller.exchange.binanceusdm import CAPABILITIES as BINANCE_CAPABILITIES
 from paper.models import VenueName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +39,10 @@ Save = Callable[[], None]
 # Bybit rests at most 10 conditional orders per symbol per account, and Warden enters only with room for a stop and
 # its replacement: at most 9 protected Positions on the one background symbol (a real Bybit account's limit too).
 BYBIT_MAX_N = BYBIT_CONDITIONAL_CAP - 1
+assert BINANCE_CAPABILITIES.conditional_cap is not None
+BINANCE_CONDITIONAL_CAP = BINANCE_CAPABILITIES.conditional_cap.limit
+"""Open algo orders per Binance account; Warden enters only with room for a stop and its replacement, so about
+this many protected Positions fit one account, less the probes a stage adds (see ``--per-account``)."""
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -64,6 +70,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.warden", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1,10,100,1000", help="open Positions on one account, ascending")
     p.add_argument("--primary", type=int, default=100, help="the size the *_n100 keys and scenario 2 use")
+    p.add_argument(
+        "--per-account",
+        type=int,
+        default=150,
+        help=f"background Positions per Binance account before a size spreads over more (cap {BINANCE_CONDITIONAL_CAP}"
+        " algo orders per account, less room for the probes: at the primary size 20 market and 3x20 limit probes)",
+    )
     p.add_argument("--accounts", default="4x250", help="accounts x Positions each, one controller (0: skip)")
     p.add_argument("--shards", default="2x50", help="namespace shards x Positions each, one controller each")
     p.add_argument(
@@ -109,29 +122,35 @@ def _latency(stage: dict[str, Any], key: str, values: list[float], floor_ms: flo
     stage[key] = scenarios.summary(values, floor_ms)
 
 
+def spread(n: int, namespaces: list[str]) -> dict[str, int]:
+    """``n`` background Positions over ``namespaces`` as evenly as they go, the first ones taking the remainder."""
+    share, extra = divmod(n, len(namespaces))
+    return {ns: share + (i < extra) for i, ns in enumerate(namespaces)}
+
+
 def run_stage(
     env: Env,
     args: argparse.Namespace,
-    namespace: str,
-    api_key: str,
+    accounts: dict[str, str],
     n: int,
     floor_ms: float | None,
     *,
     primary: bool,
     smallest: bool = False,
 ) -> dict[str, Any]:
-    """One size. The primary size also runs without the stream (limit fills, drift) and with it forced on; the
-    smallest also measures its request cost without the stream."""
-    keys = {api_key: namespace}
-    accounts = {namespace: api_key}
-    stage: dict[str, Any] = {"n": n}
-    log.info("N=%d: ramp", n)
-    stage["ramp"] = scenarios.ramp(env, [namespace], n, args.ramp_timeout)
+    """One size, its ``n`` background Positions spread over ``accounts`` (namespace: API key). Market probes go
+    round the accounts; the other probes use the first. The primary size also runs without the stream (limit fills,
+    drift) and with it forced on; the smallest also measures its request cost without the stream."""
+    keys = {api_key: namespace for namespace, api_key in accounts.items()}
+    namespace, api_key = next(iter(accounts.items()))
+    stage: dict[str, Any] = {"n": n, "accounts": len(accounts)}
+    log.info("N=%d: ramp over %d account(s)", n, len(accounts))
+    stage["ramp"] = scenarios.ramp(env, spread(n, list(accounts)), args.ramp_timeout)
     log.info("N=%d: steady state (%s)", n, stage["ramp"])
     stage["steady"] = scenarios.steady(env, args.steady_seconds, keys)
     probes = scenarios.Probes(env, args.timeout * 3)
     log.info("N=%d: market probes", n)
-    market = scenarios.market_probes(env, probes, [(namespace, api_key)], args.samples, str(n), args.timeout)
+    market = scenarios.market_probes(env, probes, list(accounts.items()), args.samples, str(n), args.timeout)
     _latency(stage, "fill_to_protect", market["latencies_ms"], floor_ms)
     stage["fill_to_protect"]["missed"] = market["missed"]
     log.info("N=%d: drift probes", n)
@@ -186,20 +205,14 @@ def run_main(args: argparse.Namespace, workdir: Path, sizes: list[int], out: dic
         out["lifecycle"] = scenarios.lifecycles(env, "bench-life", args.lifecycles, idle_s=20.0)
         save()
         floor_ms = out["floor"]["fill_to_protect_ms"]["p50_ms"]
-        account = env.account("bench")
+        accounts = {"bench": env.account("bench").api_key}
         out["stages"] = []
         for n in sizes:
+            while len(accounts) * args.per_account < n:
+                namespace = f"bench-{len(accounts) + 1}"
+                accounts[namespace] = env.account(namespace).api_key
             out["stages"].append(
-                run_stage(
-                    env,
-                    args,
-                    "bench",
-                    account.api_key,
-                    n,
-                    floor_ms,
-                    primary=n == args.primary,
-                    smallest=n == min(sizes),
-                )
+                run_stage(env, args, dict(accounts), n, floor_ms, primary=n == args.primary, smallest=n == min(sizes))
             )
             save()
 
@@ -214,13 +227,11 @@ def run_bybit(args: argparse.Namespace, workdir: Path, out: dict[str, Any], save
         env.start_controller("warden")
         _wait_ready(env, "warden")
         floor_ms = out["floor"]["fill_to_protect_ms"]["p50_ms"]
-        account = env.account("bench")
+        accounts = {"bench": env.account("bench").api_key}
         out["stages"] = []
         for n in sizes:
             log.info("bybit: N=%d", n)
-            stage = run_stage(
-                env, args, "bench", account.api_key, n, floor_ms, primary=n == sizes[-1], smallest=n == sizes[0]
-            )
+            stage = run_stage(env, args, accounts, n, floor_ms, primary=n == sizes[-1], smallest=n == sizes[0])
             out["stages"].append(stage)
             save()
 
@@ -235,7 +246,7 @@ def run_accounts(
         _wait_ready(env, "warden")
         log.info("%d accounts x %d: ramp", count, size)
         result: dict[str, Any] = {"accounts": count, "per_account": size}
-        result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
+        result["ramp"] = scenarios.ramp(env, dict.fromkeys(namespaces, size), args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
         probes = scenarios.Probes(env, args.timeout * 3)
         market = scenarios.market_probes(env, probes, list(namespaces.items()), args.samples, "acct", args.timeout)
@@ -258,7 +269,7 @@ def run_shards(
         for namespace in namespaces:
             _wait_ready(env, namespace)
         result: dict[str, Any] = {"shards": count, "per_shard": size}
-        result["ramp"] = scenarios.ramp(env, list(namespaces), size, args.ramp_timeout)
+        result["ramp"] = scenarios.ramp(env, dict.fromkeys(namespaces, size), args.ramp_timeout)
         result["steady"] = scenarios.steady(env, args.steady_seconds, keys)
         probes = scenarios.Probes(env, args.timeout * 3)
         result["fill_to_protect"] = {}

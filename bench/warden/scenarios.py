@@ -10,7 +10,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -233,13 +233,13 @@ def background_manifest(i: int, amount: Decimal) -> dict[str, Any]:
     return position_manifest(f"bg-{i:05d}", BACKGROUND_SYMBOL, amount, **extra)
 
 
-def ramp(env: Env, namespaces: list[str], per_namespace: int, timeout: float) -> dict[str, Any]:
-    """Bring every namespace to ``per_namespace`` background Positions, all Protected."""
+def ramp(env: Env, counts: Mapping[str, int], timeout: float) -> dict[str, Any]:
+    """Bring each namespace to its count of background Positions, all Protected."""
     amount = amount_for(BACKGROUND_SYMBOL)
     start = time.monotonic()
-    for namespace in namespaces:
+    for namespace, count in counts.items():
         have = {o["metadata"]["name"] for o in env.kube.list(namespace) if o["metadata"]["name"].startswith("bg-")}
-        for i in range(per_namespace):
+        for i in range(count):
             manifest = background_manifest(i, amount)
             if manifest["metadata"]["name"] not in have:
                 env.kube.create(namespace, "positions", manifest)
@@ -247,12 +247,12 @@ def ramp(env: Env, namespaces: list[str], per_namespace: int, timeout: float) ->
     def protected() -> int:
         return sum(
             1
-            for namespace in namespaces
+            for namespace in counts
             for o in env.kube.list(namespace)
             if o["metadata"]["name"].startswith("bg-") and phase(o) == "Protected"
         )
 
-    want = per_namespace * len(namespaces)
+    want = sum(counts.values())
     seen = 0
     try:
         while (seen := protected()) < want:
@@ -323,7 +323,8 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
             counts[api_keys[r.api_key]] = counts.get(api_keys[r.api_key], 0) + 1
     by_path: dict[str, float] = {}
     for r in records:
-        if r.replica is not None and r.time >= since:
+        # The accounts measured and public requests, as the total counts them (not an idle account's sweeps).
+        if r.replica is not None and r.time >= since and (r.api_key in api_keys or r.api_key is None):
             route = f"{r.method} {r.path}{'' if r.symbol else ' (all symbols)'}"
             by_path[route] = by_path.get(route, 0) + venue.cost(r) / minutes
     return {
@@ -331,6 +332,8 @@ def steady(env: Env, seconds: float, api_keys: dict[str, str]) -> dict[str, Any]
         f"{venue.budget}_per_min_total": round(cost["total"] / minutes, 1),
         f"{venue.budget}_per_min_by_route": {k: round(v, 1) for k, v in sorted(by_path.items(), key=lambda kv: -kv[1])},
         f"{venue.budget}_per_min_by_account": {k: round(v / minutes, 1) for k, v in cost["by_account"].items()},
+        # What one account spends: the figure to hold flat in N (the venue budgets orders per account).
+        f"{venue.budget}_per_min_per_account": round(cost["total"] / minutes / max(len(api_keys), 1), 1),
         "exchange_requests_per_s": round(cost["requests"] / (minutes * 60), 1),
         "requests_by_replica_and_account": per_replica,
         "k8s_requests_per_s": round(sum(api_used.values()) / (minutes * 60), 1),

@@ -45,10 +45,13 @@ BYBIT_KEYS = tuple(
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(1200)
-def test_bench_runs_at_n2_and_writes_every_key(tmp_path: Path) -> None:
+def test_bench_runs_at_n2_and_3_and_writes_every_key(tmp_path: Path) -> None:
     out, docs = tmp_path / "results.json", tmp_path / "PERFORMANCE.md"
     docs.write_text("# Performance\n\nhand-written text stays\n")
-    tiny = ["--sizes", "2", "--primary", "2", "--accounts", "2x2", "--shards", "2x2", "--samples", "2"]
+    # At two Positions per account, the largest size spreads over two accounts, as N = 1,000 does over Binance's
+    # cap of 200 algo orders per account.
+    tiny = ["--sizes", "2,3", "--primary", "2", "--per-account", "2", "--samples", "2"]
+    tiny += ["--accounts", "2x2", "--shards", "2x2"]
     tiny += ["--steady-seconds", "3", "--lifecycles", "1", "--floor-samples", "5", "--audit-seconds", "1"]
     tiny += ["--venues", "binanceusdm,bybit", "--bybit-sizes", "2"]
     done = subprocess.run(
@@ -64,9 +67,13 @@ def test_bench_runs_at_n2_and_writes_every_key(tmp_path: Path) -> None:
         assert isinstance(results[key], int | float) and not isinstance(results[key], bool), (key, results[key])
     assert results["duplicate_orders"] == 0 and results["duplicate_orders_bybit"] == 0
     assert results["primary_n_bybit"] == 2
+    assert [(s["n"], s["accounts"], s["ramp"]["protected"]) for s in results["stages"]] == [(2, 1, 2), (3, 2, 3)]
+    assert results["accounts_n1000"] == 2 and results["largest_n"] == 3
+    assert results["weight_per_min_n1000_total"] >= results["weight_per_min_n1000"]
     assert results["machine"]["cores"] >= 1 and results["machine"]["memory_mib"] > 0
     assert len(results["git_commit"]) >= 40
     assert results["shards"]["cross_shard_requests"] == 0
     text = docs.read_text()
     assert "hand-written text stays" in text and "| 1 | market fill → stop resting, N=2 |" in text
+    assert "| 3 (2 accounts) |" in text
     assert "| 1 | Bybit: market fill → stop resting, N=2 |" in text and "Per size (one Bybit account):" in text
