@@ -65,6 +65,10 @@ class Runtime:
     _unready: dict[tuple[str, str], tuple[float, AccountNotReady]] = field(default_factory=dict)
     """(namespace, name) -> when its last read found it not ready, and why: the answer for a second."""
     _retiring: set[asyncio.Task[None]] = field(default_factory=set)
+    _rereads: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
+    """(namespace, name) -> the background re-read of an account whose cached copy is served meanwhile."""
+    _reread_failed: set[tuple[str, str]] = field(default_factory=set)
+    """Accounts whose background re-read failed: the next pass reads them itself, and meets the failure."""
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
     acted_at: dict[str, float] = field(default_factory=dict)
@@ -152,8 +156,32 @@ class Runtime:
     async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> Account:
         """The account, its exchange client and its observer. Rebuilt when the account or its Secret changes;
         both are re-read at most every few seconds, however many Positions use the account (``fresh``: read
-        after this call began)."""
+        after this call began). An account last read fine is served at once while an older copy is re-read in the
+        background: two API server round trips every few seconds stay off the path of a stop or a cancel. A
+        re-read that fails is met by the next pass, which reads the account itself."""
         key = (namespace, account_name)
+        cached = self._accounts.get(key)
+        if not fresh and cached is not None and key not in self._unready and key not in self._reread_failed:
+            if cached[1] <= time.monotonic() - ACCOUNT_CACHE_SECONDS and key not in self._rereads:
+                task = asyncio.create_task(self._reread(key), name=f"account-reread/{namespace}/{account_name}")
+                self._rereads[key] = task
+                task.add_done_callback(lambda _: self._rereads.pop(key, None))
+            return cached[2]
+        return await self._read(key, fresh)
+
+    async def _reread(self, key: tuple[str, str]) -> None:
+        try:
+            await self._read(key, fresh=False)
+        except AccountNotReady:
+            pass  # kept in _unready: the next pass's call raises it
+        except Exception as error:
+            log.warning("re-reading account %s/%s failed: %s", *key, error)
+            self._reread_failed.add(key)
+
+    async def _read(self, key: tuple[str, str], fresh: bool) -> Account:
+        """Read (and if changed, rebuild) the account unless a read newer than the cache's age or ``fresh``'s start
+        already did."""
+        namespace, account_name = key
         since = time.monotonic() - (0.0 if fresh else ACCOUNT_CACHE_SECONDS)
         cached = self._accounts.get(key)
         if cached is not None and cached[1] > since:
@@ -175,6 +203,7 @@ class Runtime:
                 self._unready[key] = (time.monotonic(), problem)
                 raise
             self._unready.pop(key, None)
+            self._reread_failed.discard(key)
             return account
 
     async def _read_account(
@@ -288,9 +317,9 @@ class Runtime:
         await asyncio.gather(*(account.observer.close() for _, _, account in self._accounts.values()))
 
     async def close(self) -> None:
-        for task in self._retiring:
+        for task in [*self._retiring, *self._rereads.values()]:
             task.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await asyncio.gather(*self._retiring, *self._rereads.values(), return_exceptions=True)
         for _, _, account in self._accounts.values():
             await account.observer.close()
             await account.gateway.close()
