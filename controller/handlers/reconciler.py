@@ -162,7 +162,21 @@ def _client_id(action: Action | None) -> str | None:
 
 
 def _intended(status: PositionStatus) -> frozenset[str]:
-    return frozenset(r.clientOrderId for r in all_records(status) if r.state is OrderState.INTENDED)
+    """Intents the status records and no answer has confirmed: its INTENDED orders and the pre-recorded next stop
+    (a pass that made the next stop's id itself knows it is not on the venue: only the one before it was sent)."""
+    following = () if status.nextStopOrderId is None else (status.nextStopOrderId,)
+    return frozenset((*(r.clientOrderId for r in all_records(status) if r.state is OrderState.INTENDED), *following))
+
+
+def pre_recorded(status: PositionStatus) -> frozenset[str]:
+    """Stops recorded ahead of their need, so they go out with no write first: the next stop, and the first one
+    while the entry it is to protect has no fill (recorded with the entry)."""
+    stop, entry = status.stopOrder, status.entryOrder
+    first = stop is not None and stop.state is OrderState.INTENDED and entry is not None and not entry.filled
+    ids = ((stop.clientOrderId,) if first and stop is not None else ()) + (
+        () if status.nextStopOrderId is None else (status.nextStopOrderId,)
+    )
+    return frozenset(ids)
 
 
 def counts_in_book(status: PositionStatus) -> bool:
@@ -370,8 +384,9 @@ class Reconciler:
             failpoints.hit("status:after-write")
             self.runtime.known_version[self.target.uid] = written
             self.saved = after
-            if after.nextStopOrderId is not None and after.nextStopOrderId not in self.tried:
-                self.runtime.unsent_next[self.target.uid] = after.nextStopOrderId  # recorded here, not sent
+            # Recorded here and not sent (one the pass began with may have been sent by a process that died).
+            if recorded := pre_recorded(after) - self.inherited - self.tried:
+                self.runtime.unsent_stops.setdefault(self.target.uid, set()).update(recorded)
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
@@ -556,12 +571,8 @@ class Reconciler:
             observation = replace(
                 observation, alone_on_side=alone, trailing_elsewhere=trailing, pre_armed_elsewhere=pre_armed
             )
-        if (
-            following_stop is not None
-            and following_stop in observation.orders
-            and not observation.orders[following_stop]
-        ):
-            self.runtime.unsent_next[uid] = following_stop  # looked for and absent: no need to look again
+        if absent := {c for c in pre_recorded(status) if c in observation.orders and not observation.orders[c]}:
+            self.runtime.unsent_stops.setdefault(uid, set()).update(absent)  # looked for and absent: not again
         return observation
 
     def asks_side(self, status: PositionStatus, venue: Capabilities) -> bool:
@@ -601,10 +612,9 @@ class Reconciler:
     def unsent(self, status: PositionStatus) -> frozenset[str]:
         """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.
         An intent found in the status the pass began with may have been sent by a process that died: it is. So is
-        the pre-recorded next stop, once per process: this process recorded it, or looked for it and found none."""
-        known = self.runtime.unsent_next.get(self.target.uid)
-        following_stop = {known} if known is not None and known == status.nextStopOrderId else set()
-        return (_intended(status) - self.inherited - self.tried) | (following_stop - self.tried)
+        the pre-recorded stops, once per process: this process recorded them, or looked for them and found none."""
+        known = self.runtime.unsent_stops.get(self.target.uid, set()) & pre_recorded(status)
+        return (_intended(status) - self.inherited - self.tried) | (known - self.tried)
 
     async def watcher(self, account: AccountPort, status: PositionStatus) -> Watcher:
         """What of the account's state concerns this Position now, for the observer to wake it on."""
@@ -670,6 +680,7 @@ class Reconciler:
         assert self.gateway is not None, "act() follows a successful observation"
         if (client_id := _client_id(action)) is not None:
             self.tried.add(client_id)
+            self.runtime.unsent_stops.get(self.target.uid, set()).discard(client_id)  # may be sent from here on
         failpoints.hit(f"{purpose}:before-send")
         # An order that can change the position's size (an entry, a close) needs a snapshot taken after it.
         # Stops, take profits and cancels do not: their own records say where they stand, and an order the

@@ -87,9 +87,9 @@ class Runtime:
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
-    unsent_next: dict[str, str] = field(default_factory=dict)
-    """Position uid -> its pre-recorded next stop's id, known not to be on the exchange (recorded by this process,
-    or looked up and absent): not looked up again (``Reconciler.unsent``)."""
+    unsent_stops: dict[str, set[str]] = field(default_factory=dict)
+    """Position uid -> its pre-recorded stops (``reconciler.pre_recorded``) known not to be on the exchange (recorded
+    by this process and not sent since, or looked up and absent): not looked up again (``Reconciler.unsent``)."""
     observed_at: dict[str, float] = field(default_factory=dict)
     """Account label -> monotonic time of its last successful signed exchange response."""
     replica: str = field(init=False)
@@ -150,7 +150,7 @@ class Runtime:
         """The Position's daemon ended: drop what this replica kept about it."""
         for _, _, account in self._accounts.values():
             account.observer.unwatch(uid)
-        for kept in (self.wakes, self.acted_at, self.known_version, self.filled_at, self.unsent_next):
+        for kept in (self.wakes, self.acted_at, self.known_version, self.filled_at, self.unsent_stops):
             kept.pop(uid, None)
 
     async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> Account:

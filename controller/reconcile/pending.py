@@ -29,7 +29,7 @@ from controller.reconcile.prearm import arming, disarm, pre_arm, unarmed_because
 from controller.reconcile.risk import check_risk
 from controller.reconcile.status import closed_before_entry, replace_status
 from controller.reconcile.stops import base_stop_price
-from controller.reconcile.venue import Scope
+from controller.reconcile.venue import LookupRetention, Scope
 
 MAX_ATTEMPTS_BEFORE_EXPOSURE = 5
 """Consecutive failures after which a Position that holds nothing gives up (Failed)."""
@@ -158,9 +158,11 @@ def place_entry(ctx: Context, status: PositionStatus) -> Step:
     )
     # Resolved once: a re-sent intent keeps this amount, whatever the price does meanwhile.
     after = replace_status(status, entryOrder=record, entryPlacedAt=ctx.now, amount=amount)
-    if entry.price is None:
-        # A market entry fills in its own answer: the stop that fill calls for is recorded with it, so it goes out
-        # on the answer with no status write ahead of it (its id is durable; its size and trigger are the fill's).
+    if entry.price is None or ctx.obs.venue.lookup is LookupRetention.DURABLE:
+        # The stop a fill calls for is recorded with the entry, so it goes out on the fill (a market entry's own
+        # answer, a resting limit's push) with no status write ahead of it: its id is durable; its size and trigger
+        # are the fill's. A resting limit's stop waits as an intent only where a lookup proves it was never sent:
+        # after a restart, one that cannot would stay unknown while the entry rests.
         stop = ctx.intent(Purpose.STOP, 1, amount, base_stop_price(ctx, status))
         after = replace_status(after, stopOrder=stop, stopSequence=1, nextStopOrderId=following(stop.clientOrderId))
     action = entry_action(ctx, record)

@@ -88,8 +88,12 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
     ends, even sooner than ``busy``: a refused stop or close is tried again when its retry is due, not up to
     ``busy`` later. So does one whose last look failed (``Synced`` false): it does not know what rests, and the
     account's observer cannot wake it for what it never saw it ask about."""
+    entry = status.entryOrder
+    # The stop recorded with a resting entry is sent on its fill, which wakes the Position: nothing in flight.
+    waiting = status.stopOrder if entry is not None and entry.state is OrderState.OPEN and not entry.filled else None
     unsettled = any(
-        r.state is OrderState.INTENDED or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
+        (r.state is OrderState.INTENDED and r is not waiting)
+        or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
         for r in all_records(status)
     )
     unsynced = any(c.type == ConditionType.SYNCED and c.status is ConditionStatus.FALSE for c in status.conditions)

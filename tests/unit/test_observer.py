@@ -622,6 +622,20 @@ RESTING_ENTRY = {
             ),
             5.0,
         ),
+        (  # the stop recorded with a resting entry goes out on its fill, which wakes it: the safety net's wait
+            position(entry={"type": "limit", "price": "64000"}),
+            status(
+                Phase.ENTRY_PLACED,
+                entryOrder=RESTING_ENTRY | {"filled": "0"},
+                stopOrder=open_stop(OrderState.INTENDED),
+            ),
+            10.0,
+        ),
+        (  # once the entry has a fill, that stop is due
+            position(entry={"type": "limit", "price": "64000"}),
+            status(Phase.ENTRY_PLACED, entryOrder=RESTING_ENTRY, stopOrder=open_stop(OrderState.INTENDED)),
+            1.0,
+        ),
         (  # partly filled and protected, the rest of the entry still rests until it expires
             position(entry={"type": "limit", "price": "64000", "expireAfter": "30s"}),
             status(

@@ -29,6 +29,7 @@ from controller.reconcile.model import (
     records_to_observe,
 )
 from controller.reconcile.planner import plan
+from controller.reconcile.venue import LookupRetention
 
 UID = "3f1e2d4c-0000-4000-8000-00000000abcd"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -438,17 +439,22 @@ def test_closing_never_sells_what_another_position_on_the_symbol_holds() -> None
 
 
 @pytest.mark.parametrize(
-    ("entry", "stop", "recorded"),
+    ("entry", "stop", "lookup", "recorded"),
     [
-        ({"type": "market"}, {"price": "60000"}, ("0.010", "60000")),
-        ({"type": "market"}, {"percent": "2"}, ("0.010", "63700.0")),  # from the mark, re-priced at the fill
-        ({"type": "limit", "price": "64000"}, {"price": "60000"}, None),  # a resting entry records no stop yet
+        ({"type": "market"}, {"price": "60000"}, LookupRetention.DURABLE, ("0.010", "60000")),
+        ({"type": "market"}, {"percent": "2"}, LookupRetention.DURABLE, ("0.010", "63700.0")),  # re-priced at fill
+        ({"type": "market"}, {"price": "60000"}, LookupRetention.BOUNDED, ("0.010", "60000")),  # sent in the pass
+        # A resting entry's stop goes out on its pushed fill with no write first...
+        ({"type": "limit", "price": "64000"}, {"price": "60000"}, LookupRetention.DURABLE, ("0.010", "60000")),
+        # ... where a lookup can prove it never went out; elsewhere it would stay unknown across a restart.
+        ({"type": "limit", "price": "64000"}, {"price": "60000"}, LookupRetention.BOUNDED, None),
     ],
 )
-def test_a_market_entry_records_the_stop_its_fill_calls_for(
-    entry: dict[str, str], stop: dict[str, str], recorded: tuple[str, str] | None
+def test_an_entry_records_the_stop_its_fill_calls_for(
+    entry: dict[str, str], stop: dict[str, str], lookup: LookupRetention, recorded: tuple[str, str] | None
 ) -> None:
-    step = run(spec(entry=entry, stopLoss=stop), PositionStatus(), obs())
+    seen = replace(obs(), venue=replace(obs().venue, lookup=lookup))
+    step = run(spec(entry=entry, stopLoss=stop), PositionStatus(), seen)
     assert isinstance(step.action, PlaceMarketOrder | PlaceLimitOrder)
     record = step.status.stopOrder
     if recorded is None:

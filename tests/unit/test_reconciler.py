@@ -21,6 +21,7 @@ import pytest
 from controller.api.v1alpha1 import OrderState, Phase, PositionStatus
 from controller.api.vocabulary import EventType
 from controller.exchange import binanceusdm
+from controller.handlers import reconciler as reconciler_module
 from controller.handlers.positions import reconcile, wake_side
 from controller.handlers.reconciler import Reconciler, Target
 from controller.handlers.runtime import Runtime
@@ -351,3 +352,49 @@ def test_a_newcomer_wakes_the_positions_of_its_side_only() -> None:
     wakes = {u: asyncio.Event() for u in positions}
     wake_side(positions, wakes, watched("new"))
     assert (wakes["a"].is_set(), wakes["b"].is_set()) == (True, False)
+
+
+LIMIT = spec(entry={"type": "limit", "price": "64000"})
+
+
+async def test_the_stop_of_a_resting_limit_is_recorded_with_it_and_goes_out_on_the_fill_first() -> None:
+    """The pushed fill of a resting limit sends the stop recorded with the entry, with no write ahead of it; this
+    process recorded it, so it is not looked up first."""
+    entry = run(LIMIT, PositionStatus(), obs())
+    assert entry.status.stopOrder is not None and entry.status.stopOrder.state is OrderState.INTENDED
+    runtime = FakeRuntime()
+    await reconciler(runtime).apply(PositionStatus(), entry, FakeClock().now())
+    resting = sent(entry, "1")
+    fill_pass = Reconciler(runtime, Target("ns", "p", UID, 1, LIMIT, body={}), FakeClock())
+    fill_pass.gateway, fill_pass.observer = runtime.account_of.gateway, runtime.account_of.observer
+    fill_pass.inherited = reconciler_module._intended(resting)  # what a pass that begins with it inherits
+    assert STOP1 in fill_pass.unsent(resting)
+    stop = run(LIMIT, resting, obs(size="0.010", orders={ENTRY: FILLED}))
+    assert isinstance(stop.action, PlaceStopOrder) and stop.action.client_order_id == STOP1
+    runtime.journal.entries.clear()
+    status, _ = await fill_pass.apply(resting, stop, FakeClock().now())
+    assert runtime.journal.kinds() == ["send"]
+    assert status.stopOrder is not None and status.stopOrder.state is OrderState.OPEN
+    assert STOP1 not in fill_pass.unsent(resting)  # sent: from here on it is looked up
+
+
+async def test_a_stop_recorded_by_a_process_that_died_is_looked_up() -> None:
+    """After a restart nothing says the recorded stop was not sent: the pass looks it up by its id."""
+    resting = sent(run(LIMIT, PositionStatus(), obs()), "1")
+    made = reconciler(FakeRuntime())
+    made.inherited = reconciler_module._intended(resting)
+    assert made.unsent(resting) == frozenset()
+
+
+async def test_a_next_stop_made_in_this_pass_is_not_looked_up() -> None:
+    """Placing a replacement stop makes the next one's id: it cannot be on the venue, only the one before it was
+    sent."""
+    made = reconciler(FakeRuntime())
+    before = sent(CASES[1].step, "2")  # protected: stop 1 rests, stop 2 recorded as its replacement
+    assert before.nextStopOrderId == client_order_id(UID, Purpose.STOP, 2)
+    third = client_order_id(UID, Purpose.STOP, 3)
+    after = before.model_copy(update={"nextStopOrderId": third})  # stop 2 went out in this pass
+    made.inherited = reconciler_module._intended(before)
+    assert third in made.unsent(after) and before.nextStopOrderId not in made.unsent(before)
+    made.inherited = reconciler_module._intended(after)  # a later pass, in a process that did not record it
+    assert third not in made.unsent(after)
