@@ -1,6 +1,6 @@
 """Warden's benchmark on the local real components (``make bench``; not part of ``make test``).
 
-    .venv/bin/python -m bench.warden [--sizes 1,10,100,1000] [--accounts 4x250] [--shards 2x50] [--samples 20] ...
+    .venv/bin/python -m bench.warden [--sizes 1,10,100,1000] [--accounts 4x150] [--shards 2x50] [--samples 20] ...
 
 Starts its own control plane, Postgres and paper exchange (rate limits lifted, 1 Hz calm price walk on every
 symbol), runs the scenarios of docs/PERFORMANCE.md and writes ``bench/results/<date>.json`` and the results
@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
         help=f"background Positions per Binance account before a size spreads over more (cap {BINANCE_CONDITIONAL_CAP}"
         " algo orders per account, less room for the probes: at the primary size 20 market and 3x20 limit probes)",
     )
-    p.add_argument("--accounts", default="4x250", help="accounts x Positions each, one controller (0: skip)")
+    p.add_argument("--accounts", default="4x150", help="accounts x Positions each, one controller (0: skip)")
     p.add_argument("--shards", default="2x50", help="namespace shards x Positions each, one controller each")
     p.add_argument(
         "--venues",
