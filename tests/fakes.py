@@ -304,7 +304,7 @@ class FakeRuntime:
     epoch: int | None = 1
     acted_at: dict[str, float] = field(default_factory=dict)
     filled_at: dict[str, float] = field(default_factory=dict)
-    unsent_stops: dict[str, set[str]] = field(default_factory=dict)
+    unsent_stops: dict[str, tuple[int | None, set[str]]] = field(default_factory=dict)
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     known_version: dict[str, str] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)

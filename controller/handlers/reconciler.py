@@ -386,7 +386,7 @@ class Reconciler:
             self.saved = after
             # Recorded here and not sent (one the pass began with may have been sent by a process that died).
             if recorded := pre_recorded(after) - self.inherited - self.tried:
-                self.runtime.unsent_stops.setdefault(self.target.uid, set()).update(recorded)
+                self.unsent_memory().update(recorded)
         if before.phase is not after.phase:
             PHASE_TRANSITIONS.labels(after.phase.value).inc()
 
@@ -572,7 +572,7 @@ class Reconciler:
                 observation, alone_on_side=alone, trailing_elsewhere=trailing, pre_armed_elsewhere=pre_armed
             )
         if absent := {c for c in pre_recorded(status) if c in observation.orders and not observation.orders[c]}:
-            self.runtime.unsent_stops.setdefault(uid, set()).update(absent)  # looked for and absent: not again
+            self.unsent_memory().update(absent)  # looked for and absent: not again
         return observation
 
     def asks_side(self, status: PositionStatus, venue: Capabilities) -> bool:
@@ -609,11 +609,19 @@ class Reconciler:
             pre_armed_elsewhere = pre_armed_elsewhere or (pre_armed is not None and pre_armed.get("state") in LIVE)
         return alone, trailing_elsewhere, pre_armed_elsewhere
 
+    def unsent_memory(self) -> set[str]:
+        """This Position's stops known unsent in the current leadership term (``Runtime.unsent_stops``)."""
+        epoch = self.runtime.epoch
+        kept = self.runtime.unsent_stops.get(self.target.uid)
+        if kept is None or kept[0] != epoch:
+            kept = self.runtime.unsent_stops[self.target.uid] = (epoch, set())
+        return kept[1]
+
     def unsent(self, status: PositionStatus) -> frozenset[str]:
         """Intents this pass recorded and has not sent: the exchange cannot have them, so they are not looked up.
         An intent found in the status the pass began with may have been sent by a process that died: it is. So is
         the pre-recorded stops, once per process: this process recorded them, or looked for them and found none."""
-        known = self.runtime.unsent_stops.get(self.target.uid, set()) & pre_recorded(status)
+        known = self.unsent_memory() & pre_recorded(status)
         return (_intended(status) - self.inherited - self.tried) | (known - self.tried)
 
     async def watcher(self, account: AccountPort, status: PositionStatus) -> Watcher:
@@ -680,7 +688,7 @@ class Reconciler:
         assert self.gateway is not None, "act() follows a successful observation"
         if (client_id := _client_id(action)) is not None:
             self.tried.add(client_id)
-            self.runtime.unsent_stops.get(self.target.uid, set()).discard(client_id)  # may be sent from here on
+            self.unsent_memory().discard(client_id)  # may be sent from here on
         failpoints.hit(f"{purpose}:before-send")
         # An order that can change the position's size (an entry, a close) needs a snapshot taken after it.
         # Stops, take profits and cancels do not: their own records say where they stand, and an order the

@@ -87,9 +87,10 @@ class Runtime:
     _pending: list[AuditEvent] = field(default_factory=list)
     filled_at: dict[str, float] = field(default_factory=dict)
     """Position uid -> monotonic time its entry fill was seen, until its stop rests (for the latency metric)."""
-    unsent_stops: dict[str, set[str]] = field(default_factory=dict)
-    """Position uid -> its pre-recorded stops (``reconciler.pre_recorded``) known not to be on the exchange (recorded
-    by this process and not sent since, or looked up and absent): not looked up again (``Reconciler.unsent``)."""
+    unsent_stops: dict[str, tuple[int | None, set[str]]] = field(default_factory=dict)
+    """Position uid -> the leadership term, and its pre-recorded stops (``reconciler.pre_recorded``) known in that term
+    not to be on the exchange (recorded by this process and not sent since, or looked up and absent): not looked up
+    again (``Reconciler.unsent``). Another term starts it over: a leader in between may have sent them."""
     observed_at: dict[str, float] = field(default_factory=dict)
     """Account label -> monotonic time of its last successful signed exchange response."""
     replica: str = field(init=False)

@@ -398,3 +398,16 @@ async def test_a_next_stop_made_in_this_pass_is_not_looked_up() -> None:
     assert third in made.unsent(after) and before.nextStopOrderId not in made.unsent(before)
     made.inherited = reconciler_module._intended(after)  # a later pass, in a process that did not record it
     assert third not in made.unsent(after)
+
+
+async def test_what_a_term_knew_unsent_is_looked_up_in_the_next() -> None:
+    """A leader in between may have sent the recorded stop: a replica that leads again looks it up."""
+    entry = run(LIMIT, PositionStatus(), obs())
+    runtime = FakeRuntime()
+    await reconciler(runtime).apply(PositionStatus(), entry, FakeClock().now())
+    resting = sent(entry, "1")
+    later = reconciler(runtime)
+    later.inherited = reconciler_module._intended(resting)
+    assert STOP1 in later.unsent(resting)
+    runtime.epoch = 2  # the lease went elsewhere and came back
+    assert STOP1 not in later.unsent(resting)
