@@ -79,6 +79,7 @@ from controller.reconcile.status import (
     protecting_orders,
     replace_status,
     set_condition,
+    stop_awaiting_fill,
     unknown_symbol,
 )
 from controller.reconcile.valuation import shown, with_fees_paid
@@ -171,12 +172,9 @@ def _intended(status: PositionStatus) -> frozenset[str]:
 def pre_recorded(status: PositionStatus) -> frozenset[str]:
     """Stops recorded ahead of their need, so they go out with no write first: the next stop, and the first one
     while the entry it is to protect has no fill (recorded with the entry)."""
-    stop, entry = status.stopOrder, status.entryOrder
-    first = stop is not None and stop.state is OrderState.INTENDED and entry is not None and not entry.filled
-    ids = ((stop.clientOrderId,) if first and stop is not None else ()) + (
-        () if status.nextStopOrderId is None else (status.nextStopOrderId,)
-    )
-    return frozenset(ids)
+    first = stop_awaiting_fill(status)
+    ids = (None if first is None else first.clientOrderId, status.nextStopOrderId)
+    return frozenset(c for c in ids if c is not None)
 
 
 def counts_in_book(status: PositionStatus) -> bool:

@@ -81,6 +81,14 @@ def protecting_orders(status: PositionStatus) -> frozenset[str]:
     return frozenset(r.clientOrderId for r in stops if r is not None and r.state is OrderState.OPEN)
 
 
+def stop_awaiting_fill(status: PositionStatus) -> OrderRecord | None:
+    """The stop's intent recorded with an entry that has no fill yet: sent on the fill, not before."""
+    stop, entry = status.stopOrder, status.entryOrder
+    if stop is None or stop.state is not OrderState.INTENDED or entry is None or entry.filled:
+        return None
+    return stop
+
+
 def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
     """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
     something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by
@@ -90,7 +98,7 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
     account's observer cannot wake it for what it never saw it ask about."""
     entry = status.entryOrder
     # The stop recorded with a resting entry is sent on its fill, which wakes the Position: nothing in flight.
-    waiting = status.stopOrder if entry is not None and entry.state is OrderState.OPEN and not entry.filled else None
+    waiting = stop_awaiting_fill(status) if entry is not None and entry.state is OrderState.OPEN else None
     unsettled = any(
         (r.state is OrderState.INTENDED and r is not waiting)
         or (r.state is OrderState.TRIGGERED and r.triggeredOrderId is None)
