@@ -168,6 +168,10 @@ class FakeGateway:
     def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
         return binanceusdm.pushed_end(push)
 
+    def pushed_cancel(self, push: dict[str, Any]) -> bool:
+        order = binanceusdm.pushed_end(push) or binanceusdm.pushed_regular(push)
+        return order is not None and order.state is OrderState.CANCELED and not order.filled
+
     def pushed_fill(self, push: dict[str, Any]) -> ObservedOrder | None:
         order = binanceusdm.pushed_regular(push)
         return order if order is not None and order.state is OrderState.FILLED else None
@@ -240,6 +244,7 @@ class FakeGateway:
 class FakeObserver:
     journal: Journal = field(default_factory=Journal)
     acted_for: list[str] = field(default_factory=list)
+    sending_for: list[tuple[str, bool]] = field(default_factory=list)
     regular_for: list[tuple[str, int]] = field(default_factory=list)
     """Positions announced to send a regular order, each with how many sends the journal held by then."""
     weight: int = 0
@@ -268,6 +273,9 @@ class FakeObserver:
 
     def acted(self, uid: str) -> None:
         self.acted_for.append(uid)
+
+    def sending(self, client_id: str, placing: bool) -> None:
+        self.sending_for.append((client_id, placing))
 
     def spent(self, weight: int) -> None:
         self.weight += weight

@@ -286,6 +286,15 @@ class VenueGateway(ABC):
         self.keep_answer(time.monotonic(), order)
         return order
 
+    def pushed_cancel(self, push: dict[str, Any]) -> bool:
+        """Whether a push says its order was cancelled with nothing filled; kept like a placement's answer (an end
+        is final), so the Position's next observation has it with no read."""
+        order = self.pushed_end(push) or self.pushed_regular(push)
+        if order is None or order.state is not OrderState.CANCELED or order.filled:
+            return False
+        self.keep_answer(time.monotonic(), order)
+        return True
+
     def unseen_fill(self, client_id: str, snapshot: Snapshot) -> Decimal:
         """What of an order's fill, as its answer or a push told it, the snapshot's positions do not hold yet: all
         of it if the snapshot predates the order; what it filled since, if the snapshot saw it open; else nothing

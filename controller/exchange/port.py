@@ -165,6 +165,11 @@ class VenuePort(Protocol):
         """The regular order a push says has filled in full, kept like a placement's answer; None otherwise."""
         ...
 
+    def pushed_cancel(self, push: dict[str, Any]) -> bool:
+        """Whether a push says its order was cancelled with nothing filled (the end a cancel Warden sent has),
+        kept like a placement's answer."""
+        ...
+
     def pushed_position(self, push: dict[str, Any]) -> PushedPosition: ...
 
     def pushed_size(self, position: PushedPosition) -> None:

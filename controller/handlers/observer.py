@@ -25,17 +25,19 @@ import contextlib
 import logging
 import math
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import ccxt
 
 from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
-from controller.exchange.port import VenuePort
+from controller.exchange.gateway import kept
+from controller.exchange.port import PushedOrder, VenuePort
 from controller.reconcile.model import (
     CLIENT_ID_PREFIX_LENGTH,
     OpenOrder,
@@ -59,6 +61,17 @@ _QUIET_KEEPALIVES = 1.5
 """The user-data stream counts as alive while a frame (a pong, a push) came within this many keep-alives."""
 _MARKS_FRESH_S = 3.0
 """The venue pushes a followed mark every second: older than this, the timed reads bring the marks again."""
+
+
+class _Read(Enum):
+    """What a push calls for."""
+
+    NOW = "now"
+    """A read at once: it changes a Position's exposure or protection."""
+    SOON = "soon"
+    """A read within the budget."""
+    NONE = "none"
+    """No read: it only confirms what a Position sent."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +229,9 @@ class AccountObserver:
     _last_sweep: float = -math.inf
     _marks_at: dict[str, float] = field(default_factory=dict)
     """Per symbol, when the mark-price stream last pushed its mark (monotonic)."""
+    _sending: OrderedDict[str, bool] = field(default_factory=OrderedDict)
+    """Client id -> whether what a Position is sending leaves the order resting (a placement) or not (a cancel),
+    until the push that says so: that push tells Warden nothing it did not do itself, so it asks for no read."""
 
     def __post_init__(self) -> None:
         if self.stream_client is not None:
@@ -262,6 +278,24 @@ class AccountObserver:
             self._count(watcher, -1)
             watcher.regular_orders = True
             self._count(watcher, 1)
+
+    def sending(self, client_id: str, placing: bool) -> None:
+        """A Position is about to place (``placing``) or cancel this order. A stop that follows the mark moves
+        with it, and each move's two pushes (the new stop resting, the old one cancelled) would otherwise read the
+        account: a rate that grows with the number of Positions, where the weight must stay flat. Called before
+        the send: the push may come before the answer."""
+        kept(self._sending, client_id, placing)
+
+    def _own_news(self, push: dict[str, Any], order: PushedOrder) -> bool:
+        """Whether the push only confirms what the Position sent: its placement resting with nothing filled, or
+        its cancel done with nothing filled (a trigger or a fill meanwhile is news, and a read follows)."""
+        placing = self._sending.get(order.client_id)
+        if placing is None or order.filled:
+            return False
+        if placing is not order.open or not (order.open or self.gateway.pushed_cancel(push)):
+            return False
+        del self._sending[order.client_id]
+        return True
 
     def unwatch(self, uid: str) -> None:
         previous = self.watchers.pop(uid, None)
@@ -557,10 +591,13 @@ class AccountObserver:
                 self.poke()  # the reads go back to their full pace, starting now
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue
-            urgent = self._orders_call(pushed) if method == self.gateway.stream.orders else self._positions_call(pushed)
-            if urgent and (self._urgent_read is None or self._urgent_read.done()):
-                self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
+            if method == self.gateway.stream.orders:
+                call = self._orders_call(pushed)
             else:
+                call = _Read.NOW if self._positions_call(pushed) else _Read.SOON
+            if call is _Read.NOW and (self._urgent_read is None or self._urgent_read.done()):
+                self._urgent_read = asyncio.create_task(self._read_after(time.monotonic()))
+            elif call is not _Read.NONE:
                 self.poke()
 
     async def _follow_marks(self) -> None:
@@ -597,24 +634,31 @@ class AccountObserver:
             self.latest = replace(latest, marks={**latest.marks, **moved})
             self._wake_changed(self.latest)
 
-    def _orders_call(self, orders: list[dict[str, Any]]) -> bool:
-        """Whether these pushed orders report a watched Position's entry filled in part further than Warden knows
-        (from the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of its
-        resting stops triggered. An entry filled in full, or a resting stop that the venue cancelled, wakes its
+    def _orders_call(self, orders: list[dict[str, Any]]) -> _Read:
+        """``NOW`` if these pushed orders report a watched Position's entry filled in part further than Warden
+        knows (from the last snapshot, or from the order's own answer: a market entry's fill is in hand), or one of
+        its resting stops triggered. An entry filled in full, or a resting stop that the venue cancelled, wakes its
         Position at once, with no read: the gateway keeps the push as it keeps a placement's answer (an order's
-        end is final), and the read the push also asks for (``poke``) comes after, within the budget."""
+        end is final), and the read the push also asks for comes after, within the budget (``SOON``). Pushes that
+        only confirm a Position's own placements and cancels ask for no read (``NONE``): the answers already told
+        its pass, and the timed reads reconcile."""
         owners = {w.prefix: w for w in self.watchers.values()}
         latest = self.latest
+        call = _Read.NONE
         for push in orders:
             order = self.gateway.pushed_order(push)
             client_id = order.client_id
             owner = owners.get(client_id[:CLIENT_ID_PREFIX_LENGTH])
             if owner is None or not is_warden_order(client_id):
                 self._unwatched_push = True  # an orphan, or someone else's: for the sweep to look at
+                call = _Read.SOON
                 continue
+            if self._own_news(push, order):
+                continue
+            call = _Read.SOON
             if client_id in owner.protecting and not order.open:
                 if self.gateway.pushed(push) is None:
-                    return True  # triggered (the position shrinks): the read after it tells by how much
+                    return _Read.NOW  # triggered (the position shrinks): the read after it tells by how much
                 # Cancelled or expired by the venue: the push itself is what the Position needs to replace it.
                 owner.wake.set()
                 continue
@@ -629,8 +673,8 @@ class AccountObserver:
             answered = self.gateway.ended(client_id)
             known = max(seen.order.filled if seen else Decimal(0), answered.filled if answered else Decimal(0))
             if filled > known:
-                return True
-        return False
+                return _Read.NOW
+        return call
 
     def _positions_call(self, positions: list[dict[str, Any]]) -> bool:
         """Whether these pushes report a watched Position's exchange position smaller than the last

@@ -696,6 +696,8 @@ class Reconciler:
         if isinstance(action, PlaceMarketOrder | PlaceLimitOrder) and self.observer is not None:
             # Before the send: a read begun after it must list the order, not leave it out as if it had ended.
             self.observer.placing_regular(self.target.uid)
+        if client_id is not None and self.observer is not None:
+            self.observer.sending(client_id, placing=not isinstance(action, CancelOrder))
         try:
             order_id = await self.gateway.execute(self.target.spec.symbol, action)
         except ccxt.BaseError as error:

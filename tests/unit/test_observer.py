@@ -470,6 +470,45 @@ async def test_a_push_that_changes_exposure_or_protection_is_read_at_once_and_ot
     await obs.close()
 
 
+async def test_pushes_that_only_confirm_a_positions_own_placements_and_cancels_ask_for_no_read() -> None:
+    old_stop, stop = client_order_id("uid-a", Purpose.STOP, 1), client_order_id("uid-a", Purpose.STOP, 2)
+    take_profit = client_order_id("uid-a", Purpose.TAKE_PROFIT, 1)
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    stream = PushedEvents()
+    obs = observer(gateway, weight_per_minute=8 * 6000, stream_client=stream)  # pushes are read at once
+    a = watcher("uid-a")
+    a.protecting = frozenset({old_stop})
+    obs.watch("uid-a", a)
+    await obs.refresh()
+
+    async def reads_after(*orders: dict[str, Any]) -> int:
+        reads = gateway.reads
+        await stream.orders.put(list(orders))
+        await asyncio.sleep(0.15)
+        return gateway.reads - reads
+
+    def cancelled(client_id: str, filled: str = "0") -> dict[str, Any]:
+        info = {"caid": client_id, "aid": 7, "X": "CANCELED", "q": "0.01", "tp": "60000", "ai": ""}
+        return {"clientOrderId": client_id, "status": "canceled", "filled": float(filled), "info": info}
+
+    resting = {"clientOrderId": stop, "status": "open", "filled": 0.0}
+    # A trailing move: the new stop placed, then the old one cancelled; both pushes are the Position's own news.
+    obs.sending(stop, placing=True)
+    obs.sending(old_stop, placing=False)
+    a.wake.clear()
+    assert await reads_after(resting, cancelled(old_stop)) == 0
+    assert not a.wake.is_set()
+    # Once only: the same push again, or one nobody sent, is news (the timed reads would otherwise wait for it).
+    assert await reads_after(resting) == 1
+    assert await reads_after(cancelled(stop)) == 1
+    # A cancel that found the order filled, or an order placed that the push says is gone, is news too.
+    obs.sending(take_profit, placing=False)
+    assert await reads_after(cancelled(take_profit, filled="0.01")) == 1
+    obs.sending(take_profit, placing=True)
+    assert await reads_after(cancelled(take_profit)) == 1
+    await obs.close()
+
+
 async def test_a_read_a_push_called_for_happens_once_even_if_its_position_is_gone_by_then() -> None:
     gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
     obs = observer(gateway)
