@@ -38,6 +38,7 @@ from controller.api.v1alpha1 import Side
 from controller.exchange.errors import describe
 from controller.exchange.gateway import kept
 from controller.exchange.port import PushedOrder, VenuePort
+from controller.handlers.marks import MarkFeed
 from controller.reconcile.model import (
     CLIENT_ID_PREFIX_LENGTH,
     OpenOrder,
@@ -192,6 +193,8 @@ class AccountObserver:
     weight_per_minute: int = 600
     floor_seconds: float = 1.0
     stream_client: Any = None
+    marks: MarkFeed | None = None
+    """The venue's mark-price stream, shared with its other accounts (None: the adapter has none, or no stream)."""
     safety_weight_per_minute: int = 24
     """What the timed reads spend while the stream is alive and no Position follows the mark (a safety net)."""
     keepalive_s: float = 10.0
@@ -422,7 +425,7 @@ class AccountObserver:
                 watcher.revalue = True
                 watcher.wake.set()
 
-    def _followed_symbols(self) -> set[str]:
+    def followed_symbols(self) -> set[str]:
         return {symbol for symbol, following in self._followed.items() if following}
 
     def _watched_symbols(self) -> frozenset[str]:
@@ -447,7 +450,7 @@ class AccountObserver:
     def _safety_net(self) -> bool:
         """Timed reads only back the stream up: it is alive, and the marks Positions follow come pushed too."""
         now = time.monotonic()
-        followed = self._followed_symbols()
+        followed = self.followed_symbols()
         pushed = all(now - self._marks_at.get(symbol, -math.inf) <= _MARKS_FRESH_S for symbol in followed)
         return pushed and self.stream_alive()
 
@@ -576,7 +579,9 @@ class AccountObserver:
         taken after it, so a missed or reordered push costs latency, never correctness. A push that changes a
         Position's exposure or protection starts that read at once; any other push waits for the budget."""
         stream = self.gateway.stream
-        await asyncio.gather(self._follow(stream.orders), self._follow(stream.positions), self._follow_marks())
+        if self.marks is not None:
+            self.marks.follow(self)
+        await asyncio.gather(self._follow(stream.orders), self._follow(stream.positions))
 
     async def _follow(self, method: str) -> None:
         while True:
@@ -600,29 +605,14 @@ class AccountObserver:
             elif call is not _Read.NONE:
                 self.poke()
 
-    async def _follow_marks(self) -> None:
-        """The marks of the symbols whose Positions follow them (an emulated trailing stop, a breakeven after a
-        percent), from the venue's public mark-price stream: no weight, so the timed reads can stay a safety net."""
-        stream = self.gateway.stream
-        if stream.marks is None:
-            return  # the venue's adapter has none: the timed reads bring the marks
-        while True:
-            symbols = sorted(self._followed_symbols())
-            if not symbols or not self.may_act():
-                await asyncio.sleep(self.floor_seconds)
-                continue
-            try:
-                pushed = await getattr(self.stream_client, stream.marks)(symbols)
-            except ccxt.BaseError as error:
-                log.warning("mark-price stream of %s: %s", self.label, describe(error))
-                await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
-                continue
-            self._marks_pushed(pushed)
-
-    def _marks_pushed(self, tickers: dict[str, Any]) -> None:
-        """Pushed marks go into the latest snapshot (as a read would bring them) and wake who follows them."""
-        now, marks = time.monotonic(), {}
+    def marks_pushed(self, tickers: dict[str, Any]) -> None:
+        """The venue's mark-price stream pushed these marks (no weight, so the timed reads can stay a safety net).
+        They go into the latest snapshot (as a read would bring them) and wake who follows them; marks of symbols
+        only other accounts follow are left to them."""
+        now, marks, followed = time.monotonic(), {}, self.followed_symbols()
         for symbol, ticker in tickers.items():
+            if symbol not in followed:
+                continue
             with contextlib.suppress(KeyError, TypeError, ArithmeticError):
                 marks[symbol] = Decimal(str(ticker["info"][self.gateway.stream.mark_field]))
                 self._marks_at[symbol] = now
@@ -713,6 +703,8 @@ class AccountObserver:
 
     async def close(self) -> None:
         self._closed = True
+        if self.marks is not None:
+            self.marks.unfollow(self)
         tasks = [*self._tasks, *([self._urgent_read] if self._urgent_read is not None else [])]
         for task in tasks:
             task.cancel()

@@ -19,6 +19,7 @@ from controller.exchange.client import make_exchange
 from controller.exchange.gateway import VenueGateway
 from controller.exchange.registry import VENUES
 from controller.handlers.leader import Leadership
+from controller.handlers.marks import MarkFeed
 from controller.handlers.observer import AccountObserver, ValuationBudget
 from controller.handlers.ports import AuditLog, KubeApi
 from controller.metrics import EXCHANGE_REQUESTS, WEIGHT_BUDGET, WEIGHT_USED
@@ -68,6 +69,8 @@ class Runtime:
     _rereads: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict)
     """(namespace, name) -> the background re-read of an account whose cached copy is served meanwhile."""
     _reread_failed: set[tuple[str, str]] = field(default_factory=set)
+    _feeds: dict[tuple[str, str | None], MarkFeed] = field(default_factory=dict)
+    """(venue, API base URL) -> its mark-price stream, shared by the accounts there."""
     """Accounts whose background re-read failed: the next pass reads them itself, and meets the failure."""
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     """Position uid -> set when its slice of the account changed (or it must look again)."""
@@ -253,6 +256,7 @@ class Runtime:
             weight_per_minute=self.observation.weight_per_minute,
             floor_seconds=self.observation.interval_s,
             stream_client=client(pro=True) if self.observation.user_stream else None,
+            marks=self._feed(spec) if self.observation.user_stream else None,
             safety_weight_per_minute=self.observation.safety_weight_per_minute,
             keepalive_s=self.observation.stream_keepalive_s,
             valuations=self.valuations,
@@ -266,6 +270,21 @@ class Runtime:
         account = Account(spec, gateway, observer)
         self._accounts[key] = (version, read_at, account)
         return account
+
+    def _feed(self, spec: ExchangeAccountSpec) -> MarkFeed | None:
+        venue = VENUES[spec.exchange]
+        method = venue.gateway.stream.marks
+        if method is None:
+            return None
+        key = (spec.exchange, spec.apiBaseUrl)
+        if key not in self._feeds:
+            label = f"{spec.exchange} marks"
+            made = make_exchange(
+                spec.exchange, "", "", base_url=spec.apiBaseUrl, headers={REPLICA_HEADER: self.replica}, pro=True
+            )
+            self._fence(made, label, venue.gateway.budget.per_minute)  # its market list is a REST read
+            self._feeds[key] = MarkFeed(label, made, method, self.may_act, self.observation.interval_s)
+        return self._feeds[key]
 
     async def _retire(self, account: Account) -> None:
         """Close a replaced account's clients once the passes that still hold them are done with them."""
@@ -315,7 +334,10 @@ class Runtime:
     async def stop_observing(self) -> None:
         """Shutting down, once no handler runs: every account's observation ends (reads under way and user-data
         streams included), all at once: each ccxt client's close pauses a quarter of a second."""
-        await asyncio.gather(*(account.observer.close() for _, _, account in self._accounts.values()))
+        await asyncio.gather(
+            *(account.observer.close() for _, _, account in self._accounts.values()),
+            *(feed.close() for feed in self._feeds.values()),
+        )
 
     async def close(self) -> None:
         for task in [*self._retiring, *self._rereads.values()]:
@@ -325,4 +347,7 @@ class Runtime:
             await account.observer.close()
             await account.gateway.close()
         self._accounts.clear()
+        for feed in self._feeds.values():
+            await feed.close()
+        self._feeds.clear()
         await self.audit.close()

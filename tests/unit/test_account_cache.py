@@ -103,3 +103,16 @@ async def test_fresh_reads_before_it_answers(setup: tuple[Kube, Runtime]) -> Non
     await runtime.account(*KEY)
     await runtime.account(*KEY, fresh=True)  # an entry: risk-increasing, it waits for a read
     assert kube.reads == ["paper", "paper"] and not runtime._rereads
+
+
+async def test_accounts_on_one_venue_endpoint_share_its_mark_stream(setup: tuple[Kube, Runtime]) -> None:
+    kube, runtime = setup
+    for name, url in (("other", "http://127.0.0.1:9"), ("elsewhere", "http://127.0.0.1:10")):
+        obj = account_object()
+        obj["metadata"]["name"], obj["spec"]["apiBaseUrl"] = name, url
+        kube.objects["exchangeaccounts", "ns", name] = obj
+    paper, other, elsewhere = [await runtime.account("ns", name) for name in ("paper", "other", "elsewhere")]
+    assert paper.observer.marks is not None and paper.observer.marks is other.observer.marks
+    assert elsewhere.observer.marks is not None and elsewhere.observer.marks is not paper.observer.marks
+    assert paper.observer.stream_client is not other.observer.stream_client  # the user-data streams are not
+    assert paper.observer.marks.client.apiKey == ""  # the mark stream is public: no account's keys

@@ -23,6 +23,7 @@ from controller.exchange.binanceusdm import request_weight
 from controller.exchange.bybit import Bybit
 from controller.exchange.port import PushedPosition
 from controller.handlers import observer as observer_module
+from controller.handlers.marks import MarkFeed
 from controller.handlers.observer import (
     AccountObserver,
     Revaluation,
@@ -780,7 +781,8 @@ async def test_with_a_live_stream_the_sweep_runs_at_its_own_pace_or_after_a_push
 async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_safety_net() -> None:
     stream = PushedEvents()
     gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
-    obs = observer(gateway, weight_per_minute=360, safety_weight_per_minute=24, stream_client=stream)
+    feed = MarkFeed("paper marks", stream, "watch_mark_prices", lambda: True)
+    obs = observer(gateway, weight_per_minute=360, safety_weight_per_minute=24, stream_client=stream, marks=feed)
     obs.floor_seconds = 1.0
     stream.clients["ws"] = Connection(_now_ms() + 60_000)
     trailing = watcher("uid-t", follows_mark=True)
@@ -803,6 +805,39 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     obs._marks_at[BTC] -= 10  # the mark stream went quiet
     assert obs.interval() == cycle_interval(read, 360, 1.0)
     await obs.close()
+    await feed.close()
+
+
+async def test_accounts_on_one_venue_share_one_mark_stream_and_each_takes_only_the_marks_it_follows() -> None:
+    stream = PushedEvents()
+    feed = MarkFeed("paper marks", stream, "watch_mark_prices", lambda: True)
+    first, second = (
+        observer(FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic), stream_client=PushedEvents(), marks=feed)
+        for _ in range(2)
+    )
+    on_btc, on_eth = watcher("uid-b", BTC, follows_mark=True), watcher("uid-e", ETH, follows_mark=True)
+    first.watch("uid-b", on_btc)
+    second.watch("uid-e", on_eth)
+    await first.refresh()
+    await second.refresh()
+    await asyncio.sleep(0.05)
+    assert stream.mark_symbols == [[BTC, ETH]]  # one subscription, for both accounts
+    on_btc.wake.clear()
+    on_eth.wake.clear()
+    await stream.marks.put(
+        {BTC: {"symbol": BTC, "info": {"p": "65100.10"}}, ETH: {"symbol": ETH, "info": {"p": "3001.5"}}}
+    )
+    await asyncio.sleep(0.05)
+    assert first.latest is not None and second.latest is not None
+    assert (first.latest.marks[BTC], first.latest.marks[ETH]) == (Decimal("65100.10"), Decimal(3000))
+    assert (second.latest.marks[BTC], second.latest.marks[ETH]) == (Decimal(65000), Decimal("3001.5"))
+    assert on_btc.wake.is_set() and on_eth.wake.is_set()
+    await first.close()  # its account replaced or gone: the feed follows what is left
+    await stream.marks.put({ETH: {"symbol": ETH, "info": {"p": "3002"}}})
+    await asyncio.sleep(0.05)
+    assert stream.mark_symbols[-1] == [ETH]
+    await second.close()
+    await feed.close()
 
 
 async def test_a_failed_read_after_a_good_one_is_reported_not_hidden_by_it() -> None:
