@@ -168,10 +168,12 @@ def _event_row(e: AuditEvent) -> tuple[Any, ...]:
     )
 
 
-_INSERT_FILL = """
+_INSERT_FILLS = """
 INSERT INTO fills (account, symbol, trade_id, position_uid, namespace, name, client_order_id, exchange_order_id,
                    side, amount, price, fee, fee_asset, realized_pnl, maker, traded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::numeric[],
+                     $15::boolean[], $16::timestamptz[])
 ON CONFLICT (account, symbol, trade_id) DO NOTHING
 """
 
@@ -226,7 +228,10 @@ class AuditStore:
             self._partitions_checked = time.monotonic()
         return self._pool
 
-    async def _write(self, sql: str, rows: list[tuple[Any, ...]], *, batched: bool) -> None:
+    async def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One statement over arrays of the rows' columns: atomic by itself, one round trip, and no transaction
+        left open between round trips (with the event loop busy, a BEGIN ... COMMIT held its connection "idle in
+        transaction" while other writes timed out waiting for one)."""
         if not rows:
             return
         if not self.available_soon:
@@ -234,12 +239,7 @@ class AuditStore:
         try:
             pool = await self._ready()
             async with pool.acquire(timeout=TIMEOUT_S) as conn:
-                if batched:
-                    # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
-                    await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
-                else:
-                    async with conn.transaction():
-                        await conn.executemany(sql, rows)
+                await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
         except Exception as error:
             self._retry_at = time.monotonic() + RETRY_AFTER_S
             AUDIT_WRITES.labels("error").inc()
@@ -279,7 +279,7 @@ class AuditStore:
                 merged = [e for events, _ in batch for e in events]
                 unique = {e.event_id: e for e in reversed(merged)}  # the first of any repeated id wins
                 rows = [_event_row(e) for e in merged if unique.get(e.event_id) is e]
-                await self._write(_INSERT_EVENTS, rows, batched=True)
+                await self._write(_INSERT_EVENTS, rows)
             except Exception as error:  # AuditUnavailable, or an event that cannot be encoded
                 for _, done in batch:
                     if not done.done():
@@ -290,6 +290,7 @@ class AuditStore:
                     done.set_result(None)
 
     async def record_fills(self, fills: list[Fill]) -> None:
+        unique = {(f.account, f.symbol, f.trade_id): f for f in fills}  # one statement may not insert a key twice
         rows = [
             (
                 f.account,
@@ -309,9 +310,9 @@ class AuditStore:
                 f.maker,
                 f.traded_at,
             )
-            for f in fills
+            for f in unique.values()
         ]
-        await self._write(_INSERT_FILL, rows, batched=False)
+        await self._write(_INSERT_FILLS, rows)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -65,7 +65,7 @@ async def test_writes_are_idempotent_and_rows_cannot_change(stack: Stack) -> Non
         await store.record([_event(uid)])
         await store.record([_event(uid), _event(uid, "EntryFilled")])  # a retried batch after a crash
         await store.record_fills([_fill(uid, "1")])
-        await store.record_fills([_fill(uid, "1"), _fill(uid, "2")])
+        await store.record_fills([_fill(uid, "1"), _fill(uid, "2"), _fill(uid, "2")])  # a trade twice in one call
         conn = await asyncpg.connect(stack.postgres.url)
         try:
             rows = await conn.fetch("SELECT type, amount, price FROM events WHERE position_uid = $1", uuid.UUID(uid))
