@@ -27,6 +27,9 @@ SYMBOLS = tuple(MARKETS)
 # How a Position ends: asked to close, deleted, its stop hit by a price gap, closed on the venue's website,
 # liquidated by a gap through its liquidation price, or still open when the run ends (closed in the drain).
 EXITS = ("close", "delete", "stop", "external_close", "liquidation", "drain")
+LIMIT_OFFSET_PERCENT = Decimal("0.3")
+"""How far inside the price a limit entry rests; a dip of twice as much fills it, and triggers no stop (1.5 % away
+at least) and no liquidation (2 % at 50x)."""
 VENUES = tuple(VenueName)
 
 
@@ -116,6 +119,9 @@ class PositionPlan:
     take_profit: bool = False
     leverage: int | None = None
     pre_arm: bool = False  # ``stopLoss.preArm``: on Binance a closePosition stop rests before the entry
+    limit: bool = False
+    """A limit entry ``LIMIT_OFFSET_PERCENT`` inside the price, filled by a dip: its stop is recorded with the entry
+    and sent on the fill's push (on Binance), so kills at ``stop:before-send`` land on that step too."""
 
     @property
     def account(self) -> AccountRef:
@@ -126,6 +132,11 @@ class PositionPlan:
         factor = 1 - self.stop_percent / 100 if self.side == "long" else 1 + self.stop_percent / 100
         return round(base * factor, places)
 
+    def limit_price(self) -> Decimal:
+        _, base, _, places = MARKETS[self.symbol]
+        offset = LIMIT_OFFSET_PERCENT / 100
+        return round(base * (1 - offset if self.side == "long" else 1 + offset), places)
+
     def manifest(self, account_name: str) -> dict[str, Any]:
         ccxt_symbol, base, amount, places = MARKETS[self.symbol]
         spec: dict[str, Any] = {
@@ -133,7 +144,7 @@ class PositionPlan:
             "symbol": ccxt_symbol,
             "side": self.side,
             "amount": amount,
-            "entry": {"type": "market"},
+            "entry": {"type": "limit", "price": str(self.limit_price())} if self.limit else {"type": "market"},
             "stopLoss": {"price": str(self.stop_price()), **({"preArm": True} if self.pre_arm else {})},
         }
         if self.take_profit:
@@ -233,6 +244,9 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
                 # Every other pair of Positions pre-arms its stop (from the count, not the seeded draws, so the rest
                 # of a seed's schedule is what it was): on Binance it rests before the entry, on Bybit it is moot.
                 pre_arm=created // 2 % 2 == 1,
+                # Likewise, Binance Positions that do not pre-arm rest a limit entry (the stop recorded with it is
+                # Binance's), but for those to be liquidated: a dip fills it well before any exit's gap.
+                limit=created // 2 % 2 == 0 and venue is VenueName.BINANCE_USDM and exit_ != "liquidation",
             )
             plans.append(plan)
             names.append(plan.name)
@@ -249,6 +263,10 @@ def make_plan(seed: int, positions: int, kills: int, *, duration: float | None =
             actions.append(Action(p.exit_at, "gap", {"symbol": p.symbol, "percent": "4", "side": p.side}))
         elif p.exit == "external_close":
             actions.append(Action(p.exit_at, "external_close", {"name": p.name}))
+    for p in plans:
+        if p.limit:  # a dip through the limit while the Position lives: its fill is pushed
+            dip = {"symbol": p.symbol, "percent": str(LIMIT_OFFSET_PERCENT * 2), "side": p.side}
+            actions.append(Action(p.created_at + (p.exit_at - p.created_at) * 0.4, "gap", dip))
     for (at, kind), names in sorted(by_exit.items()):
         actions.append(Action(at, kind, {"names": names}))
     # The venue cancels a resting stop of a live Position now and then, on each venue.

@@ -3,8 +3,11 @@ each venue."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from controller.failpoints import parse, parse_holds
 from devtools.chaos.schedule import ENDPOINTS, EXCHANGE_FAULTS, EXITS, FAILPOINTS, VENUES, make_plan
+from paper.models import VenueName
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -56,3 +59,17 @@ def test_failpoint_specs_name_the_hit_that_fires() -> None:
     assert parse_holds("fleet:first-sight~1.5, entry:after-send") == {"fleet:first-sight": 1.5}
     assert parse("fleet:first-sight~1.5, entry:after-send") == {"entry:after-send": 1}  # a hold never kills
     assert len(set(FAILPOINTS)) == len(FAILPOINTS) == 14
+
+
+def test_some_binance_positions_rest_a_limit_entry_that_a_dip_fills_before_they_end() -> None:
+    plan = make_plan(1, 50, 200)
+    limits = [p for p in plan.positions if p.limit]
+    assert len({p.exit for p in limits}) >= 3 and "liquidation" not in {p.exit for p in limits}
+    assert all(p.venue is VenueName.BINANCE_USDM for p in limits)
+    assert not any(p.pre_arm for p in limits)  # the stop recorded with the entry, not one resting before it
+    for p in limits:
+        entry = p.manifest("a")["spec"]["entry"]
+        price, stop = Decimal(entry["price"]), p.stop_price()
+        assert entry["type"] == "limit" and (stop < price if p.side == "long" else stop > price)
+        dips = [a for a in plan.actions if a.kind == "gap" and a.args["symbol"] == p.symbol]
+        assert any(p.created_at < a.at < p.exit_at and a.args["side"] == p.side for a in dips), p.name
