@@ -188,6 +188,39 @@ async def test_crash_around_entry_never_duplicates(
             controller.start()
 
 
+@pytest.mark.parametrize("venue", [VenueName.BINANCE_USDM], ids=str)
+@pytest.mark.parametrize("failpoint", ["stop:before-send", "stop:after-send"])
+async def test_a_crash_at_a_resting_limits_stop_never_duplicates(
+    stack: Stack, trader: Trader, controller: Service, failpoint: str
+) -> None:
+    """A resting limit entry carries its stop's intent (Binance, where a lookup proves an id never sent). The fill's
+    push sends the stop with no write first; a kill just before or just after that send is repaired by the next
+    controller's lookup of the stop's id: one stop, for the filled amount, and no id sent twice (invariant 2)."""
+    controller.stop()  # the shared controller stands aside; this test runs its own
+    try:
+        crashing = stack.start_controller(f"crashing-limit-{failpoint.replace(':', '-')}", WARDEN_FAILPOINTS=failpoint)
+        trader.apply(position_manifest("resting", entry={"type": "limit", "price": "64500"}))
+        trader.wait_phase("resting", "EntryPlaced", crashing)
+        recorded = trader.status("resting")
+        entry, stop = recorded["entryOrder"], recorded["stopOrder"]
+        assert stop["state"] == "Intended" and "exchangeOrderId" not in stop
+        trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": "64500"})
+        wait_for("the controller to crash at the stop's failpoint", lambda: not crashing.alive(), 60)
+        assert crashing.process is not None and crashing.process.returncode == -9
+        assert trader.status("resting")["stopOrder"] == stop  # nothing written between the fill and the stop
+        controller.start()
+        status = trader.wait_phase("resting", "Protected", controller)
+        for record in (entry, stop):
+            sent = [o for o in trader.orders() if o["clientOrderId"] == record["clientOrderId"]]
+            assert len(sent) == 1, sent
+        assert status["stopOrder"]["clientOrderId"] == stop["clientOrderId"]
+        (resting,) = open_stops(trader)
+        assert resting["clientOrderId"] == stop["clientOrderId"] and Decimal(resting["quantity"]) == Decimal("0.010")
+    finally:
+        if not controller.alive():
+            controller.start()
+
+
 @pytest.mark.parametrize("venue", [VenueName.BYBIT], ids=str)
 async def test_a_kill_at_the_fill_leaves_the_stop_the_entry_carried(
     stack: Stack, trader: Trader, controller: Service
