@@ -442,6 +442,18 @@ def test_pushes_are_read_from_bybits_own_fields() -> None:
     assert not gw.pushed_order({"info": F["order_filled_stop"]}).open
 
 
+def test_a_push_of_a_cancel_with_nothing_filled_is_told_from_a_trigger_and_a_fill() -> None:
+    gw = bybit.Bybit(None)
+    stop = {**F["order_untriggered_stop"], "orderLinkId": STOP}
+    assert gw.pushed_cancel({"info": {**stop, "orderStatus": "Deactivated"}})
+    assert gw.ended(STOP) is not None  # kept like an answer: the next observation has it with no read
+    limit = {**F["order_open_limit"], "orderLinkId": ENTRY}
+    assert gw.pushed_cancel({"info": {**limit, "orderStatus": "Cancelled", "cumExecQty": "0"}})
+    assert not gw.pushed_cancel({"info": {**limit, "orderStatus": "Cancelled", "cumExecQty": "0.004"}})
+    assert not gw.pushed_cancel({"info": F["order_filled_stop"]})
+    assert not gw.pushed_cancel({"info": stop})  # still resting
+
+
 # --- capabilities -------------------------------------------------------------------------------------------------
 
 

@@ -510,6 +510,20 @@ async def test_pushes_that_only_confirm_a_positions_own_placements_and_cancels_a
     await obs.close()
 
 
+def test_binance_tells_a_pushed_cancel_with_nothing_filled_from_a_trigger_and_a_fill() -> None:
+    gateway = binanceusdm.BinanceUsdm(None)
+    stop, entry = client_order_id("uid-a", Purpose.STOP, 1), client_order_id("uid-a", Purpose.ENTRY)
+    algo = {"caid": stop, "aid": 7, "q": "0.01", "tp": "60000", "ai": ""}
+    assert gateway.pushed_cancel({"info": {**algo, "X": "CANCELED"}})  # ALGO_UPDATE
+    assert gateway.ended(stop) is not None  # kept like an answer: the next observation has it with no read
+    assert not gateway.pushed_cancel({"info": {**algo, "X": "TRIGGERED"}})
+    assert not gateway.pushed_cancel({"info": {**algo, "X": "NEW"}})
+    regular = {"c": entry, "i": 5, "q": "0.01", "ap": "0"}  # ORDER_TRADE_UPDATE
+    assert gateway.pushed_cancel({"info": {**regular, "X": "CANCELED", "z": "0"}})
+    assert not gateway.pushed_cancel({"info": {**regular, "X": "CANCELED", "z": "0.004"}})
+    assert not gateway.pushed_cancel({"info": {**regular, "X": "FILLED", "z": "0.01", "ap": "65000"}})
+
+
 async def test_a_read_a_push_called_for_happens_once_even_if_its_position_is_gone_by_then() -> None:
     gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
     obs = observer(gateway)
