@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -102,6 +103,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", type=Path, default=ROOT / "docs" / "PERFORMANCE.md", help="'-' to skip")
     p.add_argument("--workdir", type=Path, help="keep the environments' files here (default: a temp dir)")
     return p
+
+
+def probe_room_problem(primary: int, per_account: int, samples: int) -> str | None:
+    """Why the primary size's probes would not fit on its first account, or None. That account holds its share of
+    the background Positions and every probe of scenarios 1 and 2 (market probes go round the accounts; the three
+    limit runs use the first), which stay open until the stage ends. Past Binance's cap on open conditional orders
+    Warden refuses them (``ConditionalOrderCap``) and the scenarios count them as missed."""
+    accounts = math.ceil(primary / per_account)
+    # A stop each; room for one replacement and the drift probe's stop and its replacement on top.
+    need = math.ceil(primary / accounts) + math.ceil(samples / accounts) + 3 * samples + 4
+    if need <= BINANCE_CONDITIONAL_CAP:
+        return None
+    return (
+        f"--samples {samples} at --primary {primary} needs {need} open conditional orders on the first account, over"
+        f" Binance's {BINANCE_CONDITIONAL_CAP}: lower --samples or --per-account"
+    )
 
 
 def _wait_ready(env: Env, name: str) -> None:
@@ -310,6 +327,9 @@ def git_commit() -> str:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     args = parser().parse_args(argv)
+    problem = probe_room_problem(args.primary, args.per_account, args.samples)
+    if VenueName.BINANCE_USDM in args.venues and problem is not None:
+        parser().error(problem)
     sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     started = time.time()
     results: dict[str, Any] = {
