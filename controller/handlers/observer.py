@@ -293,9 +293,9 @@ class AccountObserver:
         """Whether the push only confirms what the Position sent: its placement resting with nothing filled, or
         its cancel done with nothing filled (a trigger or a fill meanwhile is news, and a read follows)."""
         placing = self._sending.get(order.client_id)
-        if placing is None or order.filled:
+        if placing is None or order.filled or placing is not order.open:
             return False
-        if placing is not order.open or not (order.open or self.gateway.pushed_cancel(push)):
+        if not placing and not self.gateway.pushed_cancel(push):
             return False
         del self._sending[order.client_id]
         return True

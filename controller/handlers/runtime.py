@@ -334,9 +334,10 @@ class Runtime:
     async def stop_observing(self) -> None:
         """Shutting down, once no handler runs: every account's observation ends (reads under way and user-data
         streams included), all at once: each ccxt client's close pauses a quarter of a second."""
+        feeds, self._feeds = list(self._feeds.values()), {}  # closed once: ``close`` follows
         await asyncio.gather(
             *(account.observer.close() for _, _, account in self._accounts.values()),
-            *(feed.close() for feed in self._feeds.values()),
+            *(feed.close() for feed in feeds),
         )
 
     async def close(self) -> None:
