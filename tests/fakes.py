@@ -139,6 +139,7 @@ class FakeGateway:
     )
     client: Any = None
     positions_pushed: list[PushedPosition] = field(default_factory=list)
+    stream_gaps: int = 0
 
     capabilities: Capabilities = field(default_factory=Capabilities)
     budget: RequestBudget = binanceusdm.BUDGET
@@ -164,6 +165,9 @@ class FakeGateway:
 
     def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
         return False  # its passes are told their observation (``observation``), pushes included
+
+    def stream_gap(self) -> None:
+        self.stream_gaps += 1
 
     def pushed(self, push: dict[str, Any]) -> ObservedOrder | None:
         return binanceusdm.pushed_end(push)

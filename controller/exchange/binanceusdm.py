@@ -199,6 +199,22 @@ def pushed_order(push: dict[str, Any]) -> PushedOrder:
     return PushedOrder(str(push.get("clientOrderId") or ""), push.get("status") == "open", filled)
 
 
+def pushed_trade(info: dict[str, Any]) -> Trade:
+    """The trade an ORDER_TRADE_UPDATE of execution type TRADE reports, as a read of ``userTrades`` gives it."""
+    client_id = str(info.get("c") or "")
+    return Trade(
+        trade_id=str(info["t"]),
+        order_id=str(info["i"]),
+        amount=dec(info.get("l")),
+        price=dec(info.get("L")),
+        realized_pnl=dec(info.get("rp")),
+        fee=dec(info.get("n")),
+        liquidation=client_id.startswith(_LIQUIDATION_PREFIXES),
+        traded_at_ms=int(info["T"]) if info.get("T") is not None else None,
+        client_order_id=client_id,
+    )
+
+
 def pushed_position(push: dict[str, Any]) -> PushedPosition:
     """A position push as ccxt.pro parses Binance's ACCOUNT_UPDATE (no side: flat)."""
     side = push.get("side")
@@ -490,6 +506,9 @@ class BinanceUsdm(VenueGateway):
             # Who sent an order never changes, and the push names it: an outside close's or a liquidation's trades
             # are then told apart with no look-up (``liquidation_orders``), and a triggered stop's from both.
             kept(self._pushed_clients, str(info["i"]), order.client_id)
+            if info.get("x") == "TRADE":
+                with contextlib.suppress(*PARSE_ERRORS):  # only a shortcut: the trades are read instead
+                    self.pushed_trade(str(push.get("symbol")), pushed_trade(info))
         return order
 
     def pushed_end(self, push: dict[str, Any]) -> ObservedOrder | None:

@@ -18,13 +18,15 @@ from typing import Any, TypeVar
 
 import ccxt
 
-from controller.api.v1alpha1 import OrderState, PositionSpec, PositionStatus, Side
+from controller.api.v1alpha1 import OrderState, Phase, PositionSpec, PositionStatus, Side
 from controller.audit.store import Fill
 from controller.exchange import errors
 from controller.exchange.fills import FillOwner
 from controller.exchange.port import PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.exchange.responses import PARSE_ERRORS, explain, parses_answers
+from controller.reconcile.entered import closed_by_another
 from controller.reconcile.model import (
+    CLIENT_ID_PREFIX_LENGTH,
     Action,
     MarketRules,
     Observation,
@@ -79,6 +81,9 @@ class VenueGateway(ABC):
         self._flat_at: dict[tuple[str, Side | None], float] = {}
         """(symbol, side; None: one-way) -> when the stream last pushed that position flat (monotonic), until a
         push shows it held again."""
+        self._pushed_trades: OrderedDict[str, tuple[str, Trade]] = OrderedDict()
+        """Order id/trade id -> (symbol, the trade as the user-data stream pushed it), since the stream's last gap:
+        the newest of an unbroken run of pushes, so a symbol's are every trade after its oldest one kept."""
 
     async def close(self) -> None:
         await self.client.close()
@@ -216,7 +221,8 @@ class VenueGateway(ABC):
         entry = status.entryOrder
         # An adopted position's entry is a record without an exchange order: it too has trades to account for.
         if (size == 0 or flat_pushed) and entry is not None and (entry.exchangeOrderId is not None or spec.adopted):
-            trades = await self.trades(symbol, status.entryPlacedAt)
+            exit_ = self.pushed_exit(symbol, status) if flat_pushed and status.phase is not Phase.CLOSING else None
+            trades = exit_ if exit_ is not None else await self.trades(symbol, status.entryPlacedAt)
         entry_price = snapshot.entry_prices.get((symbol, spec.side))
         return Observation(
             snapshot.marks[symbol],
@@ -239,6 +245,24 @@ class VenueGateway(ABC):
         else:
             self._flat_at.pop((position.symbol, position.side), None)
             self._flat_at.pop((position.symbol, None), None)
+
+    def pushed_trade(self, symbol: str, trade: Trade) -> None:
+        """Keep a trade the user-data stream pushed (``pushed_exit`` tells an outside close by these)."""
+        kept(self._pushed_trades, f"{trade.order_id}/{trade.trade_id}", (symbol, trade))
+
+    def stream_gap(self) -> None:
+        """The user-data stream broke: pushes may have been missed, so the trades kept no longer tell every one."""
+        self._pushed_trades.clear()
+
+    def pushed_exit(self, symbol: str, status: PositionStatus) -> tuple[Trade, ...] | None:
+        """The symbol's pushed trades, if they show a position pushed flat closed by another's order after this
+        Position's own (``closed_by_another``, as a read of its trades would): it then starts closing and removes its
+        leftover stop on the push alone. None: its trades are read. Only the decision: the books close on a read."""
+        entry = status.entryOrder
+        if entry is None:
+            return None
+        trades = tuple(trade for kept_for, trade in self._pushed_trades.values() if kept_for == symbol)
+        return trades if closed_by_another(trades, status, entry.clientOrderId[:CLIENT_ID_PREFIX_LENGTH]) else None
 
     def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
         """Whether the stream pushed the position on ``side`` flat after a snapshot taken at ``taken_at``."""

@@ -179,3 +179,7 @@ class VenuePort(Protocol):
     def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
         """Whether the stream pushed that position flat after ``taken_at`` (monotonic)."""
         ...
+
+    def stream_gap(self) -> None:
+        """The user-data stream broke or went unread: pushes may have been missed."""
+        ...

@@ -586,6 +586,7 @@ class AccountObserver:
     async def _follow(self, method: str) -> None:
         while True:
             if not self.may_act() or not self.watchers:
+                self.gateway.stream_gap()  # what is pushed meanwhile goes unread
                 await asyncio.sleep(self.floor_seconds)
                 continue
             try:
@@ -593,6 +594,7 @@ class AccountObserver:
             except ccxt.BaseError as error:
                 log.warning("user-data stream of %s: %s", self.label, describe(error))
                 self._stream_failed_at = time.time()
+                self.gateway.stream_gap()
                 self.poke()  # the reads go back to their full pace, starting now
                 await asyncio.sleep(_FAILURE_BACKOFF_SECONDS)
                 continue

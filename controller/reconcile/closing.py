@@ -20,7 +20,7 @@ from controller.reconcile.model import (
     purpose_of,
 )
 from controller.reconcile.positiontrailing import clear_position_trailing, read_back
-from controller.reconcile.status import replace_status
+from controller.reconcile.status import own_order_ids, replace_status
 
 EXTERNAL_EXITS = (ExitReason.EXTERNAL_CLOSE, ExitReason.LIQUIDATION)
 EXITS = frozenset({Purpose.STOP, Purpose.TRAILING, Purpose.CLOSE, Purpose.PRE_ARMED})  # each covers all it saw
@@ -121,7 +121,7 @@ def close_action(ctx: Context, record: OrderRecord) -> PlaceMarketOrder:
 
 
 def closed(ctx: Context, status: PositionStatus) -> Step:
-    ours = ctx.own_order_ids(status)
+    ours = own_order_ids(status)
     if status.exitReason in EXTERNAL_EXITS:
         trades = list(ctx.obs.trades)  # the outside orders that closed it are part of its result
     else:

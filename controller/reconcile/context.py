@@ -30,7 +30,7 @@ from controller.reconcile.model import (
     purpose_of,
 )
 from controller.reconcile.risk import RiskContext
-from controller.reconcile.status import all_records, condition_is, rejected, with_condition
+from controller.reconcile.status import condition_is, rejected, with_condition
 from controller.reconcile.venue import TrailingSupport
 
 ESCALATE_AFTER = 3
@@ -131,12 +131,6 @@ class Context:
     def exposure(self, status: PositionStatus) -> Decimal:
         """What this Position holds: its fills, but never more than the exchange position (exits shrink it)."""
         return floor_to_step(min(status.filled or Decimal(0), self.obs.position_size), self.rules.amount_step)
-
-    def own_order_ids(self, status: PositionStatus) -> set[str]:
-        records = all_records(status)
-        return {r.exchangeOrderId for r in records if r.exchangeOrderId} | {
-            r.triggeredOrderId for r in records if r.triggeredOrderId
-        }
 
     def from_entry(self, status: PositionStatus, percent: Decimal, *, toward_profit: bool) -> Decimal:
         """A price ``percent`` away from the average entry, rounded to the tick towards the entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, Purpose, Step, Trade, client_id_prefix, exit_side, purpose_of
 from controller.reconcile.positiontrailing import read_back, unshared
 from controller.reconcile.prearm import retire
-from controller.reconcile.status import condition_is, replace_status
+from controller.reconcile.status import condition_is, own_order_ids, replace_status
 from controller.reconcile.stops import (
     base_stop_price,
     breakeven_price,
@@ -98,15 +99,13 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     Told only by a push (``flat_pushed``; the snapshot still shows the position), the exit must be a trade of an
     order known to be another's, after this Position's own: a push can be older than the fill it arrives after.
     Anything else waits for the read the push asked for."""
-    ours = ctx.own_order_ids(status)
-    foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if ctx.obs.position_size > 0:
-        # Only an order known to be another's: its own stop, triggered, trades under an order id not recorded yet.
-        prefix = client_id_prefix(ctx.uid)
-        known = [t for t in foreign if t.client_order_id is not None and not t.client_order_id.startswith(prefix)]
-        foreign = after_own_trades(known, [t for t in ctx.obs.trades if t.order_id in ours])
+        foreign = closed_by_another(ctx.obs.trades, status, client_id_prefix(ctx.uid))
         if not foreign:
             return Step(status)
+    else:
+        ours = own_order_ids(status)
+        foreign = [t for t in ctx.obs.trades if t.order_id not in ours]
     if any(t.liquidation for t in foreign):
         return exited(ctx, status, ExitReason.LIQUIDATION, "the exchange liquidated the position")
     if status.venueTrailing is not None and any(t.position_trailing is exit_side(ctx.spec.side) for t in foreign):
@@ -120,6 +119,19 @@ def flat_while_open(ctx: Context, status: PositionStatus) -> Step:
     reported = condition_is(status, ConditionType.VANISHED)
     notes = () if reported else (Note(EventType.DRIFT_POSITION_VANISHED, message, warning=True),)
     return Step(ctx.condition(status, ConditionType.VANISHED, True, Reason.NO_EXPLAINING_TRADE, message), notes=notes)
+
+
+def closed_by_another(trades: Sequence[Trade], status: PositionStatus, prefix: str) -> list[Trade]:
+    """The trades of orders known to be another's (``prefix``: this Position's client ids) that the venue's clock
+    puts after every one of this Position's own. Only such an order: its own stop, triggered, trades under an order
+    id not recorded yet."""
+    ours = own_order_ids(status)
+    known = [
+        t
+        for t in trades
+        if t.order_id not in ours and t.client_order_id is not None and not t.client_order_id.startswith(prefix)
+    ]
+    return after_own_trades(known, [t for t in trades if t.order_id in ours])
 
 
 def after_own_trades(foreign: list[Trade], own: list[Trade]) -> list[Trade]:

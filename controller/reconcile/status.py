@@ -129,6 +129,14 @@ def all_records(status: PositionStatus) -> list[OrderRecord]:
     return [r for r in singles if r is not None] + status.takeProfitOrders + status.retiredOrders
 
 
+def own_order_ids(status: PositionStatus) -> set[str]:
+    """The exchange's ids of this Position's orders, and of the orders its stops became when they triggered."""
+    records = all_records(status)
+    return {r.exchangeOrderId for r in records if r.exchangeOrderId} | {
+        r.triggeredOrderId for r in records if r.triggeredOrderId
+    }
+
+
 def update_records(status: PositionStatus, client_id: str, **changes: object) -> PositionStatus:
     """Apply ``changes`` to the record with ``client_id`` wherever status keeps it."""
     update: dict[str, object] = {}

@@ -522,7 +522,12 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
     assert "CloseIntent" not in types and types.count("EntryIntent") == 1, types
 
 
-POSITION_READS = {VenueName.BINANCE_USDM: "/fapi/v3/positionRisk", VenueName.BYBIT: "/v5/position/list"}
+# The reads an outside close's cleanup waits for none of: the position's, and on Binance, whose order push carries
+# its trade, the trades' too (Bybit's order push carries none: there the trades are read before the cancel).
+UNAWAITED_READS = {
+    VenueName.BINANCE_USDM: ("/fapi/v3/positionRisk", "/fapi/v1/userTrades"),
+    VenueName.BYBIT: ("/v5/position/list",),
+}
 
 
 @EACH_VENUE
@@ -531,14 +536,13 @@ async def test_a_position_closed_outside_loses_its_stop_on_the_push_before_any_r
 ) -> None:
     """The stream's push that the position is flat, with the trades that show a foreign order closed it after the
     entry, is all the Position needs to cancel its leftover stop, even though its last send (the stop) is newer than
-    the account's shared snapshot: every position read begun after the close answers 3 s late, and the stop is
-    cancelled before the first of them answers. The read then closes the books."""
+    the account's shared snapshot: every read of ``UNAWAITED_READS`` begun after the close answers 3 s late, and
+    the stop is cancelled before the first of them answers. The reads then close the books."""
     trader.apply(position_manifest("pushed-flat"))
     stop = trader.wait_phase("pushed-flat", "Protected", controller)["stopOrder"]["clientOrderId"]
-    reads, key = POSITION_READS[venue], trader.account.api_key
-    trader.stack.paper_admin(
-        "/_paper/faults", [{"mode": "latency", "latencyMs": 3000, "method": "GET", "path": reads, "apiKey": key}]
-    )
+    reads, key = UNAWAITED_READS[venue], trader.account.api_key
+    slow = [{"mode": "latency", "latencyMs": 3000, "method": "GET", "path": path, "apiKey": key} for path in reads]
+    trader.stack.paper_admin("/_paper/faults", slow)
     try:
         since = venue_now(trader.stack)
         closed = trader.stack.paper_admin("/_paper/close-position", {"apiKey": key, "symbol": "BTCUSDT"})
@@ -546,12 +550,16 @@ async def test_a_position_closed_outside_loses_its_stop_on_the_push_before_any_r
         wait_for("the leftover stop to be cancelled", lambda: resting_stops(trader.orders()) == [], 60, controller)
         log = trader.requests(since)
         (cancel,) = [r for r in log if (r["method"], r["path"]) in CANCEL_ROUTES and r["clientOrderId"] == stop]
-        answered = [int(r["answered"] or r["time"]) for r in log if r["path"] == reads and r["status"] == 200]
+        answered = [int(r["answered"] or r["time"]) for r in log if r["path"] in reads and r["status"] == 200]
         assert all(cancel["time"] < at for at in answered), (cancel, answered)
     finally:
         trader.stack.paper_admin("/_paper/faults", method="DELETE")
     status = trader.wait_phase("pushed-flat", "Closed", controller)
     assert status["exitReason"] == "ExternalClose"
+    trades = trader.stack.paper_admin(f"/_paper/trades?apiKey={key}")
+    assert isinstance(trades, list) and len(trades) == 2  # the entry's and the outside close's: both in its result
+    expected_pnl = sum((Decimal(t["realizedPnl"]) - Decimal(t["commission"]) for t in trades), Decimal(0))
+    assert Decimal(status["realizedPnl"]) == expected_pnl
     types = await audit_types(trader.stack, trader.uid("pushed-flat"))
     assert_in_order(types, ["StopPlaced", "DriftExternalClose", "CloseStarted", "OrderCancel", "PositionClosed"])
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from controller.api.v1alpha1 import OrderState
+from controller.api.v1alpha1 import OrderRecord, OrderState, Phase, PositionStatus
 from controller.exchange.binanceusdm import BinanceUsdm
 from controller.exchange.port import PushedPosition
-from controller.reconcile.model import ObservedOrder, OpenOrder, Side, Snapshot
+from controller.reconcile.model import ObservedOrder, OpenOrder, Purpose, Side, Snapshot, client_order_id
 
 BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+AMOUNT = Decimal("0.010")
 ENTRY = "wabc-en"
 
 
@@ -84,3 +87,67 @@ async def test_who_sent_an_order_is_known_from_its_push_with_no_look_up() -> Non
     assert await gateway.liquidation_orders("BTC/USDT:USDT", {"41", "42"}) == {"42"}
     assert "43" not in gateway._sent_by_venue  # an algo order's id is another series
     assert gateway._pushed_clients["41"] == "web_close_1"  # what a trade of it will say it was
+
+
+# --- an outside close told by the stream's own trades ---------------------------------------------------------
+
+OWN_ENTRY = client_order_id("uid-1", Purpose.ENTRY)
+ENTERED = PositionStatus(
+    phase=Phase.PROTECTED,
+    entryOrder=OrderRecord(clientOrderId=OWN_ENTRY, exchangeOrderId="1", state=OrderState.FILLED, amount=AMOUNT),
+)
+
+
+def trade_push(symbol: str, client_id: str, order_id: str, traded_ms: int, execution: str = "TRADE") -> dict[str, Any]:
+    """A ccxt.pro-parsed ORDER_TRADE_UPDATE (``info``: Binance's ``o`` object) of one trade of 0.010 at 65,000."""
+    info = {"c": client_id, "i": order_id, "x": execution, "X": "FILLED", "l": "0.010", "L": "65000", "n": "0.26",
+            "rp": "1.5", "T": traded_ms, "t": int(order_id) * 10}  # fmt: skip
+    return {"symbol": symbol, "clientOrderId": client_id, "status": "closed", "filled": 0.01, "info": info}
+
+
+def test_a_foreign_trade_pushed_after_the_entrys_own_tells_the_exit_with_no_read() -> None:
+    gateway = BinanceUsdm(client=None)  # a read would fail: there is no client
+    gateway.pushed_order(trade_push(BTC, OWN_ENTRY, "1", 1_000))
+    assert gateway.pushed_exit(BTC, ENTERED) is None  # only its own trade: nothing closed it yet
+    gateway.pushed_order(trade_push(ETH, "web_close_9", "9", 2_000))  # another symbol's says nothing of this one
+    gateway.pushed_order(trade_push(BTC, "web_close_1", "41", 2_000, execution="NEW"))  # not a trade
+    assert gateway.pushed_exit(BTC, ENTERED) is None
+    gateway.pushed_order(trade_push(BTC, "web_close_1", "41", 2_000))
+    gateway.pushed_order(trade_push(BTC, "web_close_1", "41", 2_000))  # a push repeated is one trade
+    trades = gateway.pushed_exit(BTC, ENTERED)
+    assert trades is not None and [(t.order_id, t.client_order_id) for t in trades] == [
+        ("1", OWN_ENTRY),
+        ("41", "web_close_1"),
+    ]
+    outside = trades[1]
+    assert (outside.amount, outside.price, outside.fee, outside.realized_pnl) == (
+        Decimal("0.010"),
+        Decimal("65000"),
+        Decimal("0.26"),
+        Decimal("1.5"),
+    )
+    assert not outside.liquidation and outside.traded_at_ms == 2_000
+    gateway.stream_gap()  # pushes may have been missed: the trades are read again
+    assert gateway.pushed_exit(BTC, ENTERED) is None
+
+
+@pytest.mark.parametrize(
+    ("pushes", "liquidation"),
+    [
+        ([(OWN_ENTRY, "1", 2_000), ("web_close_1", "41", 1_000)], None),  # the venue's clock puts it before the entry
+        ([("web_close_1", "41", 2_000)], None),  # the entry's own trade was not pushed (to a replica since gone)
+        ([(OWN_ENTRY, "1", 1_000), ("autoclose-7", "42", 2_000)], True),  # the venue liquidated it
+        ([(OWN_ENTRY, "1", 1_000), (client_order_id("uid-2", Purpose.ENTRY), "43", 2_000)], False),  # another's
+    ],
+)
+def test_what_the_pushed_trades_tell_of_a_flat_position(
+    pushes: list[tuple[str, str, int]], liquidation: bool | None
+) -> None:
+    gateway = BinanceUsdm(client=None)
+    for client_id, order_id, traded_ms in pushes:
+        gateway.pushed_order(trade_push(BTC, client_id, order_id, traded_ms))
+    trades = gateway.pushed_exit(BTC, ENTERED)
+    if liquidation is None:
+        assert trades is None
+    else:
+        assert trades is not None and trades[-1].liquidation is liquidation

@@ -402,7 +402,7 @@ class Connection:
 class PushedEvents:
     """ccxt.pro's user-data stream as the observer sees it: each watch answers with what was pushed."""
 
-    orders: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
+    orders: asyncio.Queue[list[dict[str, Any]] | ccxt.BaseError] = field(default_factory=asyncio.Queue)
     positions: asyncio.Queue[list[dict[str, Any]]] = field(default_factory=asyncio.Queue)
     clients: dict[str, Connection] = field(default_factory=dict)
     streaming: dict[str, Any] = field(default_factory=dict)
@@ -414,7 +414,10 @@ class PushedEvents:
         return await self.marks.get()
 
     async def watch_orders(self) -> list[dict[str, Any]]:
-        return await self.orders.get()
+        pushed = await self.orders.get()
+        if isinstance(pushed, ccxt.BaseError):
+            raise pushed  # the connection broke
+        return pushed
 
     async def watch_positions(self) -> list[dict[str, Any]]:
         return await self.positions.get()
@@ -736,6 +739,21 @@ async def test_a_live_stream_slows_the_timed_reads_to_the_safety_net_and_a_quiet
     stream.clients["ws"] = Connection(_now_ms())
     obs.watch("uid-b", watcher("uid-b", ETH, follows_mark=True))  # an emulated trailing stop needs the marks
     assert obs.stream_alive() and obs.interval() == cycle_interval(cycle_weight(2, regular=0), 360, 1.0)
+    await obs.close()
+
+
+async def test_a_broken_stream_tells_the_gateway_that_pushes_may_have_been_missed() -> None:
+    """So it no longer tells an outside close by the trades pushed before the break (``VenueGateway.pushed_exit``)."""
+    gateway = FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic)
+    stream = PushedEvents()
+    obs = observer(gateway, stream_client=stream)
+    obs.watch("uid-a", watcher("uid-a"))
+    await stream.orders.put([{"clientOrderId": "someone-else", "status": "closed", "filled": 1.0}])
+    await asyncio.sleep(0.05)
+    assert gateway.stream_gaps == 0
+    await stream.orders.put(ccxt.NetworkError("connection closed"))
+    await asyncio.sleep(0.05)
+    assert gateway.stream_gaps == 1
     await obs.close()
 
 
