@@ -22,6 +22,7 @@ from controller.audit.store import AuditEvent, AuditUnavailable, Fill
 from controller.exchange import binanceusdm
 from controller.exchange.errors import classify
 from controller.exchange.fills import FillOwner
+from controller.exchange.gateway import cancelled_unfilled
 from controller.exchange.port import PushedOrder, PushedPosition, RequestBudget, UserStream
 from controller.handlers.observer import Watcher
 from controller.reconcile.model import (
@@ -174,7 +175,7 @@ class FakeGateway:
 
     def pushed_cancel(self, push: dict[str, Any]) -> bool:
         order = binanceusdm.pushed_end(push) or binanceusdm.pushed_regular(push)
-        return order is not None and order.state is OrderState.CANCELED and not order.filled
+        return order is not None and cancelled_unfilled(order)
 
     def pushed_fill(self, push: dict[str, Any]) -> ObservedOrder | None:
         order = binanceusdm.pushed_regular(push)

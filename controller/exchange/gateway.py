@@ -54,6 +54,11 @@ def kept(memory: OrderedDict[str, V], key: str, value: V) -> None:
         memory.popitem(last=False)
 
 
+def cancelled_unfilled(order: ObservedOrder) -> bool:
+    """The end a cancel Warden sent has: cancelled with nothing filled."""
+    return order.state is OrderState.CANCELED and not order.filled
+
+
 def dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value not in (None, "") else Decimal(0)
 
@@ -314,7 +319,7 @@ class VenueGateway(ABC):
         """Whether a push says its order was cancelled with nothing filled; kept like a placement's answer (an end
         is final), so the Position's next observation has it with no read."""
         order = self.pushed_end(push) or self.pushed_regular(push)
-        if order is None or order.state is not OrderState.CANCELED or order.filled:
+        if order is None or not cancelled_unfilled(order):
             return False
         self.keep_answer(time.monotonic(), order)
         return True
