@@ -48,6 +48,7 @@ from controller.reconcile.model import (
     is_warden_order,
     purpose_of,
 )
+from controller.reconcile.status import MarkWatch
 
 log = logging.getLogger("warden.observer")
 _POSITIONS_WEIGHT = 5
@@ -117,7 +118,8 @@ class Watcher:
     symbol: str
     side: Side
     prefix: str
-    follows_mark: bool
+    follows_mark: MarkWatch | None
+    """Which marks can call for its action (None: it does not follow them)."""
     wake: asyncio.Event
     seen: Hashable = None
     acted_at: float | None = None
@@ -307,7 +309,7 @@ class AccountObserver:
 
     def _count(self, watcher: Watcher, sign: int) -> None:
         self._symbols[watcher.symbol] += sign
-        self._followed[watcher.symbol] += sign * watcher.follows_mark
+        self._followed[watcher.symbol] += sign * (watcher.follows_mark is not None)
         self._regular[watcher.symbol] += sign * watcher.regular_orders
 
     async def snapshot(
@@ -415,7 +417,7 @@ class AccountObserver:
             seen = (
                 snapshot.sizes.get((watcher.symbol, watcher.side)),
                 tuple(by_owner.get(watcher.prefix, ())),
-                mark if watcher.follows_mark else None,
+                mark if mark is not None and watcher.follows_mark and watcher.follows_mark.wakes(mark) else None,
             )
             revalue = watcher.revaluation is not None and watcher.revaluation.wanted(mark, now)
             if seen != watcher.seen or (watcher.acted_at is not None and watcher.acted_at <= snapshot.taken_at):

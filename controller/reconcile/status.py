@@ -4,7 +4,8 @@ our orders, and when to look again. Pure.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from controller.api.v1alpha1 import (
@@ -16,6 +17,7 @@ from controller.api.v1alpha1 import (
     Phase,
     PositionSpec,
     PositionStatus,
+    Side,
     TrailingMode,
 )
 from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reason
@@ -32,22 +34,44 @@ from controller.reconcile.model import (
 from controller.reconcile.phases import TERMINAL
 
 _GONE_UNFILLED = frozenset({OrderState.CANCELED, OrderState.REJECTED})
+TRAILING_MIN_INTERVAL = timedelta(seconds=2)
+"""An emulated trailing stop moves at most this often (each move is a placement and a cancel)."""
 
 
 _SINGLE_RECORDS = ("entryOrder", "stopOrder", "closeOrder", "trailingOrder", "preArmedStop")
 _LIST_RECORDS = ("takeProfitOrders", "retiredOrders")
 
 
-def follows_mark(spec: PositionSpec, status: PositionStatus) -> bool:
-    """Whether mark price moves alone can call for an action: an emulated trailing stop follows them (the one in
-    effect, which the planner records: a native one the venue cannot trail is emulated), and a breakeven after a
-    percent waits for one."""
+@dataclass(frozen=True)
+class MarkWatch:
+    """Which marks can call for an action of a Position that follows them: any move, or, once its emulated trailing
+    stop is active, only a new best price (``best``), which alone moves the stop (the stop rests on the venue,
+    which triggers it). A move the trailing stop's pace holds back is taken by the re-check (``recheck_after``)."""
+
+    best: Decimal | None = None
+    long: bool = True
+
+    def wakes(self, mark: Decimal) -> bool:
+        if self.best is None:
+            return True
+        return mark > self.best if self.long else mark < self.best
+
+
+def follows_mark(spec: PositionSpec, status: PositionStatus) -> MarkWatch | None:
+    """Which mark price moves alone can call for an action (None: none): an emulated trailing stop follows them
+    (the one in effect, which the planner records: a native one the venue cannot trail is emulated), and a
+    breakeven after a percent waits for one."""
     if status.phase is not Phase.PROTECTED:
-        return False
+        return None
     trailing, breakeven = spec.trailingStop, spec.stopLoss.breakeven
     awaits_breakeven = breakeven is not None and breakeven.afterPercent is not None and status.breakevenAt is None
     emulated = trailing is not None and (status.trailingMode or trailing.mode) is TrailingMode.EMULATED
-    return awaits_breakeven or emulated
+    if not (awaits_breakeven or emulated):
+        return None
+    state = status.trailing
+    if awaits_breakeven or state is None or not state.activated or state.highWaterMark is None:
+        return MarkWatch()
+    return MarkWatch(state.highWaterMark, long=spec.side is Side.LONG)
 
 
 def entry_rests(status: PositionStatus) -> bool:
@@ -91,11 +115,12 @@ def stop_awaiting_fill(status: PositionStatus) -> OrderRecord | None:
 
 def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idle: float, busy: float) -> float:
     """Seconds a Position may wait for its world to change before looking again anyway: ``busy`` while
-    something is in flight (an unconfirmed order, an entry or a close under way, a trailing stop held back by
-    its rate limit), until an open entry expires, else ``idle`` (the safety net). A back-off wakes it when it
-    ends, even sooner than ``busy``: a refused stop or close is tried again when its retry is due, not up to
-    ``busy`` later. So does one whose last look failed (``Synced`` false): it does not know what rests, and the
-    account's observer cannot wake it for what it never saw it ask about."""
+    something is in flight (an unconfirmed order, an entry or a close under way) or any mark move may call for an
+    action, until an open entry expires or an emulated trailing stop's pace allows its next move, else ``idle``
+    (the safety net: the observer wakes it for what it watches, an active trailing stop for a new best mark).
+    A back-off wakes it when it ends, even sooner than ``busy``: a refused stop or close is tried again when its
+    retry is due, not up to ``busy`` later. So does one whose last look failed (``Synced`` false): it does not
+    know what rests, and the account's observer cannot wake it for what it never saw it ask about."""
     entry = status.entryOrder
     # The stop recorded with a resting entry is sent on its fill, which wakes the Position: nothing in flight.
     waiting = stop_awaiting_fill(status) if entry is not None and entry.state is OrderState.OPEN else None
@@ -105,7 +130,9 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
         for r in all_records(status)
     )
     unsynced = any(c.type == ConditionType.SYNCED and c.status is ConditionStatus.FALSE for c in status.conditions)
-    if unsettled or unsynced or status.phase in (Phase.PENDING, Phase.CLOSING) or follows_mark(spec, status):
+    marks = follows_mark(spec, status)
+    settling = status.phase in (Phase.PENDING, Phase.CLOSING)
+    if unsettled or unsynced or settling or (marks is not None and marks.best is None):
         wait = busy
     else:
         wait = idle
@@ -113,6 +140,11 @@ def recheck_after(spec: PositionSpec, status: PositionStatus, now: datetime, idl
         # A resting entry expires in any open phase: a partly filled one rests on beside its stop.
         if entry_rests(status) and expire is not None and status.entryPlacedAt is not None:
             wait = min(wait, (status.entryPlacedAt + expire - now).total_seconds())
+        moved = status.trailing.lastMoveAt if status.trailing is not None else None
+        held = (moved + TRAILING_MIN_INTERVAL - now).total_seconds() if marks is not None and moved is not None else 0
+        if held > 0:
+            # Only a new best mark wakes an active trailing stop: one its pace held back moves when the pace allows.
+            wait = min(wait, held)
         wait = max(wait, busy)
     if status.retryAfter is not None:
         due = (status.retryAfter - now).total_seconds()

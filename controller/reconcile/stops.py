@@ -6,7 +6,6 @@ new one rests (it waits in ``retiredOrders``), so there is never a moment withou
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 from controller.api.display import plain
@@ -15,9 +14,8 @@ from controller.api.vocabulary import ConditionType, EventType, ExitReason, Reas
 from controller.reconcile.closing import start_closing
 from controller.reconcile.context import HIT, Context
 from controller.reconcile.model import Note, PlaceStopOrder, Purpose, Step, beyond, exit_side, following, to_tick
-from controller.reconcile.status import replace_status
+from controller.reconcile.status import TRAILING_MIN_INTERVAL, replace_status
 
-TRAILING_MIN_INTERVAL = timedelta(seconds=2)
 """An emulated trailing stop moves at most this often: each move is a place and a cancel on the exchange."""
 
 

@@ -3,10 +3,13 @@ cancel-old, and never back; it composes with the take-profit ladder and the emul
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from controller.api.v1alpha1 import OrderState, PositionStatus, TrailingState
@@ -188,3 +191,29 @@ def test_a_percent_breakeven_follows_the_mark_until_reached() -> None:
 def test_invalid_breakevens_are_refused(fields: dict[str, Any], targets: list[Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         spec(stopLoss={"price": "60000", "breakeven": fields}, takeProfit=targets)
+
+
+TRAILING = spec(trailingStop={"callbackPercent": "1", "mode": "emulated"})
+STOP_RESTING = {sl(2): seen(sl(2), OrderState.OPEN, eid="8")}
+TRAILING_AT_REST = run(
+    TRAILING,
+    protected(
+        trailing=TrailingState(activated=True, highWaterMark=Decimal("66000"), lastMoveAt=NOW - timedelta(hours=1)),
+        stopOrder=rec(sl(2), OrderState.OPEN, "0.010", "8", triggerPrice="65340"),  # 1 % behind the best, 66,000
+        stopSequence=2,
+    ),
+    obs(size="0.010", mark="65500", orders=STOP_RESTING),
+).status  # as its last pass left it
+VALUATION = {"unrealizedPnl", "unrealizedPnlMark", "unrealizedPnlAt", "display"}  # the revaluation's own wake
+
+
+@given(mark=st.decimals(min_value=Decimal("60000"), max_value=Decimal("67000"), places=1))
+def test_an_active_trailing_stop_is_woken_for_every_mark_that_calls_for_its_action_and_no_other(mark: Decimal) -> None:
+    """The observer wakes an active emulated trailing stop only for the marks ``follows_mark`` names: any other
+    would find nothing to do (the stop rests where the best price puts it; the venue triggers it)."""
+    watch = follows_mark(TRAILING, TRAILING_AT_REST)
+    assert watch is not None
+    step = run(TRAILING, TRAILING_AT_REST, obs(size="0.010", mark=str(mark), orders=STOP_RESTING))
+    changed = step.status.model_dump(exclude=VALUATION) != TRAILING_AT_REST.model_dump(exclude=VALUATION)
+    acts = step.action is not None or bool(step.notes) or changed
+    assert acts == watch.wakes(mark), (mark, step.action, step.status.trailing)

@@ -52,7 +52,7 @@ async def test_a_fresh_observers_first_timed_read_does_not_wait_for_an_interval_
 ) -> None:
     gateway = FakeGateway(clock=booted_moments_ago(monkeypatch, observer_module))
     obs = AccountObserver("ns/paper", cast(Any, gateway), lambda: True, floor_seconds=3600)
-    obs.watch("uid-a", Watcher(BTC, Side.LONG, client_id_prefix("uid-a"), False, asyncio.Event()))
+    obs.watch("uid-a", Watcher(BTC, Side.LONG, client_id_prefix("uid-a"), None, asyncio.Event()))
     try:
         # At once; the bound only keeps a regression from hanging the suite (it would wait an hour).
         await asyncio.wait_for(gateway.read.wait(), 30)

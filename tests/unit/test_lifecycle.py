@@ -44,7 +44,7 @@ from controller.reconcile.model import (
 from controller.reconcile.planner import plan
 from controller.reconcile.results import backoff, record_failure, record_success
 from controller.reconcile.risk import Book, RiskContext, check_risk
-from controller.reconcile.stops import TRAILING_MIN_INTERVAL
+from controller.reconcile.status import TRAILING_MIN_INTERVAL
 
 UID = "9a8b7c6d-0000-4000-8000-00000000beef"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -45,7 +45,7 @@ from controller.reconcile.model import (
     client_id_prefix,
     client_order_id,
 )
-from controller.reconcile.status import has_regular_orders, recheck_after
+from controller.reconcile.status import MarkWatch, has_regular_orders, recheck_after
 from tests.fakes import FakeGateway
 
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
@@ -159,11 +159,16 @@ def snap(
     return Snapshot(taken_at, {(BTC, Side.LONG): Decimal(size)}, {}, orders, {BTC: Decimal(mark), ETH: Decimal(3000)})
 
 
+EVERY_MOVE = MarkWatch()
+
+
 def observer(gateway: Any, **options: Any) -> AccountObserver:
     return AccountObserver("ns/paper", gateway, lambda: True, **({"floor_seconds": 3600} | options))
 
 
-def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False, regular_orders: bool = False) -> Watcher:
+def watcher(
+    uid: str, symbol: str = BTC, follows_mark: MarkWatch | None = None, regular_orders: bool = False
+) -> Watcher:
     return Watcher(
         symbol, Side.LONG, client_id_prefix(uid), follows_mark, asyncio.Event(), regular_orders=regular_orders
     )
@@ -172,7 +177,7 @@ def watcher(uid: str, symbol: str = BTC, follows_mark: bool = False, regular_ord
 async def test_concurrent_asks_share_one_read_and_wake_only_changed_positions() -> None:
     gateway = FakeGateway(snapshots=[snap(10.0), snap(20.0, mark="65100"), snap(30.0, size="0")])
     obs = observer(gateway)
-    a, b, c = watcher("uid-a"), watcher("uid-b", ETH), watcher("uid-c", follows_mark=True)
+    a, b, c = watcher("uid-a"), watcher("uid-b", ETH), watcher("uid-c", follows_mark=EVERY_MOVE)
     for uid, w in (("uid-a", a), ("uid-b", b), ("uid-c", c)):
         obs.watch(uid, w)
     got = await asyncio.gather(*(obs.snapshot(BTC, 0.0) for _ in range(20)))
@@ -634,6 +639,15 @@ def open_stop(state: OrderState) -> dict[str, object]:
     return {"clientOrderId": client_order_id("u", Purpose.STOP, 1), "state": state.value, "amount": "0.01"}
 
 
+EMULATED = position(trailingStop={"callbackPercent": "1", "mode": "emulated"})
+
+
+def trailed(seconds_ago: float) -> dict[str, object]:
+    """An active emulated trailing stop that last moved ``seconds_ago``."""
+    moved = NOW - timedelta(seconds=seconds_ago)
+    return {"activated": True, "highWaterMark": "66000", "lastMoveAt": moved.isoformat()}
+
+
 RESTING_ENTRY = {
     "clientOrderId": client_order_id("u", Purpose.ENTRY),
     "state": OrderState.OPEN.value,
@@ -650,7 +664,25 @@ RESTING_ENTRY = {
         (position(), status(Phase.PROTECTED, stopOrder=open_stop(OrderState.INTENDED)), 1.0),
         (position(), status(Phase.PENDING), 1.0),
         (position(), status(Phase.CLOSING), 1.0),
-        (position(trailingStop={"callbackPercent": "1", "mode": "emulated"}), status(Phase.PROTECTED), 1.0),
+        (EMULATED, status(Phase.PROTECTED), 1.0),  # not active yet: any mark may activate it
+        (  # active: only a new best mark moves it, and the observer wakes it for that
+            EMULATED,
+            status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN), trailing=trailed(seconds_ago=60)),
+            10.0,
+        ),
+        (  # moved 0.5 s ago: a new best mark meanwhile is held back by its pace, then moves it
+            EMULATED,
+            status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN), trailing=trailed(seconds_ago=0.5)),
+            1.5,
+        ),
+        (  # a breakeven it still waits for follows every move
+            position(
+                trailingStop={"callbackPercent": "1", "mode": "emulated"},
+                stopLoss={"price": "60000", "breakeven": {"afterPercent": "1"}},
+            ),
+            status(Phase.PROTECTED, stopOrder=open_stop(OrderState.OPEN), trailing=trailed(seconds_ago=60)),
+            1.0,
+        ),
         (position(), status(Phase.PROTECTED, retryAfter=(NOW + timedelta(seconds=4)).isoformat()), 4.0),
         (  # its last look failed: it looks again soon, not after the safety net's wait
             position(),
@@ -737,7 +769,7 @@ async def test_a_live_stream_slows_the_timed_reads_to_the_safety_net_and_a_quiet
     stream.clients["ws"] = Connection(_now_ms(), shut=True)
     assert not obs.stream_alive()
     stream.clients["ws"] = Connection(_now_ms())
-    obs.watch("uid-b", watcher("uid-b", ETH, follows_mark=True))  # an emulated trailing stop needs the marks
+    obs.watch("uid-b", watcher("uid-b", ETH, follows_mark=EVERY_MOVE))  # an emulated trailing stop needs the marks
     assert obs.stream_alive() and obs.interval() == cycle_interval(cycle_weight(2, regular=0), 360, 1.0)
     await obs.close()
 
@@ -817,7 +849,7 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     obs = observer(gateway, weight_per_minute=360, safety_weight_per_minute=24, stream_client=stream, marks=feed)
     obs.floor_seconds = 1.0
     stream.clients["ws"] = Connection(_now_ms() + 60_000)
-    trailing = watcher("uid-t", follows_mark=True)
+    trailing = watcher("uid-t", follows_mark=EVERY_MOVE)
     obs.watch("uid-t", trailing)
     await obs.refresh()
     read = cycle_weight(1, regular=0, marks=0)  # the stops, and the mark with the position
@@ -840,6 +872,41 @@ async def test_followed_marks_come_from_the_mark_stream_and_keep_the_reads_a_saf
     await feed.close()
 
 
+async def test_an_active_trailing_stop_is_woken_only_by_a_new_best_mark() -> None:
+    """At N = 1,000 one Position in twenty trails by emulation: woken by every move of a 1 Hz mark, fifty passes a
+    second changed nothing and held up the stops that came due meanwhile. Only a mark beyond the best price moves
+    the stop; breakeven and a trailing stop yet to activate still wake on any move."""
+    stream = PushedEvents()
+    feed = MarkFeed("paper marks", stream, "watch_mark_prices", lambda: True)
+    obs = observer(FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic), stream_client=stream, marks=feed)
+    high, low = Decimal("65100"), Decimal("64900")  # the best prices so far of a long and of a short
+    long, short = watcher("uid-l", follows_mark=MarkWatch(high)), watcher("uid-s", follows_mark=MarkWatch(low, False))
+    every = watcher("uid-e", follows_mark=EVERY_MOVE)
+    for w in (long, short, every):
+        obs.watch(w.prefix, w)
+    await obs.refresh()
+
+    async def woken(mark: str) -> tuple[bool, bool, bool]:
+        for w in (long, short, every):
+            w.wake.clear()
+        await stream.marks.put({BTC: {"symbol": BTC, "info": {"p": mark}}})
+        await asyncio.sleep(0.05)
+        return long.wake.is_set(), short.wake.is_set(), every.wake.is_set()
+
+    assert await woken("65050") == (False, False, True)  # between the two: a new best for neither
+    assert await woken("64950") == (False, False, True)
+    assert await woken("64900") == (False, False, True)  # level with the short's best moves nothing
+    assert await woken("64899.9") == (False, True, True)  # a new best for the short
+    # Back between them: the short is woken once more, for a change since it was woken (the pass it runs re-makes
+    # its watcher from the best it records); then no more.
+    assert await woken("65000") == (False, True, True)
+    assert await woken("65100") == (False, False, True)
+    assert await woken("65100.5") == (True, False, True)  # a new best for the long
+    assert await woken("65101") == (True, False, True)  # and again, until its pass records it
+    await obs.close()
+    await feed.close()
+
+
 async def test_accounts_on_one_venue_share_one_mark_stream_and_each_takes_only_the_marks_it_follows() -> None:
     stream = PushedEvents()
     feed = MarkFeed("paper marks", stream, "watch_mark_prices", lambda: True)
@@ -847,7 +914,7 @@ async def test_accounts_on_one_venue_share_one_mark_stream_and_each_takes_only_t
         observer(FakeGateway(snapshots=[snap(10.0)], clock=time.monotonic), stream_client=PushedEvents(), marks=feed)
         for _ in range(2)
     )
-    on_btc, on_eth = watcher("uid-b", BTC, follows_mark=True), watcher("uid-e", ETH, follows_mark=True)
+    on_btc, on_eth = watcher("uid-b", BTC, follows_mark=EVERY_MOVE), watcher("uid-e", ETH, follows_mark=EVERY_MOVE)
     first.watch("uid-b", on_btc)
     second.watch("uid-e", on_eth)
     await first.refresh()
