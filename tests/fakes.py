@@ -167,6 +167,9 @@ class FakeGateway:
     def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
         return False  # its passes are told their observation (``observation``), pushes included
 
+    def pushed_trades(self, pushes: list[dict[str, Any]]) -> None:
+        raise NotImplementedError("Binance's order pushes carry their trades")
+
     def stream_gap(self) -> None:
         self.stream_gaps += 1
 

@@ -191,6 +191,22 @@ def position_index(hedged: bool, side: OrderSide, *, closing: bool) -> int:
     return (2 if buys_long else 1) if closing else (1 if buys_long else 2)
 
 
+def execution_trade(info: dict[str, Any], realized_pnl: Decimal) -> Trade:
+    """An execution row (of ``/v5/execution/list`` or the ``execution`` topic) as a trade of the position."""
+    return Trade(
+        trade_id=str(info["execId"]),
+        order_id=str(info["orderId"]),
+        amount=number(info["execQty"]),
+        price=number(info["execPrice"]),
+        realized_pnl=realized_pnl,
+        fee=dec(info.get("execFee")),
+        liquidation=info.get("execType") in _LIQUIDATION_TYPES or info.get("createType") in _LIQUIDATION_CREATORS,
+        position_trailing=OrderSide(str(info["side"]).lower()) if info.get("createType") == TRAILING_CREATOR else None,
+        traded_at_ms=int(info["execTime"]) if info.get("execTime") is not None else None,
+        client_order_id=str(info.get("orderLinkId") or ""),
+    )
+
+
 def realized(executions: list[dict[str, Any]], hedged: bool = False) -> dict[str, Decimal]:
     """Realized PnL per execution id, derived from the fills since the position opened (Bybit's REST executions
     carry none). In hedge mode the long and the short are two positions whose fills interleave, and an execution
@@ -235,8 +251,13 @@ class Bybit(VenueGateway):
 
     capabilities = CAPABILITIES
     budget = BUDGET
+    # The ``order`` topic's pushes carry no trade: the ``execution`` topic's do.
     stream = UserStream(
-        orders="watch_orders", positions="watch_positions", marks="watch_tickers", mark_field="markPrice"
+        orders="watch_orders",
+        positions="watch_positions",
+        marks="watch_tickers",
+        mark_field="markPrice",
+        trades="watch_my_trades",
     )
 
     def rules_from_market(self, market: dict[str, Any]) -> MarketRules:
@@ -386,24 +407,17 @@ class Bybit(VenueGateway):
     async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
         infos = [i for i in await self.executions(symbol, since) if i.get("execType") in _TRADE_TYPES]
         pnl = realized(infos, self.hedged)
-        return tuple(
-            Trade(
-                trade_id=str(info["execId"]),
-                order_id=str(info["orderId"]),
-                amount=number(info["execQty"]),
-                price=number(info["execPrice"]),
-                realized_pnl=pnl[str(info["execId"])],
-                fee=dec(info.get("execFee")),
-                liquidation=info.get("execType") in _LIQUIDATION_TYPES
-                or info.get("createType") in _LIQUIDATION_CREATORS,
-                position_trailing=OrderSide(str(info["side"]).lower())
-                if info.get("createType") == TRAILING_CREATOR
-                else None,
-                traded_at_ms=int(info["execTime"]) if info.get("execTime") is not None else None,
-                client_order_id=str(info.get("orderLinkId") or ""),
-            )
-            for info in infos
-        )
+        return tuple(execution_trade(info, pnl[str(info["execId"])]) for info in infos)
+
+    def pushed_trades(self, pushes: list[dict[str, Any]]) -> None:
+        """The ``execution`` topic's rows, as ccxt.pro passes them on (``info``). A row's realized PnL is its own
+        ``execPnl``: it decides nothing here (``pushed_exit`` decides an exit; the books close on a read)."""
+        for push in pushes:
+            info = push.get("info") or {}
+            if info.get("execType") not in _TRADE_TYPES:
+                continue
+            with contextlib.suppress(*PARSE_ERRORS):  # only a shortcut: the trades are read instead
+                self.pushed_trade(str(push.get("symbol")), execution_trade(info, dec(info.get("execPnl"))))
 
     async def fills(
         self, symbol: str, order_ids: Collection[str], owner: FillOwner, since: datetime | None

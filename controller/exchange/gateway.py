@@ -255,6 +255,11 @@ class VenueGateway(ABC):
         """Keep a trade the user-data stream pushed (``pushed_exit`` tells an outside close by these)."""
         kept(self._pushed_trades, f"{trade.order_id}/{trade.trade_id}", (symbol, trade))
 
+    def pushed_trades(self, pushes: list[dict[str, Any]]) -> None:
+        """Keep the trades a stream of trades pushed (``UserStream.trades``): only a venue that has one follows it
+        (where an order push carries its trade, ``pushed_order`` keeps it)."""
+        raise NotImplementedError(f"{type(self).__name__} follows no stream of trades")
+
     def stream_gap(self) -> None:
         """The user-data stream broke: pushes may have been missed, so the trades kept no longer tell every one."""
         self._pushed_trades.clear()

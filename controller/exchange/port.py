@@ -74,14 +74,16 @@ class PushedPosition:
 
 @dataclass(frozen=True)
 class UserStream:
-    """The ccxt.pro calls that follow the account's orders and positions, and how a push of each is read; and
-    the public mark-price stream (``marks``, called with the symbols; the mark is ``info[mark_field]``), where
-    the adapter has one: without it, Positions that follow the mark keep the timed reads at their full pace."""
+    """The ccxt.pro calls that follow the account's orders and positions, and how a push of each is read; its
+    trades (``trades``) where an order push does not carry them; and the public mark-price stream (``marks``,
+    called with the symbols; the mark is ``info[mark_field]``), where the adapter has one: without it, Positions
+    that follow the mark keep the timed reads at their full pace."""
 
     orders: str
     positions: str
     marks: str | None = None
     mark_field: str | None = None
+    trades: str | None = None
 
 
 class VenuePort(Protocol):
@@ -178,6 +180,10 @@ class VenuePort(Protocol):
 
     def flat_since(self, symbol: str, side: Side, taken_at: float) -> bool:
         """Whether the stream pushed that position flat after ``taken_at`` (monotonic)."""
+        ...
+
+    def pushed_trades(self, pushes: list[dict[str, Any]]) -> None:
+        """Keep the trades the stream of ``UserStream.trades`` pushed (see ``VenueGateway.pushed_exit``)."""
         ...
 
     def stream_gap(self) -> None:

@@ -583,7 +583,8 @@ class AccountObserver:
         stream = self.gateway.stream
         if self.marks is not None:
             self.marks.follow(self)
-        await asyncio.gather(self._follow(stream.orders), self._follow(stream.positions))
+        followed = [stream.orders, stream.positions, *([stream.trades] if stream.trades is not None else [])]
+        await asyncio.gather(*(self._follow(method) for method in followed))
 
     async def _follow(self, method: str) -> None:
         while True:
@@ -602,6 +603,9 @@ class AccountObserver:
                 continue
             if method == self.gateway.stream.orders:
                 call = self._orders_call(pushed)
+            elif method == self.gateway.stream.trades:
+                self.gateway.pushed_trades(pushed)  # the order pushes beside them say what to read
+                call = _Read.NONE
             else:
                 call = _Read.NOW if self._positions_call(pushed) else _Read.SOON
             if call is _Read.NOW and (self._urgent_read is None or self._urgent_read.done()):

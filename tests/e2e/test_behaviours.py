@@ -522,11 +522,11 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
     assert "CloseIntent" not in types and types.count("EntryIntent") == 1, types
 
 
-# The reads an outside close's cleanup waits for none of: the position's, and on Binance, whose order push carries
-# its trade, the trades' too (Bybit's order push carries none: there the trades are read before the cancel).
+# The reads an outside close's cleanup waits for none of: the position's and the trades' (Binance's order push
+# carries its trade; Bybit's execution topic pushes them).
 UNAWAITED_READS = {
     VenueName.BINANCE_USDM: ("/fapi/v3/positionRisk", "/fapi/v1/userTrades"),
-    VenueName.BYBIT: ("/v5/position/list",),
+    VenueName.BYBIT: ("/v5/position/list", "/v5/execution/list"),
 }
 
 

@@ -21,6 +21,7 @@ from controller.api.v1alpha1 import (
     MarginMode,
     OrderRecord,
     OrderState,
+    Phase,
     PositionSpec,
     PositionStatus,
     Side,
@@ -452,6 +453,30 @@ def test_a_push_of_a_cancel_with_nothing_filled_is_told_from_a_trigger_and_a_fil
     assert not gw.pushed_cancel({"info": {**limit, "orderStatus": "Cancelled", "cumExecQty": "0.004"}})
     assert not gw.pushed_cancel({"info": F["order_filled_stop"]})
     assert not gw.pushed_cancel({"info": stop})  # still resting
+
+
+def test_an_outside_close_is_told_by_the_execution_topics_pushes() -> None:
+    """Bybit's order push carries no trade: its ``execution`` topic's rows are kept as the trades a read would give,
+    and tell a position pushed flat that another's order closed it after the entry's own (no read first)."""
+    gw = bybit.Bybit(None)  # a read would fail: there is no client
+    entered = PositionStatus(
+        phase=Phase.PROTECTED,
+        entryOrder=OrderRecord(clientOrderId=ENTRY, exchangeOrderId="en-1", state=OrderState.FILLED, amount="0.010"),
+    )
+    entry = {**F["execution_trade"], "orderId": "en-1", "orderLinkId": ENTRY, "execId": "e1", "execTime": "1000"}
+    outside = {**F["execution_trade"], "orderId": "web-1", "orderLinkId": "", "execId": "e2", "execTime": "2000"}
+    funding = {**outside, "execType": "Funding", "execId": "e3", "execTime": "3000"}
+    gw.pushed_trades([{"symbol": BTC, "info": entry}])
+    assert gw.pushed_exit(BTC, entered) is None
+    gw.pushed_trades([{"symbol": BTC, "info": outside}, {"symbol": BTC, "info": funding}])
+    trades = gw.pushed_exit(BTC, entered)
+    assert trades is not None and [t.trade_id for t in trades] == ["e1", "e2"]  # a funding row is no trade
+    liquidated = {**F["execution_bust"], "orderId": "liq-1", "execId": "e4", "execTime": "4000"}
+    gw.pushed_trades([{"symbol": BTC, "info": liquidated}])
+    trades = gw.pushed_exit(BTC, entered)
+    assert trades is not None and trades[-1].liquidation
+    gw.stream_gap()
+    assert gw.pushed_exit(BTC, entered) is None
 
 
 # --- capabilities -------------------------------------------------------------------------------------------------
