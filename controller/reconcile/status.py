@@ -27,6 +27,7 @@ from controller.reconcile.model import (
     Observation,
     Purpose,
     Step,
+    beyond,
     following,
     is_warden_order,
     purpose_of,
@@ -54,7 +55,7 @@ class MarkWatch:
     def wakes(self, mark: Decimal) -> bool:
         if self.best is None:
             return True
-        return mark > self.best if self.long else mark < self.best
+        return beyond(mark, self.best, above=self.long)
 
 
 def follows_mark(spec: PositionSpec, status: PositionStatus) -> MarkWatch | None:
