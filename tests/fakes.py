@@ -117,8 +117,8 @@ class FakeAudit:
 @dataclass
 class FakeGateway:
     """An account's exchange. To the observer: ``snapshots`` in turn (the last one again and again), taken now on
-    ``clock`` if one is given, and ``resting`` orders to a peek. To a pass: ``observation``, and every order taken
-    (or ``error`` raised)."""
+    ``clock`` if one is given, ``resting`` orders to a peek and ``found`` ones to a look-up. To a pass:
+    ``observation``, and every order taken (or ``error`` raised)."""
 
     journal: Journal = field(default_factory=Journal)
     snapshots: list[Snapshot] = field(default_factory=list)
@@ -127,6 +127,9 @@ class FakeGateway:
     resting: dict[str, OpenOrder] = field(default_factory=dict)
     reads: int = 0
     peeks: int = 0
+    found: dict[str, ObservedOrder] = field(default_factory=dict)
+    """What a look-up by client id finds (``lookups``: the ids looked up)."""
+    lookups: list[str] = field(default_factory=list)
     symbols_asked: list[frozenset[str]] = field(default_factory=list)
     every_position: list[bool] = field(default_factory=list)
     orders: list[bool] = field(default_factory=list)
@@ -197,7 +200,12 @@ class FakeGateway:
         return await self.snapshot(frozenset())
 
     async def find_order(self, symbol: str, client_id: str, conditional: bool) -> ObservedOrder | None:
-        return None
+        self.lookups.append(client_id)
+        return self.found.get(client_id)
+
+    async def looked_up_fill(self, symbol: str, client_id: str) -> ObservedOrder | None:
+        order = await self.find_order(symbol, client_id, conditional=False)
+        return order if order is not None and order.state is OrderState.FILLED else None
 
     async def trades(self, symbol: str, since: datetime | None) -> tuple[Trade, ...]:
         return ()

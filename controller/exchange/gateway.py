@@ -320,6 +320,17 @@ class VenueGateway(ABC):
         self.keep_answer(time.monotonic(), order)
         return order
 
+    async def looked_up_fill(self, symbol: str, client_id: str) -> ObservedOrder | None:
+        """A regular order that left the book (a peek no longer lists it), looked up by its client id: if it filled
+        in full, kept like a pushed fill, so the stop it calls for goes out with no account read first; None
+        otherwise (cancelled, filled in part, not found: a read tells what happened)."""
+        asked_at = time.monotonic()
+        order = await self.find_order(symbol, client_id, conditional=False)
+        if order is None or order.state is not OrderState.FILLED:
+            return None
+        self.keep_answer(asked_at, order)
+        return order
+
     def pushed_cancel(self, push: dict[str, Any]) -> bool:
         """Whether a push says its order was cancelled with nothing filled; kept like a placement's answer (an end
         is final), so the Position's next observation has it with no read."""

@@ -167,6 +167,10 @@ class VenuePort(Protocol):
         """The regular order a push says has filled in full, kept like a placement's answer; None otherwise."""
         ...
 
+    async def looked_up_fill(self, symbol: str, client_id: str) -> ObservedOrder | None:
+        """A regular order that left the book, looked up: kept like a pushed fill if it filled in full; else None."""
+        ...
+
     def pushed_cancel(self, push: dict[str, Any]) -> bool:
         """Whether a push says its order was cancelled with nothing filled (the end a cancel Warden sent has),
         kept like a placement's answer."""

@@ -522,10 +522,14 @@ class AccountObserver:
         return max(_PEEK_SECONDS, peek_weight(len(symbols)) * 60 / (self.weight_per_minute * _PEEK_SHARE))
 
     async def _peek(self, symbols: list[str]) -> bool:
-        """Whether a resting entry filled or went since the last snapshot, by the symbols' regular open orders
-        (1 weight each): REST-only observation sees a limit fill within ``_PEEK_SECONDS`` instead of a full
-        cycle. Peeks go before the timed cycle, which waits for what they spent; their pace keeps them within
-        ``_PEEK_SHARE`` of the budget."""
+        """Whether a read must follow at once: a resting entry changed since the last snapshot, by the symbols'
+        regular open orders (1 weight each), so REST-only observation sees a limit fill within ``_PEEK_SECONDS``
+        instead of a full cycle. Peeks go before the timed cycle, which waits for what they spent; their pace keeps
+        them within ``_PEEK_SHARE`` of the budget.
+
+        An entry that left the book is looked up by its client id (1 weight): one that filled in full wakes its
+        Position with the answer, as its push would, and the read after it waits for the budget; anything else (a
+        partial fill, a cancel, a failed look-up) is read at once."""
         self._last_peek = time.monotonic()
         latest = self.latest
         if latest is None or not self.may_act():
@@ -536,7 +540,26 @@ class AccountObserver:
             now_open = await self.gateway.resting_orders(symbols)
         except ccxt.BaseError:
             return True  # the full read reports it
-        return _entries(now_open, prefixes) != _entries(latest.open_orders, prefixes)
+        now, before = _entries(now_open, prefixes), _entries(latest.open_orders, prefixes)
+        if now == before:
+            return False
+        left = {client_id for client_id, _ in before} - {client_id for client_id, _ in now}
+        if now - before or not left:
+            return True  # one appeared or filled in part: only a read says what the account holds now
+        self._spend(len(left))
+        lookups = (self.gateway.looked_up_fill(latest.open_orders[c].symbol, c) for c in sorted(left))
+        try:
+            filled = await asyncio.gather(*lookups)
+        except ccxt.BaseError:
+            return True
+        if not all(filled):
+            return True
+        owning = {client_id[:CLIENT_ID_PREFIX_LENGTH] for client_id in left}
+        for watcher in self.watchers.values():  # as registered now: a pass may have replaced one meanwhile
+            if watcher.prefix in owning:
+                watcher.wake.set()
+        self.poke()  # the read that reconciles, within the budget
+        return False
 
     # --- the weight budget ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from controller.reconcile.model import Purpose, client_order_id
@@ -21,7 +22,7 @@ from devtools.localenv.processes import Service
 from devtools.localenv.stack import Stack, exchange_account_manifest
 from paper.models import VenueName
 from tests.e2e.audit_proof import CANCEL_ROUTES, PLACE_ROUTES
-from tests.e2e.conftest import EACH_VENUE, Trader, audit_types, position_manifest, wait_for
+from tests.e2e.conftest import EACH_VENUE, QUICK, Trader, audit_types, position_manifest, wait_for
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TRAILING_STOP_MARKET"})
 TRADING_ROUTES = (
@@ -244,6 +245,51 @@ async def test_partly_filled_limit_entry_expires_and_stays_protected(trader: Tra
         ],
     )
     assert "EntryFilled" not in types and "CloseStarted" not in types
+
+
+# The account's read of its positions, which the stop of a limit entry that a peek found filled waits for no more.
+POSITION_READS = {VenueName.BINANCE_USDM: "/fapi/v3/positionRisk", VenueName.BYBIT: "/v5/position/list"}
+
+
+def trader_reads(trader: Trader, since: int, path: str) -> list[int]:
+    """When each read of ``path`` begun since ``since`` (venue milliseconds) was answered."""
+    return [int(r["answered"] or r["time"]) for r in trader.requests(since) if r["path"] == path]
+
+
+@EACH_VENUE
+async def test_without_the_stream_a_peeked_fill_is_protected_before_any_read(
+    stack: Stack, trader: Trader, controller: Service, venue: VenueName
+) -> None:
+    """With no user-data stream, a peek at the resting entries finds one gone, a look-up by its client id says it
+    filled, and its stop goes out on that answer: every read of the account's positions begun after the fill
+    answers 1 s late, and the stop rests before the first of them answers."""
+    controller.stop()  # the shared controller stands aside for one without the stream
+    quiet = stack.start_controller("no-stream", WARDEN_USER_STREAM="false", **QUICK)
+    try:
+        trader.apply(position_manifest("peeked", entry={"type": "limit", "price": "64900"}))
+        trader.wait_phase("peeked", "EntryPlaced", quiet)
+        key = trader.account.api_key
+        slow = {"mode": "latency", "latencyMs": 1000, "method": "GET", "path": POSITION_READS[venue], "apiKey": key}
+        trader.stack.paper_admin("/_paper/faults", [slow])
+        try:
+            since = venue_now(trader.stack)
+            set_price(trader, "64900")
+            status = trader.wait_phase("peeked", "Protected", quiet)
+            read = partial(trader_reads, trader, since, POSITION_READS[venue])
+            wait_for("a read of the positions after the fill", read, 30, quiet)  # the one that reconciles
+            stop = status["stopOrder"]["clientOrderId"]
+            log = trader.requests(since)
+            (placed,) = [r for r in log if (r["method"], r["path"]) in PLACE_ROUTES and r["clientOrderId"] == stop]
+            assert all(placed["time"] < at for at in read()), (placed, read())
+        finally:
+            trader.stack.paper_admin("/_paper/faults", method="DELETE")
+        assert Decimal(status["filled"]) == Decimal("0.010")
+        assert_one_stop(trader, "0.010", "63000")
+    finally:
+        quiet.stop()
+        controller.start()
+    types = await audit_types(trader.stack, trader.uid("peeked"))
+    assert_in_order(types, ["EntryIntent", "OrderPlaced", "EntryFilled", "StopPlaced"])
 
 
 # --- 2. trailing stops through a price path ----------------------------------------------------------------

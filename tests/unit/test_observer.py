@@ -368,6 +368,43 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
     assert gateway.reads == 2
 
 
+@pytest.mark.parametrize(
+    ("found", "woken_before_a_read"),
+    [
+        (OrderState.FILLED, True),  # the look-up's answer is what its stop needs, as a push would be
+        (OrderState.CANCELED, False),  # anything else is read at once, as before
+        (None, False),
+    ],
+)
+async def test_without_the_stream_an_entry_that_left_the_book_is_looked_up_and_a_full_fill_wakes_it_at_once(
+    found: OrderState | None, woken_before_a_read: bool
+) -> None:
+    entry = client_order_id("uid-a", Purpose.ENTRY)
+    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
+    before = snap(10.0)
+    before.open_orders.update(resting)
+    gateway = FakeGateway(snapshots=[before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
+    if found is not None:
+        filled = Decimal("0.01") if found is OrderState.FILLED else Decimal(0)
+        gateway.found[entry] = ObservedOrder(entry, "7", found, Decimal("0.01"), filled)
+    obs = observer(gateway, weight_per_minute=600)  # a peek every 0.5 s; no timed read within the test
+    a = watcher("uid-a")
+    a.resting = True
+    obs.watch("uid-a", a)
+    await asyncio.sleep(0.7)
+    assert gateway.reads == 1 and gateway.peeks >= 1 and not gateway.lookups
+    a.wake.clear()
+    gateway.resting = {}  # it left the book
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if a.wake.is_set():
+            break
+    await obs.close()
+    assert gateway.lookups == [entry]
+    assert a.wake.is_set()
+    assert (gateway.reads == 1) is woken_before_a_read
+
+
 async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fill_is_read_at_once() -> None:
     # Trailing stops' asks keep the budget spent: the timed read waits for it, and the peeks go on meanwhile;
     # the fill one finds is read without waiting for the budget.
