@@ -22,8 +22,10 @@ from kubernetes.client import V1Namespace, V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.exchange import binanceusdm
+from controller.exchange.bybit import BUDGET as BYBIT_BUDGET
 from controller.exchange.bybit import CAPABILITIES as BYBIT_CAPABILITIES
-from controller.exchange.port import BudgetUnit
+from controller.exchange.port import BudgetUnit, RequestBudget
 from devtools.localenv.processes import Service
 from devtools.localenv.stack import PaperAccount, Stack, exchange_account_manifest
 from paper.markets import load_markets
@@ -58,7 +60,8 @@ class BenchVenue:
     """Requests that look one order up by its client id (they show a stop when it is that stop's id)."""
     stop_lists: frozenset[str]
     """Requests that list a symbol's or the account's open stops (those naming no client id)."""
-    unit: BudgetUnit
+    limits: RequestBudget
+    """The venue's limits, as its adapter declares them."""
     ccxt_cancel_stop: Mapping[str, object]
     """ccxt ``cancel_order`` parameters of a stop besides its client id (the floor)."""
     ccxt_client_id: str
@@ -69,9 +72,20 @@ class BenchVenue:
     is per account, and lifted for the run)."""
 
     @property
+    def unit(self) -> BudgetUnit:
+        return self.limits.unit
+
+    @property
     def budget(self) -> str:
         """The unit's name in the results' keys: ``weight`` (Binance) or ``requests`` (Bybit)."""
         return self.unit.value.lower()
+
+    @property
+    def order_pace_s(self) -> float:
+        """Seconds between two orders of a harness that sends them back to back (the floor), so that it stays
+        within the venue's per-endpoint limit with a tenth to spare; 0 where the venue has none."""
+        per_second = self.limits.per_endpoint_per_second
+        return 1.1 / per_second if per_second else 0.0
 
     def cost(self, record: LoggedRequest) -> int:
         """What the request spends of the venue's budget: its weight on Binance; one on Bybit, where every request
@@ -86,7 +100,7 @@ BINANCE = BenchVenue(
     position_reads=POSITION_READS,
     stop_lookups=frozenset({"/fapi/v1/algoOrder"}),
     stop_lists=ALGO_LISTS,
-    unit=BudgetUnit.WEIGHT,
+    limits=binanceusdm.BUDGET,
     ccxt_cancel_stop={"trigger": True},
     ccxt_client_id="clientOrderId",
     probes_per_symbol=None,
@@ -99,7 +113,7 @@ BYBIT = BenchVenue(
     # Conditional orders are in the one order list: realtime (open, and the latest ended) and history.
     stop_lookups=frozenset({"/v5/order/realtime", "/v5/order/history"}),
     stop_lists=frozenset({"/v5/order/realtime"}),
-    unit=BudgetUnit.REQUESTS,
+    limits=BYBIT_BUDGET,
     ccxt_cancel_stop={},
     ccxt_client_id="orderLinkId",
     probes_per_symbol=BYBIT_CONDITIONAL_CAP - 2,
