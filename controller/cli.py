@@ -34,7 +34,7 @@ from controller.handlers.fleet import health_app, keep_refreshing
 from controller.handlers.leader import Announce, Leadership
 from controller.handlers.runtime import Runtime
 from controller.kube import Kube
-from controller.memory import keep_trimming
+from controller.memory import freeze_imports, keep_trimming
 from controller.settings import Settings, SettingsError
 
 
@@ -96,6 +96,7 @@ async def run(settings: Settings) -> int:
     await health.setup()
     await web.TCPSite(health, serving.health_addr, serving.health_port).start()
     background = [asyncio.create_task(keep_refreshing(runtime, namespace)), asyncio.create_task(keep_trimming())]
+    freeze_imports()  # last before the operator: from here on, what is made belongs to the Positions
     if runtime.leadership is not None:
         background.append(asyncio.create_task(runtime.leadership.run()))
     try:

@@ -1,4 +1,5 @@
-"""Give freed heap memory back to the operating system every few seconds.
+"""The process's memory: give freed heap memory back to the operating system every few seconds, and keep what
+importing made out of the garbage collector's full passes.
 
 A ramp (a thousand Positions placing entries and stops at once) leaves glibc's heap with free pages that
 ``free()`` keeps for reuse; the controller's resident memory then stays at the ramp's peak for good, and
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 from collections.abc import Callable
 
@@ -35,3 +37,13 @@ async def keep_trimming(interval: float = TRIM_INTERVAL_S) -> None:
         await asyncio.sleep(interval)
         # Off the event loop: it walks the whole heap, and ctypes lets go of the GIL.
         await asyncio.to_thread(trim, 0)
+
+
+def freeze_imports() -> None:
+    """Move every object alive now (what importing ccxt, kopf and the rest made: some 110,000) out of the cyclic
+    garbage collector's reach. Its full pass stops the event loop for as long as it takes to walk every object it
+    tracks, and those, which live as long as the process, were half of them at N = 100: each pass held every
+    Position's next step for 100 - 200 ms (docs/PERFORMANCE.md, issue 19's tenth part). Called once, at start,
+    after a collection, so no garbage is kept with them; objects made later are collected as before."""
+    gc.collect()
+    gc.freeze()
