@@ -42,8 +42,9 @@ async def keep_trimming(interval: float = TRIM_INTERVAL_S) -> None:
 def freeze_imports() -> None:
     """Move every object alive now (what importing ccxt, kopf and the rest made: some 110,000) out of the cyclic
     garbage collector's reach. Its full pass stops the event loop for as long as it takes to walk every object it
-    tracks, and those, which live as long as the process, were half of them at N = 100: each pass held every
-    Position's next step for 100 - 200 ms (docs/PERFORMANCE.md, issue 19's tenth part). Called once, at start,
-    after a collection, so no garbage is kept with them; objects made later are collected as before."""
+    tracks, and those, which live as long as the process, were a third to a half of them at N = 100, where each
+    pass held every Position's next step for 160 - 230 ms in a trace (docs/PERFORMANCE.md, issue 19's tenth part).
+    Called once, at start, after a collection, so no garbage is kept with them; objects made later are collected
+    as before."""
     gc.collect()
     gc.freeze()

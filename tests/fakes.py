@@ -127,6 +127,8 @@ class FakeGateway:
     resting: dict[str, OpenOrder] = field(default_factory=dict)
     reads: int = 0
     peeks: int = 0
+    peek_error: Exception | None = None
+    """Raised by a peek."""
     found: dict[str, ObservedOrder] = field(default_factory=dict)
     """What a look-up by client id finds (``lookups``: the ids looked up)."""
     lookups: list[str] = field(default_factory=list)
@@ -217,6 +219,8 @@ class FakeGateway:
 
     async def resting_orders(self, symbols: list[str]) -> dict[str, OpenOrder]:
         self.peeks += 1
+        if self.peek_error is not None:
+            raise self.peek_error
         return self.resting
 
     async def snapshot(

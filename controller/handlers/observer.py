@@ -491,7 +491,12 @@ class AccountObserver:
             # Peeks go on while a full read waits for the budget; a fill they find is read at once.
             if peek_due < full_due:
                 peeked_at = time.monotonic()
-                if await self._peek(resting):
+                try:
+                    changed = await self._peek(resting)
+                except Exception:  # as a read's: the cycle outlives it, and the read after it tells what is there
+                    log.exception("peeking at %s failed", self.label)
+                    changed = True
+                if changed:
                     await self._read_after(peeked_at)
                 continue
             if self._budget_wait() > _BUDGET_SLACK_SECONDS:

@@ -405,6 +405,26 @@ async def test_without_the_stream_an_entry_that_left_the_book_is_looked_up_and_a
     assert (gateway.reads == 1) is woken_before_a_read
 
 
+async def test_a_peek_that_fails_unexpectedly_is_logged_read_after_and_the_cycle_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entry = client_order_id("uid-a", Purpose.ENTRY)
+    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
+    before = snap(10.0)
+    before.open_orders.update(resting)
+    gateway = FakeGateway(snapshots=[before], clock=time.monotonic, resting=dict(resting))
+    obs = observer(gateway, weight_per_minute=600)  # a peek every 0.5 s; no timed read within the test
+    a = watcher("uid-a")
+    a.resting = True
+    obs.watch("uid-a", a)
+    await asyncio.sleep(0.1)
+    gateway.peek_error = KeyError("a shape the adapter did not expect")
+    await asyncio.sleep(1.2)
+    await obs.close()
+    assert gateway.reads >= gateway.peeks >= 2  # each failed peek is read after (the first read too), and peeks go on
+    assert "peeking at ns/paper failed" in caplog.text
+
+
 async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fill_is_read_at_once() -> None:
     # Trailing stops' asks keep the budget spent: the timed read waits for it, and the peeks go on meanwhile;
     # the fill one finds is read without waiting for the budget.
