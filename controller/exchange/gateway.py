@@ -314,21 +314,20 @@ class VenueGateway(ABC):
     def pushed_fill(self, push: dict[str, Any]) -> ObservedOrder | None:
         """An order the user-data stream says has filled in full (a limit entry): kept like a market entry's
         answer, so the stop it calls for goes out on the push, with no read first (the read after it reconciles)."""
-        order = self.pushed_regular(push)
-        if order is None or order.state is not OrderState.FILLED:
-            return None
-        self.keep_answer(time.monotonic(), order)
-        return order
+        return self._kept_fill(time.monotonic(), self.pushed_regular(push))
 
     async def looked_up_fill(self, symbol: str, client_id: str) -> ObservedOrder | None:
         """A regular order that left the book (a peek no longer lists it), looked up by its client id: if it filled
         in full, kept like a pushed fill, so the stop it calls for goes out with no account read first; None
         otherwise (cancelled, filled in part, not found: a read tells what happened)."""
         asked_at = time.monotonic()
-        order = await self.find_order(symbol, client_id, conditional=False)
+        return self._kept_fill(asked_at, await self.find_order(symbol, client_id, conditional=False))
+
+    def _kept_fill(self, told_at: float, order: ObservedOrder | None) -> ObservedOrder | None:
+        """The order if it filled in full, kept like a market entry's answer (as told at ``told_at``); else None."""
         if order is None or order.state is not OrderState.FILLED:
             return None
-        self.keep_answer(asked_at, order)
+        self.keep_answer(told_at, order)
         return order
 
     def pushed_cancel(self, push: dict[str, Any]) -> bool:

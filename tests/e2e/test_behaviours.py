@@ -37,6 +37,10 @@ TRADING_ROUTES = (
 )
 
 
+POSITION_READS = {VenueName.BINANCE_USDM: "/fapi/v3/positionRisk", VenueName.BYBIT: "/v5/position/list"}
+"""The account's read of its positions, per venue."""
+
+
 def set_price(trader: Trader, price: str) -> None:
     trader.stack.paper_admin("/_paper/price", {"symbol": "BTCUSDT", "price": price})
 
@@ -245,10 +249,6 @@ async def test_partly_filled_limit_entry_expires_and_stays_protected(trader: Tra
         ],
     )
     assert "EntryFilled" not in types and "CloseStarted" not in types
-
-
-# The account's read of its positions, which the stop of a limit entry that a peek found filled waits for no more.
-POSITION_READS = {VenueName.BINANCE_USDM: "/fapi/v3/positionRisk", VenueName.BYBIT: "/v5/position/list"}
 
 
 def trader_reads(trader: Trader, since: int, path: str) -> list[int]:
@@ -571,8 +571,8 @@ async def test_external_close_ends_closed_and_cleans_up(trader: Trader, controll
 # The reads an outside close's cleanup waits for none of: the position's and the trades' (Binance's order push
 # carries its trade; Bybit's execution topic pushes them).
 UNAWAITED_READS = {
-    VenueName.BINANCE_USDM: ("/fapi/v3/positionRisk", "/fapi/v1/userTrades"),
-    VenueName.BYBIT: ("/v5/position/list", "/v5/execution/list"),
+    VenueName.BINANCE_USDM: (POSITION_READS[VenueName.BINANCE_USDM], "/fapi/v1/userTrades"),
+    VenueName.BYBIT: (POSITION_READS[VenueName.BYBIT], "/v5/execution/list"),
 }
 
 

@@ -350,11 +350,17 @@ async def test_pushes_are_answered_at_once_but_never_spend_more_than_the_weight_
     assert 3 <= gateway.reads <= 1 + 3 + 2
 
 
-async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_starts_a_read() -> None:
+def resting_entry() -> tuple[str, dict[str, OpenOrder], Snapshot]:
+    """uid-a's limit entry resting on the book, and a snapshot that lists it."""
     entry = client_order_id("uid-a", Purpose.ENTRY)
     resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
     before = snap(10.0)
     before.open_orders.update(resting)
+    return entry, resting, before
+
+
+async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_starts_a_read() -> None:
+    _, resting, before = resting_entry()
     gateway = FakeGateway(snapshots=[before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
     obs = observer(gateway, weight_per_minute=600)
     a = watcher("uid-a")
@@ -379,10 +385,7 @@ async def test_without_the_stream_a_resting_entry_is_peeked_at_and_its_fill_star
 async def test_without_the_stream_an_entry_that_left_the_book_is_looked_up_and_a_full_fill_wakes_it_at_once(
     found: OrderState | None, woken_before_a_read: bool
 ) -> None:
-    entry = client_order_id("uid-a", Purpose.ENTRY)
-    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
-    before = snap(10.0)
-    before.open_orders.update(resting)
+    entry, resting, before = resting_entry()
     gateway = FakeGateway(snapshots=[before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
     if found is not None:
         filled = Decimal("0.01") if found is OrderState.FILLED else Decimal(0)
@@ -408,10 +411,7 @@ async def test_without_the_stream_an_entry_that_left_the_book_is_looked_up_and_a
 async def test_a_peek_that_fails_unexpectedly_is_logged_read_after_and_the_cycle_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    entry = client_order_id("uid-a", Purpose.ENTRY)
-    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
-    before = snap(10.0)
-    before.open_orders.update(resting)
+    _, resting, before = resting_entry()
     gateway = FakeGateway(snapshots=[before], clock=time.monotonic, resting=dict(resting))
     obs = observer(gateway, weight_per_minute=600)  # a peek every 0.5 s; no timed read within the test
     a = watcher("uid-a")
@@ -428,10 +428,7 @@ async def test_a_peek_that_fails_unexpectedly_is_logged_read_after_and_the_cycle
 async def test_without_the_stream_peeks_go_on_while_the_budget_is_spent_and_a_fill_is_read_at_once() -> None:
     # Trailing stops' asks keep the budget spent: the timed read waits for it, and the peeks go on meanwhile;
     # the fill one finds is read without waiting for the budget.
-    entry = client_order_id("uid-a", Purpose.ENTRY)
-    resting = {entry: OpenOrder(BTC, "buy", ObservedOrder(entry, "7", OrderState.OPEN, Decimal("0.01"), Decimal(0)))}
-    before = snap(10.0)
-    before.open_orders.update(resting)
+    _, resting, before = resting_entry()
     gateway = FakeGateway(snapshots=[before, before, snap(20.0)], clock=time.monotonic, resting=dict(resting))
     obs = observer(gateway, weight_per_minute=8 * 60)  # one cycle's weight a second; a peek every 0.5 s
     a = watcher("uid-a")
