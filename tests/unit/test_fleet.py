@@ -1,9 +1,12 @@
-"""controller/handlers/fleet.py: the fleet's gauges are computed without holding the event loop."""
+"""controller/handlers/fleet.py: the fleet's gauges, computed without holding the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from controller.handlers import fleet
 
@@ -16,7 +19,11 @@ def position(i: int, version: str) -> dict[str, Any]:
         "amount": "0.010",
         "stopLoss": {"price": "60000"},
     }
-    return {"metadata": {"uid": f"uid-{i}", "resourceVersion": version}, "spec": spec, "status": {"phase": "Pending"}}
+    return {
+        "metadata": {"uid": f"uid-{i}", "namespace": "ns", "resourceVersion": version},
+        "spec": spec,
+        "status": {"phase": "Pending"},
+    }
 
 
 async def test_validating_many_changed_positions_lets_other_tasks_run_between_them() -> None:
@@ -39,5 +46,86 @@ async def test_validating_many_changed_positions_lets_other_tasks_run_between_th
     finally:
         task.cancel()
     assert len(first) == len(again) == len(changed) == 100
-    assert all(a[1] is b[1] for a, b in zip(first, again, strict=True))
+    assert all(a is b for a, b in zip(first, again, strict=True))
     assert started >= 100 // fleet._PARSED_PER_TURN and turns - started >= 100 // fleet._PARSED_PER_TURN
+
+
+class _Kube:
+    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        assert plural == "exchangeaccounts"
+        risk = {"dailyLossLimit": "5"}
+        return [
+            {
+                "metadata": {"namespace": "ns", "name": "a"},
+                "spec": {"exchange": "binanceusdm", "credentialsSecretRef": {"name": "k"}, "risk": risk},
+            }
+        ]
+
+
+class _Runtime:
+    def __init__(self, positions: list[dict[str, Any]]) -> None:
+        self.kube = _Kube()
+        self.observed_at: dict[str, float] = {}
+        self._positions = positions
+
+    def positions_in(self, namespace: str | None) -> list[dict[str, Any]]:
+        return self._positions
+
+
+def _at(status: dict[str, Any], i: int, version: str = "1") -> dict[str, Any]:
+    body = position(i, version)
+    body["status"] = status
+    return body
+
+
+def _condition(type_: str, status: str, since: datetime) -> dict[str, Any]:
+    return {"type": type_, "status": status, "reason": "R", "lastTransitionTime": since.isoformat()}
+
+
+def _gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_the_gauges_read_phase_protection_pnl_and_backlog_of_every_position() -> None:
+    now = datetime.now(UTC)
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    backlog = [{"id": "e1", "type": "OrderPlaced", "occurredAt": hour_ago.isoformat(), "data": "{}"}]
+    positions = [
+        _at(
+            {
+                "phase": "Protected",
+                "filled": "0.010",
+                "unrealizedPnl": "2.5",
+                "conditions": [_condition("Ready", "True", hour_ago), _condition("Protected", "True", hour_ago)],
+                "auditBacklog": backlog,
+            },
+            0,
+        ),
+        _at(  # filled, its stop gone ten minutes ago
+            {
+                "phase": "Protected",
+                "filled": "0.010",
+                "unrealizedPnl": "-1",
+                "conditions": [
+                    _condition("Ready", "True", day_ago),
+                    _condition("Protected", "False", now - timedelta(minutes=10)),
+                ],
+            },
+            1,
+        ),
+        _at({"phase": "Closed", "closedAt": now.isoformat(), "realizedPnl": "-7"}, 2),  # today: counts
+        _at({"phase": "Closed", "closedAt": day_ago.isoformat(), "realizedPnl": "100"}, 3),  # yesterday: does not
+        _at({"phase": "Pending"}, 4),
+    ]
+    await fleet.refresh(_Runtime(positions), None)  # type: ignore[arg-type]
+    assert _gauge("warden_positions", account="ns/a", phase="Protected") == 2
+    assert _gauge("warden_positions", account="ns/a", phase="Closed") == 2
+    assert _gauge("warden_positions", account="ns/a", phase="Pending") == 1
+    assert _gauge("warden_unprotected_positions", account="ns/a") == 1
+    assert 599 <= (_gauge("warden_unprotected_seconds", account="ns/a") or 0) <= 660
+    assert _gauge("warden_realized_pnl_today", account="ns/a") == -7
+    assert _gauge("warden_unrealized_pnl", account="ns/a") == 1.5
+    assert _gauge("warden_daily_loss_limit_reached", account="ns/a") == 1
+    assert 86_399 <= (_gauge("warden_position_phase_age_max_seconds", phase="Protected") or 0) <= 86_460
+    assert _gauge("warden_position_phase_age_max_seconds", phase="Pending") == 0
+    assert _gauge("warden_audit_backlog") == 1
