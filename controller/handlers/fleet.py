@@ -45,9 +45,9 @@ def _condition(status: PositionStatus, type_: ConditionType) -> Any:
 
 
 class _Gauged(NamedTuple):
-    """What the gauges read of one Position. Plain values, not the validated spec and status, which the cache below
-    held: 45 objects per Position more for the garbage collector to walk in every full pass, where a pass at
-    N = 1,000 held the event loop 350 - 610 ms (a census and a trace, docs/PERFORMANCE.md)."""
+    """What the gauges read of one Position: plain values. The cache below held the validated spec and status, 45
+    more objects per Position for the garbage collector to walk in every full pass, and a pass at N = 1,000 held the
+    event loop 350 - 610 ms (a census and a trace, docs/PERFORMANCE.md)."""
 
     account: str
     phase: Phase
@@ -119,8 +119,8 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
     unrealized: dict[str, Decimal] = {}
     backlog = 0
     for position in await _parsed(positions):
-        account, phase = position.account, position.phase.value
-        by_phase[(account, phase)] = by_phase.get((account, phase), 0) + 1
+        account, phase_name = position.account, position.phase.value
+        by_phase[(account, phase_name)] = by_phase.get((account, phase_name), 0) + 1
         backlog += position.backlog
         pnl.setdefault(account, Decimal(0))
         unrealized[account] = unrealized.get(account, Decimal(0)) + position.unrealized
@@ -129,7 +129,7 @@ async def refresh(runtime: Runtime, namespace: str | None) -> None:
             if closed is not None and closed.date() == now.date() and position.realized:
                 pnl[account] += position.realized
             continue
-        phase_age[phase] = max(phase_age.get(phase, 0.0), _since(position.ready_since, now))
+        phase_age[phase_name] = max(phase_age.get(phase_name, 0.0), _since(position.ready_since, now))
         if position.unprotected:
             unprotected.setdefault(account, []).append(_since(position.unprotected_since, now))
     POSITIONS.clear()
