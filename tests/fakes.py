@@ -335,6 +335,7 @@ class FakeRuntime:
     unsent_stops: dict[str, tuple[int | None, set[str]]] = field(default_factory=dict)
     positions: dict[str, dict[str, Any]] = field(default_factory=dict)
     known_version: dict[str, str] = field(default_factory=dict)
+    observed_at: dict[str, float] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wakes: dict[str, asyncio.Event] = field(default_factory=dict)
     observation: ObservationSettings = field(default_factory=ObservationSettings)
@@ -350,6 +351,9 @@ class FakeRuntime:
 
     def may_act(self) -> bool:
         return self.leader
+
+    def positions_in(self, namespace: str | None) -> list[dict[str, Any]]:
+        return [p for p in self.positions.values() if namespace is None or p["metadata"]["namespace"] == namespace]
 
     async def account(self, namespace: str, account_name: str, *, fresh: bool = False) -> FakeAccount:
         return self.account_of

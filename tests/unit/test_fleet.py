@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from controller.handlers import fleet
+from tests.fakes import FakeRuntime
 
 
 def position(i: int, version: str) -> dict[str, Any]:
@@ -48,28 +49,6 @@ async def test_validating_many_changed_positions_lets_other_tasks_run_between_th
     assert len(first) == len(again) == len(changed) == 100
     assert all(a is b for a, b in zip(first, again, strict=True))
     assert started >= 100 // fleet._PARSED_PER_TURN and turns - started >= 100 // fleet._PARSED_PER_TURN
-
-
-class _Kube:
-    async def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        assert plural == "exchangeaccounts"
-        risk = {"dailyLossLimit": "5"}
-        return [
-            {
-                "metadata": {"namespace": "ns", "name": "a"},
-                "spec": {"exchange": "binanceusdm", "credentialsSecretRef": {"name": "k"}, "risk": risk},
-            }
-        ]
-
-
-class _Runtime:
-    def __init__(self, positions: list[dict[str, Any]]) -> None:
-        self.kube = _Kube()
-        self.observed_at: dict[str, float] = {}
-        self._positions = positions
-
-    def positions_in(self, namespace: str | None) -> list[dict[str, Any]]:
-        return self._positions
 
 
 def _at(status: dict[str, Any], i: int, version: str = "1") -> dict[str, Any]:
@@ -117,7 +96,12 @@ async def test_the_gauges_read_phase_protection_pnl_and_backlog_of_every_positio
         _at({"phase": "Closed", "closedAt": day_ago.isoformat(), "realizedPnl": "100"}, 3),  # yesterday: does not
         _at({"phase": "Pending"}, 4),
     ]
-    await fleet.refresh(_Runtime(positions), None)  # type: ignore[arg-type]
+    runtime = FakeRuntime(positions={p["metadata"]["uid"]: p for p in positions})
+    runtime.kube.objects[("exchangeaccounts", "ns", "a")] = {
+        "metadata": {"namespace": "ns", "name": "a"},
+        "spec": {"exchange": "binanceusdm", "credentialsSecretRef": {"name": "k"}, "risk": {"dailyLossLimit": "5"}},
+    }
+    await fleet.refresh(runtime, None)  # type: ignore[arg-type]
     assert _gauge("warden_positions", account="ns/a", phase="Protected") == 2
     assert _gauge("warden_positions", account="ns/a", phase="Closed") == 2
     assert _gauge("warden_positions", account="ns/a", phase="Pending") == 1
